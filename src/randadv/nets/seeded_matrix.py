@@ -1,0 +1,111 @@
+"""Seeded Gaussian weight matrices, materialised or generated block by block on the fly.
+
+The matrix is cut into fixed generation blocks of ``GEN_BLOCK_ROWS`` rows; block ``b`` is drawn
+from its own generator seeded by ``derive_seed(*keys, b)``. Hence the entries depend only on the
+keys, never on how the matrix is used: materialising it, or streaming it in compute blocks of any
+size (a multiple of the generation block) to stay under a memory budget, gives the same weights.
+This is how widths such as k = 10^6 with d = 10^4 (k*d = 10^10 entries) run without holding W.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from randadv.nets.seeding import generator
+
+GEN_BLOCK_ROWS = 256
+DEFAULT_MAX_WEIGHT_BYTES = 2 * 1024**3
+
+
+class GaussianMatrix(nn.Module):
+    """A ``rows x cols`` matrix with i.i.d. N(0, std^2) entries, a pure function of ``keys``.
+
+    Args:
+        rows, cols: shape.
+        std: standard deviation of the entries.
+        keys: seed keys (e.g. ``(seed, "layer", 0)``).
+        dtype: dtype of the weights (entries are drawn in float32 and cast, so a float64 matrix
+            holds exactly the float32 matrix's values).
+        materialize: hold the whole matrix (True), stream it (False), or decide from
+            ``max_bytes`` (None).
+        max_bytes: memory budget used when ``materialize`` is None.
+        block_rows: rows per compute block when streaming (rounded up to ``GEN_BLOCK_ROWS``).
+        generate_on: ``"cpu"`` (default; identical values on every machine) or ``"device"``
+            (draw blocks on the input's device: faster on a GPU, other values).
+    """
+
+    def __init__(self, rows: int, cols: int, std: float, keys: tuple, *,
+                 dtype: torch.dtype = torch.float32, materialize: bool | None = None,
+                 max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES, block_rows: int = 4096,
+                 generate_on: str = "cpu", device: torch.device | str | None = None) -> None:
+        super().__init__()
+        if rows <= 0 or cols <= 0:
+            raise ValueError(f"matrix shape must be positive, got {rows} x {cols}")
+        if generate_on not in ("cpu", "device"):
+            raise ValueError(f"generate_on must be 'cpu' or 'device', got {generate_on!r}")
+        self.rows, self.cols, self.std, self.keys = rows, cols, float(std), tuple(keys)
+        self.dtype = dtype
+        self.generate_on = generate_on
+        self.block_rows = max(GEN_BLOCK_ROWS, -(-block_rows // GEN_BLOCK_ROWS) * GEN_BLOCK_ROWS)
+        nbytes = rows * cols * torch.empty((), dtype=dtype).element_size()
+        self.materialized = bool(nbytes <= max_bytes) if materialize is None else bool(materialize)
+        self._device = torch.device(device) if device is not None else torch.device("cpu")
+        if self.materialized:
+            self.register_buffer("weight", self._draw(0, rows, self._device), persistent=False)
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-self.rows // GEN_BLOCK_ROWS)
+
+    def _draw(self, start: int, stop: int, device: torch.device) -> torch.Tensor:
+        """Rows ``start:stop`` (``start`` a multiple of ``GEN_BLOCK_ROWS``)."""
+        parts = []
+        for b in range(start // GEN_BLOCK_ROWS, -(-stop // GEN_BLOCK_ROWS)):
+            n = min(GEN_BLOCK_ROWS, self.rows - b * GEN_BLOCK_ROWS)
+            if self.generate_on == "device" and device.type != "cpu":
+                gen = torch.Generator(device=device).manual_seed(
+                    generator(*self.keys, b).initial_seed())
+                blk = torch.randn(n, self.cols, generator=gen, device=device)
+            else:
+                blk = torch.randn(n, self.cols, generator=generator(*self.keys, b))
+            parts.append(blk)
+        w = parts[0] if len(parts) == 1 else torch.cat(parts)
+        return w.to(device=device, dtype=self.dtype).mul_(self.std)
+
+    def blocks(self, device: torch.device | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(start_row, W[start_row:start_row + n])`` covering the matrix in order."""
+        if self.materialized:
+            yield 0, self.weight
+            return
+        dev = device or self._device
+        for start in range(0, self.rows, self.block_rows):
+            yield start, self._draw(start, min(self.rows, start + self.block_rows), dev)
+
+    def full(self) -> torch.Tensor:
+        """The whole matrix (draws it if streamed: only for matrices that fit in memory)."""
+        if self.materialized:
+            return self.weight
+        return self._draw(0, self.rows, self._device)
+
+    def mm(self, x: torch.Tensor) -> torch.Tensor:
+        """``x @ W.T`` for ``x`` of shape (..., cols) -> (..., rows)."""
+        if self.materialized:
+            return x @ self.weight.T
+        return torch.cat([x @ w.T for _, w in self.blocks(x.device)], dim=-1)
+
+    def rmm(self, y: torch.Tensor) -> torch.Tensor:
+        """``y @ W`` for ``y`` of shape (..., rows) -> (..., cols)."""
+        if self.materialized:
+            return y @ self.weight
+        out = None
+        for start, w in self.blocks(y.device):
+            part = y[..., start:start + w.shape[0]] @ w
+            out = part if out is None else out.add_(part)
+        return out
+
+    def extra_repr(self) -> str:
+        mode = "materialized" if self.materialized else f"streamed, block_rows={self.block_rows}"
+        return f"{self.rows}x{self.cols}, std={self.std:.4g}, {mode}"

@@ -1,0 +1,44 @@
+"""Deterministic seeds: a network is a pure function of its architecture and its seed.
+
+Every random tensor randadv draws comes from a fresh ``torch.Generator`` whose seed is derived by
+hashing a tuple of keys (the user's seed, the layer, the block index, ...). No global RNG is read or
+advanced, so results do not depend on call order, batch size, how many networks are built together,
+or how weights are split into blocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import torch
+
+_MASK63 = (1 << 63) - 1
+
+
+def derive_seed(*keys: object) -> int:
+    """A 63-bit seed from any JSON-serialisable keys (stable across runs, platforms and versions)."""
+    blob = json.dumps(keys, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "little") & _MASK63
+
+
+def generator(*keys: object) -> torch.Generator:
+    """A CPU generator seeded with ``derive_seed(*keys)``."""
+    return torch.Generator(device="cpu").manual_seed(derive_seed(*keys))
+
+
+def rademacher(n: int, *keys: object) -> torch.Tensor:
+    """``n`` i.i.d. signs uniform on {-1, +1} (float32, CPU), drawn from ``generator(*keys)``."""
+    bits = torch.randint(0, 2, (n,), generator=generator(*keys), dtype=torch.int64)
+    return (2 * bits - 1).to(torch.float32)
+
+
+def sphere_points(n: int, d: int, radius: float, *keys: object,
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``n`` points uniform on the sphere of radius ``radius`` in R^d, shape (n, d).
+
+    Drawn in float64 and rounded to ``dtype``, so the same keys give the same points in any dtype.
+    """
+    g = torch.randn(n, d, generator=generator(*keys), dtype=torch.float64)
+    g = g * (radius / g.norm(dim=1, keepdim=True))
+    return g.to(dtype)
