@@ -17,7 +17,7 @@ _MASK63 = (1 << 63) - 1
 
 
 def derive_seed(*keys: object) -> int:
-    """A 63-bit seed from any JSON-serialisable keys (stable across runs, platforms and versions)."""
+    """A 63-bit seed from JSON-serialisable keys (stable across runs, platforms, versions)."""
     blob = json.dumps(keys, sort_keys=True, separators=(",", ":"), default=str).encode()
     return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "little") & _MASK63
 

@@ -1,0 +1,54 @@
+"""Sanity checks on models and inputs, each raising a typed error with a one-line reason.
+
+In the spirit of AutoAttack's ``checks.py``: a model must return one finite scalar per input
+(a binary decision sign f(x)); a zero gradient is reported (the attack then has no direction).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from randadv.errors import InvalidInputError, ModelOutputError
+from randadv.validation import check_finite
+
+
+def check_attack_input(x: torch.Tensor) -> torch.Tensor:
+    """A batch (B, ...) of finite floating-point inputs, B >= 1."""
+    if not isinstance(x, torch.Tensor):
+        raise InvalidInputError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise InvalidInputError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise InvalidInputError(f"x must be a non-empty batch of shape (B, ...), got "
+                                f"{tuple(x.shape)}")
+    check_finite(x, "x")
+    return x
+
+
+def check_positive(value: float, name: str) -> float:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InvalidInputError(f"{name} must be a finite positive number, got {value!r}")
+    return float(value)
+
+
+def scalar_output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)`` as a (B,) tensor; raise :class:`ModelOutputError` unless it is one finite
+    scalar per input (shape (B,) or (B, 1))."""
+    out = model(x)
+    if not isinstance(out, torch.Tensor):
+        raise ModelOutputError(f"model must return a tensor, got {type(out).__name__}")
+    if out.dim() == 2 and out.shape[1] == 1:
+        out = out[:, 0]
+    if out.shape != (x.shape[0],):
+        raise ModelOutputError(
+            f"model must return one scalar per input, shape ({x.shape[0]},) or "
+            f"({x.shape[0]}, 1); got {tuple(out.shape)} (wrap a two-logit model as the logit "
+            "difference)")
+    bad = ~torch.isfinite(out)
+    if bool(bad.any()):
+        rows = torch.nonzero(bad).flatten().tolist()[:10]
+        raise ModelOutputError(f"model returned NaN or inf at inputs {rows}")
+    return out

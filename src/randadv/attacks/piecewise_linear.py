@@ -1,0 +1,256 @@
+"""Exact line search on piecewise-linear networks.
+
+Along a ray p(t) = x + t u a network built from affine maps and ReLU-like activations is
+piecewise linear in t. The first t > 0 where f(p(t)) reaches 0 is found exactly (to float
+rounding) by walking the linear regions the ray crosses: in each region every pre-activation is
+affine in t, so the region's end (the first pre-activation to change sign) and the root of the
+output's affine piece are closed-form. With one hidden layer all kinks are known up front and the
+walk is a vectorised sweep over sorted breakpoints.
+
+Used by the smallest flipping step (Bubeck et al. 2021, Section 4) and by segment crossing
+(De Palma et al. 2021, Theorem 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from randadv.nets.mlp import RandomMLP
+
+LinearMap = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class PiecewiseLinearStack:
+    """f(x) = out_w . phi(A_L(... phi(A_1 x + b_1) ...) + b_L) + out_b with
+    phi(z) = slope_pos * z (z > 0), slope_neg * z (z <= 0)."""
+
+    maps: list[LinearMap]
+    biases: list[torch.Tensor | None]
+    out_w: torch.Tensor
+    out_b: float
+    slope_pos: float = 1.0
+    slope_neg: float = 0.0
+    flatten_input: bool = True
+
+    @property
+    def depth(self) -> int:
+        return len(self.maps)
+
+
+def as_piecewise_linear(model: nn.Module) -> PiecewiseLinearStack | None:
+    """The piecewise-linear structure of ``model`` if randadv can read it, else None.
+
+    Recognised: :class:`randadv.nets.RandomMLP` with a piecewise-linear activation, and
+    ``nn.Sequential`` of ``nn.Flatten``/``nn.Identity``, ``nn.Linear`` and ``nn.ReLU``/
+    ``nn.LeakyReLU`` alternating, ending in a ``Linear`` with one output.
+    """
+    if isinstance(model, RandomMLP):
+        act = model.activation
+        if not act.piecewise_linear:
+            return None
+        return PiecewiseLinearStack(
+            maps=[layer.mm for layer in model.layers],
+            biases=[model.bias(i) if model.has_bias else None for i in range(model.depth)],
+            out_w=model.out_weight, out_b=0.0,
+            slope_pos=act.slope_pos, slope_neg=act.slope_neg)
+    if isinstance(model, nn.Sequential):
+        return _sequential_stack(model)
+    return None
+
+
+def _sequential_stack(model: nn.Sequential) -> PiecewiseLinearStack | None:
+    mods = [m for m in model if not isinstance(m, (nn.Identity, nn.Flatten))]
+    if any(isinstance(m, nn.Flatten) and i > 0 for i, m in enumerate(model)):
+        return None
+    linears, slope_neg = [], None
+    for i, m in enumerate(mods):
+        if i % 2 == 0:
+            if not isinstance(m, nn.Linear):
+                return None
+            linears.append(m)
+        else:
+            if isinstance(m, nn.ReLU):
+                s = 0.0
+            elif isinstance(m, nn.LeakyReLU):
+                s = float(m.negative_slope)
+            else:
+                return None
+            if slope_neg is not None and s != slope_neg:
+                return None
+            slope_neg = s
+    if not linears or len(mods) % 2 == 0 or linears[-1].out_features != 1:
+        return None
+    hidden, last = linears[:-1], linears[-1]
+    return PiecewiseLinearStack(
+        maps=[(lambda h, w=m.weight: h @ w.T) for m in hidden],
+        biases=[m.bias for m in hidden],
+        out_w=last.weight[0],
+        out_b=float(last.bias[0].detach()) if last.bias is not None else 0.0,
+        slope_neg=0.0 if slope_neg is None else slope_neg)
+
+
+@torch.no_grad()
+def first_root_on_ray(stack: PiecewiseLinearStack, x: torch.Tensor, u: torch.Tensor,
+                      t_max: float, max_regions: int = 1_000_000) -> torch.Tensor:
+    """The first t in (0, t_max] with f(x + t u) = 0 for each row, NaN where none.
+
+    Exact to float rounding. ``f(x)`` must be nonzero. Rows are walked together; a row stops
+    when its root is found or it passes ``t_max``. With one hidden layer a vectorised breakpoint
+    sweep is used instead of the region walk.
+    """
+    x = x.reshape(x.shape[0], -1)
+    u = u.reshape(u.shape[0], -1).to(x.dtype)
+    if stack.depth == 1:
+        return _first_root_one_hidden_layer(stack, x, u, t_max)
+    return _first_root_region_walk(stack, x, u, t_max, max_regions)
+
+
+def _eval_with_tangent(stack: PiecewiseLinearStack, p: torch.Tensor, u: torch.Tensor):
+    """Output y and its directional derivative dy along u in the region containing p (the
+    region on the +u side at a kink), and the first kink time tau of every row."""
+    b = p.shape[0]
+    h, dh = p, u
+    tau = torch.full((b,), float("inf"), dtype=p.dtype, device=p.device)
+    eps = torch.finfo(p.dtype).eps
+    for layer, bias in zip(stack.maps, stack.biases, strict=True):
+        zz = layer(torch.cat([h, dh]))
+        z, dz = zz[:b], zz[b:]
+        if bias is not None:
+            z = z + bias
+        tol = 64 * eps * (z.abs().amax(dim=1, keepdim=True) + 1e-300)
+        near = z.abs() <= tol
+        active = torch.where(near, dz > 0, z > 0)
+        crossing = ~near & (z * dz < 0)
+        if stack.slope_pos != stack.slope_neg:
+            t_cross = torch.where(crossing, -z / dz, torch.full_like(z, float("inf")))
+            tau = torch.minimum(tau, t_cross.amin(dim=1))
+        slope = torch.where(active, stack.slope_pos, stack.slope_neg).to(z.dtype)
+        h, dh = slope * z, slope * dz
+    y = h @ stack.out_w + stack.out_b
+    dy = dh @ stack.out_w
+    return y, dy, tau
+
+
+def _first_root_region_walk(stack, x, u, t_max, max_regions):
+    b = x.shape[0]
+    root = torch.full((b,), float("nan"), dtype=x.dtype, device=x.device)
+    t = torch.zeros(b, dtype=x.dtype, device=x.device)
+    todo = torch.arange(b, device=x.device)
+    for _ in range(max_regions):
+        if todo.numel() == 0:
+            break
+        tt = t[todo]
+        y, dy, tau = _eval_with_tangent(stack, x[todo] + tt[:, None] * u[todo], u[todo])
+        heading = (y * dy < 0) | (y == 0)
+        t_root = torch.where(heading, -y / torch.where(dy == 0, 1.0, dy),
+                             torch.full_like(y, float("inf")))
+        t_root = torch.where(y == 0, torch.zeros_like(y), t_root)
+        hit = (t_root <= tau) & (tt + t_root <= t_max)
+        root[todo[hit]] = tt[hit] + t_root[hit]
+        t_next = tt + tau
+        t_next = torch.maximum(t_next, torch.nextafter(tt, torch.full_like(tt, float("inf"))))
+        t[todo] = t_next
+        todo = todo[~hit & (t_next <= t_max)]
+    else:
+        raise RuntimeError(f"region walk did not finish within {max_regions} regions")
+    return root
+
+
+def _first_root_one_hidden_layer(stack, x, u, t_max):
+    (layer,), (bias,) = stack.maps, stack.biases
+    b = x.shape[0]
+    zc = layer(torch.cat([x, u]))
+    z, c = zc[:b], zc[b:]
+    if bias is not None:
+        z = z + bias
+    return kink_sweep(z, c, stack.out_w, stack.out_b, stack.slope_pos, stack.slope_neg,
+                      t_max).to(x.dtype)
+
+
+@torch.no_grad()
+def kink_sweep(z: torch.Tensor, c: torch.Tensor, out_w: torch.Tensor, out_b: float,
+               slope_pos: float, slope_neg: float, t_max: float) -> torch.Tensor:
+    """First root in (0, t_max] of t -> out_w . phi(z + t c) + out_b, row by row.
+
+    The kinks t_l = -z_l / c_l are visited in increasing order within windows that grow
+    geometrically from the linearised root, so only the few kinks before the root are sorted;
+    the running value and slope are accumulated in float64.
+    """
+    b = z.shape[0]
+    sp, sn = slope_pos, slope_neg
+    dt = torch.float64
+    active = torch.where(z == 0, c > 0, z > 0)
+    slope_fn = torch.where(active, sp, sn).to(z.dtype)
+    y = ((slope_fn * z) @ out_w).to(dt) + out_b
+    s = ((slope_fn * c) @ out_w).to(dt)
+    sign0 = torch.sign(y)
+    root = torch.full((b,), float("nan"), dtype=dt, device=z.device)
+    if sp == sn:
+        t_root = -y / torch.where(s == 0, 1.0, s)
+        ok = (y * s < 0) & (t_root <= t_max)
+        root[ok] = t_root[ok]
+        return root
+    times = -z / c
+    times = torch.where(z * c < 0, times, torch.full_like(times, float("inf")))
+    # Sweep windows [t_lo, t_hi] that grow geometrically from the linearised root.
+    t_lo = torch.zeros(b, dtype=dt, device=z.device)
+    guess = torch.where(y * s < 0, -y / torch.where(s == 0, 1.0, s), torch.full_like(y, t_max))
+    t_hi = torch.clamp(1.5 * guess, max=t_max)
+    y_lo, s_lo = y, s
+    todo = torch.arange(b, device=z.device)
+    while todo.numel():
+        tl, th = t_lo[todo], t_hi[todo]
+        tim = times[todo]
+        sel = (tim > tl[:, None]) & (tim <= th[:, None])
+        rows, cols = sel.nonzero(as_tuple=True)
+        tt = tim[rows, cols].to(dt)
+        # slope change at each kink: a_l |c_l| (slope_pos - slope_neg)
+        jj = (out_w[cols] * c[todo[rows], cols].abs()).to(dt) * (sp - sn)
+        order = torch.argsort(tt)
+        order = order[torch.argsort(rows[order], stable=True)]
+        rows, tt, jj = rows[order], tt[order], jj[order]
+        n = todo.numel()
+        counts = torch.bincount(rows, minlength=n)
+        ends = torch.cumsum(counts, 0)
+        starts = ends - counts
+        first = starts[rows]
+        prev_t = torch.cat([tt.new_zeros(1), tt[:-1]])
+        is_first = torch.arange(rows.numel(), device=z.device) == first
+        prev_t = torch.where(is_first, tl[rows], prev_t)
+        cj = torch.cumsum(jj, 0)
+        slope = s_lo[todo][rows] + (cj - jj) - (cj - jj)[first]
+        inc = slope * (tt - prev_t)
+        ci = torch.cumsum(inc, 0)
+        h_at = y_lo[todo][rows] + ci - (ci - inc)[first]
+        h_before = h_at - inc
+        sg = sign0[todo][rows]
+        cross = sg * h_at <= 0
+        big = torch.iinfo(torch.int64).max
+        idx = torch.where(cross, torch.arange(rows.numel(), device=z.device),
+                          torch.full_like(rows, big))
+        first_hit = torch.full((n,), big, dtype=torch.int64, device=z.device)
+        first_hit = first_hit.scatter_reduce(0, rows, idx, reduce="amin")
+        found = first_hit != big
+        j = first_hit[found]
+        root[todo[found]] = prev_t[j] - h_before[j] / torch.where(slope[j] == 0, 1.0, slope[j])
+        # Rows without a root among the kinks: the tail segment up to t_hi.
+        has_kinks = counts > 0
+        last = torch.clamp(ends - 1, min=0)
+        t_last = torch.where(has_kinks, tt[last] if tt.numel() else tl, tl)
+        y_last = torch.where(has_kinks, h_at[last] if tt.numel() else y_lo[todo], y_lo[todo])
+        s_end = s_lo[todo] + torch.zeros_like(tl).index_add_(0, rows, jj)
+        y_hi = y_last + s_end * (th - t_last)
+        tail = ~found & (sign0[todo] * y_hi <= 0)
+        root[todo[tail]] = (t_last - y_last / torch.where(s_end == 0, 1.0, s_end))[tail]
+        more = ~found & ~tail & (th < t_max)
+        t_lo[todo[more]] = th[more]
+        y_lo[todo[more]] = y_hi[more]
+        s_lo[todo[more]] = s_end[more]
+        t_hi[todo[more]] = torch.clamp(2.0 * th[more], max=t_max)
+        todo = todo[more]
+    return root

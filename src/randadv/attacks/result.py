@@ -1,0 +1,55 @@
+"""Result types of the attacks: they say what they hold, every field of shape (B, ...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+
+@dataclass
+class FlipStepResult:
+    """Result of :func:`randadv.attacks.smallest_flip_step` for a batch of B inputs.
+
+    Attributes:
+        eta: signed step, of sign opposite to f(x), with ``x_adv = x + eta * grad f(x)``;
+            NaN where no flipping step was found within ``|eta| <= max_eta``. It exceeds the
+            exact smallest flipping step ``eta_boundary`` by a relative margin of at most 1e-3
+            (usually ~1.5e-5 in float32, ~3e-14 in float64), just enough for ``x_adv`` to be
+            strictly on the other side.
+        eta_boundary: the smallest |eta| at which f(x + eta grad f(x)) reaches 0 (signed;
+            exact to float rounding for piecewise-linear models); NaN where none.
+        flipped: sign f(x_adv) != sign f(x), from a forward pass at ``x_adv``.
+        f_x: f(x).
+        grad_norm: ||grad f(x)||_2.
+        perturbation_norm: |eta| * ||grad f(x)|| (NaN where not flipped).
+        x_adv: the adversarial example (equal to x where not flipped).
+        f_adv: f(x_adv) from the verifying forward pass.
+    """
+
+    eta: torch.Tensor
+    eta_boundary: torch.Tensor
+    flipped: torch.Tensor
+    f_x: torch.Tensor
+    grad_norm: torch.Tensor
+    perturbation_norm: torch.Tensor
+    x_adv: torch.Tensor
+    f_adv: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.eta.shape[0])
+
+    def to(self, device: torch.device | str) -> FlipStepResult:
+        return FlipStepResult(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+    @property
+    def flip_rate(self) -> float:
+        return float(self.flipped.float().mean())
+
+    def __repr__(self) -> str:
+        n = len(self)
+        eta = self.eta[self.flipped].abs()
+        mean = f"{float(eta.mean()):.4g}" if eta.numel() else "nan"
+        return (f"FlipStepResult(n={n}, flipped={int(self.flipped.sum())}/{n}, "
+                f"mean |eta| over flipped={mean}, "
+                f"mean grad_norm={float(self.grad_norm.mean()):.4g})")

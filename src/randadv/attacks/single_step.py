@@ -1,0 +1,135 @@
+"""The smallest single gradient step that flips the sign of a scalar-output model.
+
+Bubeck, Cherapanamjeri, Gidel, Tachet des Combes (2021), Theorems 1-2 and Section 4: for a random
+two-layer network a step ``eta * grad f(x)`` with |eta| = O(1) and sign(eta) = -sign f(x)
+changes the sign of f. Bartlett, Bubeck, Cherapanamjeri (2021), Theorem 1.1, extend it to deep ReLU
+networks; "Adversarial robustness is at odds with lazy training" (2022) to lazily trained ones.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+from randadv.attacks.checks import check_attack_input, check_positive, scalar_output
+from randadv.attacks.line_search import first_root_bracketed
+from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray, kink_sweep
+from randadv.attacks.result import FlipStepResult
+from randadv.attacks.verify import verified_flip_along
+from randadv.nets.mlp import RandomMLP
+
+
+def value_and_grad(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(f(x), grad f(x))`` for a batch; explicit backpropagation for randadv's random MLPs,
+    autograd otherwise (the model must treat the rows of a batch independently)."""
+    if isinstance(model, RandomMLP):
+        with torch.no_grad():
+            f, g = model.value_and_grad(x.reshape(x.shape[0], -1))
+        return f.to(x.dtype), g.reshape(x.shape).to(x.dtype)
+    with torch.enable_grad():
+        xx = x.detach().requires_grad_(True)
+        f = scalar_output(model, xx)
+        (g,) = torch.autograd.grad(f.sum(), xx)
+    return f.detach(), g.detach()
+
+
+def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0, *,
+                       exact: bool | None = None, n_grid: int = 512) -> FlipStepResult:
+    """The smallest |eta| <= ``max_eta`` with sign f(x + eta grad f(x)) != sign f(x).
+
+    Bubeck et al. (2021), Section 4: "we find the smallest eta such that a gradient step
+    eta grad f(x) changes the sign of the function; eta is of the opposite sign of f(x) and we
+    limit our search to |eta| < 20".
+
+    Args:
+        model: any torch module returning one scalar per input ((B,) or (B, 1)).
+        x: inputs of shape (B, ...) (a 1-D ``x`` is one input of a :class:`RandomMLP`).
+        max_eta: search bound on |eta|.
+        exact: use the exact piecewise-linear walk (True), the generic bracket + Newton search
+            (False), or the exact walk whenever the model's structure is known (None):
+            randadv's random MLPs with ReLU-like activations and ``nn.Sequential`` ReLU MLPs.
+        n_grid: grid points of the generic bracketing search.
+
+    Returns:
+        A :class:`FlipStepResult`; ``flipped`` comes from a forward pass at ``x_adv``.
+
+    Documented edge cases: where f(x) = 0 exactly or grad f(x) = 0 there is no flipping
+    direction: ``eta`` is NaN, ``flipped`` False, and a ``RuntimeWarning`` says how many rows.
+    NaN/inf in ``x``, a non-scalar model output or ``max_eta <= 0`` raise
+    :class:`randadv.errors.InvalidInputError` / :class:`randadv.errors.ModelOutputError`.
+    """
+    max_eta = check_positive(max_eta, "max_eta")
+    if isinstance(model, RandomMLP) and x.dim() == 1:
+        return _squeeze(smallest_flip_step(model, x.unsqueeze(0), max_eta, exact=exact,
+                                           n_grid=n_grid))
+    x = check_attack_input(x).detach()
+    if isinstance(model, RandomMLP):
+        x = x.to(model.dtype)
+    fast = (isinstance(model, RandomMLP) and model.depth == 1
+            and model.activation.piecewise_linear and exact is not False)
+    if fast:
+        return _two_layer_fast_path(model, x, max_eta)
+    f_x, g = value_and_grad(model, x)
+    b = x.shape[0]
+    flat_g = g.reshape(b, -1)
+    grad_norm = flat_g.norm(dim=1)
+    sign0 = torch.sign(f_x)
+    degenerate = (sign0 == 0) | (grad_norm == 0)
+    if bool(degenerate.any()):
+        warnings.warn(f"{int(degenerate.sum())} of {b} inputs have f(x) = 0 or grad f(x) = 0: "
+                      "no flipping direction (eta = NaN)", RuntimeWarning, stacklevel=2)
+    direction = -sign0.view(-1, *([1] * (x.dim() - 1))) * g   # t > 0 <=> eta = -sign(f) t
+    stack = as_piecewise_linear(model) if exact is not False else None
+    if exact and stack is None:
+        raise ValueError("exact=True needs a piecewise-linear model randadv can read "
+                         "(RandomMLP with a ReLU-like activation, or an nn.Sequential ReLU MLP)")
+    t_root = torch.full((b,), float("nan"), dtype=x.dtype, device=x.device)
+    ok = torch.nonzero(~degenerate).flatten()
+    if ok.numel():
+        if stack is not None:
+            with torch.no_grad():
+                xr = x[ok].to(stack.out_w.dtype)
+                r = first_root_on_ray(stack, xr, direction[ok].to(xr.dtype), max_eta)
+        else:
+            r = first_root_bracketed(model, x[ok], direction[ok], f_x[ok], max_eta, n_grid)
+        t_root[ok] = r.to(x.dtype)
+    return _finish(model, x, f_x, grad_norm, sign0, direction, t_root)
+
+
+@torch.no_grad()
+def _two_layer_fast_path(model: RandomMLP, x: torch.Tensor, max_eta: float) -> FlipStepResult:
+    """One hidden layer: z = W x, grad = W^T (a * phi'(z)), c = W grad (three products with W)
+    and the kink sweep; no autograd."""
+    act, layer = model.activation, model.layers[0]
+    xx = x.reshape(x.shape[0], -1).to(model.dtype)
+    z = layer.mm(xx)
+    if model.has_bias:
+        z = z + model.bias(0)
+    f_x = act(z) @ model.out_weight
+    g = layer.rmm(act.derivative(z) * model.out_weight)
+    grad_norm = g.norm(dim=1)
+    sign0 = torch.sign(f_x)
+    degenerate = (sign0 == 0) | (grad_norm == 0)
+    if bool(degenerate.any()):
+        warnings.warn(f"{int(degenerate.sum())} of {x.shape[0]} inputs have f(x) = 0 or "
+                      "grad f(x) = 0: no flipping direction (eta = NaN)", RuntimeWarning,
+                      stacklevel=3)
+    direction = -sign0[:, None] * g
+    c = layer.mm(direction)
+    t_root = kink_sweep(z, c, model.out_weight, 0.0, act.slope_pos, act.slope_neg, max_eta)
+    t_root[degenerate] = float("nan")
+    return _finish(model, xx, f_x, grad_norm, sign0, direction, t_root.to(xx.dtype))
+
+
+def _finish(model, x, f_x, grad_norm, sign0, direction, t_root) -> FlipStepResult:
+    t, flipped, x_adv, f_adv = verified_flip_along(model, x, direction, t_root, f_x)
+    eta = -sign0 * t
+    return FlipStepResult(
+        eta=eta, eta_boundary=-sign0 * t_root, flipped=flipped, f_x=f_x, grad_norm=grad_norm,
+        perturbation_norm=t * grad_norm, x_adv=x_adv, f_adv=f_adv)
+
+
+def _squeeze(r: FlipStepResult) -> FlipStepResult:
+    return FlipStepResult(**{k: v[0] for k, v in vars(r).items()})

@@ -1,0 +1,127 @@
+"""Gaussian expectations of an activation and the large-width single-step predictions.
+
+Bubeck et al. (2021), Section 1.2: for x on sqrt(d) S^{d-1} and large width k,
+f(x) ~ N(0, E psi(X)^2) and E ||grad f(x)||^2 = E psi'(X)^2 (X ~ N(0, 1)); by Lemma 1 the step
+along grad f that brings f to zero is eta ~ |f(x)| / ||grad f(x)||^2 at the mesoscopic scale.
+For deeper fan-in-scaled networks the same quantities follow the mean-field recursion
+q_1 = ||x||^2/d, q_{i+1} = E psi(sqrt(q_i) X)^2 (Poole et al. 2016; Bartlett et al. 2021, NN-DEF).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+from scipy import integrate
+
+from randadv.nets.activations import Activation, TensorFn, get_activation
+
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+def gaussian_expectation(fn: TensorFn, variance: float = 1.0) -> float:
+    """E[fn(X)] for X ~ N(0, variance), by adaptive quadrature split at 0 (handles ReLU kinks)."""
+    if variance < 0:
+        raise ValueError(f"variance must be >= 0, got {variance}")
+    if variance == 0:
+        return float(fn(torch.zeros(1, dtype=torch.float64))[0])
+    s = math.sqrt(variance)
+
+    def integrand(z: float) -> float:
+        v = fn(torch.tensor([s * z], dtype=torch.float64))
+        return float(v[0]) * math.exp(-0.5 * z * z) / _SQRT_2PI
+
+    lo, _ = integrate.quad(integrand, -np.inf, 0.0, limit=200, epsabs=1e-12, epsrel=1e-10)
+    hi, _ = integrate.quad(integrand, 0.0, np.inf, limit=200, epsabs=1e-12, epsrel=1e-10)
+    return lo + hi
+
+
+@dataclass(frozen=True)
+class ActivationMoments:
+    """Gaussian moments of psi at pre-activation variance ``q``."""
+
+    q: float
+    psi_sq: float       # E psi(X)^2
+    dpsi_sq: float      # E psi'(X)^2
+    x2_dpsi_sq: float   # E X^2 psi'(X)^2 (finite-d correction of the gradient norm)
+
+
+@lru_cache(maxsize=256)
+def _moments(act: Activation, q: float) -> ActivationMoments:
+    psi, dpsi = act.fn, act.derivative
+    return ActivationMoments(
+        q=q,
+        psi_sq=gaussian_expectation(lambda z: psi(z) ** 2, q),
+        dpsi_sq=gaussian_expectation(lambda z: dpsi(z) ** 2, q),
+        x2_dpsi_sq=gaussian_expectation(lambda z: z * z * dpsi(z) ** 2, q),
+    )
+
+
+def activation_moments(activation: str | Activation | TensorFn, q: float = 1.0
+                       ) -> ActivationMoments:
+    """E psi(X)^2, E psi'(X)^2 and E X^2 psi'(X)^2 for X ~ N(0, q)."""
+    return _moments(get_activation(activation), float(q))
+
+
+@dataclass(frozen=True)
+class SingleStepPrediction:
+    """Large-width predictions at ||x|| = sqrt(d) (Bubeck et al. 2021, eqs. (2), (3), Lemma 1).
+
+    ``f_var``: E f(x)^2; ``grad_norm_sq``: E ||grad f(x)||^2; ``grad_norm``: its square root;
+    ``eta_mean``/``eta_std``: mean and std of the linearised smallest step |f| / ||grad f||^2 with
+    f ~ N(0, f_var) and ||grad f||^2 at its mean; ``perturbation_mean``: mean of |f| / ||grad f||.
+    """
+
+    activation: str
+    depth: int
+    d: int | None
+    f_var: float
+    grad_norm_sq: float
+
+    @property
+    def grad_norm(self) -> float:
+        return math.sqrt(self.grad_norm_sq)
+
+    @property
+    def f_abs_mean(self) -> float:
+        return math.sqrt(2.0 * self.f_var / math.pi)
+
+    @property
+    def eta_mean(self) -> float:
+        return self.f_abs_mean / self.grad_norm_sq
+
+    @property
+    def eta_std(self) -> float:
+        return math.sqrt(self.f_var * (1.0 - 2.0 / math.pi)) / self.grad_norm_sq
+
+    @property
+    def perturbation_mean(self) -> float:
+        return self.f_abs_mean / self.grad_norm
+
+
+def single_step_prediction(activation: str | Activation | TensorFn = "relu", depth: int = 1,
+                           d: int | None = None, x_norm_sq_over_d: float = 1.0
+                           ) -> SingleStepPrediction:
+    """Infinite-width E f(x)^2 and E ||grad f(x)||^2 for a fan-in-scaled net of ``depth`` layers.
+
+    Depth 1 is exact in d (for x with ||x||^2 = d): E ||grad f||^2 =
+    ((d - 1) E psi'(X)^2 + E X^2 psi'(X)^2) / d (Bubeck et al. 2021, Lemma 3's decomposition),
+    which tends to E psi'(X)^2 (eq. (3)). For depth > 1 the gradient uses the mean-field product
+    prod_i E psi'(sqrt(q_i) X)^2 (gradient-independence approximation), without a finite-d term.
+    """
+    act = get_activation(activation)
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    q = float(x_norm_sq_over_d)
+    grad_sq = 1.0
+    for layer in range(depth):
+        m = activation_moments(act, q)
+        if layer == 0 and d is not None and depth == 1:
+            grad_sq *= ((d - 1) * m.dpsi_sq + m.x2_dpsi_sq / q) / d
+        else:
+            grad_sq *= m.dpsi_sq
+        q = m.psi_sq
+    return SingleStepPrediction(act.name, depth, d, f_var=q, grad_norm_sq=grad_sq)
