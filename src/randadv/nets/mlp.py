@@ -5,6 +5,8 @@ Weights and the output layer (the choice documented here, used everywhere in ran
 
 * hidden layer ``i`` (``i = 1..L``): ``W_i`` of shape ``(d_i, d_{i-1})`` with i.i.d.
   N(0, 1/d_{i-1}) entries (fan-in scaling, NN-DEF); optional biases N(0, bias_std^2);
+  ``hidden_gain`` g multiplies the variance of ``W_2..W_L`` (g = 2 is He scaling, which keeps
+  ReLU pre-activations at unit variance; g = 1, NN-DEF, halves it at every ReLU layer);
 * output: ``f(x) = a . psi(z_L)`` with ``a_l = +-1/sqrt(d_L)`` uniform (``output="rademacher"``,
   eq. (1) of the two-layer paper) or ``a ~ N(0, I/d_L)`` (``output="gaussian"``, NN-DEF).
 
@@ -41,6 +43,7 @@ class RandomMLP(nn.Module):
         seed: integer seed of the network.
         output: ``"rademacher"`` or ``"gaussian"`` output layer (see module docstring).
         bias_std: standard deviation of the hidden biases (0: no biases).
+        hidden_gain: variance gain of the weights after the first layer (see module docstring).
         dtype, device: of the weights and the computation.
         max_weight_bytes: layers larger than this are streamed block by block, never held whole.
         block_rows: rows per compute block of streamed layers.
@@ -49,7 +52,7 @@ class RandomMLP(nn.Module):
 
     def __init__(self, widths: Sequence[int], activation: str | Activation | TensorFn = "relu",
                  seed: int = 0, *, output: str = "rademacher", bias_std: float = 0.0,
-                 dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
+                 hidden_gain: float = 1.0, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
                  max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES, block_rows: int = 4096,
                  generate_on: str = "cpu") -> None:
         super().__init__()
@@ -63,6 +66,8 @@ class RandomMLP(nn.Module):
             raise InvalidInputError(f"output must be one of {OUTPUTS}, got {output!r}")
         if bias_std < 0 or not math.isfinite(bias_std):
             raise InvalidInputError(f"bias_std must be finite and >= 0, got {bias_std}")
+        if not hidden_gain > 0 or not math.isfinite(hidden_gain):
+            raise InvalidInputError(f"hidden_gain must be finite and > 0, got {hidden_gain}")
         if dtype not in (torch.float32, torch.float64):
             raise InvalidInputError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.widths = widths
@@ -70,10 +75,12 @@ class RandomMLP(nn.Module):
         self.seed = int(seed)
         self.output = output
         self.bias_std = float(bias_std)
+        self.hidden_gain = float(hidden_gain)
         self.dtype = dtype
         dev = torch.device(device) if device is not None else torch.device("cpu")
         self.layers = nn.ModuleList(
-            GaussianMatrix(widths[i + 1], widths[i], 1.0 / math.sqrt(widths[i]),
+            GaussianMatrix(widths[i + 1], widths[i],
+                           math.sqrt((self.hidden_gain if i > 0 else 1.0) / widths[i]),
                            (self.seed, "W", i), dtype=dtype, max_bytes=max_weight_bytes,
                            block_rows=block_rows, generate_on=generate_on, device=dev)
             for i in range(len(widths) - 1)
@@ -143,7 +150,7 @@ class RandomMLP(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"widths={self.widths}, activation={self.activation.name}, seed={self.seed}, "
-                f"output={self.output}, bias_std={self.bias_std}")
+                f"output={self.output}, bias_std={self.bias_std}, hidden_gain={self.hidden_gain}")
 
 
 class TwoLayerRandomNet(RandomMLP):

@@ -103,14 +103,15 @@ class SingleStepPrediction:
 
 
 def single_step_prediction(activation: str | Activation | TensorFn = "relu", depth: int = 1,
-                           d: int | None = None, x_norm_sq_over_d: float = 1.0
-                           ) -> SingleStepPrediction:
+                           d: int | None = None, x_norm_sq_over_d: float = 1.0,
+                           hidden_gain: float = 1.0) -> SingleStepPrediction:
     """Infinite-width E f(x)^2 and E ||grad f(x)||^2 for a fan-in-scaled net of ``depth`` layers.
 
     Depth 1 is exact in d (for x with ||x||^2 = d): E ||grad f||^2 =
     ((d - 1) E psi'(X)^2 + E X^2 psi'(X)^2) / d (Bubeck et al. 2021, Lemma 3's decomposition),
     which tends to E psi'(X)^2 (eq. (3)). For depth > 1 the gradient uses the mean-field product
-    prod_i E psi'(sqrt(q_i) X)^2 (gradient-independence approximation), without a finite-d term.
+    E psi'(z_L)^2 prod_{i<L} g E psi'(z_i)^2 (gradient-independence approximation, g the
+    ``hidden_gain`` of :class:`randadv.nets.RandomMLP`), without a finite-d term.
     """
     act = get_activation(activation)
     if depth < 1:
@@ -119,9 +120,10 @@ def single_step_prediction(activation: str | Activation | TensorFn = "relu", dep
     grad_sq = 1.0
     for layer in range(depth):
         m = activation_moments(act, q)
-        if layer == 0 and d is not None and depth == 1:
+        gain = 1.0 if layer == depth - 1 else hidden_gain
+        if depth == 1 and d is not None:
             grad_sq *= ((d - 1) * m.dpsi_sq + m.x2_dpsi_sq / q) / d
         else:
-            grad_sq *= m.dpsi_sq
-        q = m.psi_sq
+            grad_sq *= gain * m.dpsi_sq
+        q = gain * m.psi_sq
     return SingleStepPrediction(act.name, depth, d, f_var=q, grad_norm_sq=grad_sq)

@@ -1,0 +1,3 @@
+from randadv.cli import main
+
+main()

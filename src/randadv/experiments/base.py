@@ -1,0 +1,138 @@
+"""What an experiment is: a grid per profile, a unit of work, the records it returns, the figures
+it draws and the paper's claims it checks. Seeding, storing, resuming, parallelism, progress and
+export are shared (``randadv.runner``) and know nothing of a particular experiment."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from randadv.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class UnitContext:
+    """What a unit of work needs besides its own parameters."""
+
+    seed: int
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One statement of a paper checked against the measurements."""
+
+    statement: str          # the paper's words or our paraphrase, with its source
+    measured: str           # the numbers
+    holds: bool | None      # None: not enough data to decide
+    criterion: str = ""     # how "holds" was decided
+
+
+class Experiment:
+    """Base class; subclasses set the class attributes and implement the methods."""
+
+    name: str = ""
+    paper: str = ""
+    figures_reproduced: str = ""
+    summary: str = ""
+    profiles: Mapping[str, Mapping[str, Any]] = {}
+    default_profile: str = "quick"
+    columns: tuple[tuple[str, str], ...] = ()
+
+    # -- configuration ---------------------------------------------------------------------
+    def params(self, profile: str, overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The profile's parameters with ``--set`` overrides applied and validated."""
+        if profile not in self.profiles:
+            raise ConfigError(f"unknown profile {profile!r} for {self.name}; "
+                              f"known: {', '.join(self.profiles)}")
+        params = copy.deepcopy(dict(self.profiles[profile]))
+        for key, text in (overrides or {}).items():
+            if key not in params:
+                raise ConfigError(f"unknown parameter {key!r} for {self.name}; "
+                                  f"known: {', '.join(sorted(params))}")
+            params[key] = parse_value(key, text, params[key])
+        self.validate(params)
+        return params
+
+    def validate(self, params: dict[str, Any]) -> None:
+        """Raise :class:`ConfigError` on impossible values (override in subclasses)."""
+
+    # -- work ------------------------------------------------------------------------------
+    def units(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def run_unit(self, unit: Mapping[str, Any], params: Mapping[str, Any],
+                 ctx: UnitContext) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    # -- results ---------------------------------------------------------------------------
+    def draw_figures(self, records: pd.DataFrame, params: Mapping[str, Any],
+                     folder: Path) -> list[tuple[str, Path]]:
+        """Write figures into ``folder``; return ``(caption, path)`` pairs."""
+        return []
+
+    def summary_table(self, records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+        return pd.DataFrame()
+
+    def check_claims(self, records: pd.DataFrame, params: Mapping[str, Any]) -> list[Claim]:
+        return []
+
+
+def unit_key(unit: Mapping[str, Any]) -> str:
+    """Canonical identity of a unit of work."""
+    return json.dumps(unit, sort_keys=True, separators=(",", ":"))
+
+
+def parse_value(key: str, text: str, default: Any) -> Any:
+    """Parse a ``--set key=value`` string to the type of the profile's default value.
+
+    Lists accept ``1,2,3`` or ``[1, 2, 3]``; booleans ``true/false/1/0/yes/no``.
+    """
+    if not isinstance(text, str):
+        return text
+    raw = text.strip()
+    if raw == "":
+        raise ConfigError(f"--set {key}= has an empty value")
+    if isinstance(default, list):
+        items = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+        parts = [p.strip().strip("'\"") for p in items.split(",") if p.strip()]
+        if not parts:
+            raise ConfigError(f"--set {key}={text}: empty list")
+        elem = default[0] if default else ""
+        return [parse_value(key, p, elem) for p in parts]
+    if isinstance(default, bool):
+        low = raw.lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"--set {key}={text}: expected true or false")
+    if isinstance(default, int):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"--set {key}={text}: expected an integer") from None
+        if not value.is_integer():
+            raise ConfigError(f"--set {key}={text}: expected an integer")
+        return int(value)
+    if isinstance(default, float):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"--set {key}={text}: expected a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"--set {key}={text}: expected a finite number")
+        return value
+    return raw
+
+
+def require(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)

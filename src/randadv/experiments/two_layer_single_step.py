@@ -1,0 +1,204 @@
+"""``two-layer-single-step``: Bubeck, Cherapanamjeri, Gidel, Tachet des Combes (NeurIPS 2021),
+Section 4 and Appendix A (Figures 1-7).
+
+Per grid cell (d, k, depth L, activation): N random networks x M inputs uniform on sqrt(d) S^{d-1};
+for each input the smallest step eta along grad f(x) that flips sign f (|eta| <= 20), the
+gradient norm and the perturbation norm |eta| ||grad f(x)||.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from randadv.attacks import smallest_flip_step
+from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.nets import ACTIVATIONS, DeepRandomNet, sphere_points
+from randadv.nets.seeding import derive_seed
+from randadv.theory.gaussian import single_step_prediction
+
+MAX_WEIGHT_ENTRIES = 10**12   # beyond this a cell is refused up front (~4 TB of float32 weights)
+
+
+class TwoLayerSingleStep(Experiment):
+    name = "two-layer-single-step"
+    paper = ("Bubeck, Cherapanamjeri, Gidel, Tachet des Combes, \"A single gradient step finds "
+             "adversarial examples on random two-layers neural networks\", NeurIPS 2021")
+    figures_reproduced = "Section 4, Figures 1-2; Appendix A, Figures 3-7"
+    summary = ("smallest flipping step eta, ||grad f||, fraction flipped with |eta| < 20, "
+               "over d, k and depth L = 1..6")
+    profiles = {
+        "smoke": dict(d=[20, 100], k=[20, 100], depth=[1, 2], activation=["relu"],
+                      deep_max_k=100, nets=5, inputs=10, max_eta=20.0, hidden_gain=1.0),
+        "quick": dict(d=[10, 50, 100, 500, 1000], k=[10, 100, 1000, 10000],
+                      depth=[1, 2, 3, 4, 5, 6], activation=["relu", "tanh"], deep_max_k=100,
+                      nets=10, inputs=50, max_eta=20.0, hidden_gain=1.0),
+        "paper": dict(d=[10, 50, 100, 500, 1000, 5000],
+                      k=[10, 50, 100, 1000, 10000, 100000, 1000000],
+                      depth=[1, 2, 3, 4, 5, 6], activation=["relu"], deep_max_k=10000,
+                      nets=100, inputs=100, max_eta=20.0, hidden_gain=1.0),
+    }
+    columns = (("d", "int"), ("k", "int"), ("depth", "int"), ("activation", "str"),
+               ("net", "int"), ("input", "int"), ("f_x", "float"), ("grad_norm", "float"),
+               ("eta", "float"), ("eta_boundary", "float"), ("flipped", "bool"),
+               ("perturbation_norm", "float"), ("x_norm", "float"))
+
+    def validate(self, p: dict[str, Any]) -> None:
+        for key in ("d", "k", "depth"):
+            require(all(v >= 1 for v in p[key]), f"{key} must be >= 1, got {p[key]}")
+        require(p["nets"] >= 1 and p["inputs"] >= 1,
+                f"nets and inputs must be >= 1, got {p['nets']} and {p['inputs']}")
+        require(p["max_eta"] > 0, f"max_eta must be > 0, got {p['max_eta']}")
+        require(p["hidden_gain"] > 0, f"hidden_gain must be > 0, got {p['hidden_gain']}")
+        bad = [a for a in p["activation"] if a not in ACTIVATIONS]
+        require(not bad, f"unknown activation(s) {bad}; known: {', '.join(ACTIVATIONS)}")
+        for cell in self.cells(p):
+            n = cell["d"] * cell["k"] + (cell["depth"] - 1) * cell["k"] ** 2
+            require(n <= MAX_WEIGHT_ENTRIES,
+                    f"cell {cell} needs {n:.3g} weights ({4 * n / 1e9:.3g} GB in float32, "
+                    f"streamed block by block): over the {MAX_WEIGHT_ENTRIES:.0e} limit")
+
+    def cells(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for depth, act, d, k in itertools.product(p["depth"], p["activation"], p["d"], p["k"]):
+            if depth > 1 and k > p["deep_max_k"]:
+                continue
+            out.append(dict(depth=depth, activation=act, d=d, k=k))
+        return out
+
+    def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [dict(cell, net=n) for cell in self.cells(p) for n in range(p["nets"])]
+
+    def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
+                 ctx: UnitContext) -> list[dict[str, Any]]:
+        d, k, depth, act, n = unit["d"], unit["k"], unit["depth"], unit["activation"], unit["net"]
+        net = DeepRandomNet(d, k, depth, act, seed=derive_seed(ctx.seed, "net", n),
+                            device=ctx.device, hidden_gain=p["hidden_gain"])
+        x = sphere_points(p["inputs"], d, math.sqrt(d), ctx.seed, "inputs", n, d).to(ctx.device)
+        with warnings.catch_warnings():
+            # all-dead ReLU units give f = 0, grad = 0: recorded as not flipped (eta NaN)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = smallest_flip_step(net, x, max_eta=p["max_eta"]).to("cpu")
+        x_norm = x.norm(dim=1).cpu()
+        return [dict(d=d, k=k, depth=depth, activation=act, net=n, input=i,
+                     f_x=float(r.f_x[i]), grad_norm=float(r.grad_norm[i]), eta=float(r.eta[i]),
+                     eta_boundary=float(r.eta_boundary[i]), flipped=bool(r.flipped[i]),
+                     perturbation_norm=float(r.perturbation_norm[i]), x_norm=float(x_norm[i]))
+                for i in range(len(r))]
+
+    # ------------------------------------------------------------------ results
+    def theory(self, activation: str, depth: int, d: int, gain: float):
+        return single_step_prediction(activation, depth, d if depth == 1 else None,
+                                      hidden_gain=gain)
+
+    def summary_table(self, df: pd.DataFrame, p: Mapping[str, Any]) -> pd.DataFrame:
+        rows = []
+        for (depth, act, d, k), g in df.groupby(["depth", "activation", "d", "k"], sort=True):
+            fl = g[g.flipped]
+            th = self.theory(act, depth, d, p.get("hidden_gain", 1.0))
+            rows.append(dict(
+                depth=depth, activation=act, d=d, k=k, n=len(g),
+                flipped=fl.shape[0] / len(g),
+                eta_mean=fl.eta.abs().mean(), eta_std=fl.eta.abs().std(ddof=1),
+                eta_theory=th.eta_mean,
+                grad_norm_mean=g.grad_norm.mean(), grad_norm_std=g.grad_norm.std(ddof=1),
+                grad_norm_theory=th.grad_norm,
+                f_sq_mean=(g.f_x ** 2).mean(), f_sq_theory=th.f_var,
+                pert_over_x=(fl.perturbation_norm / fl.x_norm).mean()))
+        return pd.DataFrame(rows)
+
+    def draw_figures(self, df: pd.DataFrame, p: Mapping[str, Any],
+                     folder: Path) -> list[tuple[str, Path]]:
+        from randadv.report.figures import eta_and_grad_figure, flip_fraction_figure
+
+        table = self.summary_table(df, p)
+        out = []
+        for (act, depth), t in table.groupby(["activation", "depth"], sort=True):
+            fig_no = {1: "Figure 1"}.get(depth, f"Figure {depth + 1}")
+            path = folder / f"eta_grad_{act}_L{depth}.png"
+            eta_and_grad_figure(t, path, title=f"{act}, L = {depth} ({fig_no} of the paper)")
+            out.append((f"Smallest flipping |eta| over flipped samples (left) and ||grad f(x)|| "
+                        f"(right) vs d, {act}, L = {depth}; bands: +-1 std; dashed: "
+                        f"large-width theory ({fig_no})", path))
+        for act, t in table.groupby("activation", sort=True):
+            path = folder / f"flip_fraction_{act}.png"
+            flip_fraction_figure(t, path, max_eta=p["max_eta"], title=f"{act} (Figure 2)")
+            out.append((f"Fraction of inputs flipped with |eta| <= {p['max_eta']:g} over (d, k), "
+                        f"per depth, {act} (Figure 2)", path))
+        return out
+
+    def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
+        t = self.summary_table(df, p)
+        claims: list[Claim] = []
+        relu1 = t[(t.activation == "relu") & (t.depth == 1)]
+        big = relu1[(relu1.d >= 50) & (relu1.k >= 50)]
+        if len(big):
+            worst = big.loc[big.flipped.idxmin()]
+            n = int(big.n.sum())
+            claims.append(Claim(
+                "Section 4: \"with L = 1 and values of d and k larger than 50, 100% of samples "
+                "are switched\" (ReLU, |eta| < 20)",
+                f"{big.flipped.mean():.2%} of {n} samples flipped over {len(big)} cells; lowest "
+                f"cell d={worst.d}, k={worst.k}: {worst.flipped:.2%}",
+                bool((big.flipped == 1.0).all()), "every sample of every cell d, k >= 50 flipped"))
+        for act, g in t[t.depth == 1].groupby("activation"):
+            g = g[(g.d >= 100) & (g.k >= 100)]
+            if len(g) < 2:
+                continue
+            th = float(g.grad_norm_theory.iloc[-1])
+            dev = float((g.grad_norm_mean / g.grad_norm_theory - 1).abs().max())
+            claims.append(Claim(
+                f"Section 4 / eq. (3): ||grad f(x)|| is roughly constant in d and k, "
+                f"-> sqrt(E psi'(X)^2) = {th:.4f} ({act}, L = 1)",
+                f"cell means from {g.grad_norm_mean.min():.4f} to {g.grad_norm_mean.max():.4f} "
+                f"over {len(g)} cells with d, k >= 100; largest deviation from theory "
+                f"{dev:.1%}", dev <= 0.10,
+                "every cell mean within 10% of the infinite-width value"))
+            eta_lo, eta_hi = float(g.eta_mean.min()), float(g.eta_mean.max())
+            spread = eta_hi / eta_lo
+            claims.append(Claim(
+                f"Section 4: the smallest eta is approximately constant in d and k "
+                f"({act}, L = 1; linearised theory E|f| / E||grad f||^2 = "
+                f"{float(g.eta_theory.iloc[-1]):.3f})",
+                f"cell means of |eta| from {eta_lo:.3f} to {eta_hi:.3f} (ratio {spread:.2f}) "
+                f"over {len(g)} cells with d, k >= 100", spread <= 1.5,
+                "largest / smallest cell mean <= 1.5"))
+            se = np.sqrt(2.0 / g.n) * g.f_sq_theory   # Var f^2 = 2 sigma^4 for Gaussian f
+            z = float(((g.f_sq_mean - g.f_sq_theory) / se).abs().max())
+            claims.append(Claim(
+                f"Section 1.2: f(x) ~ N(0, E psi(X)^2), E psi(X)^2 = "
+                f"{float(g.f_sq_theory.iloc[0]):.4f} ({act}, L = 1)",
+                f"mean f(x)^2 per cell from {g.f_sq_mean.min():.4f} to {g.f_sq_mean.max():.4f}; "
+                f"largest deviation {z:.1f} standard errors", z <= 4.0 + 0.0,
+                "every cell within 4 standard errors (Gaussian f: se = sqrt(2/n) E f^2); "
+                "samples within a network are correlated, so this is a loose check"))
+        relu1 = relu1[relu1.flipped > 0]
+        if relu1.d.nunique() >= 3:
+            g = relu1.groupby("d").pert_over_x.mean()
+            slope = float(np.polyfit(np.log(g.index.values), np.log(g.values), 1)[0])
+            claims.append(Claim(
+                "Theorem 2: ||eta grad f(x)|| = O(1) while ||x|| = sqrt(d), i.e. the relative "
+                "perturbation ||delta|| / ||x|| decays like d^-1/2 (ReLU, L = 1)",
+                f"fitted exponent of mean ||delta||/||x|| vs d: {slope:.3f}",
+                abs(slope + 0.5) <= 0.1, "log-log slope within 0.1 of -0.5"))
+        deep = t[(t.activation == "relu") & (t.depth > 1)]
+        if len(deep):
+            per_depth = []
+            for depth, g in deep.groupby("depth"):
+                top = g[(g.d == g.d.max()) & (g.k == g.k.max())].iloc[0]
+                per_depth.append((depth, top.d, top.k, top.flipped))
+            text = "; ".join(f"L={L} (d={d}, k={k}): {f:.1%}" for L, d, k, f in per_depth)
+            claims.append(Claim(
+                "Section 4: \"for deeper networks, the same statement holds\" (ReLU, fraction "
+                "flipped with |eta| < 20 at the largest d and k run)",
+                text, all(f >= 0.99 for *_, f in per_depth),
+                "at least 99% flipped at the largest (d, k) of every depth; with NN-DEF "
+                "weights (hidden_gain=1) E|eta| grows like 2^(L/2), see the report notes"))
+        return claims

@@ -1,0 +1,186 @@
+"""The results store: one SQLite file per run folder (embedded, no server).
+
+A unit of work (a grid cell x one network seed) is written in one transaction together with its
+"done" mark, so after a crash a unit is either fully stored or absent: re-running resumes without
+loss or duplicates. The file carries an application id and the run's configuration; a foreign or
+corrupted file, or a folder holding another configuration, is refused and left untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from randadv.errors import StoreError
+
+APPLICATION_ID = 0x52414456  # "RADV"
+SCHEMA_VERSION = 1
+STORE_NAME = "results.sqlite"
+SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT", "bool": "INTEGER"}
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    con.execute("PRAGMA busy_timeout=30000")
+    # WAL + NORMAL: a committed unit survives a killed process; an OS crash may lose the last
+    # units but never corrupts the file
+    con.execute("PRAGMA synchronous=NORMAL")
+    return con
+
+
+class ResultStore:
+    """Durable per-unit records of one experiment run.
+
+    Args:
+        folder: the run's output folder (created if missing).
+        experiment: experiment name.
+        config: JSON-serialisable configuration (profile, parameters, seed); a folder that
+            already holds another configuration is refused.
+        columns: ``(name, type)`` pairs of the per-record columns, type in int/float/str/bool.
+        create: create the store if absent (False: it must exist, e.g. for report/export).
+    """
+
+    def __init__(self, folder: str | os.PathLike, experiment: str, config: dict | None,
+                 columns: Sequence[tuple[str, str]], create: bool = True) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / STORE_NAME
+        self.columns = list(columns)
+        exists = self.path.exists()
+        if not exists and not create:
+            raise StoreError(f"no results in {self.folder} (missing {STORE_NAME}); "
+                             "run the experiment first")
+        if not exists:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create output folder {self.folder}: {e}") from None
+            if not os.access(self.folder, os.W_OK):
+                raise StoreError(f"output folder {self.folder} is not writable")
+        if exists:
+            self._check_existing()
+        try:
+            self.con = _connect(self.path)
+            if not exists:
+                self._create(experiment, config)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open results store {self.path}: {e}") from None
+        self.experiment = self.meta("experiment")
+        if self.experiment != experiment:
+            raise StoreError(f"{self.path} holds results of experiment {self.experiment!r}, "
+                             f"not {experiment!r}")
+        stored = json.loads(self.meta("config"))
+        if config is not None and stored != json.loads(json.dumps(config)):
+            raise StoreError(f"{self.folder} holds a run with another configuration "
+                             f"({_config_diff(stored, config)}); use another --out folder")
+        self.config = stored
+
+    # ------------------------------------------------------------------ set-up
+    def _check_existing(self) -> None:
+        with open(self.path, "rb") as fh:
+            header = fh.read(100)
+        if not header.startswith(b"SQLite format 3\x00"):
+            raise StoreError(f"{self.path} is not a randadv results database (not SQLite); "
+                             "left untouched")
+        try:
+            # the header's application id may still sit in the WAL: ask SQLite
+            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0)
+            app_id = con.execute("PRAGMA application_id").fetchone()[0]
+            ok = con.execute("PRAGMA quick_check").fetchone()[0] if app_id == APPLICATION_ID \
+                else "ok"
+            con.close()
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path} is corrupted ({e}); left untouched") from None
+        if app_id != APPLICATION_ID:
+            raise StoreError(f"{self.path} is a foreign SQLite database (application id "
+                             f"{app_id:#x}); left untouched")
+        if ok != "ok":
+            raise StoreError(f"{self.path} is corrupted ({ok}); left untouched")
+
+    def _create(self, experiment: str, config: dict | None) -> None:
+        cols = ", ".join(f'"{n}" {SQL_TYPES[t]}' for n, t in self.columns)
+        con = self.con
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("BEGIN IMMEDIATE")
+        con.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        con.execute("CREATE TABLE units (key TEXT PRIMARY KEY, idx INTEGER NOT NULL, "
+                    "params TEXT NOT NULL, n_records INTEGER NOT NULL, elapsed REAL, "
+                    "finished REAL)")
+        con.execute(f"CREATE TABLE records (unit_idx INTEGER NOT NULL, row INTEGER NOT NULL, "
+                    f"{cols}, PRIMARY KEY (unit_idx, row))")
+        con.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("schema_version", str(SCHEMA_VERSION)), ("experiment", experiment),
+            ("config", json.dumps(config, sort_keys=True)),
+            ("columns", json.dumps(self.columns)), ("created", str(time.time()))])
+        con.execute("COMMIT")
+
+    def meta(self, key: str) -> str:
+        row = self.con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path} lacks metadata {key!r}: not a complete randadv store")
+        return row[0]
+
+    # ------------------------------------------------------------------ units
+    def done_keys(self) -> set[str]:
+        return {k for (k,) in self.con.execute("SELECT key FROM units")}
+
+    def write_unit(self, key: str, idx: int, params: dict, records: Iterable[dict],
+                   elapsed: float) -> None:
+        """Store a unit's records and mark it done, atomically."""
+        names = [n for n, _ in self.columns]
+        rows = [(idx, i, *[_plain(r[n]) for n in names]) for i, r in enumerate(records)]
+        ph = ", ".join("?" * (len(names) + 2))
+        con = self.con
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.executemany(f"INSERT INTO records VALUES ({ph})", rows)
+            con.execute("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?)",
+                        (key, idx, json.dumps(params, sort_keys=True), len(rows), elapsed,
+                         time.time()))
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+
+    def records(self) -> pd.DataFrame:
+        """All records, ordered by unit index then row."""
+        names = [n for n, _ in self.columns]
+        cols = ", ".join(f'"{n}"' for n in names)
+        df = pd.read_sql_query(f"SELECT {cols} FROM records ORDER BY unit_idx, row", self.con)
+        for n, t in self.columns:
+            if t == "bool":
+                df[n] = df[n].astype(bool)
+        return df
+
+    def units_table(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM units ORDER BY idx", self.con)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _plain(v):
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, float) and v != v:
+        return None
+    return v
+
+
+def _config_diff(a: dict, b: dict) -> str:
+    b = json.loads(json.dumps(b))
+    keys = sorted(set(a) | set(b))
+    diffs = [f"{k}: stored {a.get(k)!r} vs now {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
+    if not diffs:
+        return "no difference"
+    text = "; ".join(diffs)
+    return text if len(text) < 300 else text[:300] + " ..."
