@@ -1,0 +1,136 @@
+"""The Min-Pert radius of a one-hidden-layer network (Bartlett et al. 2021, Appendix D).
+
+For ``f(x) = w_2^T relu(W_1 x)`` with ``W_1`` of shape (k, d), the smallest perturbation that maps
+x into the kernel of ``W_1`` (after which every gradient pattern is reachable),
+
+    min ||delta||  s.t.  W_1 (x - delta) = 0,                                      (Min-Pert)
+
+is ``delta* = W_1^+ W_1 x``, the orthogonal projection of x onto the row space of W_1; its norm
+upper-bounds the radius r of Appendix D. For Gaussian W_1 (any scale) and x independent of it,
+the row space is a uniformly random min(k, d)-dimensional subspace, so for k < d
+
+    ||delta*||^2 / ||x||^2 ~ Beta(k / 2, (d - k) / 2),    mean k / d,
+
+which concentrates at the paper's prediction ``||delta*|| / ||x|| ~ sqrt(k / d)`` (Fig. 1); for
+k >= d (and W_1 of full column rank) ``delta* = x``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.linalg
+import torch
+from numpy.typing import ArrayLike
+
+from randadv.errors import InvalidInputError
+
+
+def _to_float64(a: ArrayLike, name: str) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().to(torch.float64).numpy()
+    try:
+        arr = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{name} must be numeric, got {type(a).__name__}") from exc
+    if not np.all(np.isfinite(arr)):
+        raise InvalidInputError(f"{name} holds NaN or inf")
+    return arr
+
+
+def _check_kd(k: int, d: int) -> tuple[int, int]:
+    for name, v in (("k", k), ("d", d)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise InvalidInputError(f"{name} must be a positive integer, got {v!r}")
+    return int(k), int(d)
+
+
+def row_space_basis(W1: ArrayLike) -> np.ndarray:
+    """Orthonormal basis (d, r) of the row space of ``W1`` (k, d), r = rank(W1), in float64.
+
+    Rank-revealing (column-pivoted) QR of ``W1^T``: stable for any k, d and for rank-deficient
+    W1, with the rank tolerance of ``numpy.linalg.matrix_rank`` on the diagonal of R."""
+    W = _to_float64(W1, "W1")
+    if W.ndim != 2 or W.shape[0] == 0 or W.shape[1] == 0:
+        raise InvalidInputError(f"W1 must be a nonempty matrix (k, d), got shape {W.shape}")
+    q, r, _ = scipy.linalg.qr(W.T, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    if diag.size == 0 or diag[0] == 0.0:
+        return q[:, :0]
+    tol = diag[0] * max(W.shape) * np.finfo(np.float64).eps
+    return q[:, : int(np.sum(diag > tol))]
+
+
+def _inputs(x: ArrayLike, d: int) -> tuple[np.ndarray, bool]:
+    xa = _to_float64(x, "x")
+    single = xa.ndim == 1
+    if single:
+        xa = xa[None, :]
+    if xa.ndim != 2 or xa.shape[1] != d:
+        raise InvalidInputError(f"x must have shape ({d},) or (B, {d}) to match W1, got "
+                                f"{tuple(xa.shape) if not single else (xa.shape[1],)}")
+    return xa, single
+
+
+def min_pert_delta(W1: ArrayLike, x: ArrayLike) -> np.ndarray:
+    """The solution ``delta* = W1^+ W1 x`` of Min-Pert (projection of x onto the row space of
+    W1), shape of x: (d,) or (B, d); float64 numpy."""
+    basis = row_space_basis(W1)
+    xa, single = _inputs(x, basis.shape[0])
+    delta = (xa @ basis) @ basis.T
+    return delta[0] if single else delta
+
+
+def min_pert_radius(W1: ArrayLike, x: ArrayLike) -> float | np.ndarray:
+    """``||W1^+ W1 x||``, the optimal value of Min-Pert (Bartlett et al. 2021, Appendix D).
+
+    Args:
+        W1: first-layer weights (k, d), numpy or torch (any dtype; computed in float64).
+        x: one input (d,) -> float, or a batch (B, d) -> array (B,).
+
+    Equals ``||x||`` when k >= d and W1 has full column rank; for orthonormal rows it is the norm
+    of the exact projection ``W1^T W1 x``.
+    """
+    basis = row_space_basis(W1)
+    xa, single = _inputs(x, basis.shape[0])
+    out = np.linalg.norm(xa @ basis, axis=1)   # ||Q^T x|| = ||Q Q^T x||, Q orthonormal
+    return float(out[0]) if single else out
+
+
+def min_pert_ratio(W1: ArrayLike, x: ArrayLike) -> float | np.ndarray:
+    """``||W1^+ W1 x|| / ||x||`` (the quantity of Fig. 1); x must be nonzero."""
+    basis = row_space_basis(W1)
+    xa, single = _inputs(x, basis.shape[0])
+    norms = np.linalg.norm(xa, axis=1)
+    if np.any(norms == 0):
+        raise InvalidInputError("min_pert_ratio needs nonzero inputs x")
+    out = np.linalg.norm(xa @ basis, axis=1) / norms
+    return float(out[0]) if single else out
+
+
+def min_pert_ratio_theory(k: int, d: int) -> float:
+    """The paper's prediction ``sqrt(min(k, d) / d)`` of ``||delta*|| / ||x||`` (Appendix D)."""
+    k, d = _check_kd(k, d)
+    return math.sqrt(min(k, d) / d)
+
+
+def min_pert_ratio_sq_moments(k: int, d: int) -> tuple[float, float]:
+    """Exact mean and standard deviation of ``(||delta*|| / ||x||)^2`` for Gaussian W1 (k, d)
+    and x independent of it: Beta(k/2, (d-k)/2), mean k/d, variance 2 k (d - k) / (d^2 (d + 2));
+    the constant 1 when k >= d."""
+    k, d = _check_kd(k, d)
+    if k >= d:
+        return 1.0, 0.0
+    return k / d, math.sqrt(2.0 * k * (d - k) / (d * d * (d + 2.0)))
+
+
+def min_pert_ratio_mean(k: int, d: int) -> float:
+    """Exact ``E ||delta*|| / ||x||`` for Gaussian W1 (k, d) and independent x:
+    ``E sqrt(Beta(k/2, (d-k)/2)) = Gamma((k+1)/2) Gamma(d/2) / (Gamma(k/2) Gamma((d+1)/2))``,
+    slightly below ``sqrt(k/d)`` (Jensen); 1 when k >= d."""
+    k, d = _check_kd(k, d)
+    if k >= d:
+        return 1.0
+    return math.exp(math.lgamma((k + 1) / 2) + math.lgamma(d / 2)
+                    - math.lgamma(k / 2) - math.lgamma((d + 1) / 2))
