@@ -136,12 +136,7 @@ def test_streamed_equals_materialised_float64_deep():
     torch.testing.assert_close(gs, gf, rtol=1e-12, atol=1e-14)
 
 
-# GaussianMatrix's docstring says "entries are drawn in float32 and cast, so a float64 matrix
-# holds exactly the float32 matrix's values", but _draw casts the N(0, 1) draws to the dtype and
-# only then multiplies by std, so float64 and float32 weights differ in the last float32 bit.
-# Fix the code (scale in float32, then cast) or the docstring (and delete this test).
-@pytest.mark.xfail(strict=True, reason="BUG seeded_matrix.py _draw: float64 weights are not "
-                   "the float32 weights' values, as GaussianMatrix's docstring says")
+# float64 weights hold exactly the float32 weights' values (GaussianMatrix docstring)
 def test_float64_weights_hold_float32_values_exactly():
     for std in (1.0 / math.sqrt(11), 0.3):
         w64 = GaussianMatrix(300, 11, std, (8, "W", 0), dtype=torch.float64).full()
@@ -375,7 +370,7 @@ def test_bad_constructor_arguments():
     with pytest.raises(InvalidInputError, match="at least one seed"):
         RandomMLPEnsemble([3, 4], [])
     for rows, cols in [(0, 3), (3, 0), (-1, 2)]:
-        with pytest.raises(ValueError, match="positive"):
+        with pytest.raises(InvalidInputError, match="positive"):
             GaussianMatrix(rows, cols, 1.0, (0,))
 
 

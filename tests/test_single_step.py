@@ -119,15 +119,8 @@ PL_MODELS = {
     "seq-leaky0.1-flatten": lambda: _seq_relu(10, act=lambda: nn.LeakyReLU(0.1), flatten=True),
 }
 
-# piecewise_linear.py kink_sweep and _eval_with_tangent build the slopes with
-# torch.where(active, slope_pos, slope_neg), which returns float32 for Python-float slopes: a
-# negative slope such as 0.01 or 0.1 is rounded to float32 before the cast to float64, so float64
-# leaky-ReLU roots are off by ~1e-10 relative and f(x + t* u) ~ 1e-10 instead of ~1e-16.
-SLOPE_BUG = ("BUG piecewise_linear.py: torch.where(active, slope_pos, slope_neg) rounds a "
-             "Python-float negative slope to float32; float64 leaky-ReLU roots off by ~1e-10")
-PL_NAMES = [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=SLOPE_BUG))
-            if n in ("leaky-L1", "leaky-L2-bias", "seq-leaky0.1-flatten") else n
-            for n in PL_MODELS]
+# leaky slopes such as 0.01 or 0.1 are not float32-representable: they must stay float64
+PL_NAMES = list(PL_MODELS)
 
 
 @pytest.mark.parametrize("name", PL_NAMES)
@@ -192,7 +185,7 @@ def _brute_force_first_root(w, bias, a, slope_neg, x, max_eta):
 
 @pytest.mark.parametrize("act, slope_neg, bias_std", [
     ("relu", 0.0, 0.0), ("relu", 0.0, 0.5), (LEAKY_QUARTER, 0.25, 0.5),
-    pytest.param("leaky_relu", 0.01, 0.5, marks=pytest.mark.xfail(strict=True, reason=SLOPE_BUG)),
+    ("leaky_relu", 0.01, 0.5),
 ])
 def test_one_hidden_layer_matches_brute_force_kink_enumeration(act, slope_neg, bias_std):
     d, k, n, max_eta = 30, 200, 50, 20.0
@@ -242,7 +235,7 @@ def test_generic_path_agrees_with_exact_path(model_name):
 
 def test_exact_true_needs_a_piecewise_linear_model():
     net = RandomMLP([D, 20], "tanh", seed=0, dtype=torch.float64)
-    with pytest.raises(ValueError, match="piecewise-linear"):
+    with pytest.raises(InvalidInputError, match="piecewise-linear"):
         smallest_flip_step(net, _points(2, "exact-true"), exact=True)
 
 
@@ -364,7 +357,7 @@ def test_conv_model_generic_path():
     assert (torch.sign(f0[fl])[:, None] * vals > 0).all()
     at = _along(model, x[fl], u[fl], t_star[:, None])[:, 0]
     assert (at.abs() <= 1e-6 * vals.abs().amax(1)).all()
-    with pytest.raises(ValueError, match="piecewise-linear"):
+    with pytest.raises(InvalidInputError, match="piecewise-linear"):
         smallest_flip_step(model, x, exact=True)
 
 
@@ -506,9 +499,6 @@ def test_one_dimensional_input_gives_scalar_fields():
     assert single.eta.shape == () and single.x_adv.shape == (D,)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG attacks/result.py FlipStepResult.__len__ (used by __repr__) does int(eta.shape[0]); "
-    "smallest_flip_step on a 1-D x returns 0-d fields, so len()/repr() raise IndexError"))
 def test_one_dimensional_result_repr():
     net = RandomMLP([D, 100], "relu", seed=27, dtype=torch.float64)
     r = smallest_flip_step(net, _points(1, "one-d-repr")[0])

@@ -129,7 +129,7 @@ def _eval_with_tangent(stack: PiecewiseLinearStack, p: torch.Tensor, u: torch.Te
         if stack.slope_pos != stack.slope_neg:
             t_cross = torch.where(crossing, -z / dz, torch.full_like(z, float("inf")))
             tau = torch.minimum(tau, t_cross.amin(dim=1))
-        slope = torch.where(active, stack.slope_pos, stack.slope_neg).to(z.dtype)
+        slope = torch.where(active, z.new_tensor(stack.slope_pos), z.new_tensor(stack.slope_neg))
         h, dh = slope * z, slope * dz
     y = h @ stack.out_w + stack.out_b
     dy = dh @ stack.out_w
@@ -185,7 +185,7 @@ def kink_sweep(z: torch.Tensor, c: torch.Tensor, out_w: torch.Tensor, out_b: flo
     sp, sn = slope_pos, slope_neg
     dt = torch.float64
     active = torch.where(z == 0, c > 0, z > 0)
-    slope_fn = torch.where(active, sp, sn).to(z.dtype)
+    slope_fn = torch.where(active, z.new_tensor(sp), z.new_tensor(sn))
     y = ((slope_fn * z) @ out_w).to(dt) + out_b
     s = ((slope_fn * c) @ out_w).to(dt)
     sign0 = torch.sign(y)

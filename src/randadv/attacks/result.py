@@ -37,7 +37,7 @@ class FlipStepResult:
     f_adv: torch.Tensor
 
     def __len__(self) -> int:
-        return int(self.eta.shape[0])
+        return int(self.eta.shape[0]) if self.eta.dim() else 1
 
     def to(self, device: torch.device | str) -> FlipStepResult:
         return FlipStepResult(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
@@ -48,8 +48,8 @@ class FlipStepResult:
 
     def __repr__(self) -> str:
         n = len(self)
-        eta = self.eta[self.flipped].abs()
+        eta = self.eta.reshape(-1)[self.flipped.reshape(-1)].abs()
         mean = f"{float(eta.mean()):.4g}" if eta.numel() else "nan"
         return (f"FlipStepResult(n={n}, flipped={int(self.flipped.sum())}/{n}, "
                 f"mean |eta| over flipped={mean}, "
-                f"mean grad_norm={float(self.grad_norm.mean()):.4g})")
+                f"mean grad_norm={float(self.grad_norm.float().mean()):.4g})")

@@ -18,6 +18,7 @@ from randadv.attacks.line_search import first_root_bracketed
 from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray, kink_sweep
 from randadv.attacks.result import FlipStepResult
 from randadv.attacks.verify import verified_flip_along
+from randadv.errors import InvalidInputError
 from randadv.nets.mlp import RandomMLP
 
 
@@ -83,7 +84,7 @@ def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0,
     direction = -sign0.view(-1, *([1] * (x.dim() - 1))) * g   # t > 0 <=> eta = -sign(f) t
     stack = as_piecewise_linear(model) if exact is not False else None
     if exact and stack is None:
-        raise ValueError("exact=True needs a piecewise-linear model randadv can read "
+        raise InvalidInputError("exact=True needs a piecewise-linear model randadv can read "
                          "(RandomMLP with a ReLU-like activation, or an nn.Sequential ReLU MLP)")
     t_root = torch.full((b,), float("nan"), dtype=x.dtype, device=x.device)
     ok = torch.nonzero(~degenerate).flatten()

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from randadv.errors import InvalidInputError
 from randadv.nets.seeding import generator
 
 GEN_BLOCK_ROWS = 256
@@ -43,9 +44,9 @@ class GaussianMatrix(nn.Module):
                  generate_on: str = "cpu", device: torch.device | str | None = None) -> None:
         super().__init__()
         if rows <= 0 or cols <= 0:
-            raise ValueError(f"matrix shape must be positive, got {rows} x {cols}")
+            raise InvalidInputError(f"matrix shape must be positive, got {rows} x {cols}")
         if generate_on not in ("cpu", "device"):
-            raise ValueError(f"generate_on must be 'cpu' or 'device', got {generate_on!r}")
+            raise InvalidInputError(f"generate_on must be 'cpu' or 'device', got {generate_on!r}")
         self.rows, self.cols, self.std, self.keys = rows, cols, float(std), tuple(keys)
         self.dtype = dtype
         self.generate_on = generate_on
@@ -73,7 +74,7 @@ class GaussianMatrix(nn.Module):
                 blk = torch.randn(n, self.cols, generator=generator(*self.keys, b))
             parts.append(blk)
         w = parts[0] if len(parts) == 1 else torch.cat(parts)
-        return w.to(device=device, dtype=self.dtype).mul_(self.std)
+        return w.mul_(self.std).to(device=device, dtype=self.dtype)
 
     def blocks(self, device: torch.device | None = None) -> Iterator[tuple[int, torch.Tensor]]:
         """Yield ``(start_row, W[start_row:start_row + n])`` covering the matrix in order."""

@@ -1,0 +1,131 @@
+"""Speed of the smallest-flip-step pipeline against a plain baseline and the hardware floor.
+
+Times, in one run, on the same machine:
+  pipeline  randadv: TwoLayerRandomNet(d, k) construction + smallest_flip_step on B inputs
+            (exact kink sweep, verified by a forward pass);
+  baseline  the way a researcher would write it: materialised weights, autograd gradient, then
+            a uniform grid of 2000 eta values in (0, 20] evaluated batch-wise (precision 0.01);
+  floor     drawing the k*d normals + three (k x d) @ (d x B) matrix products (forward,
+            backward, directional derivatives): no algorithm for the task does less work.
+and prints the ratios, plus the agreement of the two methods' steps.
+
+    python benchmarks/bench_single_step.py [--d 1000] [--k 10000] [--inputs 100] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+
+from randadv.attacks import smallest_flip_step
+from randadv.nets import TwoLayerRandomNet, sphere_points
+
+
+def pipeline(d: int, k: int, x: torch.Tensor, seed: int):
+    net = TwoLayerRandomNet(d, k, seed=seed)
+    return smallest_flip_step(net, x, max_eta=20.0)
+
+
+def floor(d: int, k: int, x: torch.Tensor, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(k, d, generator=g)
+    xt = x.T.contiguous()
+    z = w @ xt                     # forward pre-activations   (k x B)
+    grad = w.T @ z                 # backward                  (d x B)
+    return w @ grad                # directional derivatives   (k x B)
+
+
+def baseline(d: int, k: int, x: torch.Tensor, seed: int, n_eta: int = 2000,
+             chunk: int = 20):
+    """Autograd gradient, then the first flipping eta on a uniform grid of n_eta values."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(k, d, generator=g) / math.sqrt(d)
+    a = (2 * torch.randint(0, 2, (k,), generator=g) - 1).float() / math.sqrt(k)
+
+    def f(inp):
+        return torch.relu(inp @ w.T) @ a
+
+    xx = x.clone().requires_grad_(True)
+    fx = f(xx)
+    (grad,) = torch.autograd.grad(fx.sum(), xx)
+    fx, grad = fx.detach(), grad.detach()
+    s = -torch.sign(fx)
+    etas = torch.linspace(0, 20, n_eta + 1)[1:]
+    found = torch.full((x.shape[0],), float("nan"))
+    with torch.no_grad():
+        for start in range(0, n_eta, chunk):
+            e = etas[start:start + chunk]
+            pts = x[:, None, :] + (s[:, None, None] * e[None, :, None]) * grad[:, None, :]
+            vals = f(pts.reshape(-1, d)).reshape(x.shape[0], -1)
+            flip = torch.sign(vals) != torch.sign(fx)[:, None]
+            first = torch.where(flip.any(1), e[flip.float().argmax(1)], torch.nan)
+            found = torch.where(torch.isnan(found), first, found)
+            if not torch.isnan(found).any():
+                break
+    return s * found, w, a
+
+
+def same_net_exact(w: torch.Tensor, a: torch.Tensor, x: torch.Tensor):
+    """randadv's exact search on the baseline's own weights (an nn.Sequential ReLU MLP)."""
+    k, d = w.shape
+    model = torch.nn.Sequential(torch.nn.Linear(d, k, bias=False), torch.nn.ReLU(),
+                                torch.nn.Linear(k, 1, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(w)
+        model[2].weight.copy_(a[None])
+    return smallest_flip_step(model, x, max_eta=20.0)
+
+
+def timed(fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - t0, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--d", type=int, default=1000)
+    ap.add_argument("--k", type=int, default=10_000)
+    ap.add_argument("--inputs", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--baseline-repeats", type=int, default=1)
+    a = ap.parse_args()
+    d, k = a.d, a.k
+    x = sphere_points(a.inputs, d, math.sqrt(d), 0)
+    print(f"d={d} k={k} inputs={a.inputs} threads={torch.get_num_threads()} "
+          f"torch={torch.__version__}")
+    pipeline(d, k, x, 99)
+    floor(d, k, x, 99)      # warm-up
+    t_pipe, t_floor = [], []
+    for r in range(a.repeats):   # interleaved, so both see the same machine load
+        t, res = timed(pipeline, d, k, x, r)
+        t_pipe.append(t)
+        t_floor.append(timed(floor, d, k, x, r)[0])
+    t_base = []
+    for r in range(a.baseline_repeats):
+        t, (eta_b, w, av) = timed(baseline, d, k, x, 0)
+        t_base.append(t)
+    ours = same_net_exact(w, av, x)
+    both = ours.flipped & ~torch.isnan(eta_b)
+    gap = (eta_b.abs() - ours.eta_boundary.abs())[both]
+    mp, mf, mb = (statistics.median(t) for t in (t_pipe, t_floor, t_base))
+    print(f"pipeline  median {mp * 1e3:8.1f} ms  (runs: "
+          + ", ".join(f"{t * 1e3:.0f}" for t in t_pipe) + ")")
+    print(f"floor     median {mf * 1e3:8.1f} ms  (runs: "
+          + ", ".join(f"{t * 1e3:.0f}" for t in t_floor) + ")")
+    print(f"baseline  median {mb * 1e3:8.1f} ms  (runs: "
+          + ", ".join(f"{t * 1e3:.0f}" for t in t_base) + ")")
+    print(f"speed-up over baseline: {mb / mp:.1f}x   (target >= 30x)")
+    print(f"pipeline / floor:       {mp / mf:.2f}x   (target <= 1.5x)")
+    print(f"same network, flipped: randadv {int(ours.flipped.sum())}/{a.inputs}, baseline "
+          f"{int((~torch.isnan(eta_b)).sum())}/{a.inputs}; baseline grid eta - exact eta: "
+          f"min {float(gap.min()):.2e}, max {float(gap.max()):.2e} (grid step "
+          f"{20 / 2000:.2e})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Closed forms and numerics of the papers' theory: Gaussian moments of activations, the
+single-step predictions, the ReLU correlation map, the NNGP recursion, the Min-Pert radius."""
+
+from randadv.theory.correlation import (
+    correlation_map,
+    gaussian_expectation_2d,
+    input_correlation,
+    relu_correlation_iterates,
+    relu_correlation_map,
+    relu_dual_kernel,
+    relu_dual_kernel_derivative,
+)
+from randadv.theory.gaussian import (
+    ActivationMoments,
+    SingleStepPrediction,
+    activation_moments,
+    gaussian_expectation,
+    single_step_prediction,
+)
+from randadv.theory.min_pert import (
+    min_pert_delta,
+    min_pert_radius,
+    min_pert_ratio,
+    min_pert_ratio_mean,
+    min_pert_ratio_sq_moments,
+    min_pert_ratio_theory,
+)
+from randadv.theory.nngp import NNGPKernel, expected_grad_norm_sq, nngp_kernel, nngp_kernel_matrix
+
+__all__ = [
+    "ActivationMoments", "NNGPKernel", "SingleStepPrediction", "activation_moments",
+    "correlation_map", "expected_grad_norm_sq", "gaussian_expectation",
+    "gaussian_expectation_2d", "input_correlation", "min_pert_delta", "min_pert_radius",
+    "min_pert_ratio", "min_pert_ratio_mean", "min_pert_ratio_sq_moments", "min_pert_ratio_theory",
+    "nngp_kernel", "nngp_kernel_matrix", "relu_correlation_iterates", "relu_correlation_map",
+    "relu_dual_kernel", "relu_dual_kernel_derivative", "single_step_prediction",
+]
