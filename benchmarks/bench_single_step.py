@@ -106,7 +106,7 @@ def main() -> None:
         t_pipe.append(t)
         t_floor.append(timed(floor, d, k, x, r)[0])
     t_base = []
-    for r in range(a.baseline_repeats):
+    for _ in range(a.baseline_repeats):
         t, (eta_b, w, av) = timed(baseline, d, k, x, 0)
         t_base.append(t)
     ours = same_net_exact(w, av, x)

@@ -52,7 +52,8 @@ class RandomMLP(nn.Module):
 
     def __init__(self, widths: Sequence[int], activation: str | Activation | TensorFn = "relu",
                  seed: int = 0, *, output: str = "rademacher", bias_std: float = 0.0,
-                 hidden_gain: float = 1.0, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
+                 hidden_gain: float = 1.0, dtype: torch.dtype = torch.float32,
+                 device: torch.device | str | None = None,
                  max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES, block_rows: int = 4096,
                  generate_on: str = "cpu") -> None:
         super().__init__()
