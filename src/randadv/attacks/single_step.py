@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from randadv.attacks.checks import check_attack_input, check_positive, scalar_output
-from randadv.attacks.line_search import first_root_bracketed
+from randadv.attacks.line_search import first_root_bracketed, first_root_one_hidden_layer
 from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray, kink_sweep
 from randadv.attacks.result import FlipStepResult
 from randadv.attacks.verify import verified_flip_along
@@ -68,10 +68,11 @@ def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0,
     x = check_attack_input(x).detach()
     if isinstance(model, RandomMLP):
         x = x.to(model.dtype)
-    fast = (isinstance(model, RandomMLP) and model.depth == 1
-            and model.activation.piecewise_linear and exact is not False)
-    if fast:
-        return _two_layer_fast_path(model, x, max_eta)
+    if isinstance(model, RandomMLP) and model.depth == 1:
+        if exact and not model.activation.piecewise_linear:
+            raise InvalidInputError("exact=True needs a piecewise-linear activation, got "
+                                    f"{model.activation.name}")
+        return _two_layer_fast_path(model, x, max_eta, exact is not False, n_grid)
     f_x, g = value_and_grad(model, x)
     b = x.shape[0]
     flat_g = g.reshape(b, -1)
@@ -100,9 +101,11 @@ def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0,
 
 
 @torch.no_grad()
-def _two_layer_fast_path(model: RandomMLP, x: torch.Tensor, max_eta: float) -> FlipStepResult:
-    """One hidden layer: z = W x, grad = W^T (a * phi'(z)), c = W grad (three products with W)
-    and the kink sweep; no autograd."""
+def _two_layer_fast_path(model: RandomMLP, x: torch.Tensor, max_eta: float, exact: bool,
+                         n_grid: int) -> FlipStepResult:
+    """One hidden layer: z = W x, grad = W^T (a * psi'(z)), c = W grad (three products with W),
+    then the exact kink sweep (piecewise-linear psi) or the bracket + Newton search on
+    h(t) = a . psi(z + t c) (smooth psi); no autograd."""
     act, layer = model.activation, model.layers[0]
     xx = x.reshape(x.shape[0], -1).to(model.dtype)
     z = layer.mm(xx)
@@ -119,7 +122,10 @@ def _two_layer_fast_path(model: RandomMLP, x: torch.Tensor, max_eta: float) -> F
                       stacklevel=3)
     direction = -sign0[:, None] * g
     c = layer.mm(direction)
-    t_root = kink_sweep(z, c, model.out_weight, 0.0, act.slope_pos, act.slope_neg, max_eta)
+    if act.piecewise_linear and exact:
+        t_root = kink_sweep(z, c, model.out_weight, 0.0, act.slope_pos, act.slope_neg, max_eta)
+    else:
+        t_root = first_root_one_hidden_layer(z, c, model.out_weight, 0.0, act, max_eta, n_grid)
     t_root[degenerate] = float("nan")
     return _finish(model, xx, f_x, grad_norm, sign0, direction, t_root.to(xx.dtype))
 
