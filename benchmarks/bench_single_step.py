@@ -40,8 +40,9 @@ def floor(d: int, k: int, x: torch.Tensor, seed: int) -> torch.Tensor:
 
 
 def baseline(d: int, k: int, x: torch.Tensor, seed: int, n_eta: int = 2000,
-             chunk: int = 20):
-    """Autograd gradient, then the first flipping eta on a uniform grid of n_eta values."""
+             chunk: int = 20, early_exit: bool = False):
+    """Autograd gradient, then the first flipping eta on a uniform grid of n_eta values
+    (the whole grid, as a grid search does; ``early_exit`` stops once every input flipped)."""
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(k, d, generator=g) / math.sqrt(d)
     a = (2 * torch.randint(0, 2, (k,), generator=g) - 1).float() / math.sqrt(k)
@@ -64,7 +65,7 @@ def baseline(d: int, k: int, x: torch.Tensor, seed: int, n_eta: int = 2000,
             flip = torch.sign(vals) != torch.sign(fx)[:, None]
             first = torch.where(flip.any(1), e[flip.float().argmax(1)], torch.nan)
             found = torch.where(torch.isnan(found), first, found)
-            if not torch.isnan(found).any():
+            if early_exit and not torch.isnan(found).any():
                 break
     return s * found, w, a
 
@@ -93,6 +94,8 @@ def main() -> None:
     ap.add_argument("--inputs", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--baseline-repeats", type=int, default=1)
+    ap.add_argument("--baseline-early-exit", action="store_true",
+                    help="stop the baseline's grid once every input has flipped")
     a = ap.parse_args()
     d, k = a.d, a.k
     x = sphere_points(a.inputs, d, math.sqrt(d), 0)
@@ -107,7 +110,7 @@ def main() -> None:
         t_floor.append(timed(floor, d, k, x, r)[0])
     t_base = []
     for _ in range(a.baseline_repeats):
-        t, (eta_b, w, av) = timed(baseline, d, k, x, 0)
+        t, (eta_b, w, av) = timed(baseline, d, k, x, 0, 2000, 20, a.baseline_early_exit)
         t_base.append(t)
     ours = same_net_exact(w, av, x)
     both = ours.flipped & ~torch.isnan(eta_b)

@@ -174,83 +174,83 @@ def _first_root_one_hidden_layer(stack, x, u, t_max):
 
 @torch.no_grad()
 def kink_sweep(z: torch.Tensor, c: torch.Tensor, out_w: torch.Tensor, out_b: float,
-               slope_pos: float, slope_neg: float, t_max: float) -> torch.Tensor:
-    """First root in (0, t_max] of t -> out_w . phi(z + t c) + out_b, row by row.
+               slope_pos: float, slope_neg: float, t_max: float,
+               value_and_slope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """First root in (0, t_max] of h(t) = out_w . phi(z + t c) + out_b, row by row.
 
-    The kinks t_l = -z_l / c_l are visited in increasing order within windows that grow
-    geometrically from the linearised root, so only the few kinks before the root are sorted;
-    the running value and slope are accumulated in float64.
+    The kinks t_l = -z_l / c_l (where z_l and c_l have opposite signs) are visited in increasing
+    order within windows [t_lo, t_hi] that grow geometrically from 3x the linearised root, so only
+    the kinks before the root are sorted. Between kinks h is affine; its value and slope are
+    accumulated in float64. ``value_and_slope``: h(0) and h'(0+) if the caller has them.
     """
-    b = z.shape[0]
+    b, dev = z.shape[0], z.device
     sp, sn = slope_pos, slope_neg
     dt = torch.float64
-    active = torch.where(z == 0, c > 0, z > 0)
-    slope_fn = torch.where(active, z.new_tensor(sp), z.new_tensor(sn))
-    y = ((slope_fn * z) @ out_w).to(dt) + out_b
-    s = ((slope_fn * c) @ out_w).to(dt)
+    if value_and_slope is None or bool((z == 0).any()):
+        active = (z > 0) | ((z == 0) & (c > 0))
+        slope_fn = torch.where(active, z.new_tensor(sp), z.new_tensor(sn))
+        y = ((slope_fn * z) @ out_w).to(dt) + out_b
+        s = ((slope_fn * c) @ out_w).to(dt)
+    else:
+        y, s = (v.to(dt) for v in value_and_slope)
     sign0 = torch.sign(y)
-    root = torch.full((b,), float("nan"), dtype=dt, device=z.device)
+    root = torch.full((b,), float("nan"), dtype=dt, device=dev)
+    heading = y * s < 0
+    guess = torch.where(heading, -y / torch.where(s == 0, 1.0, s), torch.full_like(y, t_max))
     if sp == sn:
-        t_root = -y / torch.where(s == 0, 1.0, s)
-        ok = (y * s < 0) & (t_root <= t_max)
-        root[ok] = t_root[ok]
+        ok = heading & (guess <= t_max)
+        root[ok] = guess[ok]
         return root
-    times = -z / c
-    times = torch.where(z * c < 0, times, torch.full_like(times, float("inf")))
-    # Sweep windows [t_lo, t_hi] that grow geometrically from the linearised root.
-    t_lo = torch.zeros(b, dtype=dt, device=z.device)
-    guess = torch.where(y * s < 0, -y / torch.where(s == 0, 1.0, s), torch.full_like(y, t_max))
-    t_hi = torch.clamp(1.5 * guess, max=t_max)
-    y_lo, s_lo = y, s
-    todo = torch.arange(b, device=z.device)
+    times = torch.div(z, c).neg_()        # > 0 exactly where the unit changes side ahead
+    t_lo = torch.zeros(b, dtype=dt, device=dev)
+    # window ends rounded to times' dtype, so that windows partition the kinks exactly
+    t_hi = torch.clamp(3.0 * guess, max=t_max).to(times.dtype).to(dt)
+    y_lo, s_lo = y.clone(), s.clone()
+    todo = torch.arange(b, device=dev)
     while todo.numel():
-        tl, th = t_lo[todo], t_hi[todo]
-        tim = times[todo]
-        sel = (tim > tl[:, None]) & (tim <= th[:, None])
-        rows, cols = sel.nonzero(as_tuple=True)
-        tt = tim[rows, cols].to(dt)
-        # slope change at each kink: a_l |c_l| (slope_pos - slope_neg)
-        jj = (out_w[cols] * c[todo[rows], cols].abs()).to(dt) * (sp - sn)
-        order = torch.argsort(tt)
-        order = order[torch.argsort(rows[order], stable=True)]
-        rows, tt, jj = rows[order], tt[order], jj[order]
         n = todo.numel()
+        tl, th = t_lo[todo], t_hi[todo]
+        tim = times if n == b else times[todo]
+        sel = (tim > tl[:, None].to(tim.dtype)) & (tim <= th[:, None].to(tim.dtype))
+        rows, cols = sel.nonzero(as_tuple=True)            # row-major: grouped by row
         counts = torch.bincount(rows, minlength=n)
-        ends = torch.cumsum(counts, 0)
-        starts = ends - counts
-        first = starts[rows]
-        prev_t = torch.cat([tt.new_zeros(1), tt[:-1]])
-        is_first = torch.arange(rows.numel(), device=z.device) == first
-        prev_t = torch.where(is_first, tl[rows], prev_t)
-        cj = torch.cumsum(jj, 0)
-        slope = s_lo[todo][rows] + (cj - jj) - (cj - jj)[first]
-        inc = slope * (tt - prev_t)
-        ci = torch.cumsum(inc, 0)
-        h_at = y_lo[todo][rows] + ci - (ci - inc)[first]
-        h_before = h_at - inc
-        sg = sign0[todo][rows]
-        cross = sg * h_at <= 0
-        big = torch.iinfo(torch.int64).max
-        idx = torch.where(cross, torch.arange(rows.numel(), device=z.device),
-                          torch.full_like(rows, big))
-        first_hit = torch.full((n,), big, dtype=torch.int64, device=z.device)
-        first_hit = first_hit.scatter_reduce(0, rows, idx, reduce="amin")
-        found = first_hit != big
-        j = first_hit[found]
-        root[todo[found]] = prev_t[j] - h_before[j] / torch.where(slope[j] == 0, 1.0, slope[j])
-        # Rows without a root among the kinks: the tail segment up to t_hi.
-        has_kinks = counts > 0
-        last = torch.clamp(ends - 1, min=0)
-        t_last = torch.where(has_kinks, tt[last] if tt.numel() else tl, tl)
-        y_last = torch.where(has_kinks, h_at[last] if tt.numel() else y_lo[todo], y_lo[todo])
-        s_end = s_lo[todo] + torch.zeros_like(tl).index_add_(0, rows, jj)
+        m = int(counts.max()) if rows.numel() else 0
+        pos = torch.arange(rows.numel(), device=dev) - (torch.cumsum(counts, 0) - counts)[rows]
+        kt = torch.full((n, max(m, 1)), float("inf"), dtype=dt, device=dev)
+        kj = torch.zeros((n, max(m, 1)), dtype=dt, device=dev)
+        kt[rows, pos] = tim[rows, cols].to(dt)
+        # slope change at kink l: a_l |c_l| (slope_pos - slope_neg)
+        kj[rows, pos] = (out_w[cols] * c[todo[rows], cols].abs()).to(dt) * (sp - sn)
+        kt, order = torch.sort(kt, dim=1)
+        kj = torch.gather(kj, 1, order)
+        valid = torch.isfinite(kt)
+        prev = torch.cat([tl[:, None], kt[:, :-1]], dim=1)
+        seg = torch.where(valid, kt - prev, 0.0)
+        cj = torch.cumsum(kj, 1)
+        slope = s_lo[todo, None] + cj - kj                   # slope before each kink
+        inc = slope * seg
+        h_at = y_lo[todo, None] + torch.cumsum(inc, 1)       # h at each kink
+        cross = valid & (sign0[todo, None] * h_at <= 0)
+        found = cross.any(1)
+        j = torch.argmax(cross.to(torch.int8), dim=1)
+        r = torch.arange(n, device=dev)
+        h_prev = h_at[r, j] - inc[r, j]
+        sl = slope[r, j]
+        t_found = prev[r, j] - h_prev / torch.where(sl == 0, 1.0, sl)
+        root[todo[found]] = t_found[found]
+        # no root among the kinks: the affine tail from the last kink to t_hi
+        last = torch.clamp(counts - 1, min=0)
+        has = counts > 0
+        t_last = torch.where(has, kt[r, last], tl)
+        y_last = torch.where(has, h_at[r, last], y_lo[todo])
+        s_end = s_lo[todo] + cj[:, -1]
         y_hi = y_last + s_end * (th - t_last)
         tail = ~found & (sign0[todo] * y_hi <= 0)
-        root[todo[tail]] = (t_last - y_last / torch.where(s_end == 0, 1.0, s_end))[tail]
+        t_tail = t_last - y_last / torch.where(s_end == 0, 1.0, s_end)
+        root[todo[tail]] = t_tail[tail]
         more = ~found & ~tail & (th < t_max)
-        t_lo[todo[more]] = th[more]
-        y_lo[todo[more]] = y_hi[more]
-        s_lo[todo[more]] = s_end[more]
-        t_hi[todo[more]] = torch.clamp(2.0 * th[more], max=t_max)
-        todo = todo[more]
+        nxt = todo[more]
+        t_lo[nxt], y_lo[nxt], s_lo[nxt] = th[more], y_hi[more], s_end[more]
+        t_hi[nxt] = torch.clamp(2.0 * th[more], max=t_max).to(times.dtype).to(dt)
+        todo = nxt
     return root

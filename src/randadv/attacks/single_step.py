@@ -123,7 +123,9 @@ def _two_layer_fast_path(model: RandomMLP, x: torch.Tensor, max_eta: float, exac
     direction = -sign0[:, None] * g
     c = layer.mm(direction)
     if act.piecewise_linear and exact:
-        t_root = kink_sweep(z, c, model.out_weight, 0.0, act.slope_pos, act.slope_neg, max_eta)
+        slope0 = -sign0 * grad_norm.to(torch.float64) ** 2     # h'(0+) = direction . grad
+        t_root = kink_sweep(z, c, model.out_weight, 0.0, act.slope_pos, act.slope_neg, max_eta,
+                            value_and_slope=(f_x, slope0))
     else:
         t_root = first_root_one_hidden_layer(z, c, model.out_weight, 0.0, act, max_eta, n_grid)
     t_root[degenerate] = float("nan")

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from randadv.errors import InvalidInputError
-from randadv.nets.seeding import generator
+from randadv.nets.seeding import derive_seed, generator
 
 GEN_BLOCK_ROWS = 256
 DEFAULT_MAX_WEIGHT_BYTES = 2 * 1024**3
@@ -62,19 +62,20 @@ class GaussianMatrix(nn.Module):
         return -(-self.rows // GEN_BLOCK_ROWS)
 
     def _draw(self, start: int, stop: int, device: torch.device) -> torch.Tensor:
-        """Rows ``start:stop`` (``start`` a multiple of ``GEN_BLOCK_ROWS``)."""
-        parts = []
+        """Rows ``start:stop`` (``start`` a multiple of ``GEN_BLOCK_ROWS``), each generation
+        block drawn in float32 straight into its rows of the output, then cast."""
+        on_device = self.generate_on == "device" and device.type != "cpu"
+        w = torch.empty(stop - start, self.cols, dtype=torch.float32,
+                        device=device if on_device else "cpu")
         for b in range(start // GEN_BLOCK_ROWS, -(-stop // GEN_BLOCK_ROWS)):
-            n = min(GEN_BLOCK_ROWS, self.rows - b * GEN_BLOCK_ROWS)
-            if self.generate_on == "device" and device.type != "cpu":
-                gen = torch.Generator(device=device).manual_seed(
-                    generator(*self.keys, b).initial_seed())
-                blk = torch.randn(n, self.cols, generator=gen, device=device)
+            lo = b * GEN_BLOCK_ROWS
+            rows = w[lo - start:min(lo + GEN_BLOCK_ROWS, self.rows) - start]
+            if on_device:
+                gen = torch.Generator(device=device).manual_seed(derive_seed(*self.keys, b))
             else:
-                blk = torch.randn(n, self.cols, generator=generator(*self.keys, b))
-            parts.append(blk)
-        w = parts[0] if len(parts) == 1 else torch.cat(parts)
-        return w.mul_(self.std).to(device=device, dtype=self.dtype)
+                gen = generator(*self.keys, b)
+            rows.normal_(0.0, self.std, generator=gen)
+        return w.to(device=device, dtype=self.dtype)
 
     def blocks(self, device: torch.device | None = None) -> Iterator[tuple[int, torch.Tensor]]:
         """Yield ``(start_row, W[start_row:start_row + n])`` covering the matrix in order."""
