@@ -55,7 +55,8 @@ def flip_fraction_figure(table: pd.DataFrame, path: Path, max_eta: float = 20.0,
     depths = sorted(table.depth.unique())
     ncol = min(3, len(depths))
     nrow = math.ceil(len(depths) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.6 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.4 * ncol, 3.8 * nrow), squeeze=False,
+                             constrained_layout=True)
     for ax, depth in zip(axes.flat, depths, strict=False):
         g = table[table.depth == depth]
         grid = g.pivot(index="d", columns="k", values="flipped").sort_index(ascending=False)

@@ -101,6 +101,11 @@ class SingleStepPrediction:
     def perturbation_mean(self) -> float:
         return self.f_abs_mean / self.grad_norm
 
+    def flip_fraction(self, max_eta: float) -> float:
+        """P(|f| < max_eta E||grad f||^2): the fraction of inputs whose linearised step is
+        within ``max_eta``, f ~ N(0, f_var)."""
+        return math.erf(max_eta * self.grad_norm_sq / math.sqrt(2.0 * self.f_var))
+
 
 def single_step_prediction(activation: str | Activation | TensorFn = "relu", depth: int = 1,
                            d: int | None = None, x_norm_sq_over_d: float = 1.0,
