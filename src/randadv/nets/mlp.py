@@ -180,3 +180,15 @@ class DeepRandomNet(RandomMLP):
         if depth < 1:
             raise InvalidInputError(f"depth must be >= 1, got {depth}")
         super().__init__([d] + [k] * depth, activation, seed, output=output, **kwargs)
+
+
+class DeepReLUNet(RandomMLP):
+    """The NN-DEF network of Bartlett, Bubeck, Cherapanamjeri (2021), Section 1.1.
+
+    ``widths = [d, d_1, ..., d_l]``; (W_i)_jk ~ N(0, 1/d_{i-1}), output W_{l+1} ~ N(0, I/d_l),
+    ReLU. For these bias-free nets f(x) = grad f(x) . x (positive homogeneity).
+    """
+
+    def __init__(self, widths: Sequence[int], seed: int = 0, **kwargs) -> None:
+        kwargs.setdefault("output", "gaussian")
+        super().__init__(widths, "relu", seed, **kwargs)
