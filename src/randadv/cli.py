@@ -6,6 +6,7 @@ folder) exits with code 2 and a one-line message naming the problem.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -56,13 +57,20 @@ def list_cmd() -> None:
 @click.option("--device", default="cpu", show_default=True, help="cpu | cuda | auto")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="local worker processes")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="folder with the datasets (MNIST IDX files, CIFAR-10 batches); "
+                   "default: $RANDADV_DATA_DIR or the usual places")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def run(experiment: str, profile: str | None, sets: tuple[str, ...], out: Path | None,
-        seed: int, device: str, workers: int, quiet: bool) -> None:
+        seed: int, device: str, workers: int, data_dir: Path | None, quiet: bool) -> None:
     """Run EXPERIMENT (or resume it in the same --out folder)."""
     from randadv.experiments.registry import get_experiment
     from randadv.runner.run import run_experiment
 
+    if data_dir is not None:
+        if not data_dir.is_dir():
+            _fail(f"--data-dir {data_dir}: no such directory")
+        os.environ["RANDADV_DATA_DIR"] = str(data_dir.resolve())
     try:
         exp = get_experiment(experiment)
         profile = profile or exp.default_profile

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from randadv.attacks import smallest_flip_step
 from randadv.experiments.base import Claim, Experiment, UnitContext, require
@@ -192,12 +193,15 @@ class TwoLayerSingleStep(Experiment):
                     zs.append(abs(per_net.mean() - row.f_sq_theory) / se)
             if zs:
                 z = float(max(zs))
+                # family-wise false-alarm rate 1e-3 over the cells (Bonferroni, Student t)
+                crit = float(stats.t.ppf(1 - 1e-3 / (2 * len(zs)), df=max(1, p["nets"] - 1)))
                 claims.append(Claim(
                     f"Section 1.2: E f(x)^2 = E psi(X)^2 = {float(g.f_sq_theory.iloc[0]):.4f} "
                     f"(f(x) ~ N(0, E psi(X)^2); {act}, L = 1)",
                     f"mean f(x)^2 per cell from {g.f_sq_mean.min():.4f} to "
                     f"{g.f_sq_mean.max():.4f}; largest deviation {z:.1f} standard errors",
-                    z <= 4.0, "every cell within 4 standard errors of the per-network means"))
+                    z <= crit, f"every cell within {crit:.1f} standard errors of the mean over "
+                    f"networks (Student t, {p['nets'] - 1} dof, family-wise level 1e-3)"))
         relu1 = relu1[relu1.flipped > 0]
         if relu1.d.nunique() >= 3:
             g = relu1.groupby("d").pert_over_x.mean()
@@ -224,4 +228,22 @@ class TwoLayerSingleStep(Experiment):
                 text, all(f >= 0.99 for *_, f in per_depth),
                 "at least 99% flipped at the largest (d, k) of every depth; the infinite-width "
                 "value is P(|f| < max_eta E||grad f||^2), f Gaussian (see Notes)"))
+            reach = []
+            for depth, g in t[t.activation == "relu"].groupby("depth"):
+                full = g[g.flipped >= 0.99]
+                reach.append((depth, int((full.d * full.k).min()) if len(full) else None))
+            sizes = [r for _, r in reach]
+            known = [r for r in sizes if r is not None]
+            first_none = sizes.index(None) if None in sizes else len(sizes)
+            monotone = (all(a <= b for a, b in zip(known, known[1:], strict=False))
+                        and all(r is None for r in sizes[first_none:]))
+            claims.append(Claim(
+                "Section 4: \"the values of d and k at which 100% switching is reached appear "
+                "to grow with L\" (ReLU)",
+                "; ".join(f"L={L}: " + (f"smallest d*k with >= 99% flipped = {r:g}"
+                                        if r is not None else "not reached in this grid")
+                          for L, r in reach),
+                monotone if len(reach) >= 2 else None,
+                "the smallest d*k reaching 99% is non-decreasing in L (unreached counts as "
+                "infinite)"))
         return claims
