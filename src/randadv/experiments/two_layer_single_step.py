@@ -37,14 +37,17 @@ class TwoLayerSingleStep(Experiment):
                "over d, k and depth L = 1..6")
     profiles = {
         "smoke": dict(d=[20, 100], k=[20, 100], depth=[1, 2], activation=["relu"],
-                      deep_max_k=100, nets=5, inputs=10, max_eta=20.0, hidden_gain=1.0),
+                      deep_max_k=100, nets=5, inputs=10, max_eta=20.0, hidden_gain=1.0,
+                      output="rademacher"),
         "quick": dict(d=[10, 50, 100, 500, 1000], k=[10, 100, 1000, 10000],
                       depth=[1, 2, 3, 4, 5, 6], activation=["relu", "tanh"], deep_max_k=100,
-                      nets=10, inputs=50, max_eta=20.0, hidden_gain=1.0),
+                      nets=10, inputs=50, max_eta=20.0, hidden_gain=1.0,
+                      output="rademacher"),
         "paper": dict(d=[10, 50, 100, 500, 1000, 5000],
                       k=[10, 50, 100, 1000, 10000, 100000, 1000000],
                       depth=[1, 2, 3, 4, 5, 6], activation=["relu"], deep_max_k=10000,
-                      nets=100, inputs=100, max_eta=20.0, hidden_gain=1.0),
+                      nets=100, inputs=100, max_eta=20.0, hidden_gain=1.0,
+                      output="rademacher"),
     }
     columns = (("d", "int"), ("k", "int"), ("depth", "int"), ("activation", "str"),
                ("net", "int"), ("input", "int"), ("f_x", "float"), ("grad_norm", "float"),
@@ -68,6 +71,8 @@ class TwoLayerSingleStep(Experiment):
                 f"nets and inputs must be >= 1, got {p['nets']} and {p['inputs']}")
         require(p["max_eta"] > 0, f"max_eta must be > 0, got {p['max_eta']}")
         require(p["hidden_gain"] > 0, f"hidden_gain must be > 0, got {p['hidden_gain']}")
+        require(p["output"] in ("rademacher", "gaussian"),
+                f"output must be rademacher or gaussian, got {p['output']!r}")
         bad = [a for a in p["activation"] if a not in ACTIVATIONS]
         require(not bad, f"unknown activation(s) {bad}; known: {', '.join(ACTIVATIONS)}")
         for cell in self.cells(p):
@@ -91,7 +96,7 @@ class TwoLayerSingleStep(Experiment):
                  ctx: UnitContext) -> list[dict[str, Any]]:
         d, k, depth, act, n = unit["d"], unit["k"], unit["depth"], unit["activation"], unit["net"]
         net = DeepRandomNet(d, k, depth, act, seed=derive_seed(ctx.seed, "net", n),
-                            device=ctx.device, hidden_gain=p["hidden_gain"])
+                            device=ctx.device, hidden_gain=p["hidden_gain"], output=p["output"])
         x = sphere_points(p["inputs"], d, math.sqrt(d), ctx.seed, "inputs", n, d).to(ctx.device)
         with warnings.catch_warnings():
             # all-dead ReLU units give f = 0, grad = 0: recorded as not flipped (eta NaN)
