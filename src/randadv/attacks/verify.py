@@ -51,3 +51,32 @@ def verified_flip_along(model: nn.Module, x: torch.Tensor, direction: torch.Tens
         t[rows], flipped[rows], x_adv[rows], f_adv[rows] = tt[ok], True, cand[ok], fc[ok]
         todo = todo[~ok]
     return t, flipped, x_adv, f_adv
+
+
+@torch.no_grad()
+def verified_in_ball(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, radius: float,
+                     bounds: tuple[float, float] | None = None, rtol: float = 1e-5
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Check budget-constrained candidates (PGD, ...) and evaluate them by a forward pass.
+
+    A candidate must satisfy ||x_adv - x||_2 <= R (1 + rtol) and lie in ``bounds = (lo, hi)``;
+    one that does not is replaced by ``x`` (a RuntimeWarning says how many). Returns
+    ``(x_adv, f_x, f_adv, norm)`` with f from forward passes and ``norm = ||x_adv - x||``.
+    """
+    import warnings
+
+    b = x.shape[0]
+    cand = x_adv.to(x.dtype).reshape(x.shape).clone()
+    norm = (cand - x).reshape(b, -1).norm(dim=1)
+    bad = ~torch.isfinite(cand.reshape(b, -1)).all(dim=1) | (norm > radius * (1 + rtol))
+    if bounds is not None:
+        flat = cand.reshape(b, -1)
+        bad |= (flat < bounds[0]).any(dim=1) | (flat > bounds[1]).any(dim=1)
+    if bool(bad.any()):
+        warnings.warn(f"{int(bad.sum())} of {b} candidates violate the budget or the box: "
+                      "replaced by x", RuntimeWarning, stacklevel=2)
+        cand[bad] = x[bad]
+        norm[bad] = 0.0
+    f_x = scalar_output(model, x).to(x.dtype)
+    f_adv = scalar_output(model, cand).to(x.dtype)
+    return cand, f_x, f_adv, norm

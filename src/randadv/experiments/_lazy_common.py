@@ -1,0 +1,57 @@
+"""Shared by the lazy-training experiments: data loading (memoised), subsampling, the model
+cache folder."""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from randadv.data import load_binary_mnist
+from randadv.experiments.base import UnitContext, require
+from randadv.nets.seeding import generator
+
+MNIST_SIDE = 28
+
+
+def side_of(d: int) -> int:
+    """s with s^2 = d (the images are downsampled to s x s)."""
+    s = math.isqrt(int(d))
+    return s
+
+
+def validate_dims(ds: list[int]) -> None:
+    bad = [d for d in ds if d < 1 or side_of(d) ** 2 != d or side_of(d) > MNIST_SIDE]
+    require(not bad, f"d must be squares s^2 with 1 <= s <= {MNIST_SIDE} (downsampled MNIST), "
+                     f"got {bad}")
+
+
+@functools.lru_cache(maxsize=32)
+def _load(data_dir: str, split: str, side: int, normalize: bool
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    return load_binary_mnist(data_dir or None, split, 0, 1, size=side, normalize=normalize)
+
+
+def mnist01(p: dict[str, Any] | Any, split: str, d: int, normalize: bool, seed: int,
+            n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST 0 (y = -1) vs 1 (y = +1) downsampled to d = s^2 pixels, optionally with
+    ||x|| = 1; ``n > 0`` keeps a random subset of n samples (the same subset for every d and
+    cell: drawn from ``generator(seed, "subset", split, n)``)."""
+    x, y = _load(str(p.get("data_dir", "")), split, side_of(d), bool(normalize))
+    if 0 < n < x.shape[0]:
+        idx = torch.randperm(x.shape[0], generator=generator(seed, "subset", split, n))[:n]
+        idx = idx.sort().values
+        x, y = x[idx], y[idx]
+    return x, y
+
+
+def model_root(p: dict[str, Any] | Any, ctx: UnitContext) -> Path | None:
+    """Where trained models are cached: the ``model_dir`` param, else ``<run folder>/models``
+    when the runner tells the unit its output folder, else nowhere (no cache)."""
+    if p.get("model_dir"):
+        return Path(p["model_dir"])
+    out = getattr(ctx, "out", None)
+    return Path(out) / "models" if out else None

@@ -1,0 +1,110 @@
+"""Figures of "Adversarial Robustness is at Odds with Lazy Training" (NeurIPS 2022):
+Figures 2, 3, 5, 6 (||delta||, ||grad f||, eta against d with the theory's rates), Figure 7
+(histograms) and Figure 4 (robust accuracy against ||delta|| and V)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from randadv.report.figures import _save  # noqa: E402
+
+# (column of the summary table, its std column, y label, theory exponent in d)
+RATE_PANELS = (
+    ("delta_mean", "delta_std", "smallest ||delta|| / ||x||", -0.5),
+    ("grad_norm_mean", "grad_norm_std", "||grad f(x)||", 0.5),
+    ("eta_mean", "eta_std", "smallest step |eta|", -1.0),
+)
+
+
+def fit_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope of log y against log x (NaN with fewer than 2 usable points)."""
+    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+    ok = np.isfinite(xs) & np.isfinite(ys) & (xs > 0) & (ys > 0)
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(xs[ok]), np.log(ys[ok]), 1)[0])
+
+
+def rates_figure(table: pd.DataFrame, path: Path, curve: str, curve_label: str,
+                 title: str = "", panels=RATE_PANELS) -> Path:
+    """Figure 2/3 layout: one panel per quantity against d (log-log), one curve per value of
+    ``curve`` (m or C0), +-1 std bands, the theory's rate d^p dashed (anchored at the
+    geometric mean of the curves' values at the smallest d), fitted exponents in the legend."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
+    values = sorted(table[curve].unique())
+    colors = plt.cm.plasma(np.linspace(0.1, 0.8, max(1, len(values))))
+    for ax, (col, std, label, p) in zip(np.atleast_1d(axes), panels, strict=False):
+        for color, v in zip(colors, values, strict=False):
+            g = table[table[curve] == v].sort_values("d")
+            slope = fit_exponent(g.d, g[col])
+            ax.plot(g.d, g[col], "o-", color=color,
+                    label=f"{curve_label} = {v:g} (slope {slope:.2f})")
+            s = g[std].fillna(0).to_numpy()
+            lo = np.maximum(g[col].to_numpy() - s, g[col].to_numpy() * 0.05)
+            ax.fill_between(g.d, lo, g[col] + s, color=color, alpha=0.12)
+        d0 = table.d.min()
+        first = table[table.d == d0][col]
+        if len(first) and np.all(first > 0):
+            anchor = float(np.exp(np.log(first).mean()))
+            ds = np.array(sorted(table.d.unique()), float)
+            ax.plot(ds, anchor * (ds / d0) ** p, "g--", lw=2, label=f"theory: d^{p:g}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("input dimension d")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def histograms_figure(df: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Figure 7 layout: histograms of ||delta||, ||grad f(x)|| and |eta| over test examples."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    fl = df[df.flipped]
+    for ax, values, label in ((axes[0], fl.perturbation_norm, "smallest ||delta||"),
+                              (axes[1], df.grad_norm, "||grad f(x)||"),
+                              (axes[2], fl.eta.abs(), "smallest |eta|")):
+        ax.hist(values, bins=50, color="tab:blue", alpha=0.8)
+        med = float(np.median(values)) if len(values) else float("nan")
+        ax.axvline(med, color="k", ls="--", label=f"median {med:.4g}")
+        ax.set_xlabel(label)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("test examples")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def robust_accuracy_figure(table: pd.DataFrame, path: Path, x: str, curve: str,
+                           x_label: str, curve_label: str, threshold: str,
+                           title: str = "") -> Path:
+    """Figure 4 layout: robust test accuracy against ``x`` (||delta|| or V), one curve per
+    ``curve`` (d or m), vertical dotted lines at the theory's threshold ``c / sqrt(curve)``
+    (``threshold`` names it), in the curve's color."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    values = sorted(table[curve].unique())
+    colors = plt.cm.viridis(np.linspace(0, 0.9, max(1, len(values))))
+    for color, v in zip(colors, values, strict=False):
+        g = table[table[curve] == v].sort_values(x)
+        ax.plot(g[x], g.robust_acc, "o-", color=color, label=f"{curve_label} = {v:g}")
+        if "robust_acc_std" in g:
+            s = g.robust_acc_std.fillna(0)
+            ax.fill_between(g[x], g.robust_acc - s, g.robust_acc + s, color=color, alpha=0.12)
+        ax.axvline(1 / np.sqrt(v), color=color, ls=":", lw=1.5)
+    ax.plot([], [], "k:", label=threshold)
+    ax.set_xscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("robust test accuracy (PGD-l2)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return _save(fig, path)

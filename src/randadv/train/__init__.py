@@ -1,0 +1,25 @@
+"""Training: two-layer networks in the lazy regime ("Adversarial Robustness is at Odds with
+Lazy Training", NeurIPS 2022): SGD until the iterates leave the lazy ball (Section 5.1),
+projected adversarial training (Algorithm 1), saving/loading and caching trained models."""
+
+from randadv.train.adversarial import (
+    AdversarialTrainConfig,
+    project_to_lazy_ball,
+    train_adversarial,
+)
+from randadv.train.lazy import (
+    LazyTrainConfig,
+    LazyTwoLayerNet,
+    TrainResult,
+    evaluate,
+    lazy_radius,
+    logistic_loss,
+    train_lazy_sgd,
+)
+from randadv.train.store import ModelCache, config_key, load_model, save_model
+
+__all__ = [
+    "AdversarialTrainConfig", "LazyTrainConfig", "LazyTwoLayerNet", "ModelCache", "TrainResult",
+    "config_key", "evaluate", "lazy_radius", "load_model", "logistic_loss",
+    "project_to_lazy_ball", "save_model", "train_adversarial", "train_lazy_sgd",
+]

@@ -1,0 +1,250 @@
+"""Two-layer ReLU networks trained in the lazy regime.
+
+"Adversarial Robustness is at Odds with Lazy Training" (NeurIPS 2022), Section 2.1:
+
+    f(x; a, W) = m^-1/2 sum_{s=1}^m a_s relu(w_s . x)                                  (Sec. 2.1)
+
+Definition 2.1 (lazy regime): a_s ~ unif{-1, +1} (fixed, never trained), w_{s,0} ~ N(0, I_d)
+(unit variance, *not* 1/d), and W in B_{2,inf}(W_0, C_0 / sqrt(m)), i.e.
+max_s ||w_s - w_{s,0}|| <= C_0 / sqrt(m).
+
+Section 5.1 trains W with plain SGD on the logistic loss l(y f(x)) = log(1 + exp(-y f(x))),
+learning rate 0.1, and stops as soon as an iterate would leave the lazy ball; the last iterate
+inside the ball is returned (:func:`train_lazy_sgd`). The paper does not state the batch size;
+:data:`DEFAULT_BATCH_SIZE` is our choice (documented in the experiment's report).
+
+Variants: first-layer biases b_s (Figures 2-3 of the paper use them, Figures 5-6 do not), then
+the ball constrains the augmented vector (w_s, b_s); a bias is initialised like PyTorch's
+``nn.Linear`` (U(-1/sqrt(d), 1/sqrt(d))), since the paper specifies only w_{s,0}.
+
+The model *is* an ``nn.Sequential(Linear(d, m), ReLU(), Linear(m, 1))`` whose last layer holds
+the fixed a / sqrt(m), so :func:`randadv.attacks.as_piecewise_linear` reads it and
+:func:`randadv.attacks.smallest_flip_step` computes its smallest flipping step exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from randadv.errors import InvalidInputError
+from randadv.nets.seeding import generator, rademacher
+
+DEFAULT_LR = 0.1            # Section 5.1
+DEFAULT_BATCH_SIZE = 64     # not given by the paper (our choice)
+
+
+class LazyTwoLayerNet(nn.Sequential):
+    """f(x) = m^-1/2 sum_s a_s relu(w_s . x [+ b_s]), Definition 2.1; forward: (B, d) -> (B,).
+
+    ``self[0]`` is the trainable first layer (weight W of shape (m, d), rows w_s), ``self[2]``
+    the fixed output layer (weight a / sqrt(m), ``requires_grad=False``). The initialisation
+    W_0 (and b_0) is kept in buffers ``w0`` (``b0``) so the lazy ball can be checked.
+
+    Args:
+        d: input dimension.
+        m: width (number of hidden units).
+        seed: W_0, a and b_0 come from generators seeded by ``(seed, "lazy", ...)``.
+        bias: first-layer biases (trainable, inside the ball with w_s).
+        dtype, device: of the parameters.
+    """
+
+    def __init__(self, d: int, m: int, seed: int = 0, *, bias: bool = False,
+                 dtype: torch.dtype = torch.float32,
+                 device: torch.device | str | None = None) -> None:
+        for name, v in (("d", d), ("m", m)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidInputError(f"{name} must be a positive int, got {v!r}")
+        super().__init__(nn.Linear(d, m, bias=bias), nn.ReLU(), nn.Linear(m, 1, bias=False))
+        self.d, self.m, self.seed, self.has_bias = d, m, int(seed), bool(bias)
+        w0 = torch.randn(m, d, generator=generator(seed, "lazy", "W0"), dtype=torch.float32)
+        a = rademacher(m, seed, "lazy", "a")
+        with torch.no_grad():
+            self[0].weight.copy_(w0)
+            self[2].weight.copy_(a[None, :] / math.sqrt(m))
+            if bias:
+                bound = 1.0 / math.sqrt(d)
+                b0 = (torch.rand(m, generator=generator(seed, "lazy", "b0")) * 2 - 1) * bound
+                self[0].bias.copy_(b0)
+        self[2].weight.requires_grad_(False)
+        self.register_buffer("w0", self[0].weight.detach().clone())
+        self.register_buffer("b0", self[0].bias.detach().clone() if bias else None)
+        self.to(dtype=dtype, device=device)
+
+    # -- the paper's objects ---------------------------------------------------------------
+    @property
+    def a(self) -> torch.Tensor:
+        """The fixed signs a_s in {-1, +1}."""
+        return torch.sign(self[2].weight[0].detach())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x)[:, 0]
+
+    @torch.no_grad()
+    def deviation(self) -> torch.Tensor:
+        """||w_s - w_{s,0}|| per hidden unit (with the bias: ||(w_s, b_s) - (w_s0, b_s0)||)."""
+        dev = (self[0].weight - self.w0).square().sum(dim=1)
+        if self.has_bias:
+            dev = dev + (self[0].bias - self.b0).square()
+        return dev.sqrt()
+
+    def max_deviation(self) -> float:
+        """||W - W_0||_{2,inf} = max_s ||w_s - w_{s,0}|| (Section 2 notation)."""
+        return float(self.deviation().max())
+
+    def config(self) -> dict:
+        return dict(d=self.d, m=self.m, seed=self.seed, bias=self.has_bias)
+
+
+def lazy_radius(c0: float, m: int) -> float:
+    """The radius C_0 / sqrt(m) of the lazy ball (Definition 2.1)."""
+    return float(c0) / math.sqrt(m)
+
+
+def logistic_loss(margin: torch.Tensor) -> torch.Tensor:
+    """l(y f(x)) = log(1 + exp(-y f(x))), elementwise on margins y f(x)."""
+    return F.softplus(-margin)
+
+
+@dataclass
+class LazyTrainConfig:
+    """Section 5.1's SGD: learning rate 0.1 on the logistic loss, stop when leaving the ball.
+
+    ``max_epochs`` caps training when the iterates never leave the ball (the paper does not
+    say what happens then). The data order of epoch e comes from ``generator(seed, "order", e)``.
+    """
+
+    c0: float = 10.0
+    lr: float = DEFAULT_LR
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_epochs: int = 20
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.c0) and self.c0 > 0):
+            raise InvalidInputError(f"c0 must be > 0, got {self.c0!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise InvalidInputError(f"lr must be > 0, got {self.lr!r}")
+        if self.batch_size < 1 or self.max_epochs < 1:
+            raise InvalidInputError(f"batch_size and max_epochs must be >= 1, got "
+                                    f"{self.batch_size}, {self.max_epochs}")
+
+
+@dataclass
+class TrainResult:
+    """What a training run did: steps taken, why it stopped, accuracies, deviations."""
+
+    steps: int
+    epochs: float                  # epochs completed (fractional at an early stop)
+    stop_reason: str               # "left_ball" | "max_epochs" | robust variants (adversarial)
+    max_deviation: float           # max_s ||w_s - w_s0|| of the returned weights
+    radius: float                  # the ball radius
+    train_loss: float
+    train_acc: float
+    test_acc: float = float("nan")
+    seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_data(x: torch.Tensor, y: torch.Tensor, d: int | None = None) -> None:
+    """(N, d) finite float inputs and labels y in {-1, +1}."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 2 or not x.is_floating_point():
+        raise InvalidInputError("x must be a floating-point tensor of shape (N, d)")
+    if d is not None and x.shape[1] != d:
+        raise InvalidInputError(f"x has {x.shape[1]} features, the model expects {d}")
+    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
+        raise InvalidInputError(f"y must have shape ({x.shape[0]},)")
+    if not bool(torch.isfinite(x).all()):
+        raise InvalidInputError("x contains NaN or inf")
+    if not bool(((y == 1) | (y == -1)).all()):
+        raise InvalidInputError("labels y must be in {-1, +1}")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+             batch: int = 8192) -> tuple[float, float]:
+    """(mean logistic loss, accuracy of sign f(x) = y) over (x, y)."""
+    if x.shape[0] == 0:
+        return float("nan"), float("nan")
+    loss, correct = 0.0, 0
+    for i in range(0, x.shape[0], batch):
+        margin = y[i:i + batch] * model(x[i:i + batch])
+        loss += float(logistic_loss(margin).sum())
+        correct += int((margin > 0).sum())
+    return loss / x.shape[0], correct / x.shape[0]
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The data order of one epoch: a permutation from ``generator(seed, "order", epoch)``."""
+    return torch.randperm(n, generator=generator(seed, "order", epoch))
+
+
+def train_lazy_sgd(model: LazyTwoLayerNet, x: torch.Tensor, y: torch.Tensor,
+                   cfg: LazyTrainConfig, x_test: torch.Tensor | None = None,
+                   y_test: torch.Tensor | None = None,
+                   log: Callable[[str], None] | None = None) -> TrainResult:
+    """Section 5.1: SGD on the logistic loss until an iterate would leave B_{2,inf}(W_0, R).
+
+    R = C_0 / sqrt(m). Each step W <- W - lr * grad_W mean_batch l(y f(x)); a step whose
+    max_s ||w_s - w_{s,0}|| exceeds C_0 / sqrt(m) is not taken and training stops
+    (``stop_reason="left_ball"``), so the returned weights are the last iterate inside the ball.
+    Otherwise training stops after ``cfg.max_epochs`` epochs. Deterministic given the model's
+    weights and ``cfg.seed`` (data order from a seeded generator). Trains ``model`` in place.
+    """
+    check_data(x, y, model.d)
+    t0 = time.perf_counter()
+    radius = lazy_radius(cfg.c0, model.m)
+    if model.max_deviation() > radius:
+        raise InvalidInputError(f"the model starts outside the lazy ball (radius {radius:.4g})")
+    dev = next(model.parameters()).device
+    x, y = x.to(dev, model[0].weight.dtype), y.to(dev, model[0].weight.dtype)
+    layer = model[0]
+    params = [layer.weight] + ([layer.bias] if model.has_bias else [])
+    n, steps, stop = x.shape[0], 0, "max_epochs"
+    per_epoch = math.ceil(n / cfg.batch_size)
+    epochs_done = float(cfg.max_epochs)
+    history = []
+    for epoch in range(cfg.max_epochs):
+        order = epoch_order(n, cfg.seed, epoch).to(dev)
+        for k, i in enumerate(range(0, n, cfg.batch_size)):
+            idx = order[i:i + cfg.batch_size]
+            loss = logistic_loss(y[idx] * model(x[idx])).mean()
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                new_w = layer.weight - cfg.lr * grads[0]
+                sq = (new_w - model.w0).square().sum(dim=1)
+                if model.has_bias:
+                    new_b = layer.bias - cfg.lr * grads[1]
+                    sq = sq + (new_b - model.b0).square()
+                if float(sq.max().sqrt()) > radius:      # would leave the lazy ball: stop
+                    stop, epochs_done = "left_ball", epoch + k / per_epoch
+                    break
+                layer.weight.copy_(new_w)
+                if model.has_bias:
+                    layer.bias.copy_(new_b)
+            steps += 1
+        if stop == "left_ball":
+            break
+        tl, ta = evaluate(model, x, y)
+        history.append(dict(epoch=epoch + 1, steps=steps, train_loss=tl, train_acc=ta))
+        if log:
+            log(f"epoch {epoch + 1}: loss {tl:.4g}, acc {ta:.4f}, "
+                f"dev/radius {model.max_deviation() / radius:.3f}")
+    train_loss, train_acc = evaluate(model, x, y)
+    test_acc = float("nan")
+    if x_test is not None and y_test is not None:
+        check_data(x_test, y_test, model.d)
+        test_acc = evaluate(model, x_test.to(dev, x.dtype), y_test.to(dev, x.dtype))[1]
+    return TrainResult(steps=steps, epochs=epochs_done, stop_reason=stop,
+                       max_deviation=model.max_deviation(), radius=radius,
+                       train_loss=train_loss, train_acc=train_acc, test_acc=test_acc,
+                       seconds=time.perf_counter() - t0, history=history)

@@ -1,0 +1,130 @@
+"""Saving and loading trained models (state dict + config JSON) and a cache keyed by the
+training configuration, so experiments can re-attack a model without retraining it.
+
+A saved model is a folder holding ``model.pt`` (the state dict), ``config.json`` (what is
+needed to rebuild the module: ``kind`` and its constructor arguments, plus the training
+configuration) and optionally ``result.json`` (the :class:`~randadv.train.lazy.TrainResult`).
+Files are written to a temporary name and renamed, so a folder is complete or absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from randadv.errors import StoreError
+from randadv.train.lazy import LazyTwoLayerNet
+
+FORMAT_VERSION = 1
+
+# kind -> constructor from the saved "model" arguments
+BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "lazy_two_layer": lambda **kw: LazyTwoLayerNet(**kw),
+}
+
+
+def model_kind(model: nn.Module) -> tuple[str, dict[str, Any]]:
+    """``(kind, constructor arguments)`` of a model randadv can save."""
+    if isinstance(model, LazyTwoLayerNet):
+        return "lazy_two_layer", model.config()
+    raise StoreError(f"cannot save a {type(model).__name__}: unknown model kind")
+
+
+def config_key(config: Mapping[str, Any]) -> str:
+    """A short stable hash of a JSON-able training configuration (the cache key)."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.blake2b(blob, digest_size=10).hexdigest()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(model: nn.Module, folder: str | os.PathLike[str],
+               train_config: Mapping[str, Any] | None = None,
+               result: Mapping[str, Any] | None = None) -> Path:
+    """Write ``model.pt`` + ``config.json`` (+ ``result.json``) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    kind, args = model_kind(model)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    config = dict(format=FORMAT_VERSION, kind=kind, model=args, dtype=dtype,
+                  train=dict(train_config or {}))
+    _atomic_write(folder / "model.pt", lambda p: torch.save(state, p))
+    if result is not None:
+        _atomic_write(folder / "result.json",
+                      lambda p: p.write_text(json.dumps(dict(result), default=float)))
+    # config.json last: its presence marks a complete folder
+    _atomic_write(folder / "config.json",
+                  lambda p: p.write_text(json.dumps(config, sort_keys=True, indent=1)))
+    return folder
+
+
+def load_model(folder: str | os.PathLike[str],
+               device: torch.device | str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a saved model; returns ``(model, config)`` (``config["result"]`` if saved)."""
+    folder = Path(folder)
+    cfg_path, pt = folder / "config.json", folder / "model.pt"
+    if not cfg_path.is_file() or not pt.is_file():
+        raise StoreError(f"no saved model in {folder} (config.json and model.pt needed)")
+    try:
+        config = json.loads(cfg_path.read_text())
+        builder = BUILDERS[config["kind"]]
+        model = builder(**config["model"])
+        model.to(getattr(torch, config.get("dtype", "float32")))
+        state = torch.load(pt, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as e:
+        raise StoreError(f"cannot load the model saved in {folder}: {e}") from e
+    res = folder / "result.json"
+    if res.is_file():
+        config["result"] = json.loads(res.read_text())
+    return model.to(device) if device is not None else model, config
+
+
+class ModelCache:
+    """Trained models under ``root/<config_key>/``; ``root=None`` disables caching."""
+
+    def __init__(self, root: str | os.PathLike[str] | None) -> None:
+        self.root = Path(root) if root else None
+
+    def folder(self, config: Mapping[str, Any]) -> Path | None:
+        return self.root / config_key(config) if self.root is not None else None
+
+    def get(self, config: Mapping[str, Any], device: torch.device | str | None = None
+            ) -> tuple[nn.Module, dict[str, Any]] | None:
+        """The cached model for ``config`` (verified equal), or None."""
+        folder = self.folder(config)
+        if folder is None or not (folder / "config.json").is_file():
+            return None
+        try:
+            model, saved = load_model(folder, device)
+        except StoreError:
+            return None
+        if json.loads(json.dumps(saved.get("train"), default=str)) != \
+                json.loads(json.dumps(dict(config), default=str)):
+            return None
+        return model, saved
+
+    def put(self, model: nn.Module, config: Mapping[str, Any],
+            result: Mapping[str, Any] | None = None) -> Path | None:
+        folder = self.folder(config)
+        if folder is None:
+            return None
+        return save_model(model, folder, config, result)
