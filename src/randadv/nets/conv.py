@@ -331,7 +331,7 @@ class LogitDifference(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.model(x)
-        if z.dim() < 1 or z.shape[-1] <= max(self.positive, self.negative):
+        if z.dim() < 2 or z.shape[-1] <= max(self.positive, self.negative):
             raise InvalidInputError(f"LogitDifference needs logits (B, K) with K > "
                                     f"{max(self.positive, self.negative)}, got {tuple(z.shape)}")
         return z[..., self.positive] - z[..., self.negative]
