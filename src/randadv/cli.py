@@ -6,6 +6,7 @@ folder) exits with code 2 and a one-line message naming the problem.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -20,13 +21,19 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def _parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
-    out = {}
+def parse_sets(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``key=value`` pairs -> dict; raises :class:`ConfigError` on a malformed or repeated key."""
+    from randadv.errors import ConfigError
+
+    out: dict[str, str] = {}
     for pair in pairs:
-        if "=" not in pair or pair.startswith("="):
-            _fail(f"malformed --set {pair!r}: expected key=value")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = value
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key or not key.isidentifier():
+            raise ConfigError(f"malformed --set {pair!r}: expected key=value")
+        if key in out:
+            raise ConfigError(f"--set {key} given twice ({out[key]!r} and {value!r})")
+        out[key] = value
     return out
 
 
@@ -55,16 +62,36 @@ def list_cmd() -> None:
               help="output folder (default randadv-runs/EXPERIMENT-PROFILE-seedN)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu | cuda | auto")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="local worker processes")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="where units run: this machine, or Ray tasks")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="local: worker processes (default 1); ray: CPUs of a local Ray instance "
+                   "(default: all)")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch threads per unit (results are bit-identical for a given value)")
+@click.option("--address", default=None,
+              help="ray: cluster address (auto, ray://HOST:10001); default: a local instance")
+@click.option("--gpus-per-task", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="ray: GPUs per unit (use with --device cuda or auto)")
+@click.option("--max-retries", type=click.IntRange(min=0), default=3, show_default=True,
+              help="ray: retries of a unit whose worker died")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="folder with the datasets (MNIST IDX files, CIFAR-10 batches); "
                    "default: $RANDADV_DATA_DIR or the usual places")
+@click.option("--dry-run", is_flag=True,
+              help="print units, estimated time (short calibration) and memory; write nothing")
+@click.option("--calibrate", type=click.IntRange(min=0, max=5), default=2, show_default=True,
+              help="dry run: units to time (0: count only)")
+@click.option("--calibrate-seconds", type=click.FloatRange(min=1), default=60.0,
+              show_default=True, help="dry run: time budget of the calibration")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def run(experiment: str, profile: str | None, sets: tuple[str, ...], out: Path | None,
-        seed: int, device: str, workers: int, data_dir: Path | None, quiet: bool) -> None:
+        seed: int, device: str, executor: str, workers: int | None, threads: int,
+        address: str | None, gpus_per_task: float, max_retries: int, data_dir: Path | None,
+        dry_run: bool, calibrate: int, calibrate_seconds: float, quiet: bool) -> None:
     """Run EXPERIMENT (or resume it in the same --out folder)."""
     from randadv.experiments.registry import get_experiment
+    from randadv.runner.executors import ExecutorSpec
     from randadv.runner.run import run_experiment
 
     if data_dir is not None:
@@ -74,9 +101,15 @@ def run(experiment: str, profile: str | None, sets: tuple[str, ...], out: Path |
     try:
         exp = get_experiment(experiment)
         profile = profile or exp.default_profile
-        params = exp.params(profile, _parse_sets(sets))
+        params = exp.params(profile, parse_sets(sets))
+        spec = ExecutorSpec(executor, workers=workers, threads=threads, address=address,
+                            gpus_per_task=gpus_per_task, max_retries=max_retries)
+        if dry_run:
+            _dry_run(exp, profile, params, seed, out, device, spec, calibrate,
+                     calibrate_seconds)
+            return
         summary = run_experiment(exp, profile, params, seed=seed, out=out, device=device,
-                                 workers=workers, quiet=quiet)
+                                 quiet=quiet, executor=spec)
     except RandadvError as e:
         _fail(str(e))
     click.echo(f"{summary.units_run} units computed, {summary.units_skipped} already stored, "
@@ -84,6 +117,50 @@ def run(experiment: str, profile: str | None, sets: tuple[str, ...], out: Path |
     click.echo(f"results: {summary.out / 'results.sqlite'}")
     click.echo(f"report:  {summary.report}")
     click.echo(f"figures: {summary.report.parent / 'figures'}")
+
+
+def _dry_run(exp, profile: str, params: dict, seed: int, out: Path | None, device: str,
+             spec, n_cal: int, budget: float) -> None:
+    """Units, estimated time and memory of a run; nothing is written."""
+    from randadv.runner.cost import (
+        available_memory,
+        check_memory,
+        estimate,
+        fmt_bytes,
+        fmt_seconds,
+    )
+    from randadv.runner.run import pending_units, resolve_device
+
+    dev = resolve_device(device)
+    units, pending = pending_units(exp, profile, params, seed, out)
+    if spec.kind == "local":
+        check_memory(exp, units, params, spec.workers or 1)
+    stored = len(units) - len(pending)
+    click.echo(f"{exp.name}, profile {profile}, seed {seed}: {len(units)} units, "
+               f"{len(pending)} to run" + (f" ({stored} already stored in {out})"
+                                           if stored else ""))
+    est = estimate(exp, units, pending, params, seed, dev, spec.threads, n_cal, budget)
+    for c in est.calibrated:
+        mem = f", peak {fmt_bytes(c.peak_bytes)}" if c.peak_bytes is not None else ""
+        state = "" if c.finished else " (stopped: over the calibration budget)"
+        click.echo(f"  calibration unit {c.idx} {c.unit} (relative cost {c.cost:g}): "
+                   f"{c.seconds:.3f} s{mem}{state}")
+    if est.compute_seconds is not None:
+        par = spec.workers or (1 if spec.kind == "local" else os.cpu_count() or 1)
+        bound = "at least " if est.lower_bound else ""
+        click.echo(f"estimated compute: {bound}{fmt_seconds(est.compute_seconds)} with "
+                   f"{spec.threads} thread(s) per unit; wall time with {par} "
+                   f"{'worker' if par == 1 else 'workers'} on this machine: {bound}"
+                   f"{fmt_seconds(est.wall_seconds(par))}")
+    mem = []
+    if est.memory_bytes is not None:
+        mem.append(f"{fmt_bytes(est.memory_bytes)} measured (largest calibrated unit)")
+    if est.memory_hint_bytes is not None:
+        mem.append(f"{fmt_bytes(est.memory_hint_bytes)} declared (largest unit)")
+    avail = available_memory()
+    click.echo(f"memory per unit: {'; '.join(mem) or 'unknown'}"
+               + (f"; {fmt_bytes(avail)} available" if avail else ""))
+    click.echo("dry run: nothing written")
 
 
 @main.command()
@@ -135,20 +212,37 @@ def export(experiment: str, out: Path, fmt: str, to: Path | None) -> None:
 @click.argument("experiment")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 def status(experiment: str, out: Path) -> None:
-    """Units done and remaining in a run folder, and the compute time so far."""
+    """Units done and remaining in a run folder, compute so far, estimated time left."""
+    from randadv.experiments.base import unit_key
     from randadv.experiments.registry import get_experiment
+    from randadv.runner.cost import fmt_seconds
+    from randadv.runner.lock import lock_holder
     from randadv.runner.run import open_results
 
     try:
         exp = get_experiment(experiment)
-        store = open_results(exp, out)
-        units = store.units_table()
-        total = len(exp.units(store.config["params"]))
-        store.close()
+        store = open_results(exp, out, verify=False)
+        try:
+            units = store.units_table()
+            params = store.config["params"]
+        finally:
+            store.close()
+        all_units = exp.units(params)
+        done_keys = set(units.key)
+        left = [u for u in all_units if unit_key(u) not in done_keys]
+        cost_left = sum(exp.unit_cost(u, params) for u in left)
+        cost_done = sum(exp.unit_cost(json.loads(p), params) for p in units.params)
     except RandadvError as e:
         _fail(str(e))
+    total, spent = len(all_units), float(units.elapsed.sum())
+    holder = lock_holder(out)
     click.echo(f"{experiment} in {out}: {len(units)} / {total} units done, "
-               f"{total - len(units)} remaining, {units.elapsed.sum():.1f} s of compute")
+               f"{total - len(units)} remaining, {spent:.1f} s of compute"
+               + (f"; running (pid {holder})" if holder else ""))
+    if len(units) and left:
+        per = spent / cost_done if cost_done > 0 else spent / len(units)
+        click.echo(f"mean {spent / len(units):.3f} s per unit; estimated remaining compute "
+                   f"{fmt_seconds(per * cost_left)} (divide by the number of workers)")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,17 @@ class Experiment:
                  ctx: UnitContext) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    # -- cost hints (optional; used by `randadv run --dry-run`, `status` and the runner) ----
+    def unit_cost(self, unit: Mapping[str, Any], params: Mapping[str, Any]) -> float:
+        """Relative compute cost of a unit, any positive scale (e.g. multiply-adds); the dry
+        run calibrates it on the cheapest and the dearest unit. Default: all units equal."""
+        return 1.0
+
+    def unit_memory(self, unit: Mapping[str, Any], params: Mapping[str, Any]) -> int | None:
+        """Peak memory of a unit in bytes if it can be told up front: a run is refused before
+        it starts when a unit exceeds the machine's available memory. Default: unknown."""
+        return None
+
     # -- results ---------------------------------------------------------------------------
     def draw_figures(self, records: pd.DataFrame, params: Mapping[str, Any],
                      folder: Path) -> list[tuple[str, Path]]:
@@ -116,10 +127,14 @@ def parse_value(key: str, text: str, default: Any) -> Any:
         raise ConfigError(f"--set {key}={text}: expected true or false")
     if isinstance(default, int):
         try:
-            value = float(raw)
+            return int(raw)
+        except ValueError:
+            pass
+        try:
+            value = float(raw)   # 1e6, 2.0
         except ValueError:
             raise ConfigError(f"--set {key}={text}: expected an integer") from None
-        if not value.is_integer():
+        if not value.is_integer() or abs(value) > 2**53:
             raise ConfigError(f"--set {key}={text}: expected an integer")
         return int(value)
     if isinstance(default, float):

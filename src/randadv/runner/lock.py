@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from randadv.errors import StoreError
@@ -19,10 +20,22 @@ class RunLock:
         self.fh = None
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+")
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path, "a+")
+        except OSError as e:
+            raise StoreError(f"output folder {self.path.parent} is not usable: "
+                             f"{e.strerror or e}") from None
+        try:
+            # a few short retries: `randadv status` probes the lock for an instant
+            for attempt in range(5):
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if attempt == 4:
+                        raise
+                    time.sleep(0.05)
         except BlockingIOError:
             fh.seek(0)
             holder = fh.read().strip() or "another process"
@@ -41,3 +54,20 @@ class RunLock:
             fcntl.flock(self.fh.fileno(), fcntl.LOCK_UN)
             self.fh.close()
             self.fh = None
+
+
+def lock_holder(folder: Path) -> str | None:
+    """The pid of the run holding ``folder``'s lock, or None; never creates anything (a shared
+    lock taken and released at once; a run starting meanwhile retries)."""
+    path = Path(folder) / LOCK_NAME
+    try:
+        fh = open(path)
+    except OSError:
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return fh.read().strip() or "?"
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    return None

@@ -13,9 +13,10 @@ from tqdm import tqdm
 from randadv.errors import ConfigError
 from randadv.experiments.base import Experiment, unit_key
 from randadv.report.markdown import write_report
-from randadv.runner.executors import run_local
+from randadv.runner.cost import check_memory, fmt_seconds
+from randadv.runner.executors import ExecutorSpec, execute, exp_ref
 from randadv.runner.lock import RunLock
-from randadv.runner.store import ResultStore
+from randadv.runner.store import STORE_NAME, ResultStore
 
 DEFAULT_ROOT = Path("randadv-runs")
 
@@ -40,7 +41,13 @@ class RunSummary:
     seconds: float
 
 
-def resolve_device(device: str | None) -> str:
+def resolve_device(device: str | None, remote: bool = False) -> str:
+    """``auto`` -> cuda if available; with ``remote`` (Ray) ``auto``/``cuda`` are resolved and
+    checked on the workers."""
+    if device not in (None, "auto", "cpu") and not str(device).startswith("cuda"):
+        raise ConfigError(f"--device must be cpu, cuda or auto, got {device!r}")
+    if remote:
+        return device or "auto"
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -63,50 +70,78 @@ def _logger(out: Path) -> logging.Logger:
 
 def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
                    out: Path | None = None, device: str | None = "cpu", workers: int = 1,
-                   quiet: bool = False, max_units: int | None = None) -> RunSummary:
+                   quiet: bool = False, max_units: int | None = None,
+                   executor: ExecutorSpec | None = None) -> RunSummary:
     """Run (or resume) every pending unit, storing each atomically, then write the report.
 
-    ``max_units`` stops after that many new units (used to test resumption).
+    ``executor`` says where units run (default: local, ``workers`` processes, one torch thread
+    per unit); results do not depend on it. ``max_units`` stops after that many new units
+    (used to test resumption).
     """
     t0 = time.perf_counter()
-    device = resolve_device(device)
+    spec = executor or ExecutorSpec("local", workers=workers)
+    device = resolve_device(device, remote=spec.kind == "ray")
     out = Path(out) if out is not None else default_out(exp.name, profile, seed)
     config = run_config(exp, profile, params, seed)
     units = exp.units(params)
+    if spec.kind == "local":
+        check_memory(exp, units, params, spec.workers or 1)
     with RunLock(out):
         store = ResultStore(out, exp.name, config, exp.columns)
         log = _logger(out)
         try:
             done = store.done_keys()
             pending = [(i, u) for i, u in enumerate(units) if unit_key(u) not in done]
+            n_pending = len(pending)
             if max_units is not None:
                 pending = pending[:max_units]
-            log.info("run %s profile=%s seed=%d device=%s: %d units, %d done, %d to run",
-                     exp.name, profile, seed, device, len(units), len(done), len(pending))
-            bar = tqdm(total=len(units), initial=len(units) - len(pending) if max_units is None
-                       else len(done), disable=quiet, unit="unit", desc=exp.name,
-                       dynamic_ncols=True)
-            n_run = 0
-            for idx, unit, records, secs in run_local(exp.name, pending, params, seed, device,
-                                                      workers):
+            log.info("run %s profile=%s seed=%d device=%s executor=%s workers=%s threads=%d: "
+                     "%d units, %d done, %d to run", exp.name, profile, seed, device, spec.kind,
+                     spec.workers, spec.threads, len(units), len(done), len(pending))
+            bar = tqdm(total=len(units), initial=len(units) - n_pending, disable=quiet,
+                       unit="unit", desc=exp.name, dynamic_ncols=True, smoothing=0.05)
+            n_run, t_start = 0, time.perf_counter()
+            for idx, unit, records, secs in execute(exp_ref(exp), pending, params, seed,
+                                                    device, spec):
                 store.write_unit(unit_key(unit), idx, unit, records, secs)
                 n_run += 1
                 bar.update(1)
-                log.info("unit %d %s: %d records in %.3fs", idx, unit_key(unit), len(records),
-                         secs)
+                left = len(pending) - n_run
+                eta = (time.perf_counter() - t_start) / n_run * left
+                log.info("unit %d %s: %d records in %.3fs; %d / %d done, ETA %s", idx,
+                         unit_key(unit), len(records), secs, len(units) - n_pending + n_run,
+                         len(units), fmt_seconds(eta))
             bar.close()
             report, figures = write_report(exp, store.records(), config, out,
                                            len(store.done_keys()), len(units))
             log.info("report written to %s", report)
+        except BaseException as e:
+            log.error("run stopped: %s: %s", type(e).__name__, e)
+            raise
         finally:
             store.close()
-    return RunSummary(out, report, figures, len(units), n_run, len(units) - len(pending),
+    return RunSummary(out, report, figures, len(units), n_run, len(units) - n_pending,
                       time.perf_counter() - t0)
 
 
-def open_results(exp: Experiment, out: Path) -> ResultStore:
+def pending_units(exp: Experiment, profile: str, params: dict, seed: int,
+                  out: Path | None) -> tuple[list[dict], list[tuple[int, dict]]]:
+    """All units and those not yet stored in ``out`` (read only: nothing is created)."""
+    units = exp.units(params)
+    if out is None or not (Path(out) / STORE_NAME).exists():
+        return units, list(enumerate(units))
+    store = ResultStore(out, exp.name, run_config(exp, profile, params, seed), exp.columns,
+                        create=False, verify=False)
+    try:
+        done = store.done_keys()
+    finally:
+        store.close()
+    return units, [(i, u) for i, u in enumerate(units) if unit_key(u) not in done]
+
+
+def open_results(exp: Experiment, out: Path, verify: bool = True) -> ResultStore:
     """Open an existing run folder read-only in spirit (no configuration check)."""
-    return ResultStore(out, exp.name, None, exp.columns, create=False)
+    return ResultStore(out, exp.name, None, exp.columns, create=False, verify=verify)
 
 
 def redraw_report(exp: Experiment, out: Path) -> tuple[Path, list[Path]]:

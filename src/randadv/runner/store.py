@@ -3,11 +3,17 @@
 A unit of work (a grid cell x one network seed) is written in one transaction together with its
 "done" mark, so after a crash a unit is either fully stored or absent: re-running resumes without
 loss or duplicates. The file carries an application id and the run's configuration; a foreign or
-corrupted file, or a folder holding another configuration, is refused and left untouched.
+corrupted file, or a folder holding another configuration, is refused and left untouched. Each
+unit row holds a SHA-256 of its records as stored, checked whenever the records are read, so a
+damaged value is reported, never exported.
+
+Test hook: ``RANDADV_TEST_WRITE_HOOK=PATH:SECONDS`` appends the unit index to PATH and sleeps
+inside the write transaction (tests kill the process there).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -20,7 +26,7 @@ import pandas as pd
 from randadv.errors import StoreError
 
 APPLICATION_ID = 0x52414456  # "RADV"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: units carry a checksum of their records
 STORE_NAME = "results.sqlite"
 SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT", "bool": "INTEGER"}
 
@@ -44,10 +50,12 @@ class ResultStore:
             already holds another configuration is refused.
         columns: ``(name, type)`` pairs of the per-record columns, type in int/float/str/bool.
         create: create the store if absent (False: it must exist, e.g. for report/export).
+        verify: check every unit's records against its checksum on opening (O(records)).
     """
 
     def __init__(self, folder: str | os.PathLike, experiment: str, config: dict | None,
-                 columns: Sequence[tuple[str, str]], create: bool = True) -> None:
+                 columns: Sequence[tuple[str, str]], create: bool = True,
+                 verify: bool = True) -> None:
         self.folder = Path(folder)
         self.path = self.folder / STORE_NAME
         self.columns = list(columns)
@@ -63,11 +71,13 @@ class ResultStore:
             if not os.access(self.folder, os.W_OK):
                 raise StoreError(f"output folder {self.folder} is not writable")
         if exists:
-            self._check_existing()
+            self._check_existing(verify)
         try:
             self.con = _connect(self.path)
             if not exists:
                 self._create(experiment, config)
+            self.has_checksums = "checksum" in {
+                r[1] for r in self.con.execute("PRAGMA table_info(units)")}
         except sqlite3.Error as e:
             raise StoreError(f"cannot open results store {self.path}: {e}") from None
         self.experiment = self.meta("experiment")
@@ -81,26 +91,36 @@ class ResultStore:
         self.config = stored
 
     # ------------------------------------------------------------------ set-up
-    def _check_existing(self) -> None:
-        with open(self.path, "rb") as fh:
-            header = fh.read(100)
+    def _check_existing(self, verify: bool) -> None:
+        """Refuse a foreign, damaged or tampered file before opening it for writing."""
+        try:
+            with open(self.path, "rb") as fh:
+                header = fh.read(100)
+        except OSError as e:
+            raise StoreError(f"cannot read {self.path}: {e.strerror}") from None
         if not header.startswith(b"SQLite format 3\x00"):
             raise StoreError(f"{self.path} is not a randadv results database (not SQLite); "
                              "left untouched")
+        problem = None
         try:
             # the header's application id may still sit in the WAL: ask SQLite
             con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0)
-            app_id = con.execute("PRAGMA application_id").fetchone()[0]
-            ok = con.execute("PRAGMA quick_check").fetchone()[0] if app_id == APPLICATION_ID \
-                else "ok"
-            con.close()
+            try:
+                app_id = con.execute("PRAGMA application_id").fetchone()[0]
+                if app_id != APPLICATION_ID:
+                    raise StoreError(f"{self.path} is a foreign SQLite database (application "
+                                     f"id {app_id:#x}); left untouched")
+                ok = con.execute("PRAGMA quick_check").fetchone()[0]
+                if ok != "ok":
+                    problem = ok
+                elif verify:
+                    problem = _verify_checksums(con, self.columns)
+            finally:
+                con.close()
         except sqlite3.Error as e:
-            raise StoreError(f"{self.path} is corrupted ({e}); left untouched") from None
-        if app_id != APPLICATION_ID:
-            raise StoreError(f"{self.path} is a foreign SQLite database (application id "
-                             f"{app_id:#x}); left untouched")
-        if ok != "ok":
-            raise StoreError(f"{self.path} is corrupted ({ok}); left untouched")
+            problem = str(e)
+        if problem:
+            raise StoreError(f"{self.path} is corrupted ({problem}); left untouched")
 
     def _create(self, experiment: str, config: dict | None) -> None:
         cols = ", ".join(f'"{n}" {SQL_TYPES[t]}' for n, t in self.columns)
@@ -111,7 +131,7 @@ class ResultStore:
         con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         con.execute("CREATE TABLE units (key TEXT PRIMARY KEY, idx INTEGER NOT NULL, "
                     "params TEXT NOT NULL, n_records INTEGER NOT NULL, elapsed REAL, "
-                    "finished REAL)")
+                    "finished REAL, checksum TEXT)")
         con.execute(f"CREATE TABLE records (unit_idx INTEGER NOT NULL, row INTEGER NOT NULL, "
                     f"{cols}, PRIMARY KEY (unit_idx, row))")
         con.executemany("INSERT INTO meta VALUES (?, ?)", [
@@ -137,13 +157,24 @@ class ResultStore:
         rows = [(idx, i, *[_plain(r[n]) for n in names]) for i, r in enumerate(records)]
         ph = ", ".join("?" * (len(names) + 2))
         con = self.con
+        unit_row = (key, idx, json.dumps(params, sort_keys=True), len(rows), elapsed,
+                    time.time())
         try:
             con.execute("BEGIN IMMEDIATE")
             con.executemany(f"INSERT INTO records VALUES ({ph})", rows)
-            con.execute("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?)",
-                        (key, idx, json.dumps(params, sort_keys=True), len(rows), elapsed,
-                         time.time()))
+            if self.has_checksums:
+                # the checksum of the values as SQLite stored them (after type affinity)
+                stored = con.execute(f"SELECT {_select(self.columns)} FROM records "
+                                     "WHERE unit_idx = ? ORDER BY row", (idx,)).fetchall()
+                con.execute("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (*unit_row, _checksum(stored)))
+            else:
+                con.execute("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?)", unit_row)
+            _test_write_hook(idx)
             con.execute("COMMIT")
+        except sqlite3.IntegrityError as e:
+            con.execute("ROLLBACK")
+            raise StoreError(f"unit {idx} is already stored in {self.path} ({e})") from None
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
@@ -153,7 +184,12 @@ class ResultStore:
         """All records, ordered by unit index then row."""
         names = [n for n, _ in self.columns]
         cols = ", ".join(f'"{n}"' for n in names)
-        df = pd.read_sql_query(f"SELECT {cols} FROM records ORDER BY unit_idx, row", self.con)
+        try:
+            rows = self.con.execute(f"SELECT {cols} FROM records ORDER BY unit_idx, row"
+                                    ).fetchall()
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path} is corrupted ({e})") from None
+        df = pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
         for n, t in self.columns:
             if t == "bool":
                 df[n] = df[n].astype(bool)
@@ -164,6 +200,63 @@ class ResultStore:
 
     def close(self) -> None:
         self.con.close()
+
+
+def _select(columns: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(["row", *(f'"{n}"' for n, _ in columns)])
+
+
+def _checksum(rows: Sequence[tuple]) -> str:
+    return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
+
+
+def _verify_checksums(con: sqlite3.Connection, columns: Sequence[tuple[str, str]]) -> str | None:
+    """The first unit whose records do not match its checksum, or None (stores of schema 1
+    carry no checksums: nothing to check)."""
+    if "checksum" not in {r[1] for r in con.execute("PRAGMA table_info(units)")}:
+        return None
+    expected = {idx: (n, cs) for idx, n, cs in
+                con.execute("SELECT idx, n_records, checksum FROM units")}
+    seen: set[int] = set()
+    cur = con.execute(f"SELECT unit_idx, {_select(columns)} FROM records "
+                      "ORDER BY unit_idx, row")
+    group: list[tuple] = []
+    current = None
+
+    def check(idx: int | None, rows: list[tuple]) -> str | None:
+        if idx is None:
+            return None
+        seen.add(idx)
+        if idx not in expected:
+            return f"records of unit {idx} without a done mark"
+        n, cs = expected[idx]
+        if len(rows) != n or _checksum(rows) != cs:
+            return f"records of unit {idx} do not match their checksum"
+        return None
+
+    for r in cur:
+        if r[0] != current:
+            bad = check(current, group)
+            if bad:
+                return bad
+            current, group = r[0], []
+        group.append(r[1:])
+    bad = check(current, group)
+    if bad:
+        return bad
+    missing = [i for i, (n, _) in expected.items() if n and i not in seen]
+    if missing:
+        return f"records of unit {missing[0]} missing"
+    return None
+
+
+def _test_write_hook(idx: int) -> None:
+    hook = os.environ.get("RANDADV_TEST_WRITE_HOOK")
+    if hook:
+        path, _, secs = hook.rpartition(":")
+        with open(path, "a") as fh:
+            fh.write(f"{idx}\n")
+        time.sleep(float(secs))
 
 
 def _plain(v):
