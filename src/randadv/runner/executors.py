@@ -142,14 +142,10 @@ def import_ray():
     return ray
 
 
-def run_ray(ref: ExpRef, pending: Sequence[tuple[int, dict]], params: dict, seed: int,
-            device: str, spec: ExecutorSpec) -> Iterator[UnitResult]:
-    """Units as Ray tasks; yields results as they finish. Uses the Ray instance this process
-    is already connected to, else connects to ``spec.address`` or starts a local one (shut down
-    at the end)."""
+def connect_ray(spec: ExecutorSpec) -> bool:
+    """Connect to (or start) Ray and check that the cluster can ever run a unit; True if this
+    call started or connected (then :func:`disconnect_ray` ends it)."""
     ray = import_ray()
-    from ray.exceptions import RayError, RayTaskError
-
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=True)
@@ -163,6 +159,33 @@ def run_ray(ref: ExpRef, pending: Sequence[tuple[int, dict]], params: dict, seed
                                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
                                 ) from None
         started = True
+    res = ray.cluster_resources()
+    try:
+        if spec.gpus_per_task > res.get("GPU", 0):
+            raise ExecutorError(f"--gpus-per-task {spec.gpus_per_task:g}: the Ray cluster has "
+                                f"{res.get('GPU', 0):g} GPU(s); units would wait forever")
+        if spec.threads > res.get("CPU", 0):
+            raise ExecutorError(f"--threads {spec.threads}: a unit asks for {spec.threads} "
+                                f"CPUs, the Ray cluster has {res.get('CPU', 0):g}")
+    except ExecutorError:
+        if started:
+            ray.shutdown()
+        raise
+    return started
+
+
+def disconnect_ray() -> None:
+    import_ray().shutdown()
+
+
+def run_ray(ref: ExpRef, pending: Sequence[tuple[int, dict]], params: dict, seed: int,
+            device: str, spec: ExecutorSpec) -> Iterator[UnitResult]:
+    """Units as Ray tasks (Ray already connected: :func:`connect_ray`); yields results as they
+    finish. Tasks whose worker dies are retried ``spec.max_retries`` times; an exception
+    raised by a unit is re-raised here with its own type."""
+    ray = import_ray()
+    from ray.exceptions import RayError, RayTaskError
+
     task = ray.remote(run_one).options(
         num_cpus=spec.threads, num_gpus=spec.gpus_per_task, max_retries=spec.max_retries,
         retry_exceptions=False, name="randadv-unit")
@@ -189,10 +212,10 @@ def run_ray(ref: ExpRef, pending: Sequence[tuple[int, dict]], params: dict, seed
                 try:
                     result = ray.get(r)
                 except RayTaskError as e:
-                    cause = e.as_instanceof_cause()
-                    if isinstance(e.cause, RandadvError):
+                    if isinstance(e.cause, BaseException):
                         raise e.cause from None
-                    raise cause from None
+                    raise ExecutorError(f"unit {idx} failed: {str(e).splitlines()[0]}"
+                                        ) from None
                 except RayError as e:
                     raise ExecutorError(f"unit {idx} lost after {spec.max_retries} retries: "
                                         f"{type(e).__name__}: {str(e).splitlines()[0]}"
@@ -202,12 +225,28 @@ def run_ray(ref: ExpRef, pending: Sequence[tuple[int, dict]], params: dict, seed
     finally:
         for r in refs:
             ray.cancel(r, force=True)
-        if started:
-            ray.shutdown()
 
 
-def execute(ref: ExpRef, pending: Sequence[tuple[int, dict]], params: dict, seed: int,
-            device: str, spec: ExecutorSpec) -> Iterator[UnitResult]:
-    if spec.kind == "ray":
-        return run_ray(ref, pending, params, seed, device, spec)
-    return run_local(ref, pending, params, seed, device, spec.workers or 1, spec.threads)
+class Executor:
+    """Context manager: connects the executor's resources (Ray) up front, before anything is
+    stored, and runs units; ``run`` yields ``(idx, unit, records, seconds)`` as units finish."""
+
+    def __init__(self, spec: ExecutorSpec) -> None:
+        self.spec, self.started = spec, False
+
+    def __enter__(self) -> Executor:
+        if self.spec.kind == "ray":
+            self.started = connect_ray(self.spec)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.started:
+            disconnect_ray()
+            self.started = False
+
+    def run(self, ref: ExpRef, pending: Sequence[tuple[int, dict]], params: dict, seed: int,
+            device: str) -> Iterator[UnitResult]:
+        spec = self.spec
+        if spec.kind == "ray":
+            return run_ray(ref, pending, params, seed, device, spec)
+        return run_local(ref, pending, params, seed, device, spec.workers or 1, spec.threads)

@@ -14,7 +14,7 @@ from randadv.errors import ConfigError
 from randadv.experiments.base import Experiment, unit_key
 from randadv.report.markdown import write_report
 from randadv.runner.cost import check_memory, fmt_seconds
-from randadv.runner.executors import ExecutorSpec, execute, exp_ref
+from randadv.runner.executors import Executor, ExecutorSpec, exp_ref
 from randadv.runner.lock import RunLock
 from randadv.runner.store import STORE_NAME, ResultStore
 
@@ -84,9 +84,11 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
     out = Path(out) if out is not None else default_out(exp.name, profile, seed)
     config = run_config(exp, profile, params, seed)
     units = exp.units(params)
+    if spec.gpus_per_task and device == "cpu":
+        raise ConfigError("--gpus-per-task needs --device cuda or auto")
     if spec.kind == "local":
         check_memory(exp, units, params, spec.workers or 1)
-    with RunLock(out):
+    with RunLock(out), Executor(spec) as ex:
         store = ResultStore(out, exp.name, config, exp.columns)
         log = _logger(out)
         try:
@@ -101,8 +103,8 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
             bar = tqdm(total=len(units), initial=len(units) - n_pending, disable=quiet,
                        unit="unit", desc=exp.name, dynamic_ncols=True, smoothing=0.05)
             n_run, t_start = 0, time.perf_counter()
-            for idx, unit, records, secs in execute(exp_ref(exp), pending, params, seed,
-                                                    device, spec):
+            for idx, unit, records, secs in ex.run(exp_ref(exp), pending, params, seed,
+                                                   device):
                 store.write_unit(unit_key(unit), idx, unit, records, secs)
                 n_run += 1
                 bar.update(1)
