@@ -1,0 +1,297 @@
+"""``depth-constant``: Bartlett, Bubeck, Cherapanamjeri (NeurIPS 2021), Theorem 3.1 and Lemma 3.2,
+and (beyond the paper) how the single-step sensitivity decreases with depth.
+
+Fixed width k, growing depth L: per network (``DeepReLUNet([d] + [k] * L)``)
+* ``points`` inputs uniform on the sphere of radius sqrt(d): f(x), ||grad f(x)|| and the smallest
+  flipping step along grad f(x) (exact region walk, verified), i.e. the spread of f over the
+  sphere (Theorem 3.1: max |f(x) - f(y)| / |f(x)| <= C sqrt(log d / d) once L >= d^3), the fraction
+  with a flipping step |eta| < 20, and sqrt(d) ||eta grad f|| / ||x|| (Section 1: "we do not know
+  how the sensitivity to input perturbations decreases with depth");
+* ``pairs`` of inputs with input correlation rho_0: the cosine between their last-layer images
+  against the iterated correlation map c^L(rho_0) (Lemma 3.2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+import torch
+
+from randadv.experiments._flip_capped import flip_steps_capped
+from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.nets import DeepReLUNet, sphere_points
+from randadv.nets.seeding import derive_seed, generator
+from randadv.theory.correlation import relu_correlation_iterates
+
+MEDIAN_ABS_NORMAL = 0.6744897501960817   # median of |N(0, 1)|: the linear-limit sqrt(d)|u_1|
+
+
+def correlated_pairs(n: int, d: int, rho: float, *keys: object) -> tuple[torch.Tensor, ...]:
+    """n pairs (x, y) on the sphere of radius sqrt(d) with x . y / d = rho exactly (float64)."""
+    g = torch.randn(2, n, d, generator=generator(*keys), dtype=torch.float64)
+    x = g[0] / g[0].norm(dim=1, keepdim=True)
+    z = g[1] - (g[1] * x).sum(1, keepdim=True) * x
+    z = z / z.norm(dim=1, keepdim=True)
+    y = rho * x + math.sqrt(max(0.0, 1.0 - rho * rho)) * z
+    return x * math.sqrt(d), y * math.sqrt(d)
+
+
+class DepthConstant(Experiment):
+    name = "depth-constant"
+    paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
+             "networks\", NeurIPS 2021")
+    figures_reproduced = "Theorem 3.1, Lemma 3.2 (no figure in the paper); depth sweep beyond it"
+    summary = ("deep constant-width nets: spread of f on the sphere, image correlations vs the "
+               "iterated ReLU correlation map, flip fraction (|eta| < 20) and "
+               "sqrt(d)||delta||/||x|| vs depth up to 128")
+    profiles = {
+        "smoke": dict(d=[16], width=32, depth=[1, 4, 16], nets=3, points=12, pairs=4,
+                      rho0=[0.0, 0.5], max_eta=20.0, max_rel=2.0, hidden_gain=2.0,
+                      exact_max_depth=8, n_grid=1024),
+        "quick": dict(d=[16, 64], width=64, depth=[1, 2, 4, 8, 16, 32, 64, 128], nets=6,
+                      points=24, pairs=8, rho0=[-0.5, 0.0, 0.5, 0.9], max_eta=20.0,
+                      max_rel=2.0, hidden_gain=2.0,
+                      exact_max_depth=8, n_grid=1024),
+        "paper": dict(d=[16, 64, 256], width=256, depth=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+                      nets=20, points=100, pairs=20, rho0=[-0.5, 0.0, 0.5, 0.9], max_eta=20.0,
+                      max_rel=2.0, hidden_gain=2.0,
+                      exact_max_depth=8, n_grid=1024),
+    }
+    columns = (("kind", "str"), ("d", "int"), ("width", "int"), ("depth", "int"), ("net", "int"),
+               ("index", "int"), ("rho0", "float"), ("corr", "float"), ("corr_theory", "float"),
+               ("f_x", "float"), ("grad_norm", "float"), ("eta", "float"), ("flipped", "bool"),
+               ("rel_pert", "float"))
+    report_notes = (
+        "Theorem 3.1 needs L >= d^3 and k >= (L d)^20: far out of reach (d = 16 would need "
+        "L >= 4096 and k >= 10^96); the experiment shows the trend at L <= 128. Hidden weights "
+        "use He scaling (`hidden_gain = 2`) so that f and grad f keep the scale of the two-layer "
+        "nets at every depth and |eta| < 20 means the same thing at every L; by positive "
+        "homogeneity this is the NN-DEF network of the same seed times 2^((L-1)/2), so every "
+        "scale-free quantity (spread, correlations, ||eta grad f|| / ||x||) is that of NN-DEF, and "
+        "the NN-DEF eta is 2^(L-1) times the one recorded. `corr` is the cosine between the "
+        "last-layer images relu(z_L(x)), relu(z_L(y)); at infinite width it is c^L(rho0), the "
+        "L-th iterate of the map of Lemma 3.2. `corr_theory` of the point rows is the mean of "
+        "c^L(x_i . x_j / d) over the network's points (i, j, diagonal included): at infinite width "
+        "E var_x f / E mean_x f^2 = 1 - that mean (the normalised dispersion of f on the sphere). "
+        "Flipping steps are searched up to |eta| <= max(max_eta, max_rel ||x|| / ||grad f||), "
+        "exactly (region walk) for depth <= exact_max_depth, else on a grid of n_grid steps + "
+        "Newton (the first sign change on the grid; the walk crosses thousands of regions per ray "
+        "at depth >= 16), i.e. "
+        "every step the |eta| < 20 criterion counts and every perturbation up to max_rel ||x||; "
+        "inputs with none count as +inf in the medians. By Lemma 2.1, the linearised value "
+        "sqrt(d) |f| / (||grad f|| ||x||) has the law of sqrt(d)|u_1| at every depth (median "
+        "-> 0.674): the drawn baseline.")
+
+    def validate(self, p: dict[str, Any]) -> None:
+        require(len(p["d"]) >= 1 and all(v >= 2 for v in p["d"]), f"d must be >= 2: {p['d']}")
+        require(len(p["depth"]) >= 1 and all(v >= 1 for v in p["depth"]),
+                f"depth must be a non-empty list of integers >= 1, got {p['depth']}")
+        require(p["width"] >= 1, f"width must be >= 1, got {p['width']}")
+        require(p["nets"] >= 2, f"nets must be >= 2 (standard errors), got {p['nets']}")
+        require(p["points"] >= 2, f"points must be >= 2, got {p['points']}")
+        require(p["pairs"] >= 1, f"pairs must be >= 1, got {p['pairs']}")
+        require(all(-1.0 <= r <= 1.0 for r in p["rho0"]), f"rho0 must lie in [-1, 1]: {p['rho0']}")
+        require(p["max_eta"] > 0, f"max_eta must be > 0, got {p['max_eta']}")
+        require(p["max_rel"] > 0, f"max_rel must be > 0, got {p['max_rel']}")
+        require(p["n_grid"] >= 16, f"n_grid must be >= 16, got {p['n_grid']}")
+        require(p["hidden_gain"] > 0, f"hidden_gain must be > 0, got {p['hidden_gain']}")
+        require(max(p["depth"]) * p["width"] ** 2 <= 10**9, "depth x width^2 over 1e9 weights")
+
+    def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [dict(d=d, depth=L, net=n) for d in p["d"] for L in p["depth"]
+                for n in range(p["nets"])]
+
+    def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
+                 ctx: UnitContext) -> list[dict[str, Any]]:
+        d, depth, n, k = unit["d"], unit["depth"], unit["net"], p["width"]
+        net = DeepReLUNet([d] + [k] * depth, seed=derive_seed(ctx.seed, "net", d, depth, n),
+                          hidden_gain=p["hidden_gain"], device=ctx.device)
+        base = dict(d=d, width=k, depth=depth, net=n)
+        nan = math.nan
+        recs: list[dict[str, Any]] = []
+        # pairs: last-layer images against the iterated correlation map (Lemma 3.2)
+        for rho in p["rho0"]:
+            x, y = correlated_pairs(p["pairs"], d, rho, ctx.seed, "pairs", d, n, rho)
+            with torch.no_grad():
+                hx = torch.relu(net.preactivations(x.float().to(ctx.device))[-1]).double().cpu()
+                hy = torch.relu(net.preactivations(y.float().to(ctx.device))[-1]).double().cpu()
+            cos = (hx * hy).sum(1) / (hx.norm(dim=1) * hy.norm(dim=1)).clamp_min(1e-300)
+            th = float(relu_correlation_iterates(rho, depth)[-1])
+            recs += [dict(base, kind="pair", index=i, rho0=rho, corr=float(c), corr_theory=th,
+                          f_x=nan, grad_norm=nan, eta=nan, flipped=False, rel_pert=nan)
+                     for i, c in enumerate(cos)]
+        # points on the sphere: spread of f, flipping steps
+        x = sphere_points(p["points"], d, math.sqrt(d), ctx.seed, "points", d, n)
+        xn = x.double() / math.sqrt(d)
+        gram = (xn @ xn.T).clamp(-1.0, 1.0).numpy()
+        kernel_mean = float(relu_correlation_iterates(gram, depth)[-1].mean())
+        r = flip_steps_capped(net, x.to(ctx.device), p["max_eta"], p["max_rel"],
+                              exact=depth <= p["exact_max_depth"], n_grid=p["n_grid"])
+        recs += [dict(base, kind="point", index=i, rho0=nan, corr=nan, corr_theory=kernel_mean,
+                      f_x=float(r["f_x"][i]), grad_norm=float(r["grad_norm"][i]),
+                      eta=float(r["eta"][i]), flipped=bool(r["flipped"][i]),
+                      rel_pert=float(r["rel_pert"][i]))
+                 for i in range(x.shape[0])]
+        return recs
+
+    # ------------------------------------------------------------------ results
+    def summary_table(self, df: pd.DataFrame, p: Mapping[str, Any]) -> pd.DataFrame:
+        pts = df[df.kind == "point"]
+        rows = []
+        for (d, depth), g in pts.groupby(["d", "depth"], sort=True):
+            spreads, var, msq = [], [], []
+            for _, h in g.groupby("net"):
+                f = h.f_x.to_numpy()
+                spreads.append((f.max() - f.min()) / max(np.abs(f).min(), 1e-300))
+                var.append(f.var())
+                msq.append((f ** 2).mean())
+            s = np.sqrt(d) * np.where(g.flipped, g.rel_pert, np.inf)
+            within = g.flipped & (g.eta.abs() < p.get("max_eta", 20.0))
+            frac_net = within.groupby(g.net).mean()
+            same_sign = g.groupby("net").f_x.apply(lambda f: bool((f > 0).all() or (f < 0).all()))
+            rows.append(dict(
+                d=d, depth=depth, nets=g.net.nunique(), n=len(g),
+                spread_median=float(np.median(spreads)),
+                spread_q25=float(np.quantile(spreads, 0.25)),
+                spread_q75=float(np.quantile(spreads, 0.75)),
+                dispersion=float(np.sum(var) / np.sum(msq)),
+                dispersion_theory=float(1 - g.corr_theory.mean()),
+                same_sign_nets=float(same_sign.mean()),
+                flip_frac=float(within.mean()),
+                flip_frac_se=float(frac_net.std(ddof=1) / math.sqrt(len(frac_net))),
+                found_frac=float(g.flipped.mean()),
+                sens_median=float(np.median(s)),
+                sens_q25=float(np.quantile(s, 0.25)), sens_q75=float(np.quantile(s, 0.75)),
+                lin_median=float(np.median(np.sqrt(d) * g.f_x.abs() / g.grad_norm
+                                           / math.sqrt(d))),
+                theorem31=math.sqrt(math.log(d) / d)))
+        out = pd.DataFrame(rows)
+        pairs = df[df.kind == "pair"]
+        crow = []
+        for (d, depth, rho), g in pairs.groupby(["d", "depth", "rho0"], sort=True):
+            per_net = g.groupby("net")["corr"].mean()
+            crow.append(dict(d=d, depth=depth, rho0=rho, corr_mean=float(g["corr"].mean()),
+                             corr_se=float(per_net.std(ddof=1) / math.sqrt(len(per_net))),
+                             corr_theory=float(g.corr_theory.iloc[0])))
+        if crow:
+            c = pd.DataFrame(crow)
+            wide = c.pivot_table(index=["d", "depth"], columns="rho0",
+                                 values=["corr_mean", "corr_se", "corr_theory"])
+            wide.columns = [f"{a}_rho{b:g}" for a, b in wide.columns]
+            out = out.merge(wide.reset_index(), on=["d", "depth"], how="left")
+        return out
+
+    def correlation_table(self, df: pd.DataFrame) -> pd.DataFrame:
+        pairs = df[df.kind == "pair"]
+        rows = []
+        for (d, depth, rho), g in pairs.groupby(["d", "depth", "rho0"], sort=True):
+            per_net = g.groupby("net")["corr"].mean()
+            rows.append(dict(d=d, depth=depth, rho0=rho, corr_mean=float(g["corr"].mean()),
+                             corr_se=float(per_net.std(ddof=1) / math.sqrt(len(per_net))),
+                             corr_theory=float(g.corr_theory.iloc[0])))
+        return pd.DataFrame(rows)
+
+    def draw_figures(self, df: pd.DataFrame, p: Mapping[str, Any],
+                     folder: Path) -> list[tuple[str, Path]]:
+        from randadv.report.figures_multilayer import (
+            depth_correlation_figure,
+            depth_sensitivity_figure,
+            depth_spread_figure,
+        )
+
+        t = self.summary_table(df, p)
+        c = self.correlation_table(df)
+        k = int(p["width"])
+        return [
+            (f"Spread max|f(x)-f(y)|/|f(x)| over the points (median over nets, IQR band) and "
+             f"normalised dispersion var_x f / mean_x f^2 vs depth (width {k}); dashed: "
+             "1 - mean c^L(rho_ij) (Lemma 3.2, infinite width); dotted: sqrt(log d / d) "
+             "(Theorem 3.1's scale, C = 1)",
+             depth_spread_figure(t, folder / "depth_spread.png")),
+            (f"Cosine of the last-layer images of two inputs with correlation rho0 vs depth "
+             f"(width {k}; mean over pairs and nets, bars: 2 standard errors); dashed: c^L(rho0)"
+             " (Lemma 3.2)", depth_correlation_figure(c, folder / "depth_correlation.png")),
+            (f"Fraction of inputs flipped with |eta| < {p['max_eta']:g} (left) and median "
+             f"sqrt(d) ||eta grad f|| / ||x|| (right, IQR band; unflipped inputs count as +inf) "
+             "vs depth; dashed: the linear limit 0.674 (median sqrt(d)|u_1|)",
+             depth_sensitivity_figure(t, folder / "depth_sensitivity.png",
+                                      max_eta=p["max_eta"])),
+        ]
+
+    def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
+        t = self.summary_table(df, p)
+        c = self.correlation_table(df)
+        claims: list[Claim] = []
+        k = int(p["width"])
+        for d, g in t.groupby("d"):
+            g = g.sort_values("depth")
+            rho_s = scipy.stats.spearmanr(g.depth, g.spread_median).statistic \
+                if len(g) >= 3 else math.nan
+            claims.append(Claim(
+                f"Theorem 3.1 (trend): f becomes nearly constant on the sphere as depth grows "
+                f"(d = {d}, width {k})",
+                "median spread max|f(x)-f(y)|/|f(x)| by depth: " + ", ".join(
+                    f"L={r.depth}: {r.spread_median:.3g}" for r in g.itertuples())
+                + "; nets with one sign on all points: " + ", ".join(
+                    f"L={r.depth}: {r.same_sign_nets:.0%}" for r in g.itertuples()),
+                None if math.isnan(rho_s) else bool(rho_s < 0 and g.spread_median.iloc[-1]
+                                                    < g.spread_median.iloc[0]),
+                "spread decreasing with depth (Spearman correlation < 0, last depth below the "
+                "first); the theorem's bound C sqrt(log d/d) needs L >= d^3 (not reached)"))
+            small = g[g.depth <= k / 8]
+            if len(small):
+                rel = ((small.dispersion - small.dispersion_theory)
+                       / small.dispersion_theory).abs()
+                claims.append(Claim(
+                    f"Lemma 3.2: the dispersion of f on the sphere follows the correlation map, "
+                    f"E var_x f / E f^2 = 1 - mean c^L(rho_ij) (d = {d}, L <= width/8)",
+                    "; ".join(f"L={r.depth}: {r.dispersion:.3f} vs {r.dispersion_theory:.3f}"
+                              for r in small.itertuples()),
+                    bool((rel <= 0.25).all()),
+                    "within 25% in every cell (ratio of sums over ~nets x points values; finite "
+                    "width corrections O(L/k))"))
+        small = c[c.depth <= k / 8]
+        if len(small):
+            dev = (small.corr_mean - small.corr_theory).abs()
+            tol = 4 * small.corr_se + small.depth / k * (1 - small.corr_theory)
+            worst = small.loc[(dev / tol).idxmax()]
+            claims.append(Claim(
+                "Lemma 3.2: the correlation of the last-layer images of two inputs is the "
+                "iterated map c^L(rho0) (c(rho) = (sin t + (pi - t) cos t)/pi, t = arccos rho)",
+                f"largest |mean - c^L| = {float(dev.max()):.4f} over {len(small)} cells with "
+                f"L <= width/8; worst relative to tolerance: d = {worst.d}, L = {worst.depth}, "
+                f"rho0 = {worst.rho0:g}: {worst.corr_mean:.4f} vs {worst.corr_theory:.4f}",
+                bool((dev <= tol).all()),
+                "|mean - c^L(rho0)| <= 4 standard errors (per-network means) + (L/k)(1 - c^L), "
+                "an O(L/k) finite-width allowance"))
+        deep = c[c.depth > k / 8]
+        if len(deep):
+            claims.append(Claim(
+                "Lemma 3.2 at depth >= width/8 (finite-width regime, reported)",
+                "; ".join(f"d={r.d} L={r.depth} rho0={r.rho0:g}: {r.corr_mean:.4f} vs "
+                          f"{r.corr_theory:.4f}" for r in deep.itertuples() if r.rho0 == 0.0)
+                or "no rho0 = 0 cells", None, "no criterion: outside the correlation map's regime"))
+        for d, g in t.groupby("d"):
+            g = g.sort_values("depth")
+            claims.append(Claim(
+                f"Section 3: deep networks rule out single-step adversarial examples; fraction "
+                f"with a flipping step |eta| < {p['max_eta']:g} vs depth (d = {d})",
+                ", ".join(f"L={r.depth}: {r.flip_frac:.0%}" for r in g.itertuples()),
+                bool(g.flip_frac.iloc[-1] < g.flip_frac.iloc[0] - 2 * math.hypot(
+                    g.flip_frac_se.iloc[-1], g.flip_frac_se.iloc[0])),
+                "the fraction at the largest depth is below that at the smallest by more than "
+                "2 standard errors (per-network fractions)"))
+            claims.append(Claim(
+                f"Beyond the paper (\"we do not know how the sensitivity decreases with depth\"): "
+                f"median sqrt(d) ||eta grad f|| / ||x|| vs depth (d = {d})",
+                ", ".join(f"L={r.depth}: {r.sens_median:.3g}" for r in g.itertuples())
+                + "; linearised median: " + ", ".join(
+                    f"L={r.depth}: {r.lin_median:.3g}" for r in g.itertuples()),
+                None, "reported, no criterion; the linear limit is 0.674 at every depth"))
+        return claims

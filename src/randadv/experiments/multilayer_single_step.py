@@ -1,0 +1,295 @@
+"""``multilayer-single-step``: Bartlett, Bubeck, Cherapanamjeri (NeurIPS 2021), Theorem 1.1 and
+Lemma 2.2, measured on NN-DEF networks of several architecture families and depths 1..8.
+
+Per grid cell (family, depth L, input dimension d): N networks ``DeepReLUNet(widths)`` x M inputs
+uniform on the sphere of radius sqrt(d); for each input f(x), ||grad f(x)||, the smallest step
+eta along grad f(x) that flips sign f (exact region walk, verified by a forward pass) and the
+relative perturbation ||eta grad f(x)|| / ||x||, next to its linearised value
+|f(x)| / (||grad f(x)|| ||x||) (the step that would flip a linear function).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.special
+import scipy.stats
+
+from randadv.experiments._flip_capped import flip_steps_capped
+from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.nets import DeepReLUNet, sphere_points
+from randadv.nets.seeding import derive_seed
+from randadv.theory.nngp import expected_grad_norm_sq, nngp_kernel
+
+FAMILIES = ("constant", "widening", "narrowing", "bottleneck", "polynomial")
+MAX_WEIGHT_ENTRIES = 2 * 10**8
+
+
+def family_widths(family: str, d: int, depth: int, width: int, bottleneck_width: int,
+                  poly_cap: int) -> list[int]:
+    """Hidden widths [d_1, ..., d_L] of an architecture family (see the experiment's notes)."""
+    if family == "constant":
+        return [width] * depth
+    if family in ("widening", "narrowing"):
+        if depth == 1:
+            return [width]
+        w = [max(1, round(width * 4.0 ** (2.0 * i / (depth - 1) - 1.0))) for i in range(depth)]
+        return w if family == "widening" else w[::-1]
+    if family == "bottleneck":
+        w = [width] * depth
+        w[(depth - 1) // 2] = bottleneck_width
+        return w
+    if family == "polynomial":
+        lo, hi = math.ceil(math.sqrt(d)), min(d * d, poly_cap)
+        return [lo if i % 2 == 0 else hi for i in range(depth)]
+    raise ValueError(f"unknown family {family!r}")
+
+
+def mean_abs_uniform_coordinate(d: int) -> float:
+    """E |u_1| for u uniform on S^{d-1}: Gamma(d/2) / (sqrt(pi) Gamma((d+1)/2)),
+    asymptotically sqrt(2 / (pi d))."""
+    return math.exp(math.lgamma(d / 2) - math.lgamma((d + 1) / 2)) / math.sqrt(math.pi)
+
+
+def uniform_coordinate_quantile(d: int, q: float) -> float:
+    """The q-quantile of |u_1|, u uniform on S^{d-1} (u_1^2 ~ Beta(1/2, (d-1)/2))."""
+    return math.sqrt(float(scipy.special.betaincinv(0.5, (d - 1) / 2.0, q))) if d > 1 else 1.0
+
+
+class MultilayerSingleStep(Experiment):
+    name = "multilayer-single-step"
+    paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
+             "networks\", NeurIPS 2021")
+    figures_reproduced = "Theorem 1.1 and Lemma 2.2 (no figure in the paper)"
+    summary = ("smallest flipping step, ||grad f||, |f(x)| and ||eta grad f|| / ||x|| vs d for "
+               "constant / widening / narrowing / bottleneck / polynomial widths, depths 1..8")
+    profiles = {
+        "smoke": dict(d=[16, 64], depth=[1, 2], family=["constant", "bottleneck"], width=32,
+                      bottleneck_width=8, poly_cap=256, nets=3, inputs=8, max_eta=20.0,
+                      max_rel=1.0, delta=0.1),
+        "quick": dict(d=[16, 64, 256, 1024], depth=[1, 2, 4, 8], family=list(FAMILIES),
+                      width=64, bottleneck_width=8, poly_cap=256, nets=6, inputs=20,
+                      max_eta=20.0, max_rel=1.0, delta=0.1),
+        "paper": dict(d=[16, 64, 256, 1024, 4096], depth=[1, 2, 3, 4, 5, 6, 7, 8],
+                      family=list(FAMILIES), width=512, bottleneck_width=16, poly_cap=4096,
+                      nets=20, inputs=50, max_eta=20.0, max_rel=1.0, delta=0.1),
+    }
+    columns = (("family", "str"), ("depth", "int"), ("d", "int"), ("widths", "str"),
+               ("d_min", "int"), ("net", "int"), ("input", "int"), ("f_x", "float"),
+               ("grad_norm", "float"), ("eta", "float"), ("flipped", "bool"),
+               ("rel_pert", "float"), ("lin_rel_pert", "float"))
+    report_notes = (
+        "Families (hidden widths d_1..d_L; `width` k, `bottleneck_width` b): constant k,...,k; "
+        "widening k/4 -> 4k geometrically; narrowing 4k -> k/4; bottleneck k,...,b,...,k (b at "
+        "layer ceil(L/2)); polynomial ceil(sqrt d), min(d^2, poly_cap), ceil(sqrt d), ... "
+        "(alternating). Weights follow NN-DEF (N(0, 1/fan_in), output N(0, I/d_L)), so for every "
+        "width E f(x)^2 = E||grad f(x)||^2 = 2^-L at ||x|| = sqrt(d) (NNGP recursion, "
+        "`theory.nngp_kernel`, `theory.expected_grad_norm_sq`; exact at finite width by the sign "
+        "symmetry of Lemma 2.1). By Lemma 2.1 the law of grad f(x) is rotation invariant, and "
+        "f(x) = grad f(x) . x (Lemma 2.2), so the linearised relative perturbation "
+        "|f| / (||grad f|| ||x||) is distributed exactly as |u_1|, u uniform on S^{d-1}, at every "
+        "width and depth: mean Gamma(d/2) / (sqrt(pi) Gamma((d+1)/2)) ~ sqrt(2/(pi d)). The rate "
+        "of Theorem 1.1, c_3 sqrt(log(1/delta)/d), is drawn with the constant of this linear "
+        "limit (stated, not fitted): c_3 sqrt(log(1/delta)) = the (1-delta)-quantile of "
+        "sqrt(d)|u_1| (1.645 at delta = 0.1). The flipping step is searched up to |eta| <= "
+        "max(max_eta, max_rel ||x|| / ||grad f||), i.e. every perturbation up to max_rel ||x||; "
+        "'flipped' means a flip within that bound. The NN-DEF scale makes eta grow like 2^(L/2) "
+        "(|f| / ||grad f||^2), which the relative perturbation does not see. Cost grows with "
+        "depth and width (the exact walk "
+        "crosses more linear regions); the paper profile (k = 512, d up to 4096, 20 nets x 50 "
+        "inputs) is about 40x the quick profile's unit time.")
+
+    def validate(self, p: dict[str, Any]) -> None:
+        for key in ("d", "depth"):
+            require(len(p[key]) >= 1 and all(v >= 1 for v in p[key]),
+                    f"{key} must be a non-empty list of integers >= 1, got {p[key]}")
+        require(all(v >= 2 for v in p["d"]), f"d must be >= 2, got {p['d']}")
+        bad = [f for f in p["family"] if f not in FAMILIES]
+        require(not bad, f"unknown family {bad}; known: {', '.join(FAMILIES)}")
+        for key in ("width", "bottleneck_width", "poly_cap", "nets", "inputs"):
+            require(p[key] >= 1, f"{key} must be >= 1, got {p[key]}")
+        require(p["nets"] >= 2, f"nets must be >= 2 (standard errors), got {p['nets']}")
+        require(p["max_eta"] > 0, f"max_eta must be > 0, got {p['max_eta']}")
+        require(p["max_rel"] > 0, f"max_rel must be > 0, got {p['max_rel']}")
+        require(0 < p["delta"] < 1, f"delta must be in (0, 1), got {p['delta']}")
+        for cell in self.cells(p):
+            w = [cell["d"], *self.widths(cell, p)]
+            n = sum(a * b for a, b in itertools.pairwise(w))
+            require(n <= MAX_WEIGHT_ENTRIES, f"cell {cell}: {n:.3g} weights over the "
+                    f"{MAX_WEIGHT_ENTRIES:.0e} limit")
+
+    def cells(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [dict(family=f, depth=L, d=d)
+                for f, L, d in itertools.product(p["family"], p["depth"], p["d"])]
+
+    def widths(self, cell: Mapping[str, Any], p: Mapping[str, Any]) -> list[int]:
+        return family_widths(cell["family"], cell["d"], cell["depth"], p["width"],
+                             p["bottleneck_width"], p["poly_cap"])
+
+    def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [dict(cell, net=n) for cell in self.cells(p) for n in range(p["nets"])]
+
+    def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
+                 ctx: UnitContext) -> list[dict[str, Any]]:
+        d, n = unit["d"], unit["net"]
+        hidden = self.widths(unit, p)
+        widths = [d, *hidden]
+        net = DeepReLUNet(widths, seed=derive_seed(ctx.seed, "net", unit["family"], unit["depth"],
+                                                   d, n), device=ctx.device)
+        x = sphere_points(p["inputs"], d, math.sqrt(d), ctx.seed, "inputs", n, d).to(ctx.device)
+        r = flip_steps_capped(net, x, p["max_eta"], p["max_rel"])
+        lin = np.abs(r["f_x"]) / (r["grad_norm"] * x.norm(dim=1).double().cpu().numpy())
+        return [dict(family=unit["family"], depth=unit["depth"], d=d,
+                     widths=",".join(map(str, hidden)), d_min=min(widths), net=n, input=i,
+                     f_x=float(r["f_x"][i]), grad_norm=float(r["grad_norm"][i]),
+                     eta=float(r["eta"][i]), flipped=bool(r["flipped"][i]),
+                     rel_pert=float(r["rel_pert"][i]), lin_rel_pert=float(lin[i]))
+                for i in range(x.shape[0])]
+
+    # ------------------------------------------------------------------ results
+    @staticmethod
+    def theory(depth: int, d: int) -> dict[str, float]:
+        """NNGP values at ||x|| = sqrt(d) (exact at every width for bias-free ReLU)."""
+        x = np.zeros(d)
+        x[0] = math.sqrt(d)
+        f_sq = nngp_kernel(x, x, depth).kxx
+        g_sq = float(expected_grad_norm_sq(x, depth))
+        return dict(f_sq=f_sq, grad_sq=g_sq, abs_f=math.sqrt(2 * f_sq / math.pi),
+                    eta_lin=math.sqrt(2 * f_sq / math.pi) / g_sq,
+                    lin_rel=mean_abs_uniform_coordinate(d))
+
+    def summary_table(self, df: pd.DataFrame, p: Mapping[str, Any]) -> pd.DataFrame:
+        rows = []
+        delta = p.get("delta", 0.1)
+        for (fam, depth, d), g in df.groupby(["family", "depth", "d"], sort=True):
+            th = self.theory(int(depth), int(d))
+            fl = g[g.flipped]
+            per_net = g.groupby("net")
+
+            def se(col: pd.Series, net: pd.Series = g.net) -> float:
+                m = col.groupby(net).mean()
+                return float(m.std(ddof=1) / math.sqrt(len(m))) if len(m) > 1 else math.nan
+
+            rows.append(dict(
+                family=fam, depth=depth, d=d, widths=g.widths.iloc[0], d_min=g.d_min.iloc[0],
+                nets=per_net.ngroups, n=len(g), flipped=len(fl) / len(g),
+                eta_mean=fl.eta.abs().mean(), eta_lin_theory=th["eta_lin"],
+                abs_f_mean=g.f_x.abs().mean(), abs_f_theory=th["abs_f"],
+                f_sq_mean=(g.f_x ** 2).mean(), f_sq_se=se(g.f_x ** 2), f_sq_theory=th["f_sq"],
+                grad_norm_mean=g.grad_norm.mean(), grad_sq_mean=(g.grad_norm ** 2).mean(),
+                grad_sq_se=se(g.grad_norm ** 2), grad_sq_theory=th["grad_sq"],
+                grad_norm_min=g.grad_norm.min(),
+                rel_mean=fl.rel_pert.mean(), rel_q=fl.rel_pert.quantile(1 - delta),
+                lin_rel_mean=g.lin_rel_pert.mean(), lin_rel_se=se(g.lin_rel_pert),
+                lin_rel_theory=th["lin_rel"],
+                lin_rel_q_theory=uniform_coordinate_quantile(int(d), 1 - delta),
+                nonlin_ratio=(fl.rel_pert / fl.lin_rel_pert).median()))
+        return pd.DataFrame(rows)
+
+    def draw_figures(self, df: pd.DataFrame, p: Mapping[str, Any],
+                     folder: Path) -> list[tuple[str, Path]]:
+        from randadv.report.figures_multilayer import lemma22_figure, single_step_family_figure
+
+        t = self.summary_table(df, p)
+        delta = p.get("delta", 0.1)
+        out = []
+        for fam, g in t.groupby("family", sort=True):
+            path = single_step_family_figure(g, folder / f"single_step_{fam}.png", delta=delta,
+                                             title=f"family: {fam}")
+            out.append((f"{fam} widths: smallest flipping |eta|, ||grad f||, |f(x)| and "
+                        f"||eta grad f|| / ||x|| vs d, one colour per depth; dashed: NNGP / "
+                        f"linear-limit theory, dotted: c3 sqrt(log(1/delta)/d) with the linear "
+                        f"constant, delta = {delta:g} (Theorem 1.1, Lemma 2.2)", path))
+        path = lemma22_figure(t, folder / "lemma22_depth.png")
+        out.append(("Lemma 2.2 vs depth at the largest d: sqrt(mean f^2) and sqrt(mean "
+                    "||grad f||^2) per family against the NNGP value 2^(-L/2), and the smallest "
+                    "||grad f|| seen against the lemma's bound 2^-(L+1)", path))
+        return out
+
+    def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
+        t = self.summary_table(df, p)
+        claims: list[Claim] = []
+        delta = p.get("delta", 0.1)
+        for col, name in (("f_sq", "E f(x)^2"), ("grad_sq", "E ||grad f(x)||^2")):
+            z = ((t[f"{col}_mean"] - t[f"{col}_theory"]) / t[f"{col}_se"]).abs()
+            worst = t.loc[z.idxmax()]
+            claims.append(Claim(
+                f"Lemma 2.2 / NNGP recursion: {name} = 2^-L at ||x|| = sqrt(d), for every "
+                "family and width",
+                f"largest deviation {float(z.max()):.2f} standard errors over {len(t)} cells "
+                f"(worst: {worst.family}, L = {worst.depth}, d = {worst.d}: "
+                f"{worst[f'{col}_mean']:.4g} vs {worst[f'{col}_theory']:.4g})",
+                bool(z.max() <= 4.0),
+                "every cell within 4 standard errors (from per-network means)"))
+        ok_cells = t[t.d_min >= 16]
+        if len(ok_cells):
+            frac = []
+            for r in ok_cells.itertuples():
+                g = df[(df.family == r.family) & (df.depth == r.depth) & (df.d == r.d)]
+                frac.append(float((g.grad_norm >= 2.0 ** -(r.depth + 1)).mean()))
+            claims.append(Claim(
+                "Lemma 2.2: ||grad f(x)|| >= 2^-(L+1) with probability >= 1 - delta",
+                f"fraction of samples above the bound: min {min(frac):.2%} over "
+                f"{len(frac)} cells with d_min >= 16", min(frac) >= 1 - delta,
+                f"at least 1 - delta = {1 - delta:.0%} of the samples of every such cell"))
+        z = ((t.lin_rel_mean - t.lin_rel_theory) / t.lin_rel_se).abs()
+        worst = t.loc[z.idxmax()]
+        claims.append(Claim(
+            "Lemma 2.1-2.2: grad f(x) has a rotation-invariant law and f(x) = grad f(x) . x, so "
+            "|f| / (||grad f|| ||x||) ~ |u_1|, u uniform on S^{d-1} (mean ~ sqrt(2/(pi d)))",
+            f"largest deviation of a cell mean from Gamma(d/2)/(sqrt(pi)Gamma((d+1)/2)): "
+            f"{float(z.max()):.2f} standard errors ({worst.family}, L = {worst.depth}, "
+            f"d = {worst.d})", bool(z.max() <= 4.0),
+            "every cell within 4 standard errors (from per-network means)"))
+        flipped = t[t.d_min >= 16]
+        if len(flipped):
+            lo = flipped.loc[flipped.flipped.idxmin()]
+            claims.append(Claim(
+                "Theorem 1.1: a single gradient step flips sign f (d_min >= 16 cells)",
+                f"fraction flipped with ||eta grad f|| <= {p['max_rel']:g} ||x||: min "
+                f"{lo.flipped:.2%} "
+                f"({lo.family}, L = {lo.depth}, d = {lo.d}); mean {flipped.flipped.mean():.2%}",
+                bool(lo.flipped >= 1 - delta),
+                f"at least 1 - delta = {1 - delta:.0%} of every cell"))
+        slopes = []
+        for (fam, depth), g in t.groupby(["family", "depth"]):
+            g = g[g.rel_mean.notna() & (g.rel_mean > 0)]
+            if g.d.nunique() >= 3:
+                slopes.append((fam, depth, float(np.polyfit(np.log(g.d), np.log(g.rel_mean),
+                                                           1)[0])))
+        if slopes:
+            bad = [s for s in slopes if abs(s[2] + 0.5) > 0.15]
+            claims.append(Claim(
+                "Theorem 1.1: ||eta grad f(x)|| / ||x|| <= c3 sqrt(log(1/delta)/d), i.e. the "
+                "relative perturbation decays like d^-1/2 at fixed depth",
+                "fitted exponents of the mean vs d: " + "; ".join(
+                    f"{f} L={L}: {s:.2f}" for f, L, s in slopes),
+                not bad, "every (family, depth) exponent within 0.15 of -0.5"))
+            top = t[t.d == t.d.max()]
+            ratio = top.rel_q / top.lin_rel_q_theory
+            claims.append(Claim(
+                f"Theorem 1.1 with the linear-limit constant: the (1 - delta)-quantile of "
+                f"||eta grad f|| / ||x|| is at most that of a random linear function "
+                f"(delta = {delta:g}), at the largest d = {int(t.d.max())}",
+                "measured / linear quantile: " + "; ".join(
+                    f"{r.family} L={r.depth}: {q:.2f}" for r, q in zip(top.itertuples(), ratio,
+                                                                       strict=True)),
+                None if ratio.isna().all() else bool((ratio <= 1.25).all()),
+                "ratio <= 1.25 in every cell (the proof's (1 - o(1)) local linearity; 1.25 "
+                "allows the sampling error of a quantile of ~100 draws)"))
+            nl = top.nonlin_ratio
+            claims.append(Claim(
+                "Section 2 (local linearity, eq. (1)): along the gradient ray the flip happens "
+                "where the linearisation says, eta ||grad f||^2 / |f| -> 1",
+                "median ratio at the largest d: " + "; ".join(
+                    f"{r.family} L={r.depth}: {v:.3f}" for r, v in zip(top.itertuples(), nl,
+                                                                       strict=True)),
+                None if nl.isna().all() else bool(((nl - 1).abs() <= 0.1).all()),
+                "every median within 10% of 1"))
+        return claims

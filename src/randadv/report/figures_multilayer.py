@@ -1,0 +1,199 @@
+"""Figures of the multi-layer experiments (Bartlett, Bubeck, Cherapanamjeri 2021), theory overlaid
+(matplotlib, Agg). Each helper takes a summary table of its experiment and writes one PNG."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import scipy.stats  # noqa: E402
+
+from randadv.report.figures import _save  # noqa: E402
+
+
+def _colors(n: int):
+    return plt.cm.viridis(np.linspace(0, 0.9, max(1, n)))
+
+
+def min_pert_figure(table: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Appendix D, Figure 1: mean ||W1^+ W1 x|| / ||x|| vs k with sqrt(min(k, d)/d) dashed."""
+    t = table.sort_values("k")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.errorbar(t.k, t["mean"], yerr=t["std"].fillna(0), fmt="o", capsize=3,
+                label="measured (mean +- std)")
+    kk = np.geomspace(t.k.min(), t.k.max(), 200)
+    d = float(t.d.iloc[0])
+    ax.plot(kk, np.sqrt(np.minimum(kk, d) / d), "k--", label="sqrt(k/d)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("hidden units k")
+    ax.set_ylabel("||delta*|| / ||x||")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def single_step_family_figure(table: pd.DataFrame, path: Path, delta: float = 0.1,
+                              title: str = "") -> Path:
+    """Four panels vs d, one colour per depth: smallest flipping |eta| (theory: linearised
+    E|f| / E||grad f||^2), ||grad f|| (sqrt 2^-L), |f(x)| (E|f| = sqrt(2/pi) 2^-L/2) and the
+    relative perturbation (exact linear-limit mean and the (1-delta)-quantile rate)."""
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4))
+    depths = sorted(table.depth.unique())
+    for color, depth in zip(_colors(len(depths)), depths, strict=True):
+        g = table[table.depth == depth].sort_values("d")
+        for ax, col, th in ((axes[0], "eta_mean", "eta_lin_theory"),
+                            (axes[1], "grad_norm_mean", None), (axes[2], "abs_f_mean",
+                                                                "abs_f_theory"),
+                            (axes[3], "rel_mean", "lin_rel_theory")):
+            ax.plot(g.d, g[col], "o-", color=color, label=f"L = {depth}")
+            if th is not None:
+                ax.plot(g.d, g[th], "--", color=color, alpha=0.8)
+        axes[1].plot(g.d, np.sqrt(g.grad_sq_theory), "--", color=color, alpha=0.8)
+        axes[3].plot(g.d, g.rel_q, "^:", color=color, alpha=0.6)
+    dd = np.geomspace(table.d.min(), table.d.max(), 100)
+    q = scipy.stats.norm.ppf(1 - delta / 2)
+    axes[3].plot(dd, q / np.sqrt(dd), "k:", label=f"c3 sqrt(log(1/delta)/d), c3 = "
+                 f"{q / math.sqrt(math.log(1 / delta)):.2f} (linear limit)")
+    labels = ("smallest |eta| (flipped)", "mean ||grad f(x)||", "mean |f(x)|",
+              "||eta grad f|| / ||x|| (o mean, ^ quantile)")
+    for ax, lab in zip(axes, labels, strict=True):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("input dimension d")
+        ax.set_ylabel(lab)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=8)
+    axes[3].legend(fontsize=7)
+    fig.suptitle(f"{title} (dashed: theory)")
+    return _save(fig, path)
+
+
+def lemma22_figure(table: pd.DataFrame, path: Path) -> Path:
+    """Lemma 2.2 vs depth at the largest d: sqrt(mean f^2), sqrt(mean ||grad f||^2) per family
+    with 2^(-L/2), and the smallest ||grad f|| against the lemma's 2^-(L+1)."""
+    t = table[table.d == table.d.max()]
+    fams = sorted(t.family.unique())
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for color, fam in zip(_colors(len(fams)), fams, strict=True):
+        g = t[t.family == fam].sort_values("depth")
+        axes[0].plot(g.depth, np.sqrt(g.f_sq_mean), "o-", color=color, label=fam)
+        axes[1].plot(g.depth, np.sqrt(g.grad_sq_mean), "o-", color=color, label=fam)
+        axes[2].plot(g.depth, g.grad_norm_min, "o-", color=color, label=fam)
+    L = np.arange(1, int(t.depth.max()) + 1)
+    for ax in axes[:2]:
+        ax.plot(L, 2.0 ** (-L / 2), "k--", label="NNGP 2^(-L/2)")
+    axes[2].plot(L, 2.0 ** (-(L + 1)), "k:", label="Lemma 2.2: 2^-(L+1)")
+    for ax, lab in zip(axes, ("sqrt(mean f(x)^2)", "sqrt(mean ||grad f||^2)",
+                              "smallest ||grad f(x)|| seen"), strict=True):
+        ax.set_yscale("log")
+        ax.set_xlabel("depth L")
+        ax.set_ylabel(lab)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Lemma 2.2 at d = {int(t.d.max())}")
+    return _save(fig, path)
+
+
+def bottleneck_radius_figure(table: pd.DataFrame, exponents: pd.DataFrame, path: Path,
+                             title: str = "") -> Path:
+    """Linearity radius vs d_min per architecture, one colour per eps, sqrt(d_min) dashed."""
+    archs = sorted(table.architecture.unique())
+    fig, axes = plt.subplots(1, len(archs), figsize=(6 * len(archs), 4), squeeze=False)
+    for ax, arch in zip(axes[0], archs, strict=True):
+        t = table[table.architecture == arch]
+        epss = sorted(t.eps.unique())
+        for color, eps in zip(_colors(len(epss)), epss, strict=True):
+            g = t[t.eps == eps].sort_values("d_min")
+            e = exponents[(exponents.architecture == arch) & (exponents.eps == eps)]
+            slope = f", exponent {float(e.slope.iloc[0]):.2f}" if len(e) else ""
+            ax.plot(g.d_min, g.radius_median, "o-", color=color, label=f"eps = {eps:g}{slope}")
+            ax.fill_between(g.d_min, g.radius_q25, g.radius_q75, color=color, alpha=0.15)
+            c = math.exp(float(np.mean(np.log(g.radius_median) - 0.5 * np.log(g.d_min))))
+            ax.plot(g.d_min, c * np.sqrt(g.d_min), "--", color=color, alpha=0.7)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("bottleneck width d_min")
+        ax.set_ylabel("linearity radius R_eps")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+        ax.set_title(f"{arch}: {title}")
+    return _save(fig, path)
+
+
+def depth_spread_figure(table: pd.DataFrame, path: Path) -> Path:
+    """Spread of f on the sphere and its normalised dispersion vs depth, per d."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    ds = sorted(table.d.unique())
+    for color, d in zip(_colors(len(ds)), ds, strict=True):
+        g = table[table.d == d].sort_values("depth")
+        axes[0].plot(g.depth, g.spread_median, "o-", color=color, label=f"d = {d}")
+        axes[0].fill_between(g.depth, g.spread_q25, g.spread_q75, color=color, alpha=0.15)
+        axes[0].axhline(math.sqrt(math.log(d) / d), color=color, ls=":", alpha=0.8)
+        axes[1].plot(g.depth, g.dispersion, "o-", color=color, label=f"d = {d}")
+        axes[1].plot(g.depth, g.dispersion_theory, "--", color=color, alpha=0.8)
+    L = np.geomspace(max(2, table.depth.min()), table.depth.max(), 50)
+    axes[1].plot(L, 9 * math.pi ** 2 / (2 * L ** 2), "k:", alpha=0.5,
+                 label="9 pi^2 / (2 L^2) (large-L limit)")
+    for ax, lab in zip(axes, ("max |f(x)-f(y)| / |f(x)|", "var_x f / mean_x f^2"), strict=True):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("depth L")
+        ax.set_ylabel(lab)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def depth_correlation_figure(table: pd.DataFrame, path: Path) -> Path:
+    """Cosine of last-layer images vs depth, one colour per rho0, c^L(rho0) dashed."""
+    ds = sorted(table.d.unique())
+    fig, axes = plt.subplots(1, len(ds), figsize=(6 * len(ds), 4), squeeze=False)
+    for ax, d in zip(axes[0], ds, strict=True):
+        t = table[table.d == d]
+        rhos = sorted(t.rho0.unique())
+        for color, rho in zip(_colors(len(rhos)), rhos, strict=True):
+            g = t[t.rho0 == rho].sort_values("depth")
+            ax.errorbar(g.depth, 1 - g.corr_mean, yerr=2 * g.corr_se.fillna(0), fmt="o",
+                        color=color, capsize=2, label=f"rho0 = {rho:g}")
+            ax.plot(g.depth, 1 - g.corr_theory, "--", color=color)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("depth L")
+        ax.set_ylabel("1 - cos(h_L(x), h_L(y))")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+        ax.set_title(f"d = {d}")
+    return _save(fig, path)
+
+
+def depth_sensitivity_figure(table: pd.DataFrame, path: Path, max_eta: float = 20.0) -> Path:
+    """Flip fraction (|eta| < max_eta) and median sqrt(d) ||delta|| / ||x|| vs depth."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    ds = sorted(table.d.unique())
+    for color, d in zip(_colors(len(ds)), ds, strict=True):
+        g = table[table.d == d].sort_values("depth")
+        axes[0].errorbar(g.depth, g.flip_frac, yerr=2 * g.flip_frac_se.fillna(0), fmt="o-",
+                         color=color, capsize=2, label=f"d = {d}")
+        med = g.sens_median.replace(np.inf, np.nan)
+        axes[1].plot(g.depth, med, "o-", color=color, label=f"d = {d}")
+        axes[1].fill_between(g.depth, g.sens_q25, g.sens_q75.replace(np.inf, np.nan),
+                             color=color, alpha=0.15)
+        axes[1].axhline(math.sqrt(d), color=color, ls=":", alpha=0.6)
+    axes[1].axhline(0.6745, color="k", ls="--", label="linear limit 0.674")
+    axes[0].set_ylabel(f"fraction flipped, |eta| < {max_eta:g}")
+    axes[1].set_ylabel("median sqrt(d) ||eta grad f|| / ||x||  (dotted: sqrt(d))")
+    axes[1].set_yscale("log")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("depth L")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    return _save(fig, path)
