@@ -1,0 +1,270 @@
+"""The closest adversarial example of a scalar-output model in l1, l2 or l-infinity.
+
+Paper:
+    De Palma, Kiani, Lloyd, "Adversarial robustness guarantees for random deep neural
+    networks", ICML 2021 (Section 4: the l_p distance of the closest adversarial example of
+    random networks, Figures 1-2).
+
+Distance: l1, l2, linf.
+
+Pipeline (all batched over inputs and starts; only the exact region step loops over inputs):
+
+1. DeepFool in l_p (Moosavi-Dezfooli et al. 2016) from x: a first adversarial point.
+2. FAB (Croce & Hein 2020) from x and from ``n_starts - 1`` random points of the l_p ball of
+   half the best distance so far; optionally FMN (Pintor et al. 2021) and DDN (Rony et al.
+   2019, l2). The closest adversarial iterate per input is kept.
+3. Boundary projection: at the best point y, project x onto the tangent hyperplane of f at y
+   (exact l_p projection inside the box) and walk the ray from x towards it to its first
+   boundary crossing (exact region walk for ReLU networks randadv can read, see
+   :mod:`randadv.attacks.segment`); repeat while it gets closer. Where the projection stays in
+   y's linear region this is the exact closest boundary point of that region (l2 and the
+   hyperplane's l1/linf projection alike).
+4. Exact region refinement (``refine``; ReLU networks that :func:`randadv.exact.to_affine_layers`
+   can convert and that are small enough): the closest point of the boundary within the
+   linear region of the best point, an LP for l1/linf and a projection / QP for l2
+   (:func:`randadv.exact.closest_in_region`), then the neighbouring regions across its tight
+   neurons while it improves (local search over regions).
+5. Verification: every reported point passes
+   :func:`randadv.attacks.verify.verified_adversarial` (forward pass; a boundary point is
+   pushed along ``x_adv - x`` by a relative margin from 128 eps up to 1e-3 of the distance).
+
+Every distance found is an upper bound of the true minimal distance (the point is a verified
+adversarial example); on small ReLU networks :func:`randadv.exact.min_distance` gives the exact
+value to compare with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from randadv.attacks.ddn import ddn_candidates
+from randadv.attacks.deepfool import deepfool_candidates
+from randadv.attacks.fab import fab_candidates, fab_starts
+from randadv.attacks.fmn import fmn_candidates
+from randadv.attacks.line_search import first_root_bracketed
+from randadv.attacks.lp_geometry import hyperplane_step, lp_norm
+from randadv.attacks.min_norm import (
+    Best,
+    Box,
+    ClosestResult,
+    box_slack,
+    finalize,
+    prepare,
+    value_and_grad,
+)
+from randadv.attacks.piecewise_linear import PiecewiseLinearStack, first_root_on_ray
+from randadv.attacks.segment import model_stack
+from randadv.attacks.verify import verified_adversarial, verified_flip_along
+from randadv.errors import InvalidInputError
+
+__all__ = ["ClosestResult", "closest_adversarial"]
+
+METHODS = ("deepfool", "fab", "fmn", "ddn")
+MAX_EXACT_ENTRIES = 2_000_000     # affine-layer weights above which the region LP is skipped
+
+
+def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
+                        bounds: tuple | None = None, *, seed: int = 0, n_starts: int = 3,
+                        steps: int = 20, methods: Sequence[str] | None = None,
+                        refine: bool | str = "auto", projection_steps: int = 8,
+                        max_region_solves: int = 20, input_shape: Sequence[int] | None = None
+                        ) -> ClosestResult:
+    """The closest adversarial example of ``x`` for the decision sign f(x) of ``model``.
+
+    Paper: De Palma, Kiani, Lloyd (ICML 2021), Section 4 (closest adversarial examples of random
+    deep networks); attacks of Moosavi-Dezfooli et al. (2016), Croce & Hein (2020), Pintor et al.
+    (2021), Rony et al. (2019); exact region refinement as in FAB / GeoCert (Jordan et al. 2019).
+
+    Distance: l1, l2, linf (``norm``).
+
+    Arguments:
+        model: torch module returning one scalar f per input ((B,) or (B, 1)); a two-logit
+            classifier is one model of the logit difference. Rows must be independent.
+        x: inputs (B, ...), floating point; float64 stays float64 (the model must accept it).
+        norm: ``"l1"``, ``"l2"`` or ``"linf"``.
+        bounds: optional box ``(lo, hi)`` (scalars or tensors of one input's shape) that
+            x_adv must respect (e.g. ``(0, 1)`` for images); x must lie in it.
+        seed: seed of the random starts (private ``torch.Generator``; no global RNG effect).
+        n_starts: FAB starts per input (x itself plus random ones).
+        steps: iterations of each iterative attack per start.
+        methods: attack families of steps 1-2 among ``"deepfool"``, ``"fab"``, ``"fmn"``,
+            ``"ddn"`` (l2 only); default DeepFool + FAB, plus FMN for l1 (l1 DeepFool moves
+            one coordinate per step and can stall). Inputs none of them flips get an l2
+            DeepFool point as a start (any adversarial point is a candidate in every norm).
+        refine: exact region refinement (step 4): True, False, or ``"auto"`` (when the model
+            is a ReLU network :func:`randadv.exact.to_affine_layers` converts with at most
+            2e6 weights).
+        projection_steps: rounds of boundary projection + exact ray crossing (step 3).
+        max_region_solves: LPs/QPs per input in step 4.
+        input_shape: unused unless the model is a conv ``nn.Sequential`` whose input shape
+            differs from ``x.shape[1:]``.
+
+    Shape:
+        x: (B, ...). Returns a :class:`ClosestResult`: ``x_adv`` (B, ...), ``distance``,
+        ``success``, ``f_x``, ``f_adv``, ``exact_region`` (B,). Rows with f(x) = 0 have no
+        side to leave: ``success`` False, ``distance`` inf.
+
+    Raises:
+        InvalidInputError: bad x, norm, bounds (x outside them) or method.
+        ModelOutputError: the model does not return one finite scalar per input.
+
+    Example::
+
+        >>> net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(),
+        ...                           torch.nn.Linear(32, 1))
+        >>> res = closest_adversarial(net, torch.rand(4, 10), norm="linf", bounds=(0, 1))
+        >>> res.distance, res.success
+    """
+    norm, box, f_x = prepare(model, x, norm, bounds)
+    if methods is None:
+        methods = ("deepfool", "fab", "fmn") if norm == "l1" else ("deepfool", "fab")
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise InvalidInputError(f"methods must be a non-empty subset of {METHODS}, got "
+                                f"{list(methods)}")
+    if "ddn" in methods and norm != "l2":
+        raise InvalidInputError("DDN is an l2 attack; drop 'ddn' from methods for "
+                                f"norm={norm!r}")
+    if refine not in (True, False, "auto"):
+        raise InvalidInputError(f"refine must be True, False or 'auto', got {refine!r}")
+    for name, v in (("n_starts", n_starts), ("steps", steps)):
+        if not isinstance(v, int) or v < 1:
+            raise InvalidInputError(f"{name} must be an integer >= 1, got {v!r}")
+    x = x.detach()
+    gen = torch.Generator(device=x.device).manual_seed(int(seed))
+    b, s = x.shape[0], n_starts
+    # one candidate per (start, input): row j * B + i of the expanded batch
+    xs = x.repeat((s,) + (1,) * (x.dim() - 1))
+    fs = f_x.repeat(s)
+    per = Best(xs, norm)
+    first = torch.arange(b, device=x.device)
+    with torch.no_grad():
+        if "deepfool" in methods:
+            pts, found = deepfool_candidates(model, x, f_x, norm, box, steps=max(steps, 50))
+            per.offer(pts, found, first)
+        if "fab" in methods:
+            fab_candidates(model, x, f_x, norm, box, per, x, steps, rows=first)
+        if "fmn" in methods:
+            fmn_candidates(model, x, f_x, norm, box, per, x, max(steps, 50), rows=first)
+        if "ddn" in methods:
+            ddn_candidates(model, x, f_x, box, per, max(steps, 50), rows=first)
+        _fallback_l2(model, x, f_x, box, per)
+        if "fab" in methods and s > 1:
+            radius = 0.5 * per.dist[:b]
+            starts = fab_starts(x, s, radius, norm, box, gen)[b:]
+            fab_candidates(model, xs[b:], fs[b:], norm, box, per, starts, steps,
+                           rows=torch.arange(b, s * b, device=x.device))
+        stack = model_stack(model, x)
+        if projection_steps > 0:
+            boundary_projection(model, xs, fs, norm, box, per, projection_steps, stack)
+        exact_s = torch.zeros(s * b, dtype=torch.bool, device=x.device)
+        if refine:
+            exact_s = exact_region_refinement(model, xs, fs, norm, box, per, max_region_solves,
+                                              input_shape, required=refine is True)
+            if projection_steps > 0 and bool(exact_s.any()):
+                before = per.dist.clone()
+                boundary_projection(model, xs, fs, norm, box, per, 2, stack)
+                exact_s &= per.dist >= before
+        best = Best(x, norm)
+        best.offer(per.point, torch.isfinite(per.dist), torch.arange(s * b, device=x.device) % b)
+        # exact_region of the chosen start
+        chosen = per.dist.view(s, b) == best.dist.view(1, b)
+        exact = (chosen & exact_s.view(s, b)).any(0)
+    return finalize(model, x, best, f_x, norm, box, exact)
+
+
+def _fallback_l2(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box | None,
+                 best: Best) -> None:
+    """Inputs (the first B rows of ``best``) with no candidate yet: an l2 DeepFool point
+    (valid in every norm)."""
+    rows = torch.nonzero(~torch.isfinite(best.dist[:x.shape[0]])).flatten()
+    if rows.numel():
+        pts, found = deepfool_candidates(model, x[rows], f_x[rows], "l2", box, steps=50)
+        best.offer(pts, found, rows)
+
+
+def boundary_projection(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
+                        box: Box | None, best: Best, rounds: int,
+                        stack: PiecewiseLinearStack | None, n_grid: int = 16) -> None:
+    """Step 3: project x onto the tangent hyperplane of f at the best point, then take the
+    first boundary crossing of the ray from x towards the projection (verified); rows stop
+    when a round does not get closer."""
+    view = (-1,) + (1,) * (x.dim() - 1)
+    rows = torch.nonzero(torch.isfinite(best.dist)).flatten()
+    for _ in range(rounds):
+        if rows.numel() == 0:
+            break
+        y, xr = best.point[rows], x[rows]
+        f, g = value_and_grad(model, y)
+        f_lin_x = f + ((xr - y) * g).reshape(len(rows), -1).sum(1)
+        lo, hi = box_slack(xr, box)
+        d = hyperplane_step(g, -f_lin_x, norm, lo, hi)
+        dist = best.dist[rows]
+        # u: the direction scaled so that t = 1 is the best distance so far
+        u = d * (dist / lp_norm(d, norm).clamp_min(torch.finfo(x.dtype).tiny)).view(view)
+        ok = torch.isfinite(u.reshape(len(rows), -1)).all(1) & (lp_norm(d, norm) > 0)
+        rows, xr, u = rows[ok], xr[ok], u[ok]
+        if rows.numel() == 0:
+            break
+        if stack is not None:
+            dt = stack.out_w.dtype
+            t = first_root_on_ray(stack, xr.to(dt), u.to(dt), 1.0).to(x.dtype)
+        else:
+            t = first_root_bracketed(model, xr, u, f_x[rows], 1.0, n_grid=n_grid,
+                                     chunk=n_grid)
+        t_adv, crossed, x_adv, _ = verified_flip_along(model, xr, u, t, f_x[rows])
+        before = best.dist[rows].clone()
+        best.offer(x_adv, crossed, rows)
+        improved = best.dist[rows] < before * (1 - 1e-9)
+        rows = rows[improved]
+
+
+def exact_region_refinement(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
+                            box: Box | None, best: Best, max_solves: int,
+                            input_shape: Sequence[int] | None, required: bool) -> torch.Tensor:
+    """Step 4: the exact closest boundary point of the best point's linear region (LP / QP),
+    then of neighbouring regions while it improves. Returns the rows whose best point is that
+    region optimum."""
+    from randadv.exact.attack import pattern_search
+    from randadv.exact.encoding import AffineNet, to_affine_layers
+
+    shape = tuple(input_shape) if input_shape is not None else (
+        tuple(x.shape[1:]) if x.dim() > 2 else None)
+    try:
+        net = AffineNet(to_affine_layers(model, shape))
+    except InvalidInputError:
+        if required:
+            raise
+        return torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    if sum(w.size for w, _ in net.layers) > MAX_EXACT_ENTRIES and not required:
+        return torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    d = net.d
+    lo = np.full(d, -np.inf) if box is None else box[0].reshape(-1).double().cpu().numpy()
+    hi = np.full(d, np.inf) if box is None else box[1].reshape(-1).double().cpu().numpy()
+    rows = torch.nonzero(torch.isfinite(best.dist)).flatten().tolist()
+    out = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    if not rows:
+        return out
+    # strictly across in float64, by a margin that survives rounding to x's dtype
+    rel = 1e-9 if x.dtype == torch.float64 else 1e-5
+    xs = x[rows].reshape(len(rows), -1).double().cpu().numpy()
+    ys = best.point[rows].reshape(len(rows), -1).double().cpu().numpy()
+    fs = f_x[rows].double().cpu().numpy()
+    cands = []
+    for xi, yi, fi in zip(xs, ys, fs, strict=True):
+        s = 1.0 if fi > 0 else -1.0
+        cands.append(pattern_search(net, xi, yi, norm, lo, hi, s, rel * abs(float(fi)),
+                                    max_solves=max_solves))
+    cand = torch.as_tensor(np.stack(cands), dtype=x.dtype, device=x.device).reshape(
+        (len(rows),) + tuple(x.shape[1:]))
+    idx = torch.as_tensor(rows, device=x.device)
+    x_adv, success, _ = verified_adversarial(model, x[idx], cand, f_x[idx], box)
+    best.offer(x_adv, success, idx)
+    # the region optimum (to the verification push) is the row's best point
+    d_region = lp_norm(x_adv - x[idx], norm)
+    out[idx] = success & (d_region <= best.dist[idx] * (1 + 1e-6))
+    return out

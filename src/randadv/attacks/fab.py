@@ -1,0 +1,122 @@
+"""FAB (fast adaptive boundary) for binary (scalar-output) models in l1, l2 and l-infinity.
+
+Paper:
+    Croce, Hein, "Minimally distorted adversarial examples with a fast adaptive boundary
+    attack", ICML 2020 (Algorithm 1; with a scalar output the "closest class" step is the one
+    hyperplane f = 0).
+
+Distance: l1, l2, linf.
+
+Each step linearises f at the iterate y and projects both y and the original point x onto the
+hyperplane ``f(y) + g . (z - y) = 0`` inside the box (exact l_p projections, see
+:func:`randadv.attacks.lp_geometry.hyperplane_step`); the next iterate is the biased combination
+``(1 - a)(y + eta d_y) + a (x + eta d_x)``, ``a = min(|d_y| / (|d_y| + |d_x|), alpha_max)``
+(eq. (9) of the paper). Adversarial iterates are recorded and pulled back towards x,
+``y <- x + beta (y - x)`` (the paper's backward step); here the pulled-back point reuses the
+linearisation at y, saving a forward pass. Several starts (x, and random points of an l_p ball
+around x) run as one batch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from randadv.attacks.lp_geometry import hyperplane_step, lp_norm, random_in_ball
+from randadv.attacks.min_norm import (
+    Best,
+    Box,
+    ClosestResult,
+    adversarial,
+    box_slack,
+    clip,
+    finalize,
+    prepare,
+    value_and_grad,
+)
+
+
+def _sum_rows(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(t.shape[0], -1).sum(1)
+
+
+def fab_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
+                   box: Box | None, best: Best, starts: torch.Tensor, steps: int = 20,
+                   alpha_max: float = 0.1, eta: float = 1.05, beta: float = 0.9,
+                   rows: torch.Tensor | None = None) -> None:
+    """Run FAB from ``starts`` (S*B, ...): start j of input i is row ``j * B + i``; every
+    adversarial iterate is offered to ``best`` (at its row ``rows[k]``, default the input)."""
+    b = x.shape[0]
+    src = torch.arange(starts.shape[0], device=x.device) % b
+    rows = src if rows is None else rows
+    xo, fo = x[src], f_x[src]
+    view = (-1,) + (1,) * (x.dim() - 1)
+    y = starts.clone()
+    for _ in range(steps):
+        f, g = value_and_grad(model, y)
+        adv = adversarial(f, fo)
+        best.offer(y, adv, rows)
+        # backward step on adversarial iterates, linearisation at y reused
+        yb = torch.where(adv.view(view), xo + beta * (y - xo), y)
+        f_lin = f + _sum_rows(g * (yb - y))
+        lo, hi = box_slack(yb, box)
+        d_y = hyperplane_step(g, -f_lin, norm, lo, hi)
+        f_lin_x = f + _sum_rows(g * (xo - y))
+        lo, hi = box_slack(xo, box)
+        d_x = hyperplane_step(g, -f_lin_x, norm, lo, hi)
+        n_y, n_x = lp_norm(d_y, norm), lp_norm(d_x, norm)
+        a = torch.clamp(n_y / (n_y + n_x).clamp_min(torch.finfo(x.dtype).tiny), max=alpha_max)
+        a = a.view(view)
+        y = clip((1 - a) * (yb + eta * d_y) + a * (xo + eta * d_x), box)
+    with torch.no_grad():
+        f, _ = value_and_grad(model, y)
+    best.offer(y, adversarial(f, fo), rows)
+
+
+def fab_starts(x: torch.Tensor, n_starts: int, radius: torch.Tensor, norm: str,
+               box: Box | None, generator: torch.Generator) -> torch.Tensor:
+    """x itself, then ``n_starts - 1`` random points of the l_p balls of radii ``radius``
+    (B,) around x (half the best distance known, as FAB's restarts), clipped to the box."""
+    out = [x]
+    r = torch.where(torch.isfinite(radius), radius, torch.zeros_like(radius))
+    for _ in range(n_starts - 1):
+        out.append(clip(x + random_in_ball(tuple(x.shape), r, norm, generator, x.dtype,
+                                           x.device), box))
+    return torch.cat(out)
+
+
+def fab(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | None = None, *,
+        steps: int = 20, n_starts: int = 4, alpha_max: float = 0.1, eta: float = 1.05,
+        beta: float = 0.9, seed: int = 0) -> ClosestResult:
+    """FAB (Croce & Hein, ICML 2020) for a scalar-output model.
+
+    Distance: l1, l2, linf (``norm``).
+
+    Arguments:
+        model: torch module returning one scalar f per input; the decision is sign f.
+        x: inputs (B, ...), floating point.
+        norm: ``"l1"``, ``"l2"`` or ``"linf"``.
+        bounds: optional box ``(lo, hi)``.
+        steps: FAB iterations per start.
+        n_starts: x itself plus ``n_starts - 1`` random starts in the l_p ball of half the
+            distance found by the first run.
+        alpha_max, eta, beta: the paper's bias cap, overshoot and backward-step factor.
+        seed: seed of the random starts (a private generator; the global RNG is untouched).
+
+    Shape:
+        x: (B, ...); returns a :class:`ClosestResult`.
+
+    Example::
+
+        >>> net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(),
+        ...                           torch.nn.Linear(32, 1))
+        >>> res = fab(net, torch.randn(4, 10), norm="l1", n_starts=2)
+    """
+    norm, box, f_x = prepare(model, x, norm, bounds)
+    best = Best(x, norm)
+    fab_candidates(model, x, f_x, norm, box, best, x, steps, alpha_max, eta, beta)
+    if n_starts > 1:
+        gen = torch.Generator(device=x.device).manual_seed(int(seed))
+        starts = fab_starts(x, n_starts, 0.5 * best.dist, norm, box, gen)[x.shape[0]:]
+        fab_candidates(model, x, f_x, norm, box, best, starts, steps, alpha_max, eta, beta)
+    return finalize(model, x, best, f_x, norm, box)

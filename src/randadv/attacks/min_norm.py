@@ -1,0 +1,173 @@
+"""Common ground of the minimum-norm attacks: the result type, input checks, the box, gradients,
+keeping the best candidate per input, and the final verification.
+
+Every minimum-norm attack of randadv returns a :class:`ClosestResult` built by
+:func:`finalize`, which sends every candidate through
+:func:`randadv.attacks.verify.verified_adversarial` (a forward pass, with a small documented
+push across the boundary): no unverified point is ever reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+from torch import nn
+
+from randadv.attacks.checks import check_attack_input, scalar_output
+from randadv.attacks.lp_geometry import check_norm, lp_norm
+from randadv.attacks.verify import verified_adversarial
+from randadv.errors import InvalidInputError
+from randadv.nets.mlp import RandomMLP
+
+Box = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class ClosestResult:
+    """Result of a minimum-norm attack (:func:`randadv.attacks.closest_adversarial`, FMN, DDN,
+    DeepFool, FAB) on a batch of B inputs.
+
+    Attributes:
+        x_adv: (B, ...) adversarial examples, dtype of x; equal to x where ``success`` is False.
+        distance: (B,) ``||x_adv - x||_p`` in the requested norm; inf where not ``success``.
+        success: (B,) ``sign f(x_adv) != sign f(x)`` (f(x_adv) = 0 does not count), from the
+            verifying forward pass.
+        f_x: (B,) f(x).
+        f_adv: (B,) f(x_adv) from the verifying forward pass.
+        norm: ``"l1"``, ``"l2"`` or ``"linf"``.
+        exact_region: (B,) True where x_adv is the exact closest boundary point of the linear
+            region it was refined in (the region LP/QP of :func:`closest_adversarial`'s step 4
+            was solved there; up to the verification push). Not a global optimality claim.
+    """
+
+    x_adv: torch.Tensor
+    distance: torch.Tensor
+    success: torch.Tensor
+    f_x: torch.Tensor
+    f_adv: torch.Tensor
+    norm: str
+    exact_region: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.distance.shape[0])
+
+    def to(self, device: torch.device | str) -> ClosestResult:
+        kw = {f.name: getattr(self, f.name) for f in fields(self)}
+        return ClosestResult(**{k: v.to(device) if isinstance(v, torch.Tensor) else v
+                                for k, v in kw.items()})
+
+    @property
+    def success_rate(self) -> float:
+        return float(self.success.float().mean())
+
+    def __repr__(self) -> str:
+        n = len(self)
+        d = self.distance[self.success]
+        med = f"{float(d.median()):.4g}" if d.numel() else "nan"
+        return (f"ClosestResult(norm={self.norm}, n={n}, success={int(self.success.sum())}/{n}, "
+                f"median distance={med})")
+
+
+def prepare(model: nn.Module, x: torch.Tensor, norm: str, bounds
+            ) -> tuple[str, Box | None, torch.Tensor]:
+    """Checked ``(norm, box, f(x))``. The box is two tensors of one sample's shape with a
+    leading 1 (scalars broadcast); x must lie inside it."""
+    if not isinstance(model, nn.Module):
+        raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_attack_input(x)
+    norm = check_norm(norm)
+    box = None
+    if bounds is not None:
+        try:
+            lo_in, hi_in = bounds
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"bounds must be None or (lo, hi), got {bounds!r}") from None
+        ts = []
+        for v in (lo_in, hi_in):
+            t = torch.as_tensor(v, dtype=x.dtype, device=x.device)
+            try:
+                t = torch.broadcast_to(t, x.shape[1:]).unsqueeze(0).clone()
+            except RuntimeError:
+                raise InvalidInputError(f"bounds of shape {tuple(t.shape)} do not broadcast to "
+                                        f"one input of shape {tuple(x.shape[1:])}") from None
+            ts.append(t)
+        lo, hi = ts
+        if bool(torch.isnan(lo).any() | torch.isnan(hi).any() | (lo > hi).any()):
+            raise InvalidInputError("bounds must satisfy lo <= hi with no NaN")
+        if bool(((x < lo) | (x > hi)).any()):
+            raise InvalidInputError("x lies outside bounds")
+        box = (lo, hi)
+    with torch.no_grad():
+        f_x = scalar_output(model, x).to(x.dtype)
+    return norm, box, f_x
+
+
+def clip(y: torch.Tensor, box: Box | None) -> torch.Tensor:
+    return y if box is None else torch.minimum(torch.maximum(y, box[0]), box[1])
+
+
+def box_slack(y: torch.Tensor, box: Box | None) -> tuple[torch.Tensor | None,
+                                                         torch.Tensor | None]:
+    """``(lo - y, hi - y)``: the moves the box allows from y (None without a box)."""
+    if box is None:
+        return None, None
+    return box[0] - y, box[1] - y
+
+
+def value_and_grad(model: nn.Module, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(f(y), grad f(y))`` for a batch (explicit backprop for randadv's random MLPs)."""
+    if isinstance(model, RandomMLP) and y.dtype == model.dtype:
+        with torch.no_grad():
+            f, g = model.value_and_grad(y.reshape(y.shape[0], -1))
+        return f.to(y.dtype), g.reshape(y.shape).to(y.dtype)
+    with torch.enable_grad():
+        yy = y.detach().requires_grad_(True)
+        f = scalar_output(model, yy)
+        (g,) = torch.autograd.grad(f.sum(), yy)
+    return f.detach().to(y.dtype), g.detach().to(y.dtype)
+
+
+class Best:
+    """The closest adversarial candidate per input among everything offered to it."""
+
+    def __init__(self, x: torch.Tensor, norm: str) -> None:
+        self.x, self.norm = x, norm
+        self.point = torch.full_like(x, float("nan"))
+        self.dist = torch.full((x.shape[0],), float("inf"), dtype=x.dtype, device=x.device)
+
+    def offer(self, cand: torch.Tensor, ok: torch.Tensor, rows: torch.Tensor | None = None
+              ) -> None:
+        """Offer candidates ``cand`` (for ``rows`` of x, default all; several per row
+        allowed) where ``ok``."""
+        if rows is None:
+            rows = torch.arange(cand.shape[0], device=cand.device) % self.x.shape[0]
+        d = lp_norm(cand - self.x[rows], self.norm)
+        d = torch.where(ok & torch.isfinite(d), d, torch.full_like(d, float("inf")))
+        # best candidate of each row among the offered ones
+        best_d = torch.full_like(self.dist, float("inf")).scatter_reduce(
+            0, rows, d, reduce="amin")
+        better = best_d < self.dist
+        if not bool(better.any()):
+            return
+        hit = better[rows] & (d == best_d[rows])
+        idx = torch.nonzero(hit).flatten()
+        self.point[rows[idx]] = cand[idx]
+        self.dist[rows[idx]] = d[idx]
+
+
+def finalize(model: nn.Module, x: torch.Tensor, best: Best, f_x: torch.Tensor, norm: str,
+             box: Box | None, exact_region: torch.Tensor | None = None) -> ClosestResult:
+    """Verify every candidate by a forward pass (:func:`verified_adversarial`) and measure."""
+    x_adv, success, f_adv = verified_adversarial(model, x, best.point, f_x, box)
+    dist = lp_norm(x_adv - x, norm)
+    dist = torch.where(success, dist, torch.full_like(dist, float("inf")))
+    if exact_region is None:
+        exact_region = torch.zeros_like(success)
+    return ClosestResult(x_adv=x_adv, distance=dist, success=success, f_x=f_x, f_adv=f_adv,
+                         norm=norm, exact_region=exact_region & success)
+
+
+def adversarial(f: torch.Tensor, f_x: torch.Tensor) -> torch.Tensor:
+    """Strictly on the other side: sign f != sign f(x) and f != 0."""
+    return torch.sign(f) * torch.sign(f_x) < 0
