@@ -213,6 +213,26 @@ def test_builder_custom_network():
         ConvNetBuilder("c", (1, 4, 4)).dense(3).conv(2)
 
 
+def test_ensemble_matches_members():
+    from randadv.nets.conv_ensemble import RandomImageNetEnsemble
+
+    for name, kw in [("resnet", {"padding": "periodic"}), ("lenet", {}), ("fc", {})]:
+        nets = [build_architecture(name, 9, seed=k, **{**SMALL[name], **kw}) for k in range(3)]
+        ens = RandomImageNetEnsemble(nets)
+        xs = torch.stack([nets[0].sample_inputs(4, "x", j) for j in range(3)])
+        ref = torch.stack([net(xs[j]) for j, net in enumerate(nets)])
+        torch.testing.assert_close(ens(xs), ref, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(ens(xs[0]), torch.stack([net(xs[0]) for net in nets]),
+                                   rtol=1e-5, atol=1e-6)
+        flat = xs.reshape(12, *xs.shape[2:]).requires_grad_(True)
+        out = ens.as_batch_model()(flat)
+        torch.testing.assert_close(out, ref.reshape(-1), rtol=1e-5, atol=1e-6)
+        (g,) = torch.autograd.grad(out[5], flat)  # row 5 -> member 1 only
+        assert bool(g[5].abs().sum() > 0) and float(g[torch.arange(12) != 5].abs().sum()) == 0
+    with pytest.raises(InvalidInputError, match="ensemble input"):
+        ens(torch.rand(2, 4, 3, 9, 9))
+
+
 # ---------------------------------------------------------------------------- wrappers
 def test_two_logit_wrappers():
     two = RandomConvNet4(8, width=4, depth=2, num_outputs=2, seed=2)
