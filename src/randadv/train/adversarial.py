@@ -11,9 +11,11 @@ Appendix A, Algorithm 1 (Projected Adversarial Training). For epochs t = 1..T_1:
 3. (line 11) projection of every w_s onto B_2(w_{s,0}, V) (the B_{2,inf}(W_0, V) ball).
 
 "We stop when the robust training accuracy is not increasing" (Appendix A): the robust
-training accuracy of W_{t-1} is measured on the examples of step 1; when it fails to increase
-``patience`` times in a row training stops and the weights with the best robust training
-accuracy are restored. The paper does not give bs; :data:`DEFAULT_BATCH_SIZE` is our choice.
+training accuracy of W_{t-1} is measured on the examples of step 1 (the untrained W_0 is not a
+candidate: a constant-sign initial net can look "robust" on an unbalanced set); when it fails
+to increase ``patience`` times in a row training stops and the trained weights with the best
+robust training accuracy are restored. The paper does not give bs; :data:`DEFAULT_BATCH_SIZE`
+is our choice.
 """
 
 from __future__ import annotations
@@ -113,13 +115,14 @@ def train_adversarial(model: LazyTwoLayerNet, x: torch.Tensor, y: torch.Tensor,
         history.append(dict(epoch=epoch, steps=steps, robust_train_acc=rob))
         if log:
             log(f"epoch {epoch}: robust train acc {rob:.4f}")
-        if rob > best_acc:
-            best_acc, best_state, since_best = rob, _state(model), 0
-        else:
-            since_best += 1
-            if since_best >= cfg.patience:
-                stop = "robust_acc_plateau"
-                break
+        if epoch > 0:     # W_0 (the untrained initialisation) is not a candidate
+            if rob > best_acc:
+                best_acc, best_state, since_best = rob, _state(model), 0
+            else:
+                since_best += 1
+                if since_best >= cfg.patience:
+                    stop = "robust_acc_plateau"
+                    break
         if epoch == cfg.max_epochs:
             break
         # lines 7-10: SGD on the adversarial examples (sum over the mini-batch, line 9)

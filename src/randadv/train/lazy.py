@@ -125,8 +125,11 @@ class LazyTrainConfig:
     batch_size: int = DEFAULT_BATCH_SIZE
     max_epochs: int = 20
     seed: int = 0
+    max_steps: int | None = None   # optional cap on SGD steps (stop_reason "max_steps")
 
     def __post_init__(self) -> None:
+        if self.max_steps is not None and self.max_steps < 0:
+            raise InvalidInputError(f"max_steps must be >= 0, got {self.max_steps!r}")
         if not (math.isfinite(self.c0) and self.c0 > 0):
             raise InvalidInputError(f"c0 must be > 0, got {self.c0!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -216,6 +219,9 @@ def train_lazy_sgd(model: LazyTwoLayerNet, x: torch.Tensor, y: torch.Tensor,
     for epoch in range(cfg.max_epochs):
         order = epoch_order(n, cfg.seed, epoch).to(dev)
         for k, i in enumerate(range(0, n, cfg.batch_size)):
+            if cfg.max_steps is not None and steps >= cfg.max_steps:
+                stop, epochs_done = "max_steps", epoch + k / per_epoch
+                break
             idx = order[i:i + cfg.batch_size]
             loss = logistic_loss(y[idx] * model(x[idx])).mean()
             grads = torch.autograd.grad(loss, params)
@@ -232,7 +238,7 @@ def train_lazy_sgd(model: LazyTwoLayerNet, x: torch.Tensor, y: torch.Tensor,
                 if model.has_bias:
                     layer.bias.copy_(new_b)
             steps += 1
-        if stop == "left_ball":
+        if stop in ("left_ball", "max_steps"):
             break
         tl, ta = evaluate(model, x, y)
         history.append(dict(epoch=epoch + 1, steps=steps, train_loss=tl, train_acc=ta))

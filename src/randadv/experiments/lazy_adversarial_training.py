@@ -1,0 +1,282 @@
+"""``lazy-adversarial-training``: "Adversarial Robustness is at Odds with Lazy Training"
+(NeurIPS 2022), Section 5.2, Figure 4 and Appendix A, Algorithm 1.
+
+Two-layer ReLU nets (Definition 2.1, no bias) on MNIST 0 vs 1 with ||x|| = 1, trained by
+projected adversarial training (PGD-l2 examples of budget R, SGD, projection of every w_s onto
+B_2(w_s0, V)); the robust test accuracy under PGD-l2 with the same budget R is measured.
+
+* part ``budget`` (Figure 4, left): m = 1000, V = 10 / sqrt(m), robust accuracy against R and d;
+  the theory predicts a drop around R ~ 1/sqrt(d) (Theorem 3.1, Corollary 3.2);
+* part ``width`` (Figure 4, right): d = 784, R = 0.2, robust accuracy against V and m; the
+  lazy-regime analysis allows deviations up to V ~ 1/sqrt(m).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from randadv.attacks.pgd import pgd_l2
+from randadv.experiments._lazy_common import mnist01, model_root, validate_dims
+from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.nets.seeding import derive_seed
+from randadv.report.figures_lazy import fit_exponent
+from randadv.train.adversarial import AdversarialTrainConfig, train_adversarial
+from randadv.train.lazy import LazyTwoLayerNet
+from randadv.train.store import ModelCache
+
+PAPER_D = [s * s for s in range(5, 29)]
+
+
+def crossing(xs: np.ndarray, ys: np.ndarray, level: float = 0.5,
+             decreasing: bool = True) -> float:
+    """The x (log-interpolated) where ys first crosses ``level`` (NaN if it never does)."""
+    order = np.argsort(xs)
+    xs, ys = np.asarray(xs, float)[order], np.asarray(ys, float)[order]
+    s = 1.0 if decreasing else -1.0
+    for i in range(len(xs) - 1):
+        a, b = s * (ys[i] - level), s * (ys[i + 1] - level)
+        if a >= 0 > b:
+            w = a / (a - b)
+            return float(np.exp((1 - w) * np.log(xs[i]) + w * np.log(xs[i + 1])))
+    return float("nan")
+
+
+class LazyAdversarialTraining(Experiment):
+    name = "lazy-adversarial-training"
+    paper = ("Wang, Ullah, Mianjy, Arora, \"Adversarial Robustness is at Odds with Lazy "
+             "Training\", NeurIPS 2022")
+    figures_reproduced = "Section 5.2 (Figure 4) and Appendix A (Algorithm 1)"
+    summary = ("projected adversarial training inside the lazy ball on MNIST 0 vs 1; robust "
+               "test accuracy under PGD-l2 vs ||delta|| and d, and vs V and m")
+    profiles = {
+        "smoke": dict(data_dir="", d=[25, 100], radius=[0.1, 0.8], m_budget=100,
+                      v_budget_c=10.0, d_width=100, radius_width=0.2, m=[100],
+                      v=[0.05, 1.0], seeds=1, lr=0.01, batch_size=64, pgd_steps_train=5,
+                      pgd_steps_test=10, pgd_restarts=0, max_epochs=3, patience=2,
+                      n_train=300, n_test=100, model_dir=""),
+        "quick": dict(data_dir="", d=[49, 196, 784], radius=[0.05, 0.2, 0.8],
+                      m_budget=1000, v_budget_c=10.0, d_width=784, radius_width=0.2,
+                      m=[100, 1000], v=[0.05, 0.8], seeds=1, lr=0.01, batch_size=64,
+                      pgd_steps_train=10, pgd_steps_test=20, pgd_restarts=0, max_epochs=4,
+                      patience=2, n_train=500, n_test=200, model_dir=""),
+        "paper": dict(data_dir="", d=PAPER_D,
+                      radius=[0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0],
+                      m_budget=1000, v_budget_c=10.0, d_width=784, radius_width=0.2,
+                      m=[100, 1000, 10000], v=[0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0], seeds=5,
+                      lr=0.01, batch_size=64, pgd_steps_train=100, pgd_steps_test=100,
+                      pgd_restarts=0, max_epochs=20, patience=2, n_train=0, n_test=0,
+                      model_dir=""),
+    }
+    columns = (("part", "str"), ("d", "int"), ("m", "int"), ("v", "float"),
+               ("radius", "float"), ("seed", "int"), ("index", "int"), ("y", "int"),
+               ("f_x", "float"), ("correct", "bool"), ("f_adv", "float"), ("robust", "bool"),
+               ("adv_norm", "float"), ("clean_test_acc", "float"),
+               ("robust_train_acc", "float"), ("epochs", "float"), ("stop_reason", "str"),
+               ("max_dev_ratio", "float"), ("train_seconds", "float"))
+
+    report_notes = (
+        "Algorithm 1 as written: each epoch PGD-l2 examples of the whole training set (T2 steps "
+        "of 2.5 R / T2 along the normalised gradient, exact projection onto B_2(x, R) cap "
+        "[0, 1]^d, starting at x), ceil(n / bs) SGD steps with the *sum* of the logistic "
+        "losses over a mini-batch (line 9; beta = 0.01, bs = 64: bs is not given by the paper), "
+        "then the projection of every w_s onto B_2(w_s0, V). The robust training accuracy of "
+        "each epoch's starting weights is measured on that epoch's PGD examples; training stops "
+        "when it does not increase (`patience` epochs) and the best weights are restored. The "
+        "test attack is PGD-l2 with `pgd_steps_test` steps (best iterate kept, plus "
+        "`pgd_restarts` random starts), every example verified by a forward pass (budget, box, "
+        "sign). Data: ||x|| = 1 (Section 5.2), no biases (Definition 2.1). The quick profile "
+        "subsamples 500 training and 200 test images and uses 10 PGD steps in training, 20 at "
+        "test, 4 epochs at most, a 3 x 3 (d, R) and a 2 x 2 (m, V) grid, one seed: robust "
+        "accuracies are then noisier, models less trained and the attack weaker than the "
+        "paper's (T2 = 100, full data, 5 seeds).")
+
+    def validate(self, p: dict[str, Any]) -> None:
+        validate_dims(p["d"] + [p["d_width"]])
+        for key in ("radius", "v"):
+            require(all(r > 0 for r in p[key]), f"{key} must be > 0, got {p[key]}")
+        require(p["radius_width"] > 0 and p["v_budget_c"] > 0,
+                "radius_width and v_budget_c must be > 0")
+        require(all(m >= 1 for m in p["m"]) and p["m_budget"] >= 1, "widths must be >= 1")
+        require(p["seeds"] >= 1 and p["max_epochs"] >= 1 and p["patience"] >= 1,
+                "seeds, max_epochs and patience must be >= 1")
+        require(p["pgd_steps_train"] >= 1 and p["pgd_steps_test"] >= 1 and
+                p["pgd_restarts"] >= 0, "pgd steps must be >= 1, restarts >= 0")
+        require(p["lr"] > 0 and p["batch_size"] >= 1, "lr > 0 and batch_size >= 1 needed")
+        require(p["n_train"] >= 0 and p["n_test"] >= 0, "n_train and n_test must be >= 0")
+
+    def cells(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
+        v_a = p["v_budget_c"] / math.sqrt(p["m_budget"])
+        out = [dict(part="budget", d=int(d), m=int(p["m_budget"]), v=float(v_a),
+                    radius=float(r)) for d in p["d"] for r in p["radius"]]
+        out += [dict(part="width", d=int(p["d_width"]), m=int(m), v=float(v),
+                     radius=float(p["radius_width"])) for m in p["m"] for v in p["v"]]
+        return out
+
+    def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [dict(c, seed=s) for c in self.cells(p) for s in range(p["seeds"])]
+
+    def train_config(self, unit: Mapping[str, Any], p: Mapping[str, Any], seed: int) -> dict:
+        return dict(kind="lazy-adversarial", d=unit["d"], m=unit["m"], v=unit["v"],
+                    radius=unit["radius"], net_seed=derive_seed(seed, "lazy-net", unit["seed"]),
+                    order_seed=derive_seed(seed, "adv-order", unit["seed"]), lr=p["lr"],
+                    batch_size=p["batch_size"], pgd_steps=p["pgd_steps_train"],
+                    max_epochs=p["max_epochs"], patience=p["patience"], n_train=p["n_train"],
+                    data_seed=seed, data_dir=p["data_dir"])
+
+    def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
+                 ctx: UnitContext) -> list[dict[str, Any]]:
+        tc = self.train_config(unit, p, ctx.seed)
+        cache = ModelCache(model_root(p, ctx))
+        xt, yt = mnist01(p, "test", unit["d"], True, ctx.seed, p["n_test"])
+        hit = cache.get(tc, ctx.device)
+        if hit is not None and "result" in hit[1]:
+            net, res = hit[0], hit[1]["result"]
+        else:
+            x, y = mnist01(p, "train", unit["d"], True, ctx.seed, p["n_train"])
+            net = LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"], bias=False,
+                                  device=ctx.device)
+            cfg = AdversarialTrainConfig(radius=unit["radius"], v=unit["v"], lr=p["lr"],
+                                         batch_size=p["batch_size"],
+                                         pgd_steps=p["pgd_steps_train"],
+                                         max_epochs=p["max_epochs"], patience=p["patience"],
+                                         seed=tc["order_seed"])
+            res = train_adversarial(net, x.to(ctx.device), y.to(ctx.device), cfg, xt,
+                                    yt).to_dict()
+            cache.put(net, tc, res)
+        net.eval()
+        x_dev, y_dev = xt.to(ctx.device), yt.to(ctx.device)
+        r = pgd_l2(net, x_dev, y_dev, unit["radius"], steps=p["pgd_steps_test"], keep="best")
+        robust, f_adv, norm = r.robust.cpu(), r.f_adv.cpu(), r.norm.cpu()
+        for k in range(p["pgd_restarts"]):
+            rk = pgd_l2(net, x_dev, y_dev, unit["radius"], steps=p["pgd_steps_test"],
+                        keep="best", random_start=True,
+                        seed=derive_seed(ctx.seed, "pgd-restart", unit["seed"], k))
+            worse = (~rk.robust.cpu()) & robust
+            robust = robust & rk.robust.cpu()
+            f_adv[worse], norm[worse] = rk.f_adv.cpu()[worse], rk.norm.cpu()[worse]
+        f_x = r.f_x.cpu()
+        rob_train = max((h["robust_train_acc"] for h in res["history"]), default=float("nan"))
+        base = dict(part=unit["part"], d=unit["d"], m=unit["m"], v=unit["v"],
+                    radius=unit["radius"], seed=unit["seed"],
+                    clean_test_acc=float(res["test_acc"]), robust_train_acc=float(rob_train),
+                    epochs=float(res["epochs"]), stop_reason=str(res["stop_reason"]),
+                    max_dev_ratio=float(res["max_deviation"]) / float(unit["v"]),
+                    train_seconds=float(res["seconds"]))
+        return [dict(base, index=i, y=int(yt[i]), f_x=float(f_x[i]),
+                     correct=bool(f_x[i] * yt[i] > 0), f_adv=float(f_adv[i]),
+                     robust=bool(robust[i]), adv_norm=float(norm[i]))
+                for i in range(len(yt))]
+
+    # ------------------------------------------------------------------ results
+    def summary_table(self, df: pd.DataFrame, p: Mapping[str, Any]) -> pd.DataFrame:
+        per_model = df.groupby(["part", "d", "m", "v", "radius", "seed"], sort=True).agg(
+            robust_acc=("robust", "mean"), clean_acc=("correct", "mean"),
+            robust_train_acc=("robust_train_acc", "first"), epochs=("epochs", "first"),
+            max_dev_ratio=("max_dev_ratio", "first"),
+            train_seconds=("train_seconds", "first")).reset_index()
+        t = per_model.groupby(["part", "d", "m", "v", "radius"], sort=True).agg(
+            models=("seed", "count"), robust_acc=("robust_acc", "mean"),
+            robust_acc_std=("robust_acc", "std"), clean_acc=("clean_acc", "mean"),
+            robust_train_acc=("robust_train_acc", "mean"), epochs=("epochs", "mean"),
+            max_dev_ratio=("max_dev_ratio", "max"),
+            train_seconds=("train_seconds", "mean")).reset_index()
+        t["radius_sqrt_d"] = t.radius * np.sqrt(t.d)
+        t["v_sqrt_m"] = t.v * np.sqrt(t.m)
+        return t
+
+    def draw_figures(self, df: pd.DataFrame, p: Mapping[str, Any],
+                     folder: Path) -> list[tuple[str, Path]]:
+        from randadv.report.figures_lazy import robust_accuracy_figure
+
+        t = self.summary_table(df, p)
+        out = []
+        a = t[t.part == "budget"]
+        if len(a):
+            path = folder / "robust_acc_vs_radius.png"
+            m, v = int(a.m.iloc[0]), float(a.v.iloc[0])
+            robust_accuracy_figure(a, path, "radius", "d", "perturbation budget ||delta|| = R",
+                                   "d", "threshold 1/sqrt(d)",
+                                   title=f"m = {m}, V = {v:.3g} (Figure 4, left)")
+            out.append((f"Robust test accuracy (PGD-l2) against the budget ||delta||, one curve "
+                        f"per d; dotted: 1/sqrt(d); m = {m}, V = {v:.3g} (Figure 4, left)",
+                        path))
+        b = t[t.part == "width"]
+        if len(b):
+            path = folder / "robust_acc_vs_v.png"
+            d, r = int(b.d.iloc[0]), float(b.radius.iloc[0])
+            robust_accuracy_figure(b, path, "v", "m", "lazy-ball radius V", "m",
+                                   "threshold 1/sqrt(m)",
+                                   title=f"d = {d}, ||delta|| = {r:g} (Figure 4, right)")
+            out.append((f"Robust test accuracy (PGD-l2) against the radius V of the lazy ball, "
+                        f"one curve per m; dotted: 1/sqrt(m); d = {d}, ||delta|| = {r:g} "
+                        f"(Figure 4, right)", path))
+        return out
+
+    def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
+        t = self.summary_table(df, p)
+        claims: list[Claim] = []
+        claims.append(Claim(
+            "Algorithm 1: the projection keeps every w_s in B_2(w_s0, V)",
+            f"max ||w_s - w_s0|| / V over models: {t.max_dev_ratio.max():.6f}",
+            bool(t.max_dev_ratio.max() <= 1 + 1e-5), "every ratio <= 1 (float tolerance 1e-5)"))
+        a = t[t.part == "budget"]
+        if a.radius.nunique() >= 2:
+            r50 = {d: crossing(g.radius.to_numpy(), g.robust_acc.to_numpy())
+                   for d, g in a.groupby("d")}
+            text = ", ".join(f"d={d}: {v:.3g} (x sqrt(d) = {v * math.sqrt(d):.3g})"
+                             for d, v in r50.items())
+            known = {d: v for d, v in r50.items() if math.isfinite(v)}
+            slope = fit_exponent(list(known), list(known.values())) if len(known) >= 2 \
+                else float("nan")
+            claims.append(Claim(
+                "Section 5.2 / Figure 4 left: robust accuracy drops sharply around a budget "
+                "||delta|| ~ c/sqrt(d) (Theorem 3.1)",
+                f"budget R50 where robust accuracy crosses 50%: {text}; fitted exponent of "
+                f"R50 vs d: {slope:.3f}",
+                None if not math.isfinite(slope) else bool(abs(slope + 0.5) <= 0.2),
+                "log-log slope of R50 against d within 0.2 of -0.5 (needs >= 2 crossings)"))
+            big = a[a.radius_sqrt_d >= 10]
+            if len(big):
+                claims.append(Claim(
+                    "Section 5.2: \"for perturbation sizes slightly larger than the threshold, "
+                    "the robust accuracy drops to 0\"",
+                    f"max robust accuracy over cells with R sqrt(d) >= 10: "
+                    f"{big.robust_acc.max():.3f} ({len(big)} cells)",
+                    bool(big.robust_acc.max() <= 0.05), "<= 5% in every such cell"))
+        b = t[t.part == "width"]
+        if b.v.nunique() >= 2:
+            rows, mono = [], True
+            for m, g in b.groupby("m"):
+                g = g.sort_values("v")
+                mono &= bool(np.all(np.diff(g.robust_acc.to_numpy()) >= -0.05))
+                v50 = crossing(g.v.to_numpy(), g.robust_acc.to_numpy(), decreasing=False)
+                rows.append((m, v50, ", ".join(f"V={v:g}: {r:.2f}"
+                                               for v, r in zip(g.v, g.robust_acc, strict=True))))
+            claims.append(Claim(
+                "Section 5.2 / Figure 4 right: robust accuracy increases as the weights may "
+                "deviate more from initialisation (larger V)",
+                "; ".join(f"m={m}: {s}" for m, _, s in rows), mono,
+                "robust accuracy non-decreasing in V for every m (tolerance 0.05)"))
+            known = [(m, v) for m, v, _ in rows if math.isfinite(v)]
+            slope = fit_exponent([m for m, _ in known], [v for _, v in known]) \
+                if len(known) >= 2 else float("nan")
+            claims.append(Claim(
+                "Section 5.2: a phase transition in robust accuracy at V ~ c/sqrt(m)",
+                "V50 where robust accuracy crosses 50%: " + ", ".join(
+                    f"m={m}: {v:.3g} (x sqrt(m) = {v * math.sqrt(m):.3g})" for m, v, _ in rows)
+                + f"; fitted exponent of V50 vs m: {slope:.3f}",
+                None if not math.isfinite(slope) else bool(abs(slope + 0.5) <= 0.2),
+                "log-log slope of V50 against m within 0.2 of -0.5 (needs >= 2 crossings)"))
+        clean = t.clean_acc
+        claims.append(Claim(
+            "Section 5.2: \"the projection step ... does not hurt the test accuracy of the "
+            "trained models\"",
+            f"clean test accuracy over cells: mean {clean.mean():.4f}, min {clean.min():.4f}",
+            bool(clean.min() >= 0.99), "every cell's clean test accuracy >= 99%"))
+        return claims
