@@ -9,9 +9,14 @@ row with twice the variance), and the scale of the output never changes ``sign p
 the scalar head directly (:class:`randadv.nets.conv.LogitDifference` wraps a two-logit model).
 
 Weights are untruncated Gaussians N(0, sigma_w2 / fan_in) (Section 2), fan_in = C_in k^2;
-``sigma_w2 = 2`` is He normal. Convolutions use TensorFlow ``"same"`` zero padding like the
-reference Keras code (``padding="periodic"`` gives the paper's periodic pixel set). Biases are zero
-(``sigma_b2 = 0``) unless set; with ``bias=True`` they are zero-initialised trainable parameters.
+``sigma_w2 = 2`` is He normal. (The reference Keras code used ``he_normal`` /
+``VarianceScaling(2, "fan_in", "normal")``, which recent Keras versions draw from a truncated normal
+of the same variance, and Keras' default Glorot-uniform output layer in the LeNet and 4-layer
+nets; these change the weight law slightly, not the construction.)
+
+Convolutions use TensorFlow ``"same"`` zero padding like the reference Keras code
+(``padding="periodic"`` gives the paper's periodic pixel set). Biases are zero (``sigma_b2 = 0``)
+unless set; with ``bias=True`` they are zero-initialised trainable parameters.
 
 Training: the weights are ``nn.Parameter`` s with ``requires_grad=False``; call ``net.trainable()``
 (or pass ``requires_grad=True``) before building an optimiser. ``num_outputs=K`` gives K logits.
