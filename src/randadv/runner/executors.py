@@ -224,7 +224,7 @@ def run_ray(ref: ExpRef, pending: Sequence[tuple[int, dict]], params: dict, seed
                 submit()
     finally:
         for r in refs:
-            ray.cancel(r, force=True)
+            ray.cancel(r, force=False)
 
 
 class Executor:
