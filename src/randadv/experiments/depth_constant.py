@@ -54,7 +54,7 @@ class DepthConstant(Experiment):
         "smoke": dict(d=[16], width=32, depth=[1, 4, 16], nets=3, points=12, pairs=4,
                       rho0=[0.0, 0.5], max_eta=20.0, max_rel=2.0, hidden_gain=2.0,
                       exact_max_depth=8, n_grid=1024),
-        "quick": dict(d=[16, 64], width=64, depth=[1, 2, 4, 8, 16, 32, 64, 128], nets=6,
+        "quick": dict(d=[16, 64], width=64, depth=[1, 2, 4, 8, 16, 32, 64, 128], nets=4,
                       points=24, pairs=8, rho0=[-0.5, 0.0, 0.5, 0.9], max_eta=20.0,
                       max_rel=2.0, hidden_gain=2.0,
                       exact_max_depth=8, n_grid=1024),
