@@ -309,8 +309,10 @@ class LazySGD(Experiment):
                 "Figure 3/6: as C0 grows, the perturbation needed to flip the label grows "
                 f"({'||x|| = 1' if norm else 'raw pixels'}, m = {m_max:g}, d = {dd.d.max()})",
                 "mean ||delta||/||x|| by C0: " + ", ".join(
-                    f"{c:g}: {v:.4g}" for c, v in zip(dd.c0, dd.delta_mean, strict=True)),
-                inc, "strictly increasing in C0"))
+                    f"{c:g}: {v:.4g} (left ball {lb})" for c, v, lb in
+                    zip(dd.c0, dd.delta_mean, dd.left_ball, strict=True)),
+                inc, "strictly increasing in C0 (a model that never reached the ball's edge "
+                "is the same for every larger C0)"))
         d_max, c_min = df.d.max(), df.c0.min()
         g = df[(df.d == d_max) & (df.m == m_max) & (df.c0 == c_min) & df.flipped]
         if len(g) and d_max == 784:

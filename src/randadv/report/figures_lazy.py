@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from randadv.report.figures import _save  # noqa: E402
 
@@ -36,8 +37,8 @@ def fit_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:
 def rates_figure(table: pd.DataFrame, path: Path, curve: str, curve_label: str,
                  title: str = "", panels=RATE_PANELS) -> Path:
     """Figure 2/3 layout: one panel per quantity against d (log-log), one curve per value of
-    ``curve`` (m or C0), +-1 std bands, the theory's rate d^p dashed (anchored at the
-    geometric mean of the curves' values at the smallest d), fitted exponents in the legend."""
+    ``curve`` (m or C0), +-1 std bands, the theory's rate d^p dashed (through the log-log
+    centre of all the points), fitted exponents in the legend."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
     values = sorted(table[curve].unique())
     colors = plt.cm.plasma(np.linspace(0.1, 0.8, max(1, len(values))))
@@ -50,14 +51,19 @@ def rates_figure(table: pd.DataFrame, path: Path, curve: str, curve_label: str,
             s = g[std].fillna(0).to_numpy()
             lo = np.maximum(g[col].to_numpy() - s, g[col].to_numpy() * 0.05)
             ax.fill_between(g.d, lo, g[col] + s, color=color, alpha=0.12)
-        d0 = table.d.min()
-        first = table[table.d == d0][col]
-        if len(first) and np.all(first > 0):
-            anchor = float(np.exp(np.log(first).mean()))
+        vals = table[col].to_numpy(float)
+        ok = np.isfinite(vals) & (vals > 0)
+        if ok.any():   # the rate d^p through the centre (in log-log) of all the points
+            logd, logy = np.log(table.d.to_numpy(float)[ok]), np.log(vals[ok])
             ds = np.array(sorted(table.d.unique()), float)
-            ax.plot(ds, anchor * (ds / d0) ** p, "g--", lw=2, label=f"theory: d^{p:g}")
+            ax.plot(ds, np.exp(logy.mean() + p * (np.log(ds) - logd.mean())), "g--", lw=2,
+                    label=f"theory: d^{p:g}")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(sorted(table.d.unique()))
+        ax.set_xticklabels([str(int(d)) for d in sorted(table.d.unique())])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("input dimension d")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, which="both")
