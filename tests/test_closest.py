@@ -63,7 +63,7 @@ def exact_small(small):
 @pytest.mark.parametrize("norm", ["l1", "linf"])
 def test_never_below_exact_and_gap(small, exact_small, norm):
     net, x = small
-    r = closest_adversarial(net, x, norm, seed=0)
+    r = closest_adversarial(net, x, norm, seed=0, n_starts=3, steps=20)
     assert bool(r.success.all())
     for i, e in enumerate(exact_small[norm]):
         assert e.status == "optimal"
@@ -80,7 +80,7 @@ def test_never_below_exact_l2(small):
     from randadv.exact import min_distance
     net, x = small
     ex = min_distance(net, x[:2], "l2", time_limit=20)
-    r = closest_adversarial(net, x[:2], "l2")
+    r = closest_adversarial(net, x[:2], "l2", n_starts=3, steps=20)
     for i, e in enumerate(ex):
         assert float(r.distance[i]) >= e.lower_bound * (1 - 1e-6)
         assert float(r.distance[i]) <= e.distance * 1.25
