@@ -105,7 +105,11 @@ def main() -> None:
                 with torch.no_grad():
                     labels = (net(x) > 0).long()
                 t0 = time.perf_counter()
-                x_adv = run(net, x, labels)
+                try:
+                    x_adv = run(net, x, labels)
+                except Exception as e:  # noqa: BLE001 - a library's crash counts as failure
+                    print(f"    {name} raised {type(e).__name__}: {e}")
+                    x_adv = x.clone()
                 t += time.perf_counter() - t0
                 dists.append(measure(net, x, x_adv.detach(), norm))
             d = torch.cat(dists).double().numpy()
