@@ -219,3 +219,38 @@ def test_save_load_round_trip_and_cache(tmp_path):
     assert ModelCache(None).get(cfg) is None
     with pytest.raises(StoreError):
         load_model(tmp_path / "nothing")
+
+
+# ---------------------------------------------------------------- standard training (Adam)
+def test_standard_training_checkpoints_and_resumes(tmp_path):
+    from randadv.train import StandardTrainConfig, train_standard
+
+    x, y = toy_data(n=128)
+
+    def small_net():
+        torch.manual_seed(0)   # test-only module init; randadv code never reads the global RNG
+        return torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.ReLU(),
+                                   torch.nn.Linear(8, 1))
+
+    cfg = StandardTrainConfig(epochs=3, lr=1e-2, batch_size=32, seed=5)
+    full = small_net()
+    res = train_standard(full, x, y, cfg, tmp_path / "a")
+    assert res.train_acc > 0.9 and len(res.history) == 3
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(msg):
+        if msg.startswith("epoch 1"):
+            raise Stop
+
+    part = small_net()
+    with pytest.raises(Stop):
+        train_standard(part, x, y, cfg, tmp_path / "b", log=interrupt)
+    resumed = small_net()
+    res2 = train_standard(resumed, x, y, cfg, tmp_path / "b")
+    for p1, p2 in zip(full.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(p1, p2)
+    assert res2.history == res.history
+    with pytest.raises(StoreError):     # another configuration in the same folder
+        train_standard(small_net(), x, y, StandardTrainConfig(epochs=4, seed=5), tmp_path / "b")

@@ -62,9 +62,9 @@ class LazyAdversarialTraining(Experiment):
                       n_train=300, n_test=100, model_dir=""),
         "quick": dict(data_dir="", d=[49, 196, 784], radius=[0.05, 0.2, 0.8],
                       m_budget=1000, v_budget_c=10.0, d_width=784, radius_width=0.2,
-                      m=[100, 1000], v=[0.05, 0.8], seeds=1, lr=0.01, batch_size=64,
-                      pgd_steps_train=10, pgd_steps_test=20, pgd_restarts=0, max_epochs=4,
-                      patience=2, n_train=500, n_test=200, model_dir=""),
+                      m=[100, 1000], v=[0.05, 0.2, 0.8], seeds=1, lr=0.01, batch_size=64,
+                      pgd_steps_train=10, pgd_steps_test=20, pgd_restarts=0, max_epochs=6,
+                      patience=2, n_train=2000, n_test=200, model_dir=""),
         "paper": dict(data_dir="", d=PAPER_D,
                       radius=[0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0],
                       m_budget=1000, v_budget_c=10.0, d_width=784, radius_width=0.2,
@@ -91,8 +91,8 @@ class LazyAdversarialTraining(Experiment):
         "test attack is PGD-l2 with `pgd_steps_test` steps (best iterate kept, plus "
         "`pgd_restarts` random starts), every example verified by a forward pass (budget, box, "
         "sign). Data: ||x|| = 1 (Section 5.2), no biases (Definition 2.1). The quick profile "
-        "subsamples 500 training and 200 test images and uses 10 PGD steps in training, 20 at "
-        "test, 4 epochs at most, a 3 x 3 (d, R) and a 2 x 2 (m, V) grid, one seed: robust "
+        "subsamples 2,000 training and 200 test images and uses 10 PGD steps in training, 20 "
+        "at test, 6 epochs at most, a 3 x 3 (d, R) and a 2 x 3 (m, V) grid, one seed: robust "
         "accuracies are then noisier, models less trained and the attack weaker than the "
         "paper's (T2 = 100, full data, 5 seeds).")
 

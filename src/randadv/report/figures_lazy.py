@@ -107,10 +107,65 @@ def robust_accuracy_figure(table: pd.DataFrame, path: Path, x: str, curve: str,
         ax.axvline(1 / np.sqrt(v), color=color, ls=":", lw=1.5)
     ax.plot([], [], "k:", label=threshold)
     ax.set_xscale("log")
+    xs = sorted(table[x].unique())
+    ax.set_xticks(xs)
+    ax.set_xticklabels([f"{v:.3g}" for v in xs])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(x_label)
     ax.set_ylabel("robust test accuracy (PGD-l2)")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title)
+    return _save(fig, path)
+
+
+def percentile_figure(df: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """De Palma et al. (2021), Figure 3 layout: closest-adversarial distance of the trained nets
+    sorted against its percentile, one curve per input kind, with the least-squares line over
+    percentiles 0-0.25 (solid)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    colors = {"random": "tab:blue", "train": "tab:orange", "test": "tab:green"}
+    tr = df[(df.state == "trained") & df.success] if "state" in df else df[df.success]
+    for kind, g in tr.groupby("inputs"):
+        d = np.sort(g.distance.to_numpy(float))
+        q = (np.arange(len(d)) + 0.5) / len(d)
+        ax.plot(q, d, "o", ms=3, color=colors.get(kind), label=f"{kind} images")
+        sel = q <= 0.25
+        if sel.sum() >= 2:
+            b, a = np.polyfit(q[sel], d[sel], 1)
+            ax.plot(q, a + b * q, "-", color=colors.get(kind), lw=1)
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("closest adversarial distance")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def median_bars_figure(table: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """De Palma et al. (2021), Figure 4 layout: median distance of random vs trained nets per
+    input kind, one panel per norm, 5th-95th percentile error bars."""
+    norms = sorted(table.norm.unique())
+    fig, axes = plt.subplots(1, len(norms), figsize=(4.5 * len(norms), 3.8), squeeze=False)
+    for ax, norm in zip(axes[0], norms, strict=False):
+        t = table[table.norm == norm]
+        kinds = [k for k in ("random", "train", "test") if k in set(t.inputs)]
+        for j, (state, color) in enumerate((("random", "tab:gray"), ("trained", "tab:red"))):
+            rows = [t[(t.inputs == k) & (t.state == state)] for k in kinds]
+            med = [float(r["median"].iloc[0]) if len(r) else np.nan for r in rows]
+            lo = [m - float(r.p05.iloc[0]) if len(r) else 0 for m, r in zip(med, rows,
+                                                                             strict=True)]
+            hi = [float(r.p95.iloc[0]) - m if len(r) else 0 for m, r in zip(med, rows,
+                                                                            strict=True)]
+            xs = np.arange(len(kinds)) + (j - 0.5) * 0.35
+            ax.bar(xs, med, 0.35, color=color, label=f"{state} nets",
+                   yerr=[np.maximum(lo, 0), np.maximum(hi, 0)], capsize=3)
+        ax.set_xticks(np.arange(len(kinds)))
+        ax.set_xticklabels([f"{k} images" for k in kinds])
+        ax.set_yscale("log")
+        ax.set_ylabel(f"median {norm} distance")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
     return _save(fig, path)

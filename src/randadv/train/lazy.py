@@ -172,6 +172,17 @@ def check_data(x: torch.Tensor, y: torch.Tensor, d: int | None = None) -> None:
         raise InvalidInputError("labels y must be in {-1, +1}")
 
 
+def scalar_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)`` as a (B,) tensor (a (B, 1) output is squeezed; anything else raises)."""
+    out = model(x)
+    if out.dim() == 2 and out.shape[1] == 1:
+        out = out[:, 0]
+    if out.shape != (x.shape[0],):
+        raise InvalidInputError(f"the model must return one scalar per input, got shape "
+                                f"{tuple(out.shape)}")
+    return out
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
              batch: int = 8192) -> tuple[float, float]:
@@ -180,7 +191,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         return float("nan"), float("nan")
     loss, correct = 0.0, 0
     for i in range(0, x.shape[0], batch):
-        margin = y[i:i + batch] * model(x[i:i + batch])
+        margin = y[i:i + batch] * scalar_forward(model, x[i:i + batch])
         loss += float(logistic_loss(margin).sum())
         correct += int((margin > 0).sum())
     return loss / x.shape[0], correct / x.shape[0]
