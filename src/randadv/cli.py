@@ -17,7 +17,9 @@ from randadv.errors import RandadvError
 
 
 def _fail(message: str) -> None:
-    click.echo(f"randadv: error: {message}", err=True)
+    lines = [ln for ln in str(message).splitlines() if ln.strip()] or ["unknown error"]
+    more = f" (+{len(lines) - 1} more lines)" if len(lines) > 1 else ""
+    click.echo(f"randadv: error: {lines[0]}{more}", err=True)
     sys.exit(2)
 
 

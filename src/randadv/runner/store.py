@@ -110,15 +110,18 @@ class ResultStore:
                 if app_id != APPLICATION_ID:
                     raise StoreError(f"{self.path} is a foreign SQLite database (application "
                                      f"id {app_id:#x}); left untouched")
-                ok = con.execute("PRAGMA quick_check").fetchone()[0]
-                if ok != "ok":
-                    problem = ok
+                ok = [r[0] for r in con.execute("PRAGMA quick_check(20)")]
+                if ok != ["ok"]:
+                    lines = [ln.strip() for r in ok for ln in str(r).splitlines() if ln.strip()]
+                    lines = [ln for ln in lines if ln != "*** in database main ***"] or lines
+                    problem = lines[0] + (f"; {len(lines) - 1} more problems"
+                                          if len(lines) > 1 else "")
                 elif verify:
                     problem = _verify_checksums(con, self.columns)
             finally:
                 con.close()
         except sqlite3.Error as e:
-            problem = str(e)
+            problem = " ".join(str(e).split())
         if problem:
             raise StoreError(f"{self.path} is corrupted ({problem}); left untouched")
 
