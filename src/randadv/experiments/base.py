@@ -109,6 +109,7 @@ def parse_value(key: str, text: str, default: Any) -> Any:
     if not isinstance(text, str):
         return text
     raw = text.strip()
+    text = text if text.isprintable() else repr(text)   # messages stay on one line
     if raw == "":
         raise ConfigError(f"--set {key}= has an empty value")
     if isinstance(default, list):
