@@ -72,23 +72,28 @@ class ResultStore:
                 raise StoreError(f"output folder {self.folder} is not writable")
         if exists:
             self._check_existing(verify)
+        self.con = None
         try:
             self.con = _connect(self.path)
             if not exists:
                 self._create(experiment, config)
             self.has_checksums = "checksum" in {
                 r[1] for r in self.con.execute("PRAGMA table_info(units)")}
+            self.experiment = self.meta("experiment")
+            if self.experiment != experiment:
+                raise StoreError(f"{self.path} holds results of experiment "
+                                 f"{self.experiment!r}, not {experiment!r}")
+            stored = json.loads(self.meta("config"))
+            if config is not None and stored != json.loads(json.dumps(config)):
+                raise StoreError(f"{self.folder} holds a run with another configuration "
+                                 f"({_config_diff(stored, config)}); use another --out folder")
+            self.config = stored
         except sqlite3.Error as e:
+            self.close()
             raise StoreError(f"cannot open results store {self.path}: {e}") from None
-        self.experiment = self.meta("experiment")
-        if self.experiment != experiment:
-            raise StoreError(f"{self.path} holds results of experiment {self.experiment!r}, "
-                             f"not {experiment!r}")
-        stored = json.loads(self.meta("config"))
-        if config is not None and stored != json.loads(json.dumps(config)):
-            raise StoreError(f"{self.folder} holds a run with another configuration "
-                             f"({_config_diff(stored, config)}); use another --out folder")
-        self.config = stored
+        except BaseException:
+            self.close()   # no -wal/-shm left behind
+            raise
 
     # ------------------------------------------------------------------ set-up
     def _check_existing(self, verify: bool) -> None:
@@ -202,7 +207,9 @@ class ResultStore:
         return pd.read_sql_query("SELECT * FROM units ORDER BY idx", self.con)
 
     def close(self) -> None:
-        self.con.close()
+        if self.con is not None:
+            self.con.close()
+            self.con = None
 
 
 def _select(columns: Sequence[tuple[str, str]]) -> str:
