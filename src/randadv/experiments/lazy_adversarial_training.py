@@ -121,6 +121,14 @@ class LazyAdversarialTraining(Experiment):
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(c, seed=s) for c in self.cells(p) for s in range(p["seeds"])]
 
+    def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
+        """Multiply-adds: PGD over the training set each epoch + SGD + the test attack."""
+        n_train = p["n_train"] or 12665
+        n_test = p["n_test"] or 2115
+        per_pass = 3.0 * unit["d"] * unit["m"]
+        return per_pass * ((p["max_epochs"] + 1) * n_train * (p["pgd_steps_train"] + 1)
+                           + n_test * p["pgd_steps_test"] * (1 + p["pgd_restarts"]))
+
     def train_config(self, unit: Mapping[str, Any], p: Mapping[str, Any], seed: int) -> dict:
         return dict(kind="lazy-adversarial", d=unit["d"], m=unit["m"], v=unit["v"],
                     radius=unit["radius"], net_seed=derive_seed(seed, "lazy-net", unit["seed"]),

@@ -116,6 +116,18 @@ class LazySGD(Experiment):
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(c, seed=s) for c in self.cells(p) for s in range(p["seeds"])]
 
+    def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
+        """Multiply-adds: SGD steps (at most max_epochs epochs) + the attack, each ~ d m."""
+        n_train = p["n_train"] or 12665
+        n_test = p["n_test"] or 2115
+        return float(unit["d"] * unit["m"] * (3 * n_train * p["max_epochs"] + 8 * n_test))
+
+    def unit_memory(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> int | None:
+        """W, W_0, the gradient and a candidate step (float32), the float64 attack copy and
+        its 512-row kink-sweep blocks."""
+        dm = unit["d"] * unit["m"]
+        return int(16 * dm + 16 * dm + 512 * unit["m"] * 8 * 6 + 2e8)
+
     # ------------------------------------------------------------------ work
     def train_config(self, unit: Mapping[str, Any], p: Mapping[str, Any], seed: int) -> dict:
         """Everything that determines a trained model (the model cache key)."""

@@ -126,11 +126,15 @@ def percentile_figure(df: pd.DataFrame, path: Path, title: str = "") -> Path:
     percentiles 0-0.25 (solid)."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     colors = {"random": "tab:blue", "train": "tab:orange", "test": "tab:green"}
-    tr = df[(df.state == "trained") & df.success] if "state" in df else df[df.success]
+    tr = df[df.state == "trained"] if "state" in df else df
     for kind, g in tr.groupby("inputs"):
-        d = np.sort(g.distance.to_numpy(float))
+        # no adversarial example found: +inf, i.e. above the plotted range
+        d = np.sort(g.distance.where(g.success, np.inf).to_numpy(float))
         q = (np.arange(len(d)) + 0.5) / len(d)
-        ax.plot(q, d, "o", ms=3, color=colors.get(kind), label=f"{kind} images")
+        ok = np.isfinite(d)
+        ax.plot(q[ok], d[ok], "o", ms=3, color=colors.get(kind),
+                label=f"{kind} images ({ok.mean():.0%} found)")
+        q, d = q[ok], d[ok]
         sel = q <= 0.25
         if sel.sum() >= 2:
             b, a = np.polyfit(q[sel], d[sel], 1)
@@ -154,10 +158,12 @@ def median_bars_figure(table: pd.DataFrame, path: Path, title: str = "") -> Path
         for j, (state, color) in enumerate((("random", "tab:gray"), ("trained", "tab:red"))):
             rows = [t[(t.inputs == k) & (t.state == state)] for k in kinds]
             med = [float(r["median"].iloc[0]) if len(r) else np.nan for r in rows]
-            lo = [m - float(r.p05.iloc[0]) if len(r) else 0 for m, r in zip(med, rows,
-                                                                             strict=True)]
-            hi = [float(r.p95.iloc[0]) - m if len(r) else 0 for m, r in zip(med, rows,
-                                                                            strict=True)]
+            med = [m if np.isfinite(m) else np.nan for m in med]     # inf: not drawn
+            lo = [m - float(r.p05.iloc[0]) if len(r) and np.isfinite(m) else 0
+                  for m, r in zip(med, rows, strict=True)]
+            hi = [float(r.p95.iloc[0]) - m if len(r) and np.isfinite(m) else 0
+                  for m, r in zip(med, rows, strict=True)]
+            hi = [h if np.isfinite(h) else 0 for h in hi]
             xs = np.arange(len(kinds)) + (j - 0.5) * 0.35
             ax.bar(xs, med, 0.35, color=color, label=f"{state} nets",
                    yerr=[np.maximum(lo, 0), np.maximum(hi, 0)], capsize=3)
