@@ -73,10 +73,21 @@ def test_lazy_adversarial_training_smoke_end_to_end(tmp_path):
     assert set(df.part) == {"budget", "width"}
 
 
+def test_lazy_multilayer_smoke_end_to_end(tmp_path):
+    exp, p, df = _records("lazy-multilayer", tmp_path)
+    assert len(df) == len(exp.units(p)) * p["n_test"]
+    assert set(df.depth) == set(p["depth"])
+    assert (df.max_dev_ratio <= 1.0 + 1e-6).all()
+    fl = df[df.flipped]
+    assert len(fl) >= 0.99 * len(df)
+    assert (fl.eta.abs() >= fl.eta_boundary.abs()).all()
+    assert (fl.eta * fl.f_x < 0).all()
+
+
 @pytest.mark.parametrize("name,key,value", [
     ("lazy-sgd", "d", "30"), ("lazy-sgd", "grid", "diagonal"), ("lazy-sgd", "bias", "maybe"),
     ("lazy-adversarial-training", "radius", "-0.1"),
-    ("lazy-adversarial-training", "d_width", "1000"),
+    ("lazy-adversarial-training", "d_width", "1000"), ("lazy-multilayer", "depth", "0"),
 ])
 def test_bad_params_raise_config_error(name, key, value):
     with pytest.raises(ConfigError):

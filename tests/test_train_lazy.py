@@ -254,3 +254,28 @@ def test_standard_training_checkpoints_and_resumes(tmp_path):
     assert res2.history == res.history
     with pytest.raises(StoreError):     # another configuration in the same folder
         train_standard(small_net(), x, y, StandardTrainConfig(epochs=4, seed=5), tmp_path / "b")
+
+
+# ---------------------------------------------------------------- multi-layer lazy nets
+def test_lazy_deep_net_init_training_and_exact_attack():
+    from randadv.train import LazyDeepNet
+
+    net = LazyDeepNet(16, 300, 3, seed=2)
+    assert as_piecewise_linear(net) is not None
+    # raw parameters N(0, 1): first layer as stored, hidden layers sqrt(m) * effective
+    assert abs(float(net[0].weight.detach().var()) - 1) < 0.05
+    assert abs(float(net[2].weight.detach().var()) * 300 - 1) < 0.05
+    x, y = toy_data(n=200)
+    c0 = 2.0
+    res = train_lazy_sgd(net, x, y, LazyTrainConfig(c0=c0, max_epochs=30, batch_size=16,
+                                                    seed=1))
+    radius = lazy_radius(c0, 300)
+    assert res.max_deviation <= radius
+    for k, g in enumerate(net.lazy_groups()):     # every layer inside the raw-parameter ball
+        assert float(g.row_sq_deviation().max()) ** 0.5 <= radius * (1 + 1e-6), k
+    again = LazyDeepNet(16, 300, 3, seed=2)
+    train_lazy_sgd(again, x, y, LazyTrainConfig(c0=c0, max_epochs=30, batch_size=16, seed=1))
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), again.parameters(),
+                                                 strict=True))
+    r = smallest_flip_step(net.double(), x[:20].double(), max_eta=50.0, exact=True)
+    assert bool(r.flipped.all())

@@ -265,8 +265,8 @@ class TrainedVsRandom(Experiment):
                     f"Section 4.1 / Figure 4: training does not change the order of magnitude "
                     f"of the adversarial distance ({norm})",
                     "median trained / random: " + ", ".join(f"{k}: {r:.3g}" for k, r in ratios)
-                    + " (inf/nan: more than half the points of one net have no adversarial "
-                    "example found in the box)",
+                    + ("" if len(finite) == len(ratios) else " (0/inf/nan: more than half the "
+                       "points of one net have no adversarial example found in the box)"),
                     bool(all(0.1 <= r <= 10 for r in finite)) if finite else None,
                     "every finite ratio within a factor 10 (medians count a point with no "
                     "adversarial example in [0, 1]^n as +inf)"))

@@ -17,12 +17,13 @@ from randadv.train.lazy import (
     logistic_loss,
     train_lazy_sgd,
 )
+from randadv.train.lazy_deep import LazyDeepNet
 from randadv.train.standard import StandardTrainConfig, train_standard
 from randadv.train.store import ModelCache, config_key, load_model, save_model
 
 __all__ = [
-    "AdversarialTrainConfig", "LazyTrainConfig", "LazyTwoLayerNet", "ModelCache", "TrainResult",
-    "config_key", "evaluate", "lazy_radius", "load_model", "logistic_loss",
-    "project_to_lazy_ball", "save_model", "StandardTrainConfig", "train_adversarial",
-    "train_lazy_sgd", "train_standard",
+    "AdversarialTrainConfig", "LazyDeepNet", "LazyTrainConfig", "LazyTwoLayerNet", "ModelCache",
+    "StandardTrainConfig", "TrainResult", "config_key", "evaluate", "lazy_radius", "load_model",
+    "logistic_loss", "project_to_lazy_ball", "save_model", "train_adversarial", "train_lazy_sgd",
+    "train_standard",
 ]

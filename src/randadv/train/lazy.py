@@ -89,17 +89,53 @@ class LazyTwoLayerNet(nn.Sequential):
     @torch.no_grad()
     def deviation(self) -> torch.Tensor:
         """||w_s - w_{s,0}|| per hidden unit (with the bias: ||(w_s, b_s) - (w_s0, b_s0)||)."""
-        dev = (self[0].weight - self.w0).square().sum(dim=1)
-        if self.has_bias:
-            dev = dev + (self[0].bias - self.b0).square()
-        return dev.sqrt()
+        return self.lazy_groups()[0].row_sq_deviation().sqrt()
 
     def max_deviation(self) -> float:
         """||W - W_0||_{2,inf} = max_s ||w_s - w_{s,0}|| (Section 2 notation)."""
-        return float(self.deviation().max())
+        return max_deviation(self)
 
     def config(self) -> dict:
         return dict(d=self.d, m=self.m, seed=self.seed, bias=self.has_bias)
+
+    def lazy_groups(self) -> list[LazyGroup]:
+        """The trained weights, row by row, with their initialisation (see :class:`LazyGroup`)."""
+        layer = self[0]
+        if self.has_bias:
+            return [LazyGroup([layer.weight, layer.bias], [self.w0, self.b0], 1.0)]
+        return [LazyGroup([layer.weight], [self.w0], 1.0)]
+
+
+class LazyGroup:
+    """Trained parameters whose rows (one per hidden unit; a bias is one more column) must stay
+    within the lazy ball around their initialisation.
+
+    ``scale`` converts the stored (effective) weights to the raw parameters of the NTK
+    parameterisation, theta = scale * W: the ball and the SGD step are in raw units, so the
+    effective step is ``lr / scale**2 * grad_W`` (scale 1 for the first layer of Definition 2.1;
+    sqrt(fan_in) for a hidden layer whose forward multiplies by 1/sqrt(fan_in)).
+    """
+
+    def __init__(self, params: list[torch.Tensor], inits: list[torch.Tensor],
+                 scale: float) -> None:
+        self.params, self.inits, self.scale = params, inits, float(scale)
+
+    @torch.no_grad()
+    def row_sq_deviation(self, values: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Squared raw deviation of every row, for ``values`` (default: the parameters)."""
+        vals = self.params if values is None else values
+        sq = None
+        for v, v0 in zip(vals, self.inits, strict=True):
+            dv = (v - v0).square()
+            dv = dv.sum(dim=1) if dv.dim() == 2 else dv
+            sq = dv if sq is None else sq + dv
+        return sq * self.scale ** 2
+
+
+def max_deviation(model: nn.Module) -> float:
+    """max over trained rows of the raw deviation from initialisation (||W - W_0||_{2,inf} of
+    Section 2, over every lazy group of ``model``)."""
+    return math.sqrt(max(float(g.row_sq_deviation().max()) for g in model.lazy_groups()))
 
 
 def lazy_radius(c0: float, m: int) -> float:
@@ -202,7 +238,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=generator(seed, "order", epoch))
 
 
-def train_lazy_sgd(model: LazyTwoLayerNet, x: torch.Tensor, y: torch.Tensor,
+def train_lazy_sgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                    cfg: LazyTrainConfig, x_test: torch.Tensor | None = None,
                    y_test: torch.Tensor | None = None,
                    log: Callable[[str], None] | None = None) -> TrainResult:
@@ -212,17 +248,19 @@ def train_lazy_sgd(model: LazyTwoLayerNet, x: torch.Tensor, y: torch.Tensor,
     max_s ||w_s - w_{s,0}|| exceeds C_0 / sqrt(m) is not taken and training stops
     (``stop_reason="left_ball"``), so the returned weights are the last iterate inside the ball.
     Otherwise training stops after ``cfg.max_epochs`` epochs. Deterministic given the model's
-    weights and ``cfg.seed`` (data order from a seeded generator). Trains ``model`` in place.
+    weights and ``cfg.seed`` (data order from a seeded generator). Trains ``model`` in place;
+    any model with ``d``, ``m`` and ``lazy_groups()`` (:class:`LazyTwoLayerNet`,
+    :class:`randadv.train.lazy_deep.LazyDeepNet`) works.
     """
     check_data(x, y, model.d)
     t0 = time.perf_counter()
     radius = lazy_radius(cfg.c0, model.m)
-    if model.max_deviation() > radius:
+    if max_deviation(model) > radius:
         raise InvalidInputError(f"the model starts outside the lazy ball (radius {radius:.4g})")
     dev = next(model.parameters()).device
-    x, y = x.to(dev, model[0].weight.dtype), y.to(dev, model[0].weight.dtype)
-    layer = model[0]
-    params = [layer.weight] + ([layer.bias] if model.has_bias else [])
+    groups = model.lazy_groups()
+    x, y = x.to(dev, groups[0].params[0].dtype), y.to(dev, groups[0].params[0].dtype)
+    params = [prm for g in groups for prm in g.params]
     n, steps, stop = x.shape[0], 0, "max_epochs"
     per_epoch = math.ceil(n / cfg.batch_size)
     epochs_done = float(cfg.max_epochs)
@@ -234,20 +272,19 @@ def train_lazy_sgd(model: LazyTwoLayerNet, x: torch.Tensor, y: torch.Tensor,
                 stop, epochs_done = "max_steps", epoch + k / per_epoch
                 break
             idx = order[i:i + cfg.batch_size]
-            loss = logistic_loss(y[idx] * model(x[idx])).mean()
-            grads = torch.autograd.grad(loss, params)
+            loss = logistic_loss(y[idx] * scalar_forward(model, x[idx])).mean()
+            grads = iter(torch.autograd.grad(loss, params))
             with torch.no_grad():
-                new_w = layer.weight - cfg.lr * grads[0]
-                sq = (new_w - model.w0).square().sum(dim=1)
-                if model.has_bias:
-                    new_b = layer.bias - cfg.lr * grads[1]
-                    sq = sq + (new_b - model.b0).square()
-                if float(sq.max().sqrt()) > radius:      # would leave the lazy ball: stop
+                new = [[prm - cfg.lr / g.scale ** 2 * next(grads) for prm in g.params]
+                       for g in groups]
+                worst = max(float(g.row_sq_deviation(v).max()) for g, v in zip(groups, new,
+                                                                               strict=True))
+                if math.sqrt(worst) > radius:      # would leave the lazy ball: stop
                     stop, epochs_done = "left_ball", epoch + k / per_epoch
                     break
-                layer.weight.copy_(new_w)
-                if model.has_bias:
-                    layer.bias.copy_(new_b)
+                for g, vals in zip(groups, new, strict=True):
+                    for prm, v in zip(g.params, vals, strict=True):
+                        prm.copy_(v)
             steps += 1
         if stop in ("left_ball", "max_steps"):
             break
@@ -255,13 +292,13 @@ def train_lazy_sgd(model: LazyTwoLayerNet, x: torch.Tensor, y: torch.Tensor,
         history.append(dict(epoch=epoch + 1, steps=steps, train_loss=tl, train_acc=ta))
         if log:
             log(f"epoch {epoch + 1}: loss {tl:.4g}, acc {ta:.4f}, "
-                f"dev/radius {model.max_deviation() / radius:.3f}")
+                f"dev/radius {max_deviation(model) / radius:.3f}")
     train_loss, train_acc = evaluate(model, x, y)
     test_acc = float("nan")
     if x_test is not None and y_test is not None:
         check_data(x_test, y_test, model.d)
         test_acc = evaluate(model, x_test.to(dev, x.dtype), y_test.to(dev, x.dtype))[1]
     return TrainResult(steps=steps, epochs=epochs_done, stop_reason=stop,
-                       max_deviation=model.max_deviation(), radius=radius,
+                       max_deviation=max_deviation(model), radius=radius,
                        train_loss=train_loss, train_acc=train_acc, test_acc=test_acc,
                        seconds=time.perf_counter() - t0, history=history)

@@ -22,12 +22,14 @@ from torch import nn
 
 from randadv.errors import StoreError
 from randadv.train.lazy import LazyTwoLayerNet
+from randadv.train.lazy_deep import LazyDeepNet
 
 FORMAT_VERSION = 1
 
 # kind -> constructor from the saved "model" arguments
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "lazy_two_layer": lambda **kw: LazyTwoLayerNet(**kw),
+    "lazy_deep": lambda **kw: LazyDeepNet(**kw),
 }
 
 
@@ -35,6 +37,8 @@ def model_kind(model: nn.Module) -> tuple[str, dict[str, Any]]:
     """``(kind, constructor arguments)`` of a model randadv can save."""
     if isinstance(model, LazyTwoLayerNet):
         return "lazy_two_layer", model.config()
+    if isinstance(model, LazyDeepNet):
+        return "lazy_deep", model.config()
     raise StoreError(f"cannot save a {type(model).__name__}: unknown model kind")
 
 

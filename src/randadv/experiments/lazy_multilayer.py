@@ -1,0 +1,180 @@
+"""``lazy-multilayer``: beyond "Adversarial Robustness is at Odds with Lazy Training" (NeurIPS
+2022), whose Section 6 asks whether its result holds for multi-layer networks.
+
+Per unit: a ReLU net with L hidden layers of width m in the NTK parameterisation
+(:class:`randadv.train.lazy_deep.LazyDeepNet`: first layer N(0, I_d) rows as Definition 2.1,
+hidden layers NN-DEF), trained on MNIST 0 vs 1 (||x|| = 1) by SGD (logistic loss, lr 0.1)
+until a raw weight row would leave the lazy ball of radius C_0 / sqrt(m); then for every test
+example the exact smallest single gradient step that flips the prediction (region walk).
+Questions: does one gradient step still suffice, and how does ||delta|| scale with d?
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from randadv.attacks import smallest_flip_step
+from randadv.experiments._lazy_common import mnist01, model_root, validate_dims
+from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.nets.seeding import derive_seed
+from randadv.report.figures_lazy import fit_exponent
+from randadv.train.lazy import LazyTrainConfig, train_lazy_sgd
+from randadv.train.lazy_deep import LazyDeepNet
+from randadv.train.store import ModelCache
+
+
+class LazyMultilayer(Experiment):
+    name = "lazy-multilayer"
+    paper = ("beyond Wang, Ullah, Mianjy, Arora, \"Adversarial Robustness is at Odds with Lazy "
+             "Training\", NeurIPS 2022 (Section 6, open question)")
+    figures_reproduced = "Figures 5-6 (normalised data) extended to L = 1..4 hidden layers"
+    summary = ("deep ReLU nets (NTK parameterisation) trained in the lazy regime on MNIST 0 vs 1:"
+               " smallest single flipping gradient step, ||grad f||, ||delta|| vs d and depth")
+    profiles = {
+        "smoke": dict(data_dir="", d=[25, 100], depth=[1, 2], m=100, c0=10.0, seeds=1,
+                      lr=0.1, batch_size=64, max_epochs=20, n_train=1000, n_test=50,
+                      max_eta=50.0, model_dir=""),
+        "quick": dict(data_dir="", d=[25, 100, 196, 400, 784], depth=[1, 2, 3, 4], m=500,
+                      c0=10.0, seeds=1, lr=0.1, batch_size=64, max_epochs=3, n_train=0,
+                      n_test=200, max_eta=50.0, model_dir=""),
+        "paper": dict(data_dir="", d=[25, 49, 100, 196, 400, 625, 784], depth=[1, 2, 3, 4],
+                      m=2000, c0=10.0, seeds=5, lr=0.1, batch_size=64, max_epochs=20,
+                      n_train=0, n_test=0, max_eta=50.0, model_dir=""),
+    }
+    columns = (("depth", "int"), ("d", "int"), ("m", "int"), ("c0", "float"), ("seed", "int"),
+               ("index", "int"), ("y", "int"), ("f_x", "float"), ("grad_norm", "float"),
+               ("eta", "float"), ("eta_boundary", "float"), ("flipped", "bool"),
+               ("perturbation_norm", "float"), ("test_acc", "float"), ("steps", "int"),
+               ("stop_reason", "str"), ("max_dev_ratio", "float"))
+
+    report_notes = (
+        "Not in the paper (its Section 6 open question). Net: h_1 = relu(W_1 x) with W_1 rows "
+        "N(0, I_d) (Definition 2.1), h_l = relu(m^-1/2 Theta_l h_{l-1}) with Theta_l entries "
+        "N(0, 1) (NN-DEF effective weights), f = m^-1/2 a . h_L, a = +-1 fixed; no biases; "
+        "||x|| = 1. SGD on the raw parameters (lr 0.1, batch 64); a step that would take any raw "
+        "row of any layer farther than C0/sqrt(m) from its initialisation is not taken and "
+        "training stops. L = 1 is the paper's model (Figure 5 setting). The attack is the exact "
+        "smallest |eta| <= max_eta along grad f(x) (region walk), verified by a forward pass.")
+
+    def validate(self, p: dict[str, Any]) -> None:
+        validate_dims(p["d"])
+        require(all(L >= 1 for L in p["depth"]), f"depth must be >= 1, got {p['depth']}")
+        require(p["m"] >= 1 and p["c0"] > 0 and p["seeds"] >= 1, "m, seeds >= 1, c0 > 0")
+        require(p["lr"] > 0 and p["batch_size"] >= 1 and p["max_epochs"] >= 1,
+                "lr > 0, batch_size and max_epochs >= 1")
+        require(p["n_train"] >= 0 and p["n_test"] >= 0 and p["max_eta"] > 0,
+                "n_train, n_test >= 0 and max_eta > 0")
+
+    def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [dict(depth=int(L), d=int(d), seed=s)
+                for L, d, s in itertools.product(p["depth"], p["d"], range(p["seeds"]))]
+
+    def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
+        m, L, d = p["m"], unit["depth"], unit["d"]
+        per = d * m + (L - 1) * m * m
+        return float(per * (3 * (p["n_train"] or 12665) * p["max_epochs"]
+                            + 20 * L * (p["n_test"] or 2115)))
+
+    def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
+                 ctx: UnitContext) -> list[dict[str, Any]]:
+        d, L = unit["d"], unit["depth"]
+        tc = dict(kind="lazy-multilayer", d=d, depth=L, m=p["m"], c0=p["c0"],
+                  net_seed=derive_seed(ctx.seed, "lazy-deep-net", unit["seed"]),
+                  order_seed=derive_seed(ctx.seed, "lazy-order", unit["seed"]), lr=p["lr"],
+                  batch_size=p["batch_size"], max_epochs=p["max_epochs"],
+                  n_train=p["n_train"], data_seed=ctx.seed, data_dir=p["data_dir"])
+        cache = ModelCache(model_root(p, ctx))
+        xt, yt = mnist01(p, "test", d, True, ctx.seed, p["n_test"])
+        hit = cache.get(tc, ctx.device)
+        if hit is not None and "result" in hit[1]:
+            net, res = hit[0], hit[1]["result"]
+        else:
+            x, y = mnist01(p, "train", d, True, ctx.seed, p["n_train"])
+            net = LazyDeepNet(d, p["m"], L, tc["net_seed"], device=ctx.device)
+            cfg = LazyTrainConfig(c0=p["c0"], lr=p["lr"], batch_size=p["batch_size"],
+                                  max_epochs=p["max_epochs"], seed=tc["order_seed"])
+            res = train_lazy_sgd(net, x.to(ctx.device), y.to(ctx.device), cfg, xt,
+                                 yt).to_dict()
+            cache.put(net, tc, res)
+        net64 = copy.deepcopy(net).to(torch.float64).eval()
+        x64 = xt.to(ctx.device, torch.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = smallest_flip_step(net64, x64, max_eta=p["max_eta"], exact=True).to("cpu")
+        base = dict(depth=L, d=d, m=p["m"], c0=p["c0"], seed=unit["seed"],
+                    test_acc=float(res["test_acc"]), steps=int(res["steps"]),
+                    stop_reason=str(res["stop_reason"]),
+                    max_dev_ratio=float(res["max_deviation"]) / float(res["radius"]))
+        return [dict(base, index=i, y=int(yt[i]), f_x=float(r.f_x[i]),
+                     grad_norm=float(r.grad_norm[i]), eta=float(r.eta[i]),
+                     eta_boundary=float(r.eta_boundary[i]), flipped=bool(r.flipped[i]),
+                     perturbation_norm=float(r.perturbation_norm[i]))
+                for i in range(len(yt))]
+
+    # ------------------------------------------------------------------ results
+    def summary_table(self, df: pd.DataFrame, p: Mapping[str, Any]) -> pd.DataFrame:
+        rows = []
+        for (L, d), g in df.groupby(["depth", "d"], sort=True):
+            fl = g[g.flipped]
+            models = g.groupby("seed").first()
+            rows.append(dict(
+                depth=L, d=d, n=len(g), test_error=1 - models.test_acc.mean(),
+                left_ball=f"{int((models.stop_reason == 'left_ball').sum())}/{len(models)}",
+                flipped=len(fl) / len(g), delta_mean=fl.perturbation_norm.mean(),
+                delta_std=fl.perturbation_norm.std(ddof=1), grad_norm_mean=g.grad_norm.mean(),
+                grad_norm_std=g.grad_norm.std(ddof=1), eta_mean=fl.eta.abs().mean(),
+                eta_std=fl.eta.abs().std(ddof=1), abs_f_mean=g.f_x.abs().mean()))
+        return pd.DataFrame(rows)
+
+    def draw_figures(self, df: pd.DataFrame, p: Mapping[str, Any],
+                     folder: Path) -> list[tuple[str, Path]]:
+        from randadv.report.figures_lazy import rates_figure
+
+        t = self.summary_table(df, p)
+        if t.d.nunique() < 2:
+            return []
+        path = folder / "rates_by_depth.png"
+        rates_figure(t, path, "depth", "L", title=f"||x|| = 1, m = {p['m']}, C0 = "
+                                                   f"{p['c0']:g}: depth L = 1..{t.depth.max()}")
+        return [("Smallest ||delta|| (left), ||grad f(x)|| (middle), smallest |eta| (right) vs "
+                 "d, one curve per number of hidden layers L; dashed: the two-layer theory's "
+                 "rates d^-1/2, d^1/2, d^-1", path)]
+
+    def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
+        t = self.summary_table(df, p)
+        claims = []
+        per_depth = df.groupby("depth").flipped.mean()
+        claims.append(Claim(
+            "Open question (Section 6): one gradient step still flips every prediction of a "
+            "lazily trained multi-layer net",
+            ", ".join(f"L={L}: {v:.2%}" for L, v in per_depth.items())
+            + f" flipped with |eta| <= {p['max_eta']:g}",
+            bool((per_depth >= 0.99).all()), ">= 99% flipped at every depth"))
+        if t.d.nunique() >= 3:
+            for col, theory, label in (("delta_mean", -0.5, "||delta||"),
+                                       ("grad_norm_mean", 0.5, "||grad f||")):
+                slopes = {L: fit_exponent(g.d, g[col]) for L, g in t.groupby("depth")}
+                vals = np.array(list(slopes.values()))
+                claims.append(Claim(
+                    f"Extension of Theorem 3.1: {label} scales like d^{theory:g} at every depth "
+                    "(||x|| = 1)",
+                    "fitted exponents: " + ", ".join(f"L={L}: {s:.3f}"
+                                                     for L, s in slopes.items()),
+                    bool(np.all(np.abs(vals - theory) <= 0.2)),
+                    f"every exponent within 0.2 of {theory:g}"))
+        models = df.groupby(["depth", "d", "seed"]).first()
+        claims.append(Claim(
+            "The trained nets generalise (as the paper's two-layer nets: test error < 1%)",
+            f"test error: mean {1 - models.test_acc.mean():.2%}, max "
+            f"{1 - models.test_acc.min():.2%} over {len(models)} models",
+            bool((models.test_acc > 0.99).all()), "every model's test error < 1%"))
+        return claims
