@@ -92,3 +92,4 @@ def test_gpus_the_cluster_lacks_are_refused(ray_local, tmp_path):
                  "--quiet", "--executor", "ray", "--gpus-per-task", "1")
     assert res.exit_code == 2 and "--device cuda or auto" in res.output
     assert not (tmp_path / "o" / "results.sqlite").exists()
+

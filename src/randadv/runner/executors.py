@@ -148,12 +148,11 @@ def connect_ray(spec: ExecutorSpec) -> bool:
     ray = import_ray()
     started = False
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=True)
         try:
             if spec.address:
-                ray.init(address=spec.address, **kwargs)
+                ray.init(address=spec.address)
             else:
-                ray.init(num_cpus=spec.workers or os.cpu_count() or 1, **kwargs)
+                ray.init(num_cpus=spec.workers or os.cpu_count() or 1, include_dashboard=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise ExecutorError(f"cannot start or reach Ray at {spec.address or 'local'}: "
                                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
