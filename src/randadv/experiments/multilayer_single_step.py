@@ -74,7 +74,7 @@ class MultilayerSingleStep(Experiment):
                       bottleneck_width=8, poly_cap=256, nets=3, inputs=8, max_eta=20.0,
                       max_rel=1.0, delta=0.1),
         "quick": dict(d=[16, 64, 256, 1024], depth=[1, 2, 4, 8], family=list(FAMILIES),
-                      width=64, bottleneck_width=8, poly_cap=256, nets=4, inputs=16,
+                      width=64, bottleneck_width=8, poly_cap=256, nets=4, inputs=8,
                       max_eta=20.0, max_rel=1.0, delta=0.1),
         "paper": dict(d=[16, 64, 256, 1024, 4096], depth=[1, 2, 3, 4, 5, 6, 7, 8],
                       family=list(FAMILIES), width=512, bottleneck_width=16, poly_cap=4096,
