@@ -39,7 +39,27 @@ def parse_sets(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     return out
 
 
-@click.group()
+class _OneLineErrors(click.Group):
+    """Usage errors (bad option values, unknown options) as one line, exit code 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as e:
+            _fail(e.format_message())
+        except click.ClickException as e:
+            click.echo(f"randadv: error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=_OneLineErrors)
 @click.version_option(package_name="randadv")
 def main() -> None:
     """randadv: adversarial examples in random and lazily-trained neural networks."""
@@ -143,8 +163,8 @@ def _dry_run(exp, profile: str, params: dict, seed: int, out: Path | None, devic
                                            if stored else ""))
     est = estimate(exp, units, pending, params, seed, dev, spec.threads, n_cal, budget)
     for c in est.calibrated:
-        mem = f", peak {fmt_bytes(c.peak_bytes)}" if c.peak_bytes is not None else ""
-        state = "" if c.finished else " (stopped: over the calibration budget)"
+        mem = f", peak memory {fmt_bytes(c.peak_bytes)}" if c.peak_bytes is not None else ""
+        state = "" if c.finished else " so far (stopped: over the calibration budget)"
         click.echo(f"  calibration unit {c.idx} {c.unit} (relative cost {c.cost:g}): "
                    f"{c.seconds:.3f} s{mem}{state}")
     if est.compute_seconds is not None:
@@ -156,7 +176,8 @@ def _dry_run(exp, profile: str, params: dict, seed: int, out: Path | None, devic
                    f"{fmt_seconds(est.wall_seconds(par))}")
     mem = []
     if est.memory_bytes is not None:
-        mem.append(f"{fmt_bytes(est.memory_bytes)} measured (largest calibrated unit)")
+        mem.append(f"{fmt_bytes(est.memory_bytes)} measured (largest calibrated unit"
+                   + (", at least" if est.lower_bound else "") + ")")
     if est.memory_hint_bytes is not None:
         mem.append(f"{fmt_bytes(est.memory_hint_bytes)} declared (largest unit)")
     avail = available_memory()

@@ -30,7 +30,7 @@ class Calibrated:
     unit: dict[str, Any]
     cost: float
     seconds: float
-    peak_bytes: int | None
+    peak_bytes: int | None     # so far, if not finished
     finished: bool
 
 
@@ -81,11 +81,11 @@ def check_memory(exp: Experiment, units: Sequence[dict], params: dict, parallel:
                           + (" or --workers" if parallel > 1 else ""))
 
 
-def _rss() -> tuple[int, int] | None:
-    """(current, peak) resident bytes of this process, Linux only."""
+def _rss(pid: int | str = "self") -> tuple[int, int] | None:
+    """(current, peak) resident bytes of a process, Linux only."""
     try:
         cur = peak = None
-        with open("/proc/self/status") as fh:
+        with open(f"/proc/{pid}/status") as fh:
             for line in fh:
                 if line.startswith("VmRSS:"):
                     cur = int(line.split()[1]) * 1024
@@ -115,7 +115,7 @@ def _child(conn, ref: ExpRef, items: list[tuple[int, dict]], params: dict, seed:
     for idx, unit in items:
         can_peak = _reset_peak()
         before = _rss()
-        conn.send(("start", idx, time.time()))
+        conn.send(("start", idx, time.time(), before[0] if can_peak and before else None))
         _, _, _, secs = run_one(ref, idx, unit, params, seed, device, threads)
         after = _rss()
         peak = after[1] - before[0] if can_peak and before and after else None
@@ -155,6 +155,7 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
     send.close()
     out: list[Calibrated] = []
     started: dict[int, float] = {}
+    base: dict[int, int | None] = {}
     deadline: float | None = None
     try:
         while len(out) < len(picks):
@@ -170,13 +171,17 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
                 started[msg[1]] = msg[2]
             elif msg[0] == "start":
                 started[msg[1]] = msg[2]
+                base[msg[1]] = msg[3]
             else:
                 _, idx, secs, peak = msg
                 out.append(Calibrated(idx, by_idx[idx], costs[idx], secs, peak, True))
         for idx in picks:
             if idx in started and all(c.idx != idx for c in out):
+                # over the budget: the time so far, and the child's peak memory so far
+                rss = _rss(proc.pid) if proc.is_alive() else None
+                peak = rss[1] - base[idx] if rss and base.get(idx) is not None else None
                 out.append(Calibrated(idx, by_idx[idx], costs[idx], time.time() - started[idx],
-                                      None, False))
+                                      peak, False))
                 break
     finally:
         if proc.is_alive():
