@@ -76,7 +76,9 @@ def kill_and_resume(ctx, tmp_path: Path, rounds: int, seed: int) -> int:
     kills = in_write_kills = 0
     for i in range(rounds):
         mode = ("in write", "after units", "at start")[i % 3]
-        env = {"RANDADV_TEST_WRITE_HOOK": f"{marker}:0.5"} if mode == "in write" else {}
+        # writes slowed down a little in the other modes, so that a fast machine does not
+        # finish the run within a round
+        env = {"RANDADV_TEST_WRITE_HOOK": f"{marker}:{0.5 if mode == 'in write' else 0.02}"}
         before_marks, before_units = _lines(marker), n_units(db)
         p = start(ctx, out, log, env=env)
         deadline = time.time() + 60
@@ -91,7 +93,7 @@ def kill_and_resume(ctx, tmp_path: Path, rounds: int, seed: int) -> int:
                 time.sleep(0.002)
             time.sleep(rng.uniform(0.0, 0.02))
         else:
-            time.sleep(rng.uniform(0.0, 0.5))
+            time.sleep(rng.uniform(0.0, 0.4))
         if p.is_alive():
             os.kill(p.pid, signal.SIGKILL)
             kills += 1
