@@ -149,23 +149,16 @@ def test_wrong_input_dimension_for_a_random_net():
         NET(torch.randn(2, 6))
 
 
-@pytest.mark.xfail(reason="attacks/single_step.py: the two-layer fast path does not check x's "
-                          "dimension (raw RuntimeError from matmul); reported", strict=False)
 def test_wrong_input_dimension_in_the_attack():
     with pytest.raises(InvalidInputError):
         smallest_flip_step(NET, torch.randn(2, 6))
 
 
-@pytest.mark.xfail(reason="attacks/single_step.py: x.dim() is read before x is checked to be a "
-                          "tensor (AttributeError); reported", strict=False)
 def test_non_tensor_input_in_the_attack():
     with pytest.raises(InvalidInputError):
         smallest_flip_step(NET, [[1.0] * 5])
 
 
-@pytest.mark.xfail(reason="attacks/single_step.py value_and_grad: an output without a grad_fn "
-                          "raises torch's RuntimeError instead of the zero-gradient warning; "
-                          "reported", strict=False)
 def test_output_without_gradient_is_reported():
     with warnings.catch_warnings():
         warnings.simplefilter("error")

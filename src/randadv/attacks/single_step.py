@@ -18,7 +18,7 @@ from randadv.attacks.line_search import first_root_bracketed, first_root_one_hid
 from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray, kink_sweep
 from randadv.attacks.result import FlipStepResult
 from randadv.attacks.verify import verified_flip_along
-from randadv.errors import InvalidInputError
+from randadv.errors import InvalidInputError, ModelOutputError
 from randadv.nets.mlp import RandomMLP
 
 
@@ -32,7 +32,12 @@ def value_and_grad(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, tor
     with torch.enable_grad():
         xx = x.detach().requires_grad_(True)
         f = scalar_output(model, xx)
-        (g,) = torch.autograd.grad(f.sum(), xx)
+        if not f.requires_grad:
+            raise ModelOutputError("model output does not depend on x through autograd (no "
+                                   "gradient): detached output or non-differentiable model")
+        (g,) = torch.autograd.grad(f.sum(), xx, allow_unused=True)
+        if g is None:
+            g = torch.zeros_like(xx)
     return f.detach(), g.detach()
 
 
@@ -62,11 +67,16 @@ def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0,
     :class:`randadv.errors.InvalidInputError` / :class:`randadv.errors.ModelOutputError`.
     """
     max_eta = check_positive(max_eta, "max_eta")
+    if not isinstance(x, torch.Tensor):
+        raise InvalidInputError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if isinstance(model, RandomMLP) and x.dim() == 1:
         return _squeeze(smallest_flip_step(model, x.unsqueeze(0), max_eta, exact=exact,
                                            n_grid=n_grid))
     x = check_attack_input(x).detach()
     if isinstance(model, RandomMLP):
+        if x[0].numel() != model.d:
+            raise InvalidInputError(f"input dimension {x[0].numel()} does not match the "
+                                    f"network's d={model.d}")
         x = x.to(model.dtype)
     if isinstance(model, RandomMLP) and model.depth == 1:
         if exact and not model.activation.piecewise_linear:
