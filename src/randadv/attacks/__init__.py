@@ -1,9 +1,24 @@
 """Attacks for any torch model with a scalar (binary) output; every reported example is
 re-checked by a forward pass (:mod:`randadv.attacks.verify`)."""
 
+from randadv.attacks.closest import closest_adversarial
+from randadv.attacks.ddn import ddn
+from randadv.attacks.deepfool import deepfool
+from randadv.attacks.fab import fab
+from randadv.attacks.fmn import fmn
+from randadv.attacks.linearity import linearity_radius, max_relative_gradient_change
+from randadv.attacks.min_norm import ClosestResult
+from randadv.attacks.pgd import PGDResult, pgd_l2, project_l2_box
 from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray
 from randadv.attacks.result import FlipStepResult
+from randadv.attacks.segment import SegmentCrossing, first_boundary_crossing
 from randadv.attacks.single_step import smallest_flip_step, value_and_grad
+from randadv.attacks.verify import verified_adversarial, verified_in_ball
 
-__all__ = ["FlipStepResult", "as_piecewise_linear", "first_root_on_ray", "smallest_flip_step",
-           "value_and_grad"]
+__all__ = [
+    "ClosestResult", "FlipStepResult", "PGDResult", "SegmentCrossing", "as_piecewise_linear",
+    "closest_adversarial", "ddn", "deepfool", "fab", "first_boundary_crossing",
+    "first_root_on_ray", "fmn", "linearity_radius", "max_relative_gradient_change", "pgd_l2",
+    "project_l2_box", "smallest_flip_step", "value_and_grad", "verified_adversarial",
+    "verified_in_ball",
+]

@@ -99,6 +99,11 @@ class TwoLayerSingleStep(Experiment):
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(cell, net=n) for cell in self.cells(p) for n in range(p["nets"])]
 
+    def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
+        """Multiply-adds of one network: generation + four passes over the weights."""
+        d, k, depth = unit["d"], unit["k"], unit["depth"]
+        return p["inputs"] * (d * k + (depth - 1) * k * k) + 1e4
+
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         d, k, depth, act, n = unit["d"], unit["k"], unit["depth"], unit["activation"], unit["net"]

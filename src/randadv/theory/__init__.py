@@ -26,6 +26,16 @@ from randadv.theory.min_pert import (
     min_pert_ratio_theory,
 )
 from randadv.theory.nngp import NNGPKernel, expected_grad_norm_sq, nngp_kernel, nngp_kernel_matrix
+from randadv.theory.robustness_bounds import (
+    corollary1_l1_radius,
+    corollary1_segment_radius,
+    lp_radius,
+    remark5_exponent,
+    remark5_scaling,
+    theorem1_l1_radius,
+    theorem1_segment_radius,
+    uniform_input_norm,
+)
 
 __all__ = [
     "ActivationMoments", "NNGPKernel", "SingleStepPrediction", "activation_moments",
@@ -34,4 +44,6 @@ __all__ = [
     "min_pert_ratio", "min_pert_ratio_mean", "min_pert_ratio_sq_moments", "min_pert_ratio_theory",
     "nngp_kernel", "nngp_kernel_matrix", "relu_correlation_iterates", "relu_correlation_map",
     "relu_dual_kernel", "relu_dual_kernel_derivative", "single_step_prediction",
+    "corollary1_l1_radius", "corollary1_segment_radius", "lp_radius", "remark5_exponent",
+    "remark5_scaling", "theorem1_l1_radius", "theorem1_segment_radius", "uniform_input_norm",
 ]
