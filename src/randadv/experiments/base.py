@@ -23,6 +23,7 @@ class UnitContext:
 
     seed: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    out: Path | None = None   # the run folder, where a unit may cache artefacts (trained models)
 
 
 @dataclass(frozen=True)

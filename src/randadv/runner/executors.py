@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -93,13 +94,18 @@ class _Threads:
             torch.set_num_threads(self.prev)
 
 
+RUN_DIR_ENV = "RANDADV_RUN_DIR"   # set by the driver; local workers inherit it
+
+
 def run_one(ref: ExpRef, idx: int, unit: dict, params: dict, seed: int, device: str,
             threads: int = 1) -> UnitResult:
     """Compute one unit of work; returns ``(idx, unit, records, seconds)``."""
     exp = _resolve(ref)
     with _Threads(threads):
         t0 = time.perf_counter()
-        records = exp.run_unit(unit, params, UnitContext(seed=seed, device=worker_device(device)))
+        out = os.environ.get(RUN_DIR_ENV)
+        ctx = UnitContext(seed=seed, device=worker_device(device), out=Path(out) if out else None)
+        records = exp.run_unit(unit, params, ctx)
         secs = time.perf_counter() - t0
     return idx, unit, records, secs
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from randadv.errors import ConfigError
 from randadv.experiments.base import Experiment, unit_key
 from randadv.report.markdown import write_report
 from randadv.runner.cost import check_memory, fmt_seconds
-from randadv.runner.executors import Executor, ExecutorSpec, exp_ref
+from randadv.runner.executors import RUN_DIR_ENV, Executor, ExecutorSpec, exp_ref
 from randadv.runner.lock import RunLock
 from randadv.runner.store import STORE_NAME, ResultStore
 
@@ -90,6 +91,7 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
         check_memory(exp, units, params, spec.workers or 1)
     with RunLock(out), Executor(spec) as ex:
         store = ResultStore(out, exp.name, config, exp.columns)
+        os.environ[RUN_DIR_ENV] = str(Path(out).resolve())
         log = _logger(out)
         try:
             done = store.done_keys()
