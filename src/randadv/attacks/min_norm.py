@@ -16,9 +16,9 @@ from torch import nn
 
 from randadv.attacks.checks import check_attack_input, scalar_output
 from randadv.attacks.lp_geometry import check_norm, lp_norm
+from randadv.attacks.single_step import value_and_grad  # noqa: F401  (re-exported)
 from randadv.attacks.verify import verified_adversarial
 from randadv.errors import InvalidInputError
-from randadv.nets.mlp import RandomMLP
 
 Box = tuple[torch.Tensor, torch.Tensor]
 
@@ -114,18 +114,6 @@ def box_slack(y: torch.Tensor, box: Box | None) -> tuple[torch.Tensor | None,
         return None, None
     return box[0] - y, box[1] - y
 
-
-def value_and_grad(model: nn.Module, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(f(y), grad f(y))`` for a batch (explicit backprop for randadv's random MLPs)."""
-    if isinstance(model, RandomMLP) and y.dtype == model.dtype:
-        with torch.no_grad():
-            f, g = model.value_and_grad(y.reshape(y.shape[0], -1))
-        return f.to(y.dtype), g.reshape(y.shape).to(y.dtype)
-    with torch.enable_grad():
-        yy = y.detach().requires_grad_(True)
-        f = scalar_output(model, yy)
-        (g,) = torch.autograd.grad(f.sum(), yy)
-    return f.detach().to(y.dtype), g.detach().to(y.dtype)
 
 
 class Best:

@@ -38,7 +38,7 @@ def value_and_grad(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, tor
         (g,) = torch.autograd.grad(f.sum(), xx, allow_unused=True)
         if g is None:
             g = torch.zeros_like(xx)
-    return f.detach(), g.detach()
+    return f.detach().to(x.dtype), g.detach().to(x.dtype)
 
 
 def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0, *,
