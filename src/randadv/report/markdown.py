@@ -15,6 +15,11 @@ from randadv.experiments.base import Claim, Experiment
 VERDICT = {True: "holds", False: "does not hold", None: "undecided"}
 
 
+def _cell(text: object) -> str:
+    """Table cell text: a literal | (as in |eta|) must not end the cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def _table(df: pd.DataFrame) -> str:
     if df.empty:
         return "_(no data)_"
@@ -27,7 +32,7 @@ def _table(df: pd.DataFrame) -> str:
             if isinstance(v, float):
                 cells.append("" if v != v else f"{v:.4g}")
             else:
-                cells.append(str(v))
+                cells.append(_cell(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -68,6 +73,6 @@ def _claims_table(claims: list[Claim]) -> str:
         return "_(not enough data to check any claim)_"
     lines = ["| claim | measured | criterion | verdict |", "|---|---|---|---|"]
     for c in claims:
-        lines.append(f"| {c.statement} | {c.measured} | {c.criterion} | "
+        lines.append(f"| {_cell(c.statement)} | {_cell(c.measured)} | {_cell(c.criterion)} | "
                      f"**{VERDICT[c.holds]}** |")
     return "\n".join(lines)
