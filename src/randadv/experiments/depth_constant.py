@@ -172,15 +172,8 @@ class DepthConstant(Experiment):
                                            / math.sqrt(d))),
                 theorem31=math.sqrt(math.log(d) / d)))
         out = pd.DataFrame(rows)
-        pairs = df[df.kind == "pair"]
-        crow = []
-        for (d, depth, rho), g in pairs.groupby(["d", "depth", "rho0"], sort=True):
-            per_net = g.groupby("net")["corr"].mean()
-            crow.append(dict(d=d, depth=depth, rho0=rho, corr_mean=float(g["corr"].mean()),
-                             corr_se=float(per_net.std(ddof=1) / math.sqrt(len(per_net))),
-                             corr_theory=float(g.corr_theory.iloc[0])))
-        if crow:
-            c = pd.DataFrame(crow)
+        c = self.correlation_table(df)
+        if len(c):
             wide = c.pivot_table(index=["d", "depth"], columns="rho0",
                                  values=["corr_mean", "corr_se", "corr_theory"])
             wide.columns = [f"{a}_rho{b:g}" for a, b in wide.columns]

@@ -21,22 +21,12 @@ import math
 
 import numpy as np
 import scipy.linalg
-import torch
 from numpy.typing import ArrayLike
 
 from randadv.errors import InvalidInputError
+from randadv.theory.correlation import _as_float_array
 
-
-def _to_float64(a: ArrayLike, name: str) -> np.ndarray:
-    if isinstance(a, torch.Tensor):
-        a = a.detach().cpu().to(torch.float64).numpy()
-    try:
-        arr = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{name} must be numeric, got {type(a).__name__}") from exc
-    if not np.all(np.isfinite(arr)):
-        raise InvalidInputError(f"{name} holds NaN or inf")
-    return arr
+_to_float64 = _as_float_array   # one numeric-input check for the theory package
 
 
 def _check_kd(k: int, d: int) -> tuple[int, int]:
