@@ -92,6 +92,13 @@ class BottleneckLinearity(Experiment):
         return [dict(architecture=a, bottleneck=m, net=n) for a, m, n in
                 itertools.product(p["architecture"], p["bottleneck"], range(p["nets"]))]
 
+    def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
+        widths = [p["d"], *bottleneck_widths(unit["architecture"], unit["bottleneck"], p["width"])]
+        weights = sum(a * b for a, b in zip(widths, widths[1:], strict=False)) + widths[-1]
+        evaluations = ((p["n_scan"] + p["bisect_steps"]) * p["n_directions"]
+                       * (p["ascent_steps"] + 1))
+        return float(weights * evaluations * p["inputs"] * len(p["eps"]))
+
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         d, m, n, arch = p["d"], unit["bottleneck"], unit["net"], unit["architecture"]

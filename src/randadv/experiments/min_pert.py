@@ -81,6 +81,13 @@ class MinPert(Experiment):
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(d=p["d"], k=k, run=r) for k in p["k"] for r in range(p["runs"])]
 
+    def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
+        d, k = unit["d"], unit["k"]
+        return float(d * k * min(d, k) + d * k)     # QR of W_1^T plus drawing W_1
+
+    def unit_memory(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> int:
+        return 3 * 8 * unit["d"] * unit["k"]        # W_1, its transpose copy and Q in float64
+
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         d, k, run = unit["d"], unit["k"], unit["run"]
