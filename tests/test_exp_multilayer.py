@@ -3,6 +3,7 @@ profiles: run, store, report with claims; unit determinism; bad --set values."""
 
 import math
 
+import numpy as np
 import pytest
 
 from randadv.errors import ConfigError
@@ -63,3 +64,39 @@ def test_unit_is_deterministic(name):
 def test_bad_set_values_raise_config_error(name, key, value):
     with pytest.raises(ConfigError):
         get_experiment(name).params("smoke", {key: value})
+
+
+def test_flip_steps_capped_matches_region_walk_with_per_input_bounds():
+    """The batched search of the multi-layer experiments gives, for every input, the smallest
+    flipping step found by the region walk searching up to that input's own bound
+    max(max_eta, max_rel ||x|| / ||grad f(x)||): same inputs flipped, |eta| within the
+    verification margin (relative 1e-3) above the walk's root, rel_pert = |eta| ||grad f|| /
+    ||x||. Some roots lie beyond their own bound but within the largest one (the case the
+    batching must mask)."""
+    import torch
+
+    from randadv.attacks import value_and_grad
+    from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray
+    from randadv.experiments._flip_capped import flip_steps_capped
+    from randadv.nets import DeepReLUNet, sphere_points
+
+    d, max_eta, max_rel = 16, 0.1, 0.3
+    net = DeepReLUNet([d, 24, 24, 24, 24], seed=7, dtype=torch.float64)
+    x = sphere_points(16, d, math.sqrt(d), "capped", dtype=torch.float64)
+    r = flip_steps_capped(net, x, max_eta, max_rel)
+    f, g = value_and_grad(net, x)
+    bound = torch.clamp(max_rel * x.norm(dim=1) / g.norm(dim=1), min=max_eta)
+    u = -torch.sign(f)[:, None] * g
+    stack = as_piecewise_linear(net)
+    own = first_root_on_ray(stack, x, u, bound, method="walk").numpy()
+    anywhere = first_root_on_ray(stack, x, u, float(bound.max()), method="walk").numpy()
+    assert (np.isnan(own) & ~np.isnan(anywhere)).any(), "test needs a root beyond its bound"
+    assert 2 <= (~np.isnan(own)).sum() <= len(own) - 2
+    assert np.array_equal(r["flipped"], ~np.isnan(own))
+    fl = r["flipped"]
+    assert np.isnan(r["eta"][~fl]).all() and np.isnan(r["rel_pert"][~fl]).all()
+    eta = np.abs(r["eta"][fl])
+    assert (eta >= own[fl]).all() and (eta <= own[fl] * (1 + 1e-3)).all()
+    assert np.array_equal(np.sign(r["eta"][fl]), -np.sign(f.numpy()[fl]))
+    np.testing.assert_allclose(r["rel_pert"][fl], eta * g.norm(dim=1).numpy()[fl] / math.sqrt(d),
+                               rtol=1e-12)

@@ -233,6 +233,84 @@ def test_generic_path_agrees_with_exact_path(model_name):
                                equal_nan=True)
 
 
+# ---------------------------------------------------------------- layer sweep = region walk
+
+SWEEP_MODELS = {
+    "relu-L2": PL_MODELS["relu-L2"],
+    "relu-L3-bias-gain": PL_MODELS["relu-L3-bias-gain"],
+    "leaky0.25-L2-bias": PL_MODELS["leaky0.25-L2-bias"],
+    "seq-relu-L2": PL_MODELS["seq-relu-L2"],
+    "relu-L12-gain": lambda: RandomMLP([D] + [24] * 12, "relu", seed=21, hidden_gain=2.0,
+                                       output="gaussian", dtype=torch.float64),
+    "leaky0.25-L5-bias-gain": lambda: RandomMLP([D] + [24] * 5, LEAKY_QUARTER, seed=23,
+                                                bias_std=0.1, hidden_gain=2.0,
+                                                output="gaussian", dtype=torch.float64),
+}
+
+
+def _sweep_case(name, tag, n):
+    """A model, n inputs and the gradient directions scaled to ||u|| = ||x|| = sqrt(D), so
+    that t is the relative perturbation."""
+    model = SWEEP_MODELS[name]()
+    x = _points(n, f"{tag}-{name}")
+    f0, _, u = _direction(model, x)
+    return model, x, f0, u / u.norm(dim=1, keepdim=True) * math.sqrt(D)
+
+
+@pytest.mark.parametrize("name", list(SWEEP_MODELS))
+def test_layer_sweep_equals_region_walk(name):
+    """The default layer sweep and the region walk enumerate the same regions: same first
+    roots (float64 rounding), same rows without one, with one search bound per row; a tiny
+    ``max_bytes`` forces the sweep to halve its windows (same roots again)."""
+    from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray
+
+    n = 12
+    model, x, _, u = _sweep_case(name, "sweep", n)
+    stack = as_piecewise_linear(model)
+    t_max = torch.logspace(-2, 0.5, n, dtype=torch.float64)
+    walk = first_root_on_ray(stack, x, u, t_max, method="walk")
+    found = ~torch.isnan(walk)
+    assert 2 <= int(found.sum()) <= n - 2, "test needs rows with and without a root"
+    assert (walk[found] <= t_max[found]).all()
+    for max_bytes in (256 * 1024**2, 2048):
+        sweep = first_root_on_ray(stack, x, u, t_max, max_bytes=max_bytes)
+        torch.testing.assert_close(sweep, walk, rtol=1e-10, atol=0, equal_nan=True)
+    # one scalar bound gives the same roots as that bound repeated per row
+    torch.testing.assert_close(first_root_on_ray(stack, x, u, 1.0),
+                               first_root_on_ray(stack, x, u, torch.full((n,), 1.0)),
+                               rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", ["relu-L12-gain", "leaky0.25-L5-bias-gain"])
+def test_layer_sweep_first_root_dense_check(name):
+    """Independently of both enumerations, from forward passes of the model on a dense grid
+    of each ray (50000 steps): f keeps the sign of f(x) up to the returned root, is 0 there,
+    and rows without a root keep it over the whole of [0, t_max]."""
+    from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray
+
+    n, t_max, m = 8, 3.0, 50_000
+    model, x, f0, u = _sweep_case(name, "dense", n)
+    root = first_root_on_ray(as_piecewise_linear(model), x, u, t_max)
+    assert 1 <= int((~torch.isnan(root)).sum()) <= n - 1
+    for i in range(n):
+        end = float(root[i]) * (1 - 1e-9) if not math.isnan(root[i]) else t_max
+        ts = torch.linspace(0, end, m, dtype=torch.float64)
+        vals = _f(model, x[i] + ts[:, None] * u[i])
+        assert (torch.sign(f0[i]) * vals > 0).all(), i
+        if not math.isnan(root[i]):
+            at = _f(model, (x[i] + root[i] * u[i])[None])[0]
+            assert abs(float(at)) < 1e-9 * abs(float(f0[i]))
+
+
+def test_first_root_on_ray_unknown_method():
+    from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray
+
+    model = PL_MODELS["relu-L2"]()
+    x = _points(2, "method")
+    with pytest.raises(ValueError, match="method"):
+        first_root_on_ray(as_piecewise_linear(model), x, x, 1.0, method="grid")
+
+
 def test_exact_true_needs_a_piecewise_linear_model():
     net = RandomMLP([D, 20], "tanh", seed=0, dtype=torch.float64)
     with pytest.raises(InvalidInputError, match="piecewise-linear"):

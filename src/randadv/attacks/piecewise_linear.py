@@ -2,10 +2,20 @@
 
 Along a ray p(t) = x + t u a network built from affine maps and ReLU-like activations is
 piecewise linear in t. The first t > 0 where f(p(t)) reaches 0 is found exactly (to float
-rounding) by walking the linear regions the ray crosses: in each region every pre-activation is
-affine in t, so the region's end (the first pre-activation to change sign) and the root of the
-output's affine piece are closed-form. With one hidden layer all kinks are known up front and the
-walk is a vectorised sweep over sorted breakpoints.
+rounding) from the ray's linear regions: in each region every pre-activation is affine in t, so
+the region's end (the first pre-activation to change sign) and the root of the output's affine
+piece are closed-form.
+
+Two ways to enumerate the regions give the same roots:
+
+* the layer sweep (default): over a window [t_lo, t_hi] of the ray, layer by layer, the
+  breakpoints of layer l's output are those of layer l-1 plus the zeros of layer l's
+  pre-activations between consecutive breakpoints (where they are affine in t). One batched
+  matrix product per layer and window serves every breakpoint of every row, instead of one
+  forward pass per region; windows grow geometrically from 3x the linearised root.
+* the region walk: one forward pass with tangent per region crossed (kept as the reference).
+
+With one hidden layer all kinks are known up front and :func:`kink_sweep` sorts them directly.
 
 Used by the smallest flipping step (Bubeck et al. 2021, Section 4) and by segment crossing
 (De Palma et al. 2021, Theorem 1).
@@ -96,18 +106,26 @@ def _sequential_stack(model: nn.Sequential) -> PiecewiseLinearStack | None:
 
 @torch.no_grad()
 def first_root_on_ray(stack: PiecewiseLinearStack, x: torch.Tensor, u: torch.Tensor,
-                      t_max: float, max_regions: int = 1_000_000) -> torch.Tensor:
+                      t_max: float | torch.Tensor, max_regions: int = 1_000_000, *,
+                      method: str = "sweep", max_bytes: int = 256 * 1024**2) -> torch.Tensor:
     """The first t in (0, t_max] with f(x + t u) = 0 for each row, NaN where none.
 
-    Exact to float rounding. ``f(x)`` must be nonzero. Rows are walked together; a row stops
-    when its root is found or it passes ``t_max``. With one hidden layer a vectorised breakpoint
-    sweep is used instead of the region walk.
+    Exact to float rounding. ``f(x)`` must be nonzero. ``t_max``: one bound, or one per row.
+    ``method``: ``"sweep"`` (layer-by-layer breakpoints, batched over rows; default) or
+    ``"walk"`` (one forward pass per region). ``max_regions`` bounds the regions per row of
+    both; ``max_bytes`` the breakpoint values the sweep holds at once (larger windows are
+    halved). With one hidden layer a vectorised kink sweep is used instead.
     """
+    if method not in ("sweep", "walk"):
+        raise ValueError(f"method must be 'sweep' or 'walk', got {method!r}")
     x = x.reshape(x.shape[0], -1)
     u = u.reshape(u.shape[0], -1).to(x.dtype)
+    t_max = torch.as_tensor(t_max, dtype=torch.float64, device=x.device).expand(x.shape[0])
     if stack.depth == 1:
         return _first_root_one_hidden_layer(stack, x, u, t_max)
-    return _first_root_region_walk(stack, x, u, t_max, max_regions)
+    if method == "walk":
+        return _first_root_region_walk(stack, x, u, t_max.to(x.dtype), max_regions)
+    return _first_root_layer_sweep(stack, x, u, t_max, max_regions, max_bytes)
 
 
 def _eval_with_tangent(stack: PiecewiseLinearStack, p: torch.Tensor, u: torch.Tensor):
@@ -150,15 +168,119 @@ def _first_root_region_walk(stack, x, u, t_max, max_regions):
         t_root = torch.where(heading, -y / torch.where(dy == 0, 1.0, dy),
                              torch.full_like(y, float("inf")))
         t_root = torch.where(y == 0, torch.zeros_like(y), t_root)
-        hit = (t_root <= tau) & (tt + t_root <= t_max)
+        hit = (t_root <= tau) & (tt + t_root <= t_max[todo])
         root[todo[hit]] = tt[hit] + t_root[hit]
         t_next = tt + tau
         t_next = torch.maximum(t_next, torch.nextafter(tt, torch.full_like(tt, float("inf"))))
         t[todo] = t_next
-        todo = todo[~hit & (t_next <= t_max)]
+        todo = todo[~hit & (t_next <= t_max[todo])]
     else:
         raise RuntimeError(f"region walk did not finish within {max_regions} regions")
     return root
+
+
+def _first_root_layer_sweep(stack, x, u, t_max, max_regions, max_bytes):
+    """The layer sweep (module docstring) over windows [t_lo, t_hi] that start at 3x the
+    linearised root (at least the first region) and double in length; rows are swept together.
+    A row whose breakpoints would exceed its share of ``max_bytes`` has its window halved."""
+    b, dev, f64 = x.shape[0], x.device, torch.float64
+    root = torch.full((b,), float("nan"), dtype=f64, device=dev)
+    if b == 0:
+        return root
+    y0, dy0, tau0 = (v.to(f64) for v in _eval_with_tangent(stack, x, u))
+    sign0 = torch.sign(y0)
+    guess = torch.where(y0 * dy0 < 0, -y0 / torch.where(dy0 == 0, 1.0, dy0), t_max)
+    t_lo = torch.zeros(b, dtype=f64, device=dev)
+    t_hi = torch.minimum(torch.maximum(3.0 * guess, tau0), t_max)
+    regions = torch.zeros(b, dtype=torch.long, device=dev)
+    itemsize = x.element_size()
+    todo = torch.arange(b, device=dev)
+    while todo.numel():
+        n = todo.numel()
+        lo, hi = t_lo[todo], t_hi[todo]
+        t = torch.stack([lo, hi], 1).reshape(-1)           # points sorted by (row, t)
+        row = torch.arange(n, device=dev).repeat_interleave(2)
+        h = x[todo][row] + t.to(x.dtype)[:, None] * u[todo][row]
+        deferred = torch.zeros(n, dtype=torch.bool, device=dev)
+        for layer, bias in zip(stack.maps, stack.biases, strict=True):
+            z = layer(h)
+            if bias is not None:
+                z = z + bias
+            if stack.slope_pos != stack.slope_neg:
+                z, t, row = _add_zero_crossings(z, t, row)
+            if stack.slope_pos == 1.0 and stack.slope_neg == 0.0:
+                h = z.clamp_(min=0.0)
+            else:
+                h = torch.where(z > 0, stack.slope_pos * z, stack.slope_neg * z)
+            cap = max(64, max_bytes // (h.shape[1] * itemsize))
+            if h.shape[0] > cap:                    # halve the windows of the fullest rows
+                counts = torch.bincount(row, minlength=n)
+                live = int((~deferred).sum())
+                deferred |= counts > max(cap // max(live, 1), 2)
+                keep = ~deferred[row]
+                h, t, row = h[keep], t[keep], row[keep]
+        counts = torch.bincount(row, minlength=n)
+        regions[todo] += torch.clamp(counts - 1, min=0)
+        if bool((regions[todo] > max_regions).any()):
+            raise RuntimeError(f"layer sweep: more than {max_regions} regions on a ray")
+        y = (h @ stack.out_w + stack.out_b).to(f64)
+        big = t.numel()
+        idx = torch.arange(big, device=dev)
+        cond = sign0[todo][row] * y <= 0
+        first = torch.full((n,), big, dtype=torch.long, device=dev).scatter_reduce(
+            0, row[cond], idx[cond], "amin")
+        found = first < big
+        j = first[found]
+        start = (torch.cumsum(counts, 0) - counts)[found]
+        jm = torch.clamp(j - 1, min=0)
+        ya, yb = y[jm], y[j]
+        # f is affine between consecutive breakpoints: the root of the segment's chord
+        r = t[jm] + (t[j] - t[jm]) * (ya / torch.where(ya == yb, 1.0, ya - yb))
+        root[todo[found]] = torch.where(j == start, t[j], r)
+        more = ~found & ~deferred & (hi < t_max[todo])
+        t_lo[todo[more]] = hi[more]
+        t_hi[todo[more]] = torch.minimum(hi[more] + 2.0 * (hi[more] - lo[more]),
+                                         t_max[todo[more]])
+        t_hi[todo[deferred]] = lo[deferred] + 0.5 * (hi[deferred] - lo[deferred])
+        todo = todo[more | deferred]
+    return root
+
+
+def _add_zero_crossings(z: torch.Tensor, t: torch.Tensor, row: torch.Tensor):
+    """Breakpoints (t, row) sorted by (row, t) with pre-activations z (N, k), z affine in t
+    between consecutive points of a row: insert every point where a unit changes sign
+    (value interpolated, that unit set to exactly 0), keeping the order."""
+    za, zb = z[:-1], z[1:]
+    change = za * zb < 0                                     # (a product that underflows to 0
+    segs = torch.nonzero(change.any(1)).flatten()            # is a crossing within rounding)
+    segs = segs[row[segs] == row[segs + 1]]
+    i, unit = change[segs].nonzero(as_tuple=True)
+    seg = segs[i]
+    m = seg.numel()
+    if m == 0:
+        return z, t, row
+    a = za[seg, unit]
+    s = a / (a - zb[seg, unit])                              # in (0, 1]
+    # new points ordered by (segment, fraction), placed after their segment's first point
+    order = torch.argsort(s, stable=True)
+    order = order[torch.argsort(seg[order], stable=True)]
+    seg, unit, s = seg[order], unit[order], s[order]
+    z_new = torch.lerp(za[seg], zb[seg], s[:, None])
+    z_new[torch.arange(m, device=z.device), unit] = 0.0
+    s64 = s.to(torch.float64)
+    t_new = t[seg] + s64 * (t[seg + 1] - t[seg])
+    n = t.numel()
+    shift = torch.zeros(n, dtype=torch.long, device=z.device)
+    shift.index_add_(0, seg + 1, torch.ones_like(seg))
+    pos_old = torch.arange(n, device=z.device) + torch.cumsum(shift, 0)
+    pos_new = torch.arange(m, device=z.device) + seg + 1      # after seg's old point and the
+    z_out = z.new_empty((n + m, z.shape[1]))                 # m' new points before it in order
+    t_out = t.new_empty(n + m)
+    row_out = row.new_empty(n + m)
+    z_out.index_copy_(0, pos_old, z).index_copy_(0, pos_new, z_new)
+    t_out.index_copy_(0, pos_old, t).index_copy_(0, pos_new, t_new)
+    row_out.index_copy_(0, pos_old, row).index_copy_(0, pos_new, row[seg])
+    return z_out, t_out, row_out
 
 
 def _first_root_one_hidden_layer(stack, x, u, t_max):
@@ -174,7 +296,7 @@ def _first_root_one_hidden_layer(stack, x, u, t_max):
 
 @torch.no_grad()
 def kink_sweep(z: torch.Tensor, c: torch.Tensor, out_w: torch.Tensor, out_b: float,
-               slope_pos: float, slope_neg: float, t_max: float,
+               slope_pos: float, slope_neg: float, t_max: float | torch.Tensor,
                value_and_slope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """First root in (0, t_max] of h(t) = out_w . phi(z + t c) + out_b, row by row.
 
@@ -196,7 +318,8 @@ def kink_sweep(z: torch.Tensor, c: torch.Tensor, out_w: torch.Tensor, out_b: flo
     sign0 = torch.sign(y)
     root = torch.full((b,), float("nan"), dtype=dt, device=dev)
     heading = y * s < 0
-    guess = torch.where(heading, -y / torch.where(s == 0, 1.0, s), torch.full_like(y, t_max))
+    t_max = torch.as_tensor(t_max, dtype=dt, device=dev).expand(b)
+    guess = torch.where(heading, -y / torch.where(s == 0, 1.0, s), t_max)
     if sp == sn:
         ok = heading & (guess <= t_max)
         root[ok] = guess[ok]
@@ -204,7 +327,7 @@ def kink_sweep(z: torch.Tensor, c: torch.Tensor, out_w: torch.Tensor, out_b: flo
     times = torch.div(z, c).neg_()        # > 0 exactly where the unit changes side ahead
     t_lo = torch.zeros(b, dtype=dt, device=dev)
     # window ends rounded to times' dtype, so that windows partition the kinks exactly
-    t_hi = torch.clamp(3.0 * guess, max=t_max).to(times.dtype).to(dt)
+    t_hi = torch.minimum(3.0 * guess, t_max).to(times.dtype).to(dt)
     y_lo, s_lo = y.clone(), s.clone()
     todo = torch.arange(b, device=dev)
     while todo.numel():
@@ -248,9 +371,9 @@ def kink_sweep(z: torch.Tensor, c: torch.Tensor, out_w: torch.Tensor, out_b: flo
         tail = ~found & (sign0[todo] * y_hi <= 0)
         t_tail = t_last - y_last / torch.where(s_end == 0, 1.0, s_end)
         root[todo[tail]] = t_tail[tail]
-        more = ~found & ~tail & (th < t_max)
+        more = ~found & ~tail & (th < t_max[todo])
         nxt = todo[more]
         t_lo[nxt], y_lo[nxt], s_lo[nxt] = th[more], y_hi[more], s_end[more]
-        t_hi[nxt] = torch.clamp(2.0 * th[more], max=t_max).to(times.dtype).to(dt)
+        t_hi[nxt] = torch.minimum(2.0 * th[more], t_max[nxt]).to(times.dtype).to(dt)
         todo = nxt
     return root
