@@ -15,6 +15,9 @@ import pandas as pd  # noqa: E402
 import scipy.stats  # noqa: E402
 
 from randadv.report.figures import _save  # noqa: E402
+from randadv.theory.gp_limit import gp_single_step  # noqa: E402
+
+GP_SAMPLES = 100_000   # draws per (depth, d): Monte-Carlo error ~0.3% of a std
 
 
 def _colors(n: int):
@@ -40,15 +43,44 @@ def min_pert_figure(table: pd.DataFrame, path: Path, title: str = "") -> Path:
     return _save(fig, path)
 
 
+def gp_nn_def_reference(depths, ds, max_eta: float = 20.0, max_rel: float | None = 1.0
+                        ) -> pd.DataFrame:
+    """Infinite-width (GP) single-step statistics of the NN-DEF ReLU nets (``DeepReLUNet``) at
+    ||x|| = sqrt(d), per (depth, d): mean linearised |eta|, ||grad f||, |f| and
+    ||eta grad f|| / ||x|| (``theory.gp_limit``; in the limit grad f ~ N(0, 2^-L I / d) and
+    f = x . grad f). A draw counts as flipped when its linearised step is within the
+    experiment's bound (|eta| <= max_eta or ||eta grad f|| <= max_rel ||x||)."""
+    rows = []
+    for depth in depths:
+        for d in ds:
+            st = gp_single_step(int(d), int(depth), "relu", max_eta=max_eta, max_rel=max_rel,
+                                n=GP_SAMPLES, seed=0)
+            rows.append(dict(depth=depth, d=d, eta=st.eta_mean, grad=st.grad_norm_mean,
+                             abs_f=st.f_abs_mean, rel=st.rel_mean))
+    return pd.DataFrame(rows)
+
+
 def single_step_family_figure(table: pd.DataFrame, path: Path, delta: float = 0.1,
-                              title: str = "") -> Path:
+                              title: str = "", *, max_eta: float = 20.0,
+                              max_rel: float | None = 1.0, gp: bool = True) -> Path:
     """Four panels vs d, one colour per depth: smallest flipping |eta| (theory: linearised
     E|f| / E||grad f||^2), ||grad f|| (sqrt 2^-L), |f(x)| (E|f| = sqrt(2/pi) 2^-L/2) and the
-    relative perturbation (exact linear-limit mean and the (1-delta)-quantile rate)."""
+    relative perturbation (exact linear-limit mean and the (1-delta)-quantile rate).
+
+    ``gp``: also the infinite-width Gaussian process (:func:`gp_nn_def_reference`, thick
+    dash-dot in each depth's colour): where the finite-width curves head as the widths grow. It
+    differs from the dashed theory where a mean of a ratio is not the ratio of the means (|eta|,
+    ||grad f|| at small d) and coincides with it for |f| and the relative perturbation."""
     fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     depths = sorted(table.depth.unique())
+    ref = (gp_nn_def_reference(depths, sorted(table.d.unique()), max_eta, max_rel) if gp
+           else pd.DataFrame())
     for color, depth in zip(_colors(len(depths)), depths, strict=True):
         g = table[table.depth == depth].sort_values("d")
+        if len(ref):
+            r = ref[ref.depth == depth].sort_values("d")
+            for ax, col in zip(axes, ("eta", "grad", "abs_f", "rel"), strict=True):
+                ax.plot(r.d, r[col], ls="-.", lw=2.5, color=color, alpha=0.45)
         for ax, col, th in ((axes[0], "eta_mean", "eta_lin_theory"),
                             (axes[1], "grad_norm_mean", None), (axes[2], "abs_f_mean",
                                                                 "abs_f_theory"),
@@ -70,9 +102,14 @@ def single_step_family_figure(table: pd.DataFrame, path: Path, delta: float = 0.
         ax.set_xlabel("input dimension d")
         ax.set_ylabel(lab)
         ax.grid(alpha=0.3, which="both")
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if len(ref):
+        handles.append(plt.Line2D([], [], color="0.4", ls="-.", lw=2.5, alpha=0.6))
+        labels.append("infinite width (GP)")
+    axes[0].legend(handles, labels, fontsize=8)
     axes[3].legend(fontsize=7)
-    fig.suptitle(f"{title} (dashed: theory)")
+    fig.suptitle(f"{title} (dashed: theory" + ("; thick dash-dot: infinite-width GP)"
+                                               if len(ref) else ")"))
     return _save(fig, path)
 
 
