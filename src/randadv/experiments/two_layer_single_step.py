@@ -151,13 +151,16 @@ class TwoLayerSingleStep(Experiment):
         for (act, depth), t in table.groupby(["activation", "depth"], sort=True):
             fig_no = {1: "Figure 1"}.get(depth, f"Figure {depth + 1}")
             path = folder / f"eta_grad_{act}_L{depth}.png"
-            eta_and_grad_figure(t, path, title=f"{act}, L = {depth} ({fig_no} of the paper)")
+            eta_and_grad_figure(t, path, title=f"{act}, L = {depth} ({fig_no} of the paper)",
+                                max_eta=p["max_eta"], hidden_gain=p["hidden_gain"])
             out.append((f"Smallest flipping |eta| over flipped samples (left) and ||grad f(x)|| "
                         f"(right) vs d, {act}, L = {depth}; bands: +-1 std; dashed: "
-                        f"large-width theory ({fig_no})", path))
+                        f"large-width theory ({fig_no}); red: infinite-width Gaussian process "
+                        f"(linearised step)", path))
         for act, t in table.groupby("activation", sort=True):
             path = folder / f"flip_fraction_{act}.png"
-            flip_fraction_figure(t, path, max_eta=p["max_eta"], title=f"{act} (Figure 2)")
+            flip_fraction_figure(t, path, max_eta=p["max_eta"], title=f"{act} (Figure 2)",
+                                 hidden_gain=p["hidden_gain"])
             out.append((f"Fraction of inputs flipped with |eta| <= {p['max_eta']:g} over (d, k), "
                         f"per depth, {act} (Figure 2)", path))
         return out

@@ -1,5 +1,6 @@
 """Closed forms and numerics of the papers' theory: Gaussian moments of activations, the
-single-step predictions, the ReLU correlation map, the NNGP recursion, the Min-Pert radius."""
+single-step predictions, the ReLU correlation map, the NNGP recursion, the infinite-width
+Gaussian law of (f, grad f), the Min-Pert radius, De Palma et al.'s robustness radii."""
 
 from randadv.theory.correlation import (
     correlation_map,
@@ -16,6 +17,14 @@ from randadv.theory.gaussian import (
     activation_moments,
     gaussian_expectation,
     single_step_prediction,
+)
+from randadv.theory.gp_limit import (
+    GPSamples,
+    GPSingleStep,
+    ValueGradLaw,
+    gp_single_step,
+    gp_value_grad_law,
+    sample_gp_value_and_grad,
 )
 from randadv.theory.min_pert import (
     min_pert_delta,
@@ -46,4 +55,6 @@ __all__ = [
     "relu_dual_kernel", "relu_dual_kernel_derivative", "single_step_prediction",
     "corollary1_l1_radius", "corollary1_segment_radius", "lp_radius", "remark5_exponent",
     "remark5_scaling", "theorem1_l1_radius", "theorem1_segment_radius", "uniform_input_norm",
+    "GPSamples", "GPSingleStep", "ValueGradLaw", "gp_single_step", "gp_value_grad_law",
+    "sample_gp_value_and_grad",
 ]
