@@ -58,7 +58,7 @@ class WidthWindow(Experiment):
     profiles = {
         "smoke": dict(d=[16, 32, 64], ratio_min=0.25, ratio_max=4.0, n_ratios=3,
                       activation=["relu"], nets=3, inputs=4, max_eta=20.0, gp_samples=20_000),
-        "quick": dict(d=[100, 300, 1000, 3000], ratio_min=0.1, ratio_max=10.0, n_ratios=17,
+        "quick": dict(d=[100, 300, 1000], ratio_min=0.1, ratio_max=10.0, n_ratios=17,
                       activation=["relu", "tanh"], nets=12, inputs=32, max_eta=20.0,
                       gp_samples=200_000),
         "paper": dict(d=[100, 300, 1000, 3000, 10000], ratio_min=0.1, ratio_max=10.0,
