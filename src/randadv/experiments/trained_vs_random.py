@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from randadv.attacks.closest import closest_adversarial
 from randadv.data import BinaryTask, load_binary_cifar10, load_binary_mnist
+from randadv.experiments._closest_common import attack_all_norms
+from randadv.experiments._closest_common import lp_rows as _lp
 from randadv.experiments._lazy_common import model_root
 from randadv.experiments.base import Claim, Experiment, UnitContext, require
 from randadv.nets.seeding import derive_seed, generator
@@ -179,30 +180,23 @@ class TrainedVsRandom(Experiment):
         for kind in INPUT_KINDS:
             xs, ys = pick[kind]
             xs = xs.to(ctx.device)
-            results = {norm: closest_adversarial(
-                net, xs, norm, bounds=(0.0, 1.0),
-                seed=derive_seed(ctx.seed, "attack", unit["net"], kind, norm),
-                n_starts=p["n_starts"], steps=p["attack_steps"]).to("cpu")
-                for norm in p["norms"]}
+            # the distance in norm p: the closest verified example found by any norm's attack
+            best = attack_all_norms(
+                net, xs, p["norms"],
+                {norm: derive_seed(ctx.seed, "attack", unit["net"], kind, norm)
+                 for norm in p["norms"]},
+                n_starts=p["n_starts"], steps=p["attack_steps"])
             x_cpu = xs.cpu()
-            for norm, r in results.items():
-                # every verified adversarial example (found in any norm) bounds the distance
-                # in this norm: keep the smallest
-                dist = r.distance.double().clone()
-                dist[~r.success] = float("inf")
-                own = dist.clone()
-                for other in results.values():
-                    d_other = _lp(other.x_adv.double() - x_cpu.double(), norm)
-                    d_other[~other.success] = float("inf")
-                    dist = torch.minimum(dist, d_other)
+            for norm, r in best.items():
+                dist, own = r.distance, r.own_norm
                 xn = _lp(x_cpu, norm)
                 for i in range(xs.shape[0]):
                     f = float(r.f_x[i])
                     yi = int(ys[i])
-                    found = bool(torch.isfinite(dist[i]))
+                    found = bool(r.success[i])
                     out.append(dict(net=unit["net"], state=unit["state"], inputs=kind,
                                     norm=norm, index=i, distance=float(dist[i]),
-                                    success=found, own_norm=bool(found and own[i] <= dist[i]),
+                                    success=found, own_norm=bool(own[i]),
                                     x_norm=float(xn[i]), f_x=f,
                                     y=yi, correct=bool(yi != 0 and f * yi > 0),
                                     train_acc=float(train_acc), test_acc=float(test_acc),
@@ -282,9 +276,3 @@ class TrainedVsRandom(Experiment):
                     f"linear fit R^2 = {r2:.3f} (slope {float(rnd.fit_slope.iloc[0]):.4g})",
                     bool(r2 >= 0.9), "R^2 >= 0.9"))
         return claims
-
-
-def _lp(x: torch.Tensor, norm: str) -> torch.Tensor:
-    flat = x.reshape(x.shape[0], -1).double()
-    return {"l1": flat.abs().sum(1), "l2": flat.norm(dim=1),
-            "linf": flat.abs().amax(1)}[norm]
