@@ -280,3 +280,57 @@ def test_segment_crossing_conv_dense_stack():
     both = r.crossed & g.crossed
     assert bool(both.any())
     torch.testing.assert_close(g.t[both], r.t[both], rtol=1e-6, atol=1e-9)
+
+
+# ---------------------------------------------------------------- regressions
+def test_l1_boundary_projection_stays_in_box():
+    """Regression (benchmark config: fc net s=12 seed 0, inputs ``sample_inputs(8, "bench",
+    0)``, l1 in [0, 1]): the boundary projection walked the ray from x past the projection onto
+    the tangent hyperplane, out of the box on the coordinates the l1 step saturates; the final
+    verification clipped those points back, which undid the flip, and 3 of 8 inputs came back
+    failed although FAB had found adversarial points for all of them."""
+    from randadv.attacks.closest import boundary_projection
+    from randadv.attacks.fab import fab_candidates
+    from randadv.attacks.min_norm import Best, prepare
+    from randadv.nets.zoo import build_architecture
+
+    net = build_architecture("fc", 12, seed=0)
+    x = net.sample_inputs(8, "bench", 0)
+    norm, box, f_x = prepare(net, x, "l1", (0.0, 1.0))
+    for n_grid in (8, 0):   # the bracketed ray walk of the failing run, the projection alone
+        best = Best(x, norm)             # no box guard: the projection itself must stay inside
+        with torch.no_grad():
+            fab_candidates(net, x, f_x, norm, box, best, x, steps=10)
+            assert bool(torch.isfinite(best.dist).all())
+            before = best.dist.clone()
+            boundary_projection(net, x, f_x, norm, box, best, 8, None, n_grid=n_grid)
+        assert bool(((best.point >= 0) & (best.point <= 1)).all())
+        assert bool((best.dist <= before).all())
+    # the whole attack with the settings of the failing run, and with the defaults
+    for kw in ({"methods": ("deepfool", "fab", "fmn"), "steps": 10, "projection_steps": 8}, {}):
+        r = closest_adversarial(net, x, "l1", bounds=(0.0, 1.0), **kw)
+        assert bool(r.success.all()), kw
+        assert bool(((r.x_adv >= 0) & (r.x_adv <= 1)).all())
+        with torch.no_grad():
+            assert bool((torch.sign(net(r.x_adv)) != torch.sign(net(x))).all())
+
+
+def test_best_refuses_points_outside_the_box():
+    from randadv.attacks.min_norm import Best
+    x = torch.zeros(2, 3, dtype=torch.float64)
+    box = (torch.zeros(1, 3, dtype=torch.float64), torch.ones(1, 3, dtype=torch.float64))
+    best = Best(x, "l2", box)
+    cand = torch.tensor([[0.5, 0.0, 0.0], [1.5, 0.0, 0.0]], dtype=torch.float64)
+    best.offer(cand, torch.ones(2, dtype=torch.bool))
+    assert float(best.dist[0]) == 0.5 and math.isinf(float(best.dist[1]))
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_fmn_l2_direction_finds_l1_points(norm):
+    """FMN steps along the l2-normalised gradient in every norm (the l1 steepest direction
+    moves one coordinate per step and rarely reached the boundary: 2 of 16 benchmark points)."""
+    from randadv.nets.zoo import build_architecture
+    net = build_architecture("fc", 12, seed=1)
+    x = net.sample_inputs(8, "bench", 1)
+    r = fmn(net, x, norm, bounds=(0.0, 1.0), steps=30)
+    assert bool(r.success.all())

@@ -9,16 +9,20 @@ Distance: l1, l2, linf.
 
 Pipeline (all batched over inputs and starts; only the exact region step loops over inputs):
 
-1. DeepFool in l_p (Moosavi-Dezfooli et al. 2016) from x: a first adversarial point.
-2. FAB (Croce & Hein 2020) from x and from ``n_starts - 1`` random points of the l_p ball of
-   half the best distance so far; optionally FMN (Pintor et al. 2021) and DDN (Rony et al.
-   2019, l2). The closest adversarial iterate per input is kept.
+1-2. FMN (Pintor et al. 2021) from x, ``steps`` iterations: the main search (an adaptive l_p
+   radius and l2-normalised gradient steps; default). Optionally DeepFool in l_p
+   (Moosavi-Dezfooli et al. 2016), FAB (Croce & Hein 2020) and DDN (Rony et al. 2019, l2).
+   Inputs none of them flips get an l2 DeepFool point (any adversarial point is a candidate in
+   every norm). With ``n_starts > 1`` the iterative attacks also run from ``n_starts - 1``
+   random points of the l_p ball of half the best distance so far. The closest adversarial
+   iterate per (input, start) is kept.
 3. Boundary projection: at the best point y, project x onto the tangent hyperplane of f at y
-   (exact l_p projection inside the box) and walk the ray from x towards it to its first
-   boundary crossing (exact region walk for ReLU networks randadv can read, see
-   :mod:`randadv.attacks.segment`); repeat while it gets closer. Where the projection stays in
-   y's linear region this is the exact closest boundary point of that region (l2 and the
-   hyperplane's l1/linf projection alike).
+   (exact l_p projection inside the box); for ReLU networks randadv can read, walk the ray from
+   x towards it, inside the box, to its first boundary crossing (exact region walk, see
+   :mod:`randadv.attacks.segment`), for other models try the projection itself (pushed just
+   across, one forward pass); repeat while it gets closer. Where the projection stays in y's
+   linear region this is the exact closest boundary point of that region (l2 and the
+   hyperplane's l1/linf projection alike; exact on linear models).
 4. Exact region refinement (``refine``; ReLU networks that :func:`randadv.exact.to_affine_layers`
    can convert and that are small enough): the closest point of the boundary within the
    linear region of the best point, an LP for l1/linf and a projection / QP for l2
@@ -64,13 +68,14 @@ from randadv.errors import InvalidInputError
 __all__ = ["ClosestResult", "closest_adversarial"]
 
 METHODS = ("deepfool", "fab", "fmn", "ddn")
+MIN_FMN_STEPS = 30                # FMN's cosine schedules need about this many steps
 MAX_EXACT_ENTRIES = 2_000_000     # affine-layer weights above which the region LP is skipped
 
 
 def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
                         bounds: tuple | None = None, *, seed: int = 0, n_starts: int = 1,
-                        steps: int = 10, methods: Sequence[str] | None = None,
-                        refine: bool | str = "auto", projection_steps: int = 8,
+                        steps: int = 30, methods: Sequence[str] | None = None,
+                        refine: bool | str = "auto", projection_steps: int = 2,
                         max_region_solves: int = 20, input_shape: Sequence[int] | None = None
                         ) -> ClosestResult:
     """The closest adversarial example of ``x`` for the decision sign f(x) of ``model``.
@@ -89,19 +94,22 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         bounds: optional box ``(lo, hi)`` (scalars or tensors of one input's shape) that
             x_adv must respect (e.g. ``(0, 1)`` for images); x must lie in it.
         seed: seed of the random starts (private ``torch.Generator``; no global RNG effect).
-        n_starts: FAB starts per input (x itself plus random ones in the l_p ball of half the
-            distance found from x); each start's best point is refined (steps 3-4) and the
-            closest kept. Default 1 (speed); 3-8 find the global optimum more often on small
-            networks (see tests/test_closest.py and the benchmark).
-        steps: iterations of each iterative attack per start.
+        n_starts: starts per input of the iterative attacks (x itself plus random ones in the
+            l_p ball of half the distance found from x); each start's best point is refined
+            (steps 3-4) and the closest kept. Default 1 (speed); 3-8 find the global optimum
+            more often on small networks (see tests/test_closest.py and the benchmark).
+        steps: iterations per start of FAB and DDN, and of FMN with at least 30 (its annealed
+            radius and step schedules need about that many); DeepFool runs up to
+            ``max(steps, 50)`` and stops at its first adversarial point.
         methods: attack families of steps 1-2 among ``"deepfool"``, ``"fab"``, ``"fmn"``,
-            ``"ddn"`` (l2 only); default DeepFool + FAB, plus FMN for l1 (l1 DeepFool moves
-            one coordinate per step and can stall). Inputs none of them flips get an l2
+            ``"ddn"`` (l2 only); default ``("fmn",)`` (as good as FMN and DDN with 100 steps
+            at 30 in benchmarks/bench_closest.py). Inputs none of them flips get an l2
             DeepFool point as a start (any adversarial point is a candidate in every norm).
         refine: exact region refinement (step 4): True, False, or ``"auto"`` (when the model
             is a ReLU network :func:`randadv.exact.to_affine_layers` converts with at most
             2e6 weights).
-        projection_steps: rounds of boundary projection + exact ray crossing (step 3).
+        projection_steps: rounds of boundary projection (step 3); a row stops at its first
+            round that does not get closer.
         max_region_solves: LPs/QPs per input in step 4.
         input_shape: unused unless the model is a conv ``nn.Sequential`` whose input shape
             differs from ``x.shape[1:]``.
@@ -124,7 +132,7 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
     """
     norm, box, f_x = prepare(model, x, norm, bounds)
     if methods is None:
-        methods = ("deepfool", "fab", "fmn") if norm == "l1" else ("deepfool", "fab")
+        methods = ("fmn",)
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         raise InvalidInputError(f"methods must be a non-empty subset of {METHODS}, got "
@@ -134,33 +142,27 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
                                 f"norm={norm!r}")
     if refine not in (True, False, "auto"):
         raise InvalidInputError(f"refine must be True, False or 'auto', got {refine!r}")
-    for name, v in (("n_starts", n_starts), ("steps", steps)):
-        if not isinstance(v, int) or v < 1:
-            raise InvalidInputError(f"{name} must be an integer >= 1, got {v!r}")
+    for name, v, least in (("n_starts", n_starts, 1), ("steps", steps, 1),
+                           ("projection_steps", projection_steps, 0)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < least:
+            raise InvalidInputError(f"{name} must be an integer >= {least}, got {v!r}")
     x = x.detach()
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
     b, s = x.shape[0], n_starts
     # one candidate per (start, input): row j * B + i of the expanded batch
     xs = x.repeat((s,) + (1,) * (x.dim() - 1))
     fs = f_x.repeat(s)
-    per = Best(xs, norm)
+    per = Best(xs, norm, box)
     first = torch.arange(b, device=x.device)
     with torch.no_grad():
-        if "deepfool" in methods:
-            pts, found = deepfool_candidates(model, x, f_x, norm, box, steps=max(steps, 50))
-            per.offer(pts, found, first)
-        if "fab" in methods:
-            fab_candidates(model, x, f_x, norm, box, per, x, steps, rows=first)
-        if "fmn" in methods:
-            fmn_candidates(model, x, f_x, norm, box, per, x, max(steps, 50), rows=first)
-        if "ddn" in methods:
-            ddn_candidates(model, x, f_x, box, per, max(steps, 50), rows=first)
+        _candidates(model, x, f_x, norm, box, per, x, methods, steps, first)
         _fallback_l2(model, x, f_x, box, per)
-        if "fab" in methods and s > 1:
+        if s > 1:
             radius = 0.5 * per.dist[:b]
             starts = fab_starts(x, s, radius, norm, box, gen)[b:]
-            fab_candidates(model, xs[b:], fs[b:], norm, box, per, starts, steps,
-                           rows=torch.arange(b, s * b, device=x.device))
+            _candidates(model, xs[b:], fs[b:], norm, box, per, starts,
+                        [m for m in methods if m in ("fab", "fmn")] or ["fab"], steps,
+                        torch.arange(b, s * b, device=x.device))
         stack = model_stack(model, x)
         if projection_steps > 0:
             boundary_projection(model, xs, fs, norm, box, per, projection_steps, stack)
@@ -172,12 +174,29 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
                 before = per.dist.clone()
                 boundary_projection(model, xs, fs, norm, box, per, 2, stack)
                 exact_s &= per.dist >= before
-        best = Best(x, norm)
+        best = Best(x, norm, box)
         best.offer(per.point, torch.isfinite(per.dist), torch.arange(s * b, device=x.device) % b)
         # exact_region of the chosen start
         chosen = per.dist.view(s, b) == best.dist.view(1, b)
         exact = (chosen & exact_s.view(s, b)).any(0)
     return finalize(model, x, best, f_x, norm, box, exact)
+
+
+def _candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
+                box: Box | None, best: Best, starts: torch.Tensor, methods: Sequence[str],
+                steps: int, rows: torch.Tensor) -> None:
+    """Steps 1-2: the attack families ``methods`` from ``starts`` (x's rows, or random starts
+    for the iterative ones), offering their adversarial iterates to ``best`` at ``rows``."""
+    if "deepfool" in methods:
+        pts, found = deepfool_candidates(model, x, f_x, norm, box, steps=max(steps, 50))
+        best.offer(pts, found, rows)
+    if "fmn" in methods:
+        fmn_candidates(model, x, f_x, norm, box, best, starts, max(steps, MIN_FMN_STEPS),
+                       rows=rows)
+    if "fab" in methods:
+        fab_candidates(model, x, f_x, norm, box, best, starts, steps, rows=rows)
+    if "ddn" in methods:
+        ddn_candidates(model, x, f_x, box, best, steps, rows=rows)
 
 
 def _fallback_l2(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box | None,
@@ -192,10 +211,13 @@ def _fallback_l2(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box 
 
 def boundary_projection(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
                         box: Box | None, best: Best, rounds: int,
-                        stack: PiecewiseLinearStack | None, n_grid: int = 8) -> None:
-    """Step 3: project x onto the tangent hyperplane of f at the best point, then take the
-    first boundary crossing of the ray from x towards the projection (verified); rows stop
-    when a round does not get closer."""
+                        stack: PiecewiseLinearStack | None, n_grid: int = 0) -> None:
+    """Step 3: project x onto the tangent hyperplane of f at the best point (inside the box),
+    then take the first boundary crossing of the ray from x towards the projection (exact walk
+    on ``stack``), or for other models the projection itself pushed just across (one forward
+    pass; with ``n_grid > 0``, where that does not flip, the ray's first crossing bracketed on
+    ``n_grid`` points and refined by Newton); every point verified; rows stop when a round
+    does not get closer."""
     view = (-1,) + (1,) * (x.dim() - 1)
     rows = torch.nonzero(torch.isfinite(best.dist)).flatten()
     for _ in range(rounds):
@@ -207,24 +229,52 @@ def boundary_projection(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, no
         lo, hi = box_slack(xr, box)
         d = hyperplane_step(g, -f_lin_x, norm, lo, hi)
         dist = best.dist[rows]
-        # u: the direction scaled so that t = 1 is the best distance so far
-        u = d * (dist / lp_norm(d, norm).clamp_min(torch.finfo(x.dtype).tiny)).view(view)
-        ok = torch.isfinite(u.reshape(len(rows), -1)).all(1) & (lp_norm(d, norm) > 0)
-        rows, xr, u = rows[ok], xr[ok], u[ok]
+        # u: the direction scaled so that t = 1 is the best distance so far, or the box's edge
+        # along d if nearer (the projection x + d lies in the box, but the ray beyond it leaves
+        # the box at once on every saturated coordinate: a crossing there is no candidate)
+        nd = lp_norm(d, norm)
+        scale = dist / nd.clamp_min(torch.finfo(x.dtype).tiny)
+        scale = torch.minimum(scale, ray_box_exit(xr, d, box))
+        u = d * scale.view(view)
+        # rows whose tangent projection is no closer than their best point stop (converged:
+        # the ray would cross at t >= 1 to first order)
+        ok = torch.isfinite(u.reshape(len(rows), -1)).all(1) & (nd > 0) & (nd < dist)
+        rows, xr, u, scale = rows[ok], xr[ok], u[ok], scale[ok]
         if rows.numel() == 0:
             break
         if stack is not None:
             dt = stack.out_w.dtype
             t = first_root_on_ray(stack, xr.to(dt), u.to(dt), 1.0).to(x.dtype)
+            t_adv, crossed, x_adv, _ = verified_flip_along(model, xr, u, t, f_x[rows], box)
         else:
-            # the root is bracketed to 1e-6 relative: enough, the point is verified anyway
-            t = first_root_bracketed(model, xr, u, f_x[rows], 1.0, n_grid=n_grid,
-                                     chunk=n_grid, rtol=1e-6)
-        t_adv, crossed, x_adv, _ = verified_flip_along(model, xr, u, t, f_x[rows])
+            # first the projection itself (t = 1 / scale, pushed just across): exact where it
+            # stays in y's linear region, one forward pass
+            t = 1.0 / scale
+            t_adv, crossed, x_adv, _ = verified_flip_along(model, xr, u, t, f_x[rows], box)
+            miss = torch.nonzero(~crossed).flatten()
+            if n_grid > 0 and miss.numel():
+                # else the first crossing of the ray, bracketed to 1e-6 relative (the point is
+                # verified anyway)
+                t = first_root_bracketed(model, xr[miss], u[miss], f_x[rows[miss]], 1.0,
+                                         n_grid=n_grid, chunk=n_grid, rtol=1e-6)
+                _, c2, x2, _ = verified_flip_along(model, xr[miss], u[miss], t,
+                                                   f_x[rows[miss]], box)
+                crossed[miss], x_adv[miss] = c2, x2
         before = best.dist[rows].clone()
         best.offer(x_adv, crossed, rows)
         improved = best.dist[rows] < before * (1 - 1e-9)
         rows = rows[improved]
+
+
+def ray_box_exit(x: torch.Tensor, d: torch.Tensor, box: Box | None) -> torch.Tensor:
+    """The largest s >= 0 with ``x + s d`` inside the box, per row (inf without a box or where
+    d = 0); x must lie in the box."""
+    if box is None:
+        return torch.full((x.shape[0],), float("inf"), dtype=x.dtype, device=x.device)
+    lo, hi = box_slack(x, box)
+    room = torch.where(d > 0, hi, torch.where(d < 0, lo, torch.full_like(d, float("inf"))))
+    s = torch.where(d != 0, room / torch.where(d != 0, d, torch.ones_like(d)), room)
+    return s.clamp_min(0.0).reshape(x.shape[0], -1).amin(1)
 
 
 def exact_region_refinement(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,

@@ -90,6 +90,6 @@ def ddn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
     norm, box, f_x = prepare(model, x, norm, bounds)
     if norm != "l2":
         raise InvalidInputError(f"DDN is an l2 attack, got norm={norm!r}")
-    best = Best(x, norm)
+    best = Best(x, norm, box)
     ddn_candidates(model, x, f_x, box, best, steps, gamma, alpha)
     return finalize(model, x, best, f_x, norm, box)

@@ -87,6 +87,6 @@ def deepfool(model: nn.Module, x: torch.Tensor, norm: str = "l2",
     """
     norm, box, f_x = prepare(model, x, norm, bounds)
     pts, found = deepfool_candidates(model, x, f_x, norm, box, steps, overshoot)
-    best = Best(x, norm)
+    best = Best(x, norm, box)
     best.offer(pts, found)
     return finalize(model, x, best, f_x, norm, box)

@@ -113,7 +113,7 @@ def fab(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
         >>> res = fab(net, torch.randn(4, 10), norm="l1", n_starts=2)
     """
     norm, box, f_x = prepare(model, x, norm, bounds)
-    best = Best(x, norm)
+    best = Best(x, norm, box)
     fab_candidates(model, x, f_x, norm, box, best, x, steps, alpha_max, eta, beta)
     if n_starts > 1:
         gen = torch.Generator(device=x.device).manual_seed(int(seed))

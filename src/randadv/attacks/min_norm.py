@@ -117,10 +117,12 @@ def box_slack(y: torch.Tensor, box: Box | None) -> tuple[torch.Tensor | None,
 
 
 class Best:
-    """The closest adversarial candidate per input among everything offered to it."""
+    """The closest adversarial candidate per input among everything offered to it; with a
+    ``box``, candidates outside it are refused (the final verification would clip them, which
+    can undo the flip and lose the row)."""
 
-    def __init__(self, x: torch.Tensor, norm: str) -> None:
-        self.x, self.norm = x, norm
+    def __init__(self, x: torch.Tensor, norm: str, box: Box | None = None) -> None:
+        self.x, self.norm, self.box = x, norm, box
         self.point = torch.full_like(x, float("nan"))
         self.dist = torch.full((x.shape[0],), float("inf"), dtype=x.dtype, device=x.device)
 
@@ -131,6 +133,9 @@ class Best:
         if rows is None:
             rows = torch.arange(cand.shape[0], device=cand.device) % self.x.shape[0]
         d = lp_norm(cand - self.x[rows], self.norm)
+        if self.box is not None:
+            outside = (cand < self.box[0]) | (cand > self.box[1])
+            ok = ok & ~outside.reshape(cand.shape[0], -1).any(1)
         d = torch.where(ok & torch.isfinite(d), d, torch.full_like(d, float("inf")))
         # best candidate of each row among the offered ones
         best_d = torch.full_like(self.dist, float("inf")).scatter_reduce(

@@ -25,12 +25,16 @@ def _margins(dtype: torch.dtype) -> list[float]:
 
 @torch.no_grad()
 def verified_flip_along(model: nn.Module, x: torch.Tensor, direction: torch.Tensor,
-                        t_boundary: torch.Tensor, f_x: torch.Tensor
+                        t_boundary: torch.Tensor, f_x: torch.Tensor,
+                        bounds: tuple[torch.Tensor, torch.Tensor] | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Push each row from ``x + t_boundary * direction`` just past the boundary and check it.
 
     Returns ``(t, flipped, x_adv, f_adv)``: ``t`` the verified step (NaN where not flipped),
     ``flipped`` from a forward pass at ``x_adv``, ``x_adv`` (= x where not flipped), ``f_adv``.
+    With ``bounds = (lo, hi)`` (tensors broadcastable to x) each pushed point is clipped to the
+    box before the forward pass, so ``x_adv`` always lies in it (then ``x_adv`` may differ from
+    ``x + t * direction`` on the coordinates the push would take out of the box).
     """
     b = x.shape[0]
     view = (-1,) + (1,) * (x.dim() - 1)
@@ -45,6 +49,8 @@ def verified_flip_along(model: nn.Module, x: torch.Tensor, direction: torch.Tens
             break
         tt = t_boundary[todo].to(x.dtype) * (1 + m)
         cand = x[todo] + tt.view(view) * direction[todo]
+        if bounds is not None:
+            cand = torch.minimum(torch.maximum(cand, bounds[0]), bounds[1])
         fc = scalar_output(model, cand).to(x.dtype)
         ok = torch.sign(fc) * sign0[todo] < 0
         rows = todo[ok]
