@@ -245,6 +245,9 @@ SWEEP_MODELS = {
     "leaky0.25-L5-bias-gain": lambda: RandomMLP([D] + [24] * 5, LEAKY_QUARTER, seed=23,
                                                 bias_std=0.1, hidden_gain=2.0,
                                                 output="gaussian", dtype=torch.float64),
+    # layers widening > 4x: new breakpoints interpolated in the layer's input
+    "relu-widening-bias": lambda: RandomMLP([D, 6, 64, 6, 64], "relu", seed=33, bias_std=0.1,
+                                            output="gaussian", dtype=torch.float64),
 }
 
 

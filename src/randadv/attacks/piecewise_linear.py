@@ -207,7 +207,7 @@ def _first_root_layer_sweep(stack, x, u, t_max, max_regions, max_bytes):
             if bias is not None:
                 z = z + bias
             if stack.slope_pos != stack.slope_neg:
-                z, t, row = _add_zero_crossings(z, t, row)
+                z, t, row = _add_zero_crossings(z, t, row, h, layer, bias)
             if stack.slope_pos == 1.0 and stack.slope_neg == 0.0:
                 h = z.clamp_(min=0.0)
             else:
@@ -246,16 +246,22 @@ def _first_root_layer_sweep(stack, x, u, t_max, max_regions, max_bytes):
     return root
 
 
-def _add_zero_crossings(z: torch.Tensor, t: torch.Tensor, row: torch.Tensor):
-    """Breakpoints (t, row) sorted by (row, t) with pre-activations z (N, k), z affine in t
-    between consecutive points of a row: insert every point where a unit changes sign
-    (value interpolated, that unit set to exactly 0), keeping the order."""
+def _add_zero_crossings(z: torch.Tensor, t: torch.Tensor, row: torch.Tensor, h: torch.Tensor,
+                        layer: LinearMap, bias: torch.Tensor | None):
+    """Breakpoints (t, row) sorted by (row, t) with pre-activations z = layer(h) + bias (N, k),
+    z and h affine in t between consecutive points of a row: insert every point where a unit
+    changes sign, keeping the order. The new z is interpolated (from h and a product when the
+    layer widens by more than 4x: fewer operations), the unit that crosses set to exactly 0."""
     za, zb = z[:-1], z[1:]
-    change = za * zb < 0                                     # (a product that underflows to 0
-    segs = torch.nonzero(change.any(1)).flatten()            # is a crossing within rounding)
+    # segments where some unit's sign bit changes: compared 8 units at a time when k % 8 == 0
+    neg = torch.signbit(z)
+    words = neg.view(torch.uint8).view(torch.int64) if z.shape[1] % 8 == 0 else neg
+    segs = torch.nonzero((words[:-1] != words[1:]).any(1)).flatten()
     segs = segs[row[segs] == row[segs + 1]]
-    i, unit = change[segs].nonzero(as_tuple=True)
+    i, unit = (neg[segs] != neg[segs + 1]).nonzero(as_tuple=True)
     seg = segs[i]
+    strict = (za[seg, unit] != 0) & (zb[seg, unit] != 0)    # a change of sign, not from +-0
+    seg, unit = seg[strict], unit[strict]
     m = seg.numel()
     if m == 0:
         return z, t, row
@@ -265,7 +271,12 @@ def _add_zero_crossings(z: torch.Tensor, t: torch.Tensor, row: torch.Tensor):
     order = torch.argsort(s, stable=True)
     order = order[torch.argsort(seg[order], stable=True)]
     seg, unit, s = seg[order], unit[order], s[order]
-    z_new = torch.lerp(za[seg], zb[seg], s[:, None])
+    if 4 * h.shape[1] < z.shape[1]:
+        z_new = layer(torch.lerp(h[seg], h[seg + 1], s[:, None]))
+        if bias is not None:
+            z_new = z_new + bias
+    else:
+        z_new = torch.lerp(za[seg], zb[seg], s[:, None])
     z_new[torch.arange(m, device=z.device), unit] = 0.0
     s64 = s.to(torch.float64)
     t_new = t[seg] + s64 * (t[seg + 1] - t[seg])
