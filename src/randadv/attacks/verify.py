@@ -2,8 +2,13 @@
 
 Every example randadv reports passes through :func:`verified_flip_along`: it is re-evaluated by a
 forward pass of the model, and counts as adversarial only if the sign of that output differs from
-sign f(x). At an exact boundary point f = 0, so the candidate step is pushed past the boundary by
-the smallest relative margin (from ``128 eps`` up to 1e-3) that the forward pass confirms.
+sign f(x) by more than the forward pass's rounding: |f(x_adv)| > ``ROUNDING_GUARD`` eps |f(x)|
+(eps of the dtype). The guard matters for conv nets in float32, whose outputs change by a few
+eps |f(x)| with the batch a point is evaluated in (measured: 13 eps on a ResNet), so a point
+closer than that to the boundary could flip back when evaluated again. At an exact boundary
+point f = 0, so the candidate step is pushed past the boundary by the smallest relative margin
+(from ``128 eps`` up to 1e-3) that the forward pass confirms; where f is linear along the step
+the first margin already gives |f(x_adv)| = 128 eps |f(x)|.
 """
 
 from __future__ import annotations
@@ -12,6 +17,15 @@ import torch
 from torch import nn
 
 from randadv.attacks.checks import scalar_output
+
+ROUNDING_GUARD = 64
+
+
+def clearly_flipped(f_adv: torch.Tensor, f_x: torch.Tensor) -> torch.Tensor:
+    """sign f(x_adv) != sign f(x), with |f(x_adv)| above ``ROUNDING_GUARD`` eps |f(x)|."""
+    eps = torch.finfo(f_adv.dtype).eps if f_adv.is_floating_point() else 0.0
+    return (torch.sign(f_adv) * torch.sign(f_x) < 0) & (f_adv.abs() > ROUNDING_GUARD * eps
+                                                        * f_x.abs())
 
 
 def _margins(dtype: torch.dtype) -> list[float]:
@@ -43,7 +57,6 @@ def verified_flip_along(model: nn.Module, x: torch.Tensor, direction: torch.Tens
     x_adv = x.clone()
     f_adv = f_x.clone().to(x.dtype)
     todo = torch.nonzero(~torch.isnan(t_boundary)).flatten()
-    sign0 = torch.sign(f_x)
     for m in _margins(x.dtype):
         if todo.numel() == 0:
             break
@@ -52,7 +65,7 @@ def verified_flip_along(model: nn.Module, x: torch.Tensor, direction: torch.Tens
         if bounds is not None:
             cand = torch.minimum(torch.maximum(cand, bounds[0]), bounds[1])
         fc = scalar_output(model, cand).to(x.dtype)
-        ok = torch.sign(fc) * sign0[todo] < 0
+        ok = clearly_flipped(fc, f_x[todo].to(x.dtype))
         rows = todo[ok]
         t[rows], flipped[rows], x_adv[rows], f_adv[rows] = tt[ok], True, cand[ok], fc[ok]
         todo = todo[~ok]
@@ -67,10 +80,11 @@ def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
 
     A candidate on (or within rounding of) the boundary is pushed along ``x_adv - x`` by the
     smallest relative margin ``m`` (``128 eps`` of x's dtype, then x8 up to 1e-3) for which the
-    forward pass gives ``sign f(x + (1 + m)(x_adv - x)) != sign f(x)`` (strictly: f = 0 does not
-    count); the pushed point is clipped to ``bounds = (lo, hi)`` (tensors broadcastable to x).
+    forward pass gives ``sign f(x + (1 + m)(x_adv - x)) != sign f(x)`` with |f| above the
+    rounding guard (:func:`clearly_flipped`; f = 0 never counts); the pushed point is clipped
+    to ``bounds = (lo, hi)`` (tensors broadcastable to x).
     So a reported distance exceeds the candidate's by at most a relative 1e-3, usually ~1e-5
-    (float32) or ~3e-14 (float64). Candidates already adversarial are kept as they are.
+    (float32) or ~3e-14 (float64). Candidates already clearly adversarial are kept as they are.
 
     Returns ``(x_adv, success, f_adv)``: ``x_adv`` (= x where no margin flips it), ``success``
     from the forward pass, ``f_adv`` the output there.
@@ -89,7 +103,7 @@ def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
         if bounds is not None:
             c = torch.minimum(torch.maximum(c, bounds[0]), bounds[1])
         fc = scalar_output(model, c).to(x.dtype)
-        ok = torch.sign(fc) * sign0[todo] < 0
+        ok = clearly_flipped(fc, f_x[todo].to(x.dtype))
         rows = todo[ok]
         out[rows], success[rows], f_adv[rows] = c[ok], True, fc[ok]
         todo = todo[~ok]

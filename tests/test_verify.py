@@ -1,0 +1,53 @@
+"""The forward-pass check every reported adversarial example goes through
+(randadv.attacks.verify): a point within the forward pass's rounding noise of the boundary is
+not reported as adversarial until it has been pushed clearly past it."""
+
+import torch
+from torch import nn
+
+from randadv.attacks.verify import ROUNDING_GUARD, clearly_flipped, verified_adversarial
+
+
+class Affine(nn.Module):
+    def __init__(self, w: torch.Tensor, b: float) -> None:
+        super().__init__()
+        self.w, self.b = w, b
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.w + self.b
+
+
+def test_clearly_flipped_needs_a_sign_change_above_the_guard():
+    f_x = torch.tensor([37.0, 37.0, 37.0, -2.0])
+    eps = torch.finfo(torch.float32).eps
+    f_adv = torch.tensor([-1e-6, -1e-2, 5.0, 3 * ROUNDING_GUARD * eps * 2.0])
+    assert clearly_flipped(f_adv, f_x).tolist() == [False, True, False, True]
+
+
+def test_candidate_just_past_the_boundary_is_pushed_beyond_the_guard():
+    dt = torch.float64
+    model = Affine(torch.ones(8, dtype=dt), -37.0)     # f(x) = sum(x) - 37
+    x = torch.full((1, 8), 37.0 / 8 + 4.0, dtype=dt)   # f(x) = 32
+    f_x = model(x)
+    # a candidate whose output is -1e-13: adversarial by sign (rounding here ~1e-14), but inside
+    # the guard 64 eps |f(x)| = 4.5e-13
+    direction = -torch.ones(1, 8, dtype=dt) / 8
+    t_b = f_x + 1e-13
+    cand = x + t_b.view(-1, 1) * direction
+    f_cand = model(cand)
+    assert float(f_cand) < 0 and not bool(clearly_flipped(f_cand, f_x))
+    x_adv, success, f_adv = verified_adversarial(model, x, cand, f_x)
+    assert bool(success[0])
+    assert bool(clearly_flipped(model(x_adv), f_x)[0])
+    assert float(f_adv.abs()) > ROUNDING_GUARD * torch.finfo(dt).eps * float(f_x.abs())
+    # the push is tiny: relative distance change well below the largest margin (1e-3)
+    d0, d1 = (cand - x).norm(), (x_adv - x).norm()
+    assert 1 < float(d1 / d0) < 1 + 1e-10
+
+
+def test_candidate_on_the_wrong_side_is_not_reported():
+    model = Affine(torch.ones(4), 0.0)
+    x = torch.ones(1, 4)
+    cand = 0.5 * x                             # same sign, f = 2
+    x_adv, success, _ = verified_adversarial(model, x, cand, model(x))
+    assert not bool(success[0]) and torch.equal(x_adv, x)
