@@ -76,6 +76,13 @@ def _conv_dense(conv: nn.Conv2d, shape: tuple[int, ...]) -> tuple[np.ndarray, np
     return cols.T.numpy().copy(), zero.reshape(-1).numpy().copy(), out_shape
 
 
+def _module_dense(m: nn.Module, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray,
+                                                                   tuple[int, ...]]:
+    """Dense matrix of an affine module (SeededConv2d, Sum/AvgPool2d) on flattened (C, H, W)
+    inputs: apply a float64 copy to the identity (exact up to float64 rounding)."""
+    return _conv_dense(m, shape)  # type: ignore[arg-type]
+
+
 def _flatten_modules(model: nn.Module) -> list[nn.Module]:
     if isinstance(model, nn.Sequential):
         out: list[nn.Module] = []
@@ -102,38 +109,56 @@ def _from_random_mlp(model: nn.Module) -> Layers:
     return raw
 
 
-def to_affine_layers(model: nn.Module, input_shape: Sequence[int] | None = None) -> Layers:
-    """Turn a supported ReLU network into affine layers ``[(W, b), ...]`` with ReLU between.
+def _compose(outer: tuple[np.ndarray, np.ndarray] | None,
+             inner: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """``outer o inner`` (None = identity)."""
+    if inner is None:
+        return outer
+    if outer is None:
+        return inner
+    return outer[0] @ inner[0], outer[0] @ inner[1] + outer[1]
 
-    Supported: ``randadv.nets.RandomMLP`` (activation ``relu``; ``linear`` is composed away), a
-    bare ``nn.Linear``, and ``nn.Sequential`` (nested allowed) of ``nn.Linear``, ``nn.ReLU``,
-    ``nn.Flatten``, ``nn.Identity`` and ``nn.Conv2d`` (densified exactly; pass
-    ``input_shape=(C, H, W)``). The last layer must be affine with one output.
 
-    Raises:
-        InvalidInputError: naming the first unsupported layer or activation.
-    """
-    from randadv.nets import RandomMLP
+_SUPPORTED = ("nn.Linear, nn.ReLU, nn.Flatten, nn.Identity, nn.Conv2d and the randadv.nets "
+              "image layers (SeededLinear, SeededConv2d, Nonlinearity('relu'/'linear'), "
+              "SumPool2d, AvgPool2d, ResidualBlock)")
 
-    if isinstance(model, RandomMLP):
-        return _from_random_mlp(model)
-    if not isinstance(model, nn.Module):
-        raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(model, (nn.Sequential, nn.Linear)):
-        raise InvalidInputError(
-            f"unsupported model {type(model).__name__}: exact distances accept nn.Sequential of "
-            "Linear/ReLU/Flatten/Identity/Conv2d, nn.Linear, or randadv.nets.RandomMLP")
-    shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
+
+def _convert(mods: list[nn.Module], shape: tuple[int, ...] | None, where: str
+             ) -> tuple[Layers, tuple[np.ndarray, np.ndarray] | None, tuple[int, ...] | None]:
+    """Convert a module chain to ``(hidden layers, pending affine map, output shape)``: the
+    chain computes ``pend(relu(W_k ... relu(W_1 x + b_1) ...))``; ``pend`` None is the identity
+    (the chain ends with a ReLU, or is empty)."""
+    from randadv.nets.layers import (
+        AvgPool2d,
+        Nonlinearity,
+        ResidualBlock,
+        SeededConv2d,
+        SeededLinear,
+        SumPool2d,
+    )
+
     layers: Layers = []
     pend: tuple[np.ndarray, np.ndarray] | None = None
     n_cur = math.prod(shape) if shape is not None else None
 
     def push_affine(w: np.ndarray, b: np.ndarray) -> None:
         nonlocal pend
-        pend = (w, b) if pend is None else (w @ pend[0], w @ pend[1] + b)
+        pend = _compose((w, b), pend)
 
-    for pos, m in enumerate(_flatten_modules(model)):
-        label = f"layer {pos} ({m.__class__.__name__})"
+    def push_relu(label: str) -> None:
+        nonlocal pend
+        if pend is None:
+            if layers:
+                return  # relu(relu(z)) = relu(z)
+            if n_cur is None:
+                raise InvalidInputError(f"{label}: a leading ReLU needs input_shape")
+            pend = (np.eye(n_cur), np.zeros(n_cur))
+        layers.append(pend)
+        pend = None
+
+    for pos, m in enumerate(mods):
+        label = f"{where}layer {pos} ({m.__class__.__name__})"
         if isinstance(m, nn.Linear):
             if shape is not None and len(shape) != 1:
                 raise InvalidInputError(f"{label} applied to a non-flat input of shape {shape}: "
@@ -143,11 +168,17 @@ def to_affine_layers(model: nn.Module, input_shape: Sequence[int] | None = None)
             b = _to_np(m.bias) if m.bias is not None else np.zeros(m.out_features)
             push_affine(_to_np(m.weight), b)
             shape, n_cur = (m.out_features,), m.out_features
-        elif isinstance(m, nn.Conv2d):
+        elif isinstance(m, SeededLinear):  # flatten (C-order, as x.flatten(1)) + linear, eq. (5)
+            if n_cur is not None and n_cur != m.in_features:
+                raise InvalidInputError(f"{label} expects {m.in_features} inputs, gets {n_cur}")
+            b = _to_np(m.bias) if m.bias is not None else np.zeros(m.out_features)
+            push_affine(_to_np(m.weight), b)
+            shape, n_cur = (m.out_features,), m.out_features
+        elif isinstance(m, (nn.Conv2d, SeededConv2d, SumPool2d, AvgPool2d)):
             if shape is None:
                 raise InvalidInputError(f"{label}: pass input_shape=(C, H, W) for a "
                                         "convolutional model")
-            w, b, shape = _conv_dense(m, shape)
+            w, b, shape = _module_dense(m, shape)
             push_affine(w, b)
             n_cur = math.prod(shape)
         elif isinstance(m, nn.Flatten):
@@ -159,18 +190,125 @@ def to_affine_layers(model: nn.Module, input_shape: Sequence[int] | None = None)
         elif isinstance(m, nn.Identity):
             pass
         elif isinstance(m, nn.ReLU):
-            if pend is None:
-                if layers:
-                    continue  # relu(relu(z)) = relu(z)
-                if n_cur is None:
-                    raise InvalidInputError(f"{label}: a leading ReLU needs input_shape")
-                pend = (np.eye(n_cur), np.zeros(n_cur))
+            push_relu(label)
+        elif isinstance(m, Nonlinearity):
+            name = m.activation.name
+            if name == "relu":
+                push_relu(label)
+            elif name != "linear":
+                raise InvalidInputError(f"{label}: exact distances need a ReLU network, got "
+                                        f"activation {name!r}")
+        elif isinstance(m, ResidualBlock):
+            if shape is None:
+                raise InvalidInputError(f"{label}: pass input_shape=(C, H, W)")
+            pend, shape = _residual(m, layers, pend, shape, label)
+            n_cur = math.prod(shape)
+        else:
+            raise InvalidInputError(f"unsupported {label}: exact distances support {_SUPPORTED} "
+                                    f"only (got {m!r})")
+    return layers, pend, shape
+
+
+def _residual(block: nn.Module, layers: Layers, pend: tuple[np.ndarray, np.ndarray] | None,
+              shape: tuple[int, ...], label: str
+              ) -> tuple[tuple[np.ndarray, np.ndarray] | None, tuple[int, ...]]:
+    """Append a skip connection ``post(main(u) + shortcut(u))`` (eq. (3)) to ``layers``; returns
+    the new pending map and shape. The block input ``u = pend(h)`` is carried through the ReLU
+    layers of ``main`` exactly: as ``relu(u) = u`` when u is a ReLU output (``pend`` None after
+    a hidden layer), else as ``(relu(u), relu(-u))`` with ``u = relu(u) - relu(-u)``."""
+    main_layers, main_pend, out_shape = _convert(_flatten_modules(block.main), shape,
+                                                 f"{label}.main: ")
+    n_u = math.prod(shape)
+    if block.shortcut is None:
+        if out_shape is None or math.prod(out_shape) != n_u:
+            raise InvalidInputError(f"{label}: identity shortcut needs main to keep the shape "
+                                    f"{shape}, got {out_shape}")
+        sc = (np.eye(n_u), np.zeros(n_u))
+    else:
+        sc_layers, sc_pend, sc_shape = _convert(_flatten_modules(block.shortcut), shape,
+                                                f"{label}.shortcut: ")
+        if sc_layers or sc_pend is None:
+            raise InvalidInputError(f"{label}: only an affine (ReLU-free) shortcut is supported")
+        if sc_shape != out_shape:
+            raise InvalidInputError(f"{label}: shortcut output {sc_shape} != main output "
+                                    f"{out_shape}")
+        sc = sc_pend
+    n_out = math.prod(out_shape)
+    m_last = main_pend if main_pend is not None else (np.eye(n_out), np.zeros(n_out))
+    if not main_layers:  # main is affine: the block is affine
+        blk = (m_last[0] + sc[0], m_last[1] + sc[1])
+        pend = _compose(blk, pend if pend is not None else None)
+    else:
+        u_map = pend if pend is not None else (np.eye(n_u), np.zeros(n_u))
+        nonneg = pend is None and bool(layers)  # u is a ReLU output
+        if nonneg:
+            carry, recover = (np.eye(n_u), np.zeros(n_u)), np.eye(n_u)
+        else:
+            carry = (np.vstack([np.eye(n_u), -np.eye(n_u)]), np.zeros(2 * n_u))
+            recover = np.hstack([np.eye(n_u), -np.eye(n_u)])
+        n_c = carry[0].shape[0]
+        first = _compose(main_layers[0], u_map)
+        c0 = _compose(carry, u_map)
+        layers.append((np.vstack([first[0], c0[0]]), np.concatenate([first[1], c0[1]])))
+        for w, b in main_layers[1:]:  # carried values are >= 0: relu keeps them
+            z = np.zeros((w.shape[0], n_c))
+            layers.append((np.block([[w, z], [np.zeros((n_c, w.shape[1])), np.eye(n_c)]]),
+                           np.concatenate([b, np.zeros(n_c)])))
+        pend = (np.hstack([m_last[0], sc[0] @ recover]), m_last[1] + sc[1])
+    if block.post is not None:
+        post_layers, post_pend, _ = _convert(_flatten_modules(block.post), out_shape,
+                                             f"{label}.post: ")
+        if len(post_layers) == 1 and post_pend is None and np.array_equal(
+                post_layers[0][0], np.eye(n_out)) and not post_layers[0][1].any():
             layers.append(pend)
             pend = None
-        else:
-            raise InvalidInputError(
-                f"unsupported {label}: exact distances support nn.Linear, nn.ReLU, nn.Flatten, "
-                f"nn.Identity and nn.Conv2d only (got {m!r})")
+        elif post_layers or post_pend is not None:
+            raise InvalidInputError(f"{label}: the post-activation must be a ReLU or identity")
+    return pend, out_shape
+
+
+def to_affine_layers(model: nn.Module, input_shape: Sequence[int] | None = None) -> Layers:
+    """Turn a supported ReLU network into affine layers ``[(W, b), ...]`` with ReLU between.
+
+    Supported: ``randadv.nets.RandomMLP`` (activation ``relu``; ``linear`` is composed away), a
+    bare ``nn.Linear``, ``nn.Sequential`` (nested allowed) of ``nn.Linear``, ``nn.ReLU``,
+    ``nn.Flatten``, ``nn.Identity`` and ``nn.Conv2d`` (densified exactly; pass
+    ``input_shape=(C, H, W)``), and the random image networks
+    :class:`randadv.nets.conv.RandomImageNet` of De Palma et al. (``randadv.nets.zoo``: fc,
+    lenet, conv4, resnet) with ReLU activations and one output: SeededConv2d (any padding and
+    stride) and Sum/AvgPool2d are densified, SeededLinear flattens in C order like the module,
+    and a ResidualBlock (eq. (3)) becomes ReLU layers that carry the block input alongside
+    ``main`` (its input is a ReLU output, or is split as ``relu(u) - relu(-u)``). Inputs of a
+    RandomImageNet are its flattened (C, H, W) images (``input_shape`` defaults to the net's).
+    The last layer must be affine with one output.
+
+    Raises:
+        InvalidInputError: naming the first unsupported layer or activation.
+    """
+    from randadv.nets import RandomMLP
+    from randadv.nets.conv import RandomImageNet
+
+    if isinstance(model, RandomMLP):
+        return _from_random_mlp(model)
+    if not isinstance(model, nn.Module):
+        raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
+    if isinstance(model, RandomImageNet):
+        if model.num_outputs != 1:
+            raise InvalidInputError(f"{model.name}: exact distances need one scalar output, the "
+                                    f"network has num_outputs={model.num_outputs}")
+        if shape is not None and math.prod(shape) != model.n:
+            raise InvalidInputError(f"{model.name}: input_shape {shape} does not match the "
+                                    f"network's input {model.input_shape}")
+        shape, mods, where = model.input_shape, _flatten_modules(model.layers), f"{model.name}: "
+    elif isinstance(model, (nn.Sequential, nn.Linear)):
+        mods, where = _flatten_modules(model), ""
+    else:
+        raise InvalidInputError(
+            f"unsupported model {type(model).__name__}: exact distances accept nn.Sequential of "
+            "Linear/ReLU/Flatten/Identity/Conv2d, nn.Linear, randadv.nets.RandomMLP or a "
+            "randadv.nets.conv.RandomImageNet (zoo network)")
+    layers, pend, _ = _convert(mods, shape, where)
     if pend is None:
         raise InvalidInputError("the model must end with an affine layer (a final ReLU or an "
                                 "empty model has no signed scalar output)")
