@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import scipy.stats  # noqa: E402
@@ -157,6 +158,9 @@ def bottleneck_radius_figure(table: pd.DataFrame, exponents: pd.DataFrame, path:
             ax.plot(g.d_min, c * np.sqrt(g.d_min), "--", color=color, alpha=0.7)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        widths = sorted(t.d_min.unique())
+        ax.set_xticks(widths, [str(int(w)) for w in widths])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("bottleneck width d_min")
         ax.set_ylabel("linearity radius R_eps")
         ax.grid(alpha=0.3, which="both")
