@@ -219,9 +219,30 @@ def _import_scip():
     return pyscipopt
 
 
+# settings tried in turn when SCIP's LP solver fails (SoPlex numerical trouble on cutting-plane
+# LPs, seen on a 10-32-1 net): the default, then no cutting planes, then primal simplex
+SCIP_RETRY_SETTINGS = ({}, {"separating/maxrounds": 0, "separating/maxroundsroot": 0},
+                       {"lp/initalgorithm": "p", "lp/resolvealgorithm": "p"})
+
+
 def solve_scip(enc: Encoding, radius: float, scale: float, time_limit: float,
                rel_gap: float) -> MipSolution:
-    """l2 with SCIP: minimise ``q >= sum (delta_i / scale)^2`` (a convex MIQCP)."""
+    """l2 with SCIP: minimise ``q >= sum (delta_i / scale)^2`` (a convex MIQCP). An LP-solver
+    failure is retried with the next of ``SCIP_RETRY_SETTINGS``; when all fail, a
+    :class:`RandadvError` names the failure."""
+    err: Exception | None = None
+    for settings in SCIP_RETRY_SETTINGS:
+        try:
+            return _solve_scip_once(enc, radius, scale, time_limit, rel_gap, settings)
+        except RandadvError:
+            raise
+        except Exception as e:  # noqa: BLE001 (pyscipopt raises bare Exception)
+            err = e
+    raise RandadvError(f"SCIP failed on the distance MIQCP with every LP setting tried: {err}")
+
+
+def _solve_scip_once(enc: Encoding, radius: float, scale: float, time_limit: float,
+                     rel_gap: float, settings: dict) -> MipSolution:
     scip = _import_scip()
     m = scip.Model()
     m.hideOutput()
@@ -251,6 +272,8 @@ def solve_scip(enc: Encoding, radius: float, scale: float, time_limit: float,
     m.setParam("limits/time", max(time_limit, 1e-3))
     m.setParam("limits/gap", rel_gap)
     m.setParam("limits/absgap", 1e-12)
+    for key, value in settings.items():
+        m.setParam(key, value)
     t0 = time.perf_counter()
     m.optimize()
     dt = time.perf_counter() - t0

@@ -1,0 +1,46 @@
+"""SCIP's LP solver fails on some distance MIQCPs (SoPlex numerical trouble in cutting-plane
+LPs); min_distance retries with other settings instead of letting a bare Exception escape."""
+
+import pytest
+import torch
+
+from randadv.attacks.closest import closest_adversarial
+from randadv.exact import milp, min_distance
+from randadv.experiments.attack_optimality import build_model, parse_arch
+from randadv.nets.seeding import derive_seed, generator
+
+pytest.importorskip("pyscipopt")
+
+
+def _case():
+    # found by the attack-optimality quick profile: net fc:10:32 #1, uniform point 3
+    model, _, _ = build_model(parse_arch("fc:10:32"), derive_seed(0, "net", "fc:10:32", 1), 0.0)
+    xs = torch.rand((5, 10), generator=generator(0, "points", "fc:10:32", 1, "uniform"),
+                    dtype=torch.float64)
+    return model, xs[3]
+
+
+def test_lp_failure_is_retried_and_the_result_agrees_with_the_attack():
+    model, x = _case()
+    e = min_distance(model, x, "l2", bounds=(0.0, 1.0), time_limit=20.0, strict=False)
+    assert e.status == "optimal"
+    a = closest_adversarial(model, x[None], "l2", bounds=(0, 1), n_starts=3, seed=0)
+    assert bool(a.success[0])
+    # attack >= exact up to the solver's 1e-6 feasibility tolerance
+    assert float(a.distance[0]) >= e.distance * (1 - 1e-6)
+
+
+def test_every_setting_failing_gives_a_named_error(monkeypatch):
+    from randadv.errors import RandadvError
+
+    tried = []
+
+    def failing(enc, radius, scale, time_limit, rel_gap, settings):
+        tried.append(settings)
+        raise Exception("SCIP: error in LP solver!")  # what pyscipopt raises
+
+    model, x = _case()
+    monkeypatch.setattr(milp, "_solve_scip_once", failing)
+    with pytest.raises(RandadvError, match="SCIP failed on the distance MIQCP.*LP solver"):
+        min_distance(model, x, "l2", bounds=(0.0, 1.0), time_limit=20.0, strict=False)
+    assert tried == list(milp.SCIP_RETRY_SETTINGS)
