@@ -1,7 +1,40 @@
 import os
 
+import pytest
 import torch
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread, as the runner runs each unit (the attacks' many small kernels run
+    several times slower with two threads on a busy 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def smoke_run(tmp_path):
+    """``smoke_run(name)``: run an experiment's smoke profile into a fresh folder, check that every
+    unit ran, and return ``(experiment, params, summary, records)``."""
+    from randadv.experiments.registry import get_experiment
+    from randadv.runner.run import open_results, run_experiment
+
+    def run(name: str):
+        exp = get_experiment(name)
+        params = exp.params("smoke")
+        summary = run_experiment(exp, "smoke", params, seed=0, out=tmp_path, quiet=True)
+        assert summary.units_run == summary.units_total == len(exp.units(params))
+        store = open_results(exp, tmp_path)
+        try:
+            df = store.records()
+        finally:
+            store.close()
+        return exp, params, summary, df
+
+    return run

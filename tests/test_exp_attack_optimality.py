@@ -15,32 +15,16 @@ from randadv.exact import to_affine_layers
 from randadv.experiments.base import UnitContext
 from randadv.experiments.registry import get_experiment
 from randadv.nets import ConvNetBuilder, RandomResNet
-from randadv.runner.run import open_results, run_experiment
 
 NAME = "attack-optimality"
 TIMES = {"exact_seconds", "attack_seconds"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Units run with one torch thread, as the runner runs them (tiny convolutions with two
-    threads on a busy 2-core machine are ~10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_smoke_profile_end_to_end(tmp_path):
-    exp = get_experiment(NAME)
-    p = exp.params("smoke")
-    summary = run_experiment(exp, "smoke", p, seed=0, out=tmp_path, quiet=True)
-    assert summary.units_run == summary.units_total == len(exp.units(p))
-    store = open_results(exp, tmp_path)
-    try:
-        df = store.records()
-    finally:
-        store.close()
+def test_smoke_profile_end_to_end(smoke_run):
+    exp, p, summary, df = smoke_run(NAME)
     norms = [n for n in p["norms"] if n != "l2" or ao.scip_available()]
     assert len(df) == (len(p["archs"]) * p["nets"] * len(p["inputs"]) * p["points"]
                        * len(norms) * len(p["n_starts"]))

@@ -14,31 +14,15 @@ from randadv.experiments.closest_adversarial import bootstrap_slopes, fit_loglog
 from randadv.experiments.registry import get_experiment
 from randadv.nets.conv import uniform_images
 from randadv.nets.zoo import build_architecture
-from randadv.runner.run import open_results, run_experiment
 
 NAME = "closest-adversarial"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the attacks' many small kernels slow down badly with two threads on a
-    busy 2-core machine (the runner also uses one thread per unit)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_smoke_profile_end_to_end(tmp_path):
-    exp = get_experiment(NAME)
-    p = exp.params("smoke")
-    summary = run_experiment(exp, "smoke", p, seed=0, out=tmp_path, quiet=True)
-    assert summary.units_run == summary.units_total == len(exp.units(p))
-    store = open_results(exp, tmp_path)
-    try:
-        df = store.records()
-    finally:
-        store.close()
+def test_smoke_profile_end_to_end(smoke_run):
+    exp, p, summary, df = smoke_run(NAME)
     assert len(df) == len(p["sizes"]) * p["nets"] * p["points"] * len(p["norms"])
     assert set(df.n) == {3 * s * s for s in p["sizes"]}
     ok = df[df.success]
