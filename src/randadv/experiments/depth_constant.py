@@ -3,7 +3,7 @@ and (beyond the paper) how the single-step sensitivity decreases with depth.
 
 Fixed width k, growing depth L: per network (``DeepReLUNet([d] + [k] * L)``)
 * ``points`` inputs uniform on the sphere of radius sqrt(d): f(x), ||grad f(x)|| and the smallest
-  flipping step along grad f(x) (exact region walk, verified), i.e. the spread of f over the
+  flipping step along grad f(x) (exact layer sweep, verified), i.e. the spread of f over the
   sphere (Theorem 3.1: max |f(x) - f(y)| / |f(x)| <= C sqrt(log d / d) once L >= d^3), the fraction
   with a flipping step |eta| < 20, and sqrt(d) ||eta grad f|| / ||x|| (Section 1: "we do not know
   how the sensitivity to input perturbations decreases with depth");
@@ -42,6 +42,29 @@ def correlated_pairs(n: int, d: int, rho: float, *keys: object) -> tuple[torch.T
     return x * math.sqrt(d), y * math.sqrt(d)
 
 
+def quantile_inf(values: np.ndarray, q: float) -> float:
+    """numpy's linear-interpolation quantile, with +inf entries allowed (inf where the
+    interpolation reaches one; numpy gives NaN from inf - inf)."""
+    v = np.sort(np.asarray(values, dtype=np.float64))
+    pos = q * (len(v) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    if lo == hi or v[lo] == v[hi]:
+        return float(v[lo])
+    return float(v[lo] + (v[hi] - v[lo]) * (pos - lo))
+
+
+PAPER_COST = (
+    "Cost, one thread on the shared 2-core machine: quick (width 64, depths to 128, 4 nets x 24 "
+    "points, 64 units, exact at every depth) 46 s wall at load 1, 118 s at load 5. Paper (width "
+    "256, depths to 512, 20 nets x 100 points, 600 units): `--dry-run` can only bound it (at "
+    "least 8.9 h; its dearest unit, d = 256, L = 512, did not finish in 400 s); a ray that does "
+    "not flip crosses ~depth x width / 2 regions, and rays timed at width 256 took about 3 / 10 / "
+    "17-73 / 60-210 s at L = 64 / 128 / 256 / 512 (load 4), i.e. about 300 CPU-hours in all "
+    "(within a factor 2): a cluster job (`--executor ray`). `--set exact_max_depth=128` searches "
+    "the depths above 128 on the grid instead (about 3 s per ray at L = 512), about 35 "
+    "CPU-hours, at the price of exactness there.")
+
+
 class DepthConstant(Experiment):
     name = "depth-constant"
     paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
@@ -57,11 +80,11 @@ class DepthConstant(Experiment):
         "quick": dict(d=[16, 64], width=64, depth=[1, 2, 4, 8, 16, 32, 64, 128], nets=4,
                       points=24, pairs=8, rho0=[-0.5, 0.0, 0.5, 0.9], max_eta=20.0,
                       max_rel=2.0, hidden_gain=2.0,
-                      exact_max_depth=8, n_grid=1024),
+                      exact_max_depth=128, n_grid=1024),
         "paper": dict(d=[16, 64, 256], width=256, depth=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
                       nets=20, points=100, pairs=20, rho0=[-0.5, 0.0, 0.5, 0.9], max_eta=20.0,
                       max_rel=2.0, hidden_gain=2.0,
-                      exact_max_depth=8, n_grid=1024),
+                      exact_max_depth=512, n_grid=1024),
     }
     columns = (("kind", "str"), ("d", "int"), ("width", "int"), ("depth", "int"), ("net", "int"),
                ("index", "int"), ("rho0", "float"), ("corr", "float"), ("corr_theory", "float"),
@@ -80,13 +103,15 @@ class DepthConstant(Experiment):
         "c^L(x_i . x_j / d) over the network's points (i, j, diagonal included): at infinite width "
         "E var_x f / E mean_x f^2 = 1 - that mean (the normalised dispersion of f on the sphere). "
         "Flipping steps are searched up to |eta| <= max(max_eta, max_rel ||x|| / ||grad f||), "
-        "exactly (region walk) for depth <= exact_max_depth, else on a grid of n_grid steps + "
-        "Newton (the first sign change on the grid; the walk crosses thousands of regions per ray "
-        "at depth >= 16), i.e. "
-        "every step the |eta| < 20 criterion counts and every perturbation up to max_rel ||x||; "
-        "inputs with none count as +inf in the medians. By Lemma 2.1, the linearised value "
-        "sqrt(d) |f| / (||grad f|| ||x||) has the law of sqrt(d)|u_1| at every depth (median "
-        "-> 0.674): the drawn baseline.")
+        "i.e. every step the |eta| < 20 criterion counts and every perturbation up to "
+        "max_rel ||x||; inputs with none count as +inf in the medians. The search is exact (the "
+        "layer sweep of `attacks.piecewise_linear`: every linear region the ray crosses, about "
+        "depth x width / 2 of them for a ray that does not flip) for depth <= exact_max_depth "
+        "(all depths in the quick and paper profiles), else the first sign change on a grid of "
+        "n_grid steps + Newton, which can miss a narrow excursion of f across 0 (seen once in 24 "
+        "rays at d = 64, L = 64, width 64: eta 9.46 on the grid against 0.375 exactly). By "
+        "Lemma 2.1, the linearised value sqrt(d) |f| / (||grad f|| ||x||) has the law of "
+        "sqrt(d)|u_1| at every depth (median -> 0.674): the drawn baseline. " + PAPER_COST)
 
     def validate(self, p: dict[str, Any]) -> None:
         require(len(p["d"]) >= 1 and all(v >= 2 for v in p["d"]), f"d must be >= 2: {p['d']}")
@@ -106,6 +131,17 @@ class DepthConstant(Experiment):
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(d=d, depth=L, net=n) for d in p["d"] for L in p["depth"]
                 for n in range(p["nets"])]
+
+    def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
+        """Multiply-adds up to a constant. Exact sweep: a ray that does not flip crosses about
+        depth x width / 2 linear regions (measured), and layer l carries the breakpoints of
+        layers 1..l through a width x width product; grid search: n_grid points per ray."""
+        k, depth = p["width"], unit["depth"]
+        if depth <= p["exact_max_depth"]:
+            per_ray = sum((i * k / 2 + 2) * k * k for i in range(1, depth + 1))
+        else:
+            per_ray = p["n_grid"] * depth * k * k
+        return float(p["points"] * per_ray + 2 * len(p["rho0"]) * p["pairs"] * depth * k * k)
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
@@ -166,8 +202,8 @@ class DepthConstant(Experiment):
                 flip_frac=float(within.mean()),
                 flip_frac_se=float(frac_net.std(ddof=1) / math.sqrt(len(frac_net))),
                 found_frac=float(g.flipped.mean()),
-                sens_median=float(np.median(s)),
-                sens_q25=float(np.quantile(s, 0.25)), sens_q75=float(np.quantile(s, 0.75)),
+                sens_median=quantile_inf(s, 0.5),
+                sens_q25=quantile_inf(s, 0.25), sens_q75=quantile_inf(s, 0.75),
                 lin_median=float(np.median(np.sqrt(d) * g.f_x.abs() / g.grad_norm
                                            / math.sqrt(d))),
                 theorem31=math.sqrt(math.log(d) / d)))
