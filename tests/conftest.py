@@ -38,3 +38,29 @@ def smoke_run(tmp_path):
         return exp, params, summary, df
 
     return run
+
+
+@pytest.fixture
+def unit_twice():
+    """``unit_twice(name)``: run the middle unit of an experiment's smoke grid twice with the same
+    seed, assert the records are identical (NaN equal to NaN), return ``(exp, params, records)``."""
+    import math
+
+    from randadv.experiments.base import UnitContext
+    from randadv.experiments.registry import get_experiment
+
+    def same(u, v):
+        return u == v or (isinstance(u, float) and math.isnan(u) and math.isnan(v))
+
+    def run(name: str):
+        exp = get_experiment(name)
+        params = exp.params("smoke")
+        units = exp.units(params)
+        unit = units[len(units) // 2]
+        a = exp.run_unit(unit, params, UnitContext(seed=3))
+        b = exp.run_unit(unit, params, UnitContext(seed=3))
+        assert len(a) == len(b) > 0
+        assert all(same(r[k], s[k]) for r, s in zip(a, b, strict=True) for k in r)
+        return exp, params, a
+
+    return run

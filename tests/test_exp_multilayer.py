@@ -7,24 +7,14 @@ import numpy as np
 import pytest
 
 from randadv.errors import ConfigError
-from randadv.experiments.base import UnitContext
 from randadv.experiments.registry import get_experiment
-from randadv.runner.run import open_results, run_experiment
 
 EXPERIMENTS = ["min-pert", "multilayer-single-step", "depth-constant", "bottleneck-linearity"]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_smoke_profile_end_to_end(name, tmp_path):
-    exp = get_experiment(name)
-    params = exp.params("smoke")
-    summary = run_experiment(exp, "smoke", params, seed=0, out=tmp_path, quiet=True)
-    assert summary.units_run == summary.units_total == len(exp.units(params))
-    store = open_results(exp, tmp_path)
-    try:
-        df = store.records()
-    finally:
-        store.close()
+def test_smoke_profile_end_to_end(name, smoke_run):
+    exp, params, summary, df = smoke_run(name)
     assert len(df) > 0
     claims = exp.check_claims(df, params)
     assert claims and all(c.measured for c in claims)
@@ -35,19 +25,8 @@ def test_smoke_profile_end_to_end(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_unit_is_deterministic(name):
-    exp = get_experiment(name)
-    params = exp.params("smoke")
-    units = exp.units(params)
-    unit = units[len(units) // 2]
-    a = exp.run_unit(unit, params, UnitContext(seed=3))
-    b = exp.run_unit(unit, params, UnitContext(seed=3))
-
-    def same(u, v):
-        return u == v or (isinstance(u, float) and math.isnan(u) and math.isnan(v))
-
-    assert len(a) == len(b) > 0
-    assert all(same(r[k], s[k]) for r, s in zip(a, b, strict=True) for k in r)
+def test_unit_is_deterministic(name, unit_twice):
+    exp, params, a = unit_twice(name)
     cols = {c for c, _ in exp.columns}
     assert all(set(r) == cols for r in a)
 
