@@ -72,7 +72,7 @@ MIN_FMN_STEPS = 30                # FMN's cosine schedules need about this many 
 # affine-layer weights above which refine="auto" skips the region LP (l1, linf) / QP (l2): on the
 # zoo fc net at n = 432 (53k weights, 8 points) the LPs took 3.4-4.3 s and the QPs 61 s against
 # 0.05-0.07 s for the attack, for a median gain below 0.1%
-MAX_EXACT_ENTRIES = {"l1": 20_000, "linf": 20_000, "l2": 20_000}
+MAX_EXACT_ENTRIES = 20_000
 
 
 def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
@@ -297,7 +297,7 @@ def exact_region_refinement(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor
         if required:
             raise
         return torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-    if sum(w.size for w, _ in net.layers) > MAX_EXACT_ENTRIES[norm] and not required:
+    if sum(w.size for w, _ in net.layers) > MAX_EXACT_ENTRIES and not required:
         return torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
     d = net.d
     lo = np.full(d, -np.inf) if box is None else box[0].reshape(-1).double().cpu().numpy()
