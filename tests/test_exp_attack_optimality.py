@@ -15,6 +15,7 @@ from randadv.exact import to_affine_layers
 from randadv.experiments.base import UnitContext
 from randadv.experiments.registry import get_experiment
 from randadv.nets import ConvNetBuilder, RandomResNet
+from randadv.nets.plain import plain_relu_sequential
 
 NAME = "attack-optimality"
 TIMES = {"exact_seconds", "attack_seconds"}
@@ -147,7 +148,7 @@ def test_plain_copy_of_a_conv_net_is_the_same_function():
     b = ConvNetBuilder("conv", (2, 5, 5), seed=4, dtype=torch.float64, bias=True, sigma_b2=0.1)
     b.conv(3, 3).act().conv(2, 3, padding="periodic").act().sum_pool(2).dense(4).act()
     net = b.build()
-    plain = ao.plain_relu_sequential(net)
+    plain = plain_relu_sequential(net)
     x = torch.randn(6, 2, 5, 5, generator=torch.Generator().manual_seed(1),
                     dtype=torch.float64)
     with torch.no_grad():
@@ -155,7 +156,7 @@ def test_plain_copy_of_a_conv_net_is_the_same_function():
     layers = to_affine_layers(plain, (2, 5, 5))
     assert [w.shape[0] for w, _ in layers] == [75, 50, 4, 1]
     with pytest.raises(InvalidInputError):
-        ao.plain_relu_sequential(RandomResNet(8, 1, 0, widths=(2,), blocks_per_stage=1))
+        plain_relu_sequential(RandomResNet(8, 1, 0, widths=(2,), blocks_per_stage=1))
 
 
 def test_l2_is_skipped_with_a_note_without_scip(monkeypatch):

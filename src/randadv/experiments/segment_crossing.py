@@ -33,9 +33,9 @@ import pandas as pd
 import torch
 
 from randadv.attacks.segment import first_boundary_crossing
-from randadv.experiments.attack_optimality import plain_relu_sequential
 from randadv.experiments.base import Claim, Experiment, UnitContext, require
 from randadv.nets import DeepReLUNet, RandomFCNet, RandomResNet
+from randadv.nets.plain import plain_relu_sequential
 from randadv.nets.seeding import derive_seed, generator
 from randadv.theory.correlation import relu_correlation_iterates
 from randadv.theory.robustness_bounds import corollary1_segment_radius
