@@ -15,6 +15,13 @@ from randadv.experiments.base import UnitContext, require
 from randadv.nets.seeding import generator
 
 MNIST_SIDE = 28
+MNIST01_SIZES = {"train": 12665, "test": 2115}     # zeros and ones in the MNIST files
+
+
+def sample_counts(p: dict[str, Any] | Any) -> tuple[int, int]:
+    """(n_train, n_test) a unit uses: the ``n_train`` / ``n_test`` params, 0 meaning all of
+    MNIST 0 vs 1 (for the cost models, which run before any data is read)."""
+    return (p["n_train"] or MNIST01_SIZES["train"], p["n_test"] or MNIST01_SIZES["test"])
 
 
 def side_of(d: int) -> int:

@@ -22,7 +22,12 @@ import numpy as np
 import pandas as pd
 
 from randadv.attacks.pgd import pgd_l2
-from randadv.experiments._lazy_common import mnist01, model_root, validate_dims
+from randadv.experiments._lazy_common import (
+    mnist01,
+    model_root,
+    sample_counts,
+    validate_dims,
+)
 from randadv.experiments.base import Claim, Experiment, UnitContext, require
 from randadv.nets.seeding import derive_seed
 from randadv.report.figures_lazy import fit_exponent
@@ -127,8 +132,7 @@ class LazyAdversarialTraining(Experiment):
 
     def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
         """Multiply-adds: PGD over the training set each epoch + SGD + the test attack."""
-        n_train = p["n_train"] or 12665
-        n_test = p["n_test"] or 2115
+        n_train, n_test = sample_counts(p)
         per_pass = 3.0 * unit["d"] * unit["m"]
         return per_pass * ((p["max_epochs"] + 1) * n_train * (p["pgd_steps_train"] + 1)
                            + n_test * p["pgd_steps_test"] * (1 + p["pgd_restarts"]))

@@ -23,7 +23,12 @@ import pandas as pd
 import torch
 
 from randadv.attacks import smallest_flip_step
-from randadv.experiments._lazy_common import mnist01, model_root, validate_dims
+from randadv.experiments._lazy_common import (
+    mnist01,
+    model_root,
+    sample_counts,
+    validate_dims,
+)
 from randadv.experiments.base import Claim, Experiment, UnitContext, require
 from randadv.nets.seeding import derive_seed
 from randadv.report.figures_lazy import fit_exponent
@@ -84,8 +89,8 @@ class LazyMultilayer(Experiment):
     def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
         m, L, d = p["m"], unit["depth"], unit["d"]
         per = d * m + (L - 1) * m * m
-        return float(per * (3 * (p["n_train"] or 12665) * p["max_epochs"]
-                            + 20 * L * (p["n_test"] or 2115)))
+        n_train, n_test = sample_counts(p)
+        return float(per * (3 * n_train * p["max_epochs"] + 20 * L * n_test))
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:

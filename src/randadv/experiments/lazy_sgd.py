@@ -22,7 +22,12 @@ import pandas as pd
 import torch
 
 from randadv.attacks import smallest_flip_step
-from randadv.experiments._lazy_common import mnist01, model_root, validate_dims
+from randadv.experiments._lazy_common import (
+    mnist01,
+    model_root,
+    sample_counts,
+    validate_dims,
+)
 from randadv.experiments.base import Claim, Experiment, UnitContext, require
 from randadv.nets.seeding import derive_seed
 from randadv.report.figures_lazy import fit_exponent
@@ -123,8 +128,7 @@ class LazySGD(Experiment):
 
     def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
         """Multiply-adds: SGD steps (at most max_epochs epochs) + the attack, each ~ d m."""
-        n_train = p["n_train"] or 12665
-        n_test = p["n_test"] or 2115
+        n_train, n_test = sample_counts(p)
         return float(unit["d"] * unit["m"] * (3 * n_train * p["max_epochs"] + 8 * n_test))
 
     def unit_memory(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> int | None:
