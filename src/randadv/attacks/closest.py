@@ -280,6 +280,13 @@ def ray_box_exit(x: torch.Tensor, d: torch.Tensor, box: Box | None) -> torch.Ten
     return s.clamp_min(0.0).reshape(x.shape[0], -1).amin(1)
 
 
+def _weight_count(model: nn.Module) -> int:
+    """Weights of the model's matrices and kernels: a conv or dense layer's affine matrix has at
+    least about as many entries (a cheap test before densifying, which costs a forward pass per
+    input entry)."""
+    return sum(p.numel() for p in model.parameters() if p.dim() >= 2)
+
+
 def exact_region_refinement(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
                             box: Box | None, best: Best, max_solves: int,
                             input_shape: Sequence[int] | None, required: bool) -> torch.Tensor:
@@ -291,6 +298,8 @@ def exact_region_refinement(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor
 
     shape = tuple(input_shape) if input_shape is not None else (
         tuple(x.shape[1:]) if x.dim() > 2 else None)
+    if not required and _weight_count(model) > 10 * MAX_EXACT_ENTRIES:
+        return torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
     try:
         net = AffineNet(to_affine_layers(model, shape))
     except InvalidInputError:
