@@ -334,3 +334,31 @@ def test_fmn_l2_direction_finds_l1_points(norm):
     x = net.sample_inputs(8, "bench", 1)
     r = fmn(net, x, norm, bounds=(0.0, 1.0), steps=30)
     assert bool(r.success.all())
+
+
+def test_best_keeps_f_and_grad_offered_with_a_point():
+    """The boundary projection reads f and grad f at the best point from FMN's last pass; the
+    cached values must be the model's, and points offered without them are recomputed."""
+    from randadv.attacks.fmn import fmn_candidates
+    from randadv.attacks.min_norm import Best, prepare, value_and_grad
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 1)).double()
+    x = torch.rand(5, 6, dtype=torch.float64)
+    norm, box, f_x = prepare(net, x, "l2", None)
+    best = Best(x, norm, box)
+    fmn_candidates(net, x, f_x, norm, box, best, x, steps=30)
+    rows = torch.nonzero(torch.isfinite(best.dist)).flatten()
+    assert rows.numel() > 0
+    f_ref, g_ref = value_and_grad(net, best.point[rows])
+    cached = torch.isfinite(best.value[rows]) & torch.isfinite(best.grad[rows]).all(1)
+    assert bool(cached.any())
+    torch.testing.assert_close(best.value[rows][cached], f_ref[cached])
+    torch.testing.assert_close(best.grad[rows][cached], g_ref[cached])
+    # a point offered without f and grad f: recomputed on demand
+    far = best.point[rows[:1]].clone()
+    best.dist[rows[0]] = float("inf")
+    best.offer(far, torch.ones(1, dtype=torch.bool), rows[:1])
+    assert math.isnan(float(best.value[rows[0]]))
+    f, g = best.value_and_grad(net, rows)
+    torch.testing.assert_close(f, f_ref)
+    torch.testing.assert_close(g, g_ref)

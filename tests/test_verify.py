@@ -51,3 +51,34 @@ def test_candidate_on_the_wrong_side_is_not_reported():
     cand = 0.5 * x                             # same sign, f = 2
     x_adv, success, _ = verified_adversarial(model, x, cand, model(x))
     assert not bool(success[0]) and torch.equal(x_adv, x)
+
+
+class Counting(nn.Module):
+    """A model that counts the rows it evaluates."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner, self.rows = inner, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.rows += x.shape[0]
+        return self.inner(x)
+
+
+def test_give_up_drops_estimates_far_from_the_boundary_after_one_pass():
+    from randadv.attacks.verify import _margins, verified_flip_along
+    dt = torch.float64
+    model = Counting(Affine(torch.ones(4, dtype=dt), -4.0))   # f = sum(x) - 4
+    x = torch.full((2, 4), 2.0, dtype=dt)                      # f(x) = 4
+    f_x = model(x)
+    direction = -torch.ones(2, 4, dtype=dt)
+    # row 0: the exact boundary step (t = 1); row 1: an estimate that stops at f = 2 (t = 0.5)
+    t_b = torch.tensor([1.0, 0.5], dtype=dt)
+    model.rows = 0
+    t, flipped, _, _ = verified_flip_along(model, x, direction, t_b, f_x)
+    assert flipped.tolist() == [True, False]
+    assert model.rows == 2 + len(_margins(dt)) - 1      # row 1 tried every margin
+    model.rows = 0
+    t2, flipped2, _, _ = verified_flip_along(model, x, direction, t_b, f_x, give_up=1e-2)
+    assert flipped2.tolist() == [True, False] and model.rows == 2   # one pass for both
+    assert float(t2[0]) == float(t[0])

@@ -88,6 +88,8 @@ def fmn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: s
     # the closest adversarial iterate of each run, offered to ``best`` once at the end
     best_d = torch.full((n,), float("inf"), dtype=x.dtype, device=x.device)
     best_y = xo.clone()
+    best_f = torch.full((n,), float("nan"), dtype=x.dtype, device=x.device)
+    best_g = torch.zeros_like(xo)
     unit = None
     for k in range(steps + 1):
         y = clip(xo + delta, box)
@@ -98,6 +100,8 @@ def fmn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: s
         better = adv & (dn < best_d)
         best_d = torch.where(better, dn, best_d)
         best_y = torch.where(better.view(view), y, best_y)
+        best_f = torch.where(better, f, best_f)
+        best_g = torch.where(better.view(view), g, best_g)
         if k == steps:
             break
         seen |= adv
@@ -122,7 +126,7 @@ def fmn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: s
         step = -steepest(gl, "l2") * (am * unit).view(view)
         delta = project_ball(delta + step, eps, norm)
         delta = clip(xo + delta, box) - xo
-    best.offer(best_y, torch.isfinite(best_d), rows)
+    best.offer(best_y, torch.isfinite(best_d), rows, value=best_f, grad=best_g)
 
 
 def fmn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | None = None, *,

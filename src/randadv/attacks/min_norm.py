@@ -119,17 +119,24 @@ def box_slack(y: torch.Tensor, box: Box | None) -> tuple[torch.Tensor | None,
 class Best:
     """The closest adversarial candidate per input among everything offered to it; with a
     ``box``, candidates outside it are refused (the final verification would clip them, which
-    can undo the flip and lose the row)."""
+    can undo the flip and lose the row).
+
+    An attack that has f and grad f at its candidates may offer them too (``value``,
+    ``grad``); they are kept with the point (NaN where the point came without them), so that a
+    later step that needs them at the best point (the boundary projection) does not pay for
+    another forward and backward pass."""
 
     def __init__(self, x: torch.Tensor, norm: str, box: Box | None = None) -> None:
         self.x, self.norm, self.box = x, norm, box
         self.point = torch.full_like(x, float("nan"))
         self.dist = torch.full((x.shape[0],), float("inf"), dtype=x.dtype, device=x.device)
+        self.value = torch.full((x.shape[0],), float("nan"), dtype=x.dtype, device=x.device)
+        self.grad = torch.full_like(x, float("nan"))
 
-    def offer(self, cand: torch.Tensor, ok: torch.Tensor, rows: torch.Tensor | None = None
-              ) -> None:
+    def offer(self, cand: torch.Tensor, ok: torch.Tensor, rows: torch.Tensor | None = None,
+              value: torch.Tensor | None = None, grad: torch.Tensor | None = None) -> None:
         """Offer candidates ``cand`` (for ``rows`` of x, default all; several per row
-        allowed) where ``ok``."""
+        allowed) where ``ok``, optionally with f (``value``) and grad f (``grad``) there."""
         if rows is None:
             rows = torch.arange(cand.shape[0], device=cand.device) % self.x.shape[0]
         d = lp_norm(cand - self.x[rows], self.norm)
@@ -147,6 +154,20 @@ class Best:
         idx = torch.nonzero(hit).flatten()
         self.point[rows[idx]] = cand[idx]
         self.dist[rows[idx]] = d[idx]
+        known = value is not None and grad is not None
+        self.value[rows[idx]] = value[idx].to(self.x.dtype) if known else float("nan")
+        self.grad[rows[idx]] = grad[idx].to(self.x.dtype) if known else float("nan")
+
+    def value_and_grad(self, model: nn.Module, rows: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """f and grad f at the best points of ``rows``: the ones offered with them, a forward
+        and backward pass for the others."""
+        f, g = self.value[rows].clone(), self.grad[rows].clone()
+        miss = ~torch.isfinite(f) | ~torch.isfinite(g.reshape(len(rows), -1)).all(1)
+        if bool(miss.any()):
+            m = torch.nonzero(miss).flatten()
+            f[m], g[m] = value_and_grad(model, self.point[rows[m]])
+        return f, g
 
 
 def finalize(model: nn.Module, x: torch.Tensor, best: Best, f_x: torch.Tensor, norm: str,
