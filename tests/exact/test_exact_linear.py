@@ -90,3 +90,38 @@ def test_closest_in_region_linear_is_closed_form(norm):
     expected = abs(float(w @ x.numpy() + b)) / np.linalg.norm(w, DUAL[norm])
     assert res.distance == pytest.approx(expected, rel=1e-7)
     assert float(w @ res.point.numpy() + b) == pytest.approx(0.0, abs=1e-9)
+
+
+def _touching(w, c):
+    """f(x) = |w . x - c| (two ReLUs): f >= 0 everywhere, the boundary f = 0 is the hyperplane
+    w . x = c, touched but never crossed."""
+    net = nn.Sequential(nn.Linear(len(w), 2), nn.ReLU(), nn.Linear(2, 1)).double()
+    with torch.no_grad():
+        wt = torch.tensor(w, dtype=torch.float64)
+        net[0].weight.copy_(torch.stack([wt, -wt]))
+        net[0].bias.copy_(torch.tensor([-c, c], dtype=torch.float64))
+        net[2].weight.fill_(1.0)
+        net[2].bias.zero_()
+    return net
+
+
+@pytest.mark.parametrize("norm", _norms())
+def test_touched_boundary_gives_a_weak_witness_on_it(norm):
+    """Where no point is strictly across (f >= 0), min ||x' - x|| s.t. f(x') <= 0 is the distance
+    to the touched hyperplane, c / ||w||_q; the witness is on it up to the forward pass's
+    rounding (the solver's own point is off by its tolerance, ~1e-10, and used to be refused)."""
+    from randadv.attacks.verify import ROUNDING_GUARD
+    rng = np.random.default_rng(0)
+    x = torch.zeros(1, 3, dtype=torch.float64)
+    for _ in range(8):
+        w = rng.uniform(0.1, 1.0, 3).round(6)
+        c = round(float(rng.uniform(0.1, 1.0)), 6)
+        r = min_distance(_touching(w.tolist(), c), x, norm, bounds=(-10.0, 10.0),
+                         time_limit=20)[0]
+        assert r.status == "optimal" and r.verified
+        exact = c / np.linalg.norm(w, DUAL[norm])
+        # l2: the region f = 0 is the hyperplane itself, solved as a QP by SCIP, whose
+        # feasibility tolerance 1e-6 on w . x = c moves the point by up to 1e-6 / ||w||_2
+        tol = 2e-6 / np.linalg.norm(w) if norm == "l2" else 1e-9 * exact
+        assert abs(r.distance - exact) <= tol
+        assert abs(r.f_adv) <= ROUNDING_GUARD * np.finfo(np.float64).eps * abs(r.f_x)

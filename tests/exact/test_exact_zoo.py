@@ -90,3 +90,16 @@ def test_exact_distance_not_above_verified_attack(name, kw, norms):
                 compared += 1
             assert r.distance <= a_dist * (1 + 1e-6)
     assert compared > 0
+
+
+def test_image_batch_gives_the_input_shape():
+    """A batch (B, C, H, W) needs no ``input_shape``: the same distances as with it, and
+    witnesses of the images' shape."""
+    m = build_architecture("conv4", 4, seed=3, dtype=torch.float64, width=2, depth=2)
+    x = m.sample_inputs(2, "probe")
+    assert x.dim() == 4
+    given = min_distance(m, x, "linf", bounds=(0, 1), time_limit=20, input_shape=m.input_shape)
+    inferred = min_distance(m, x, "linf", bounds=(0, 1), time_limit=20)
+    for a, b in zip(given, inferred, strict=True):
+        assert b.distance == pytest.approx(a.distance, rel=1e-9)
+        assert b.x_adv.shape == x.shape[1:]

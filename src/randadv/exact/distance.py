@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from randadv.attacks.verify import ROUNDING_GUARD
 from randadv.errors import InvalidInputError, ModelOutputError, RandadvError
 from randadv.exact.attack import quick_attack
 from randadv.exact.encoding import (
@@ -50,7 +51,8 @@ class ExactDistance:
         distance: ``||x_adv - x||_p`` of the verified witness (inf if none). With status
             ``"optimal"`` it is the minimal distance up to the relative solver gap ``rel_gap``
             and the push ``margin`` across the boundary (both ~1e-7 relative by default; see
-            :func:`min_distance`).
+            :func:`min_distance`). An l2 witness in a region where f is constant (a touched
+            boundary) comes from SCIP's QP, accurate to its feasibility tolerance (1e-6).
         x_adv: the witness (same dtype/shape as x), or None.
         status: ``"optimal"``, ``"time_limit"`` or ``"infeasible"`` (no sign change within the
             searched region; then ``lower_bound`` is ``search_radius`` or inf).
@@ -172,7 +174,8 @@ def min_distance(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         norm: ``"l1"``, ``"l2"`` or ``"linf"``.
         bounds: optional input domain ``(lo, hi)`` (scalars or tensors of the input's shape).
         time_limit: seconds per input (attack, bound tightening and solver together).
-        input_shape: the sample shape, required when the first layer is ``nn.Conv2d``.
+        input_shape: the sample shape, required when the first layer is ``nn.Conv2d`` and x
+            is one flat input or a flat batch (a batch ``(B, C, H, W)`` gives it).
         margin: the MILP solves ``s f(x') <= 0`` (``s = sign f(x)``), whose optimum lies on
             the boundary ``f = 0``. The returned witness is instead strictly adversarial:
             the exact closest point of the solver's linear region (its activation pattern,
@@ -212,6 +215,8 @@ def min_distance(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         _import_scip()
     net = AffineNet(to_affine_layers(model, input_shape))
     shape_in = tuple(int(s) for s in input_shape) if input_shape is not None else None
+    if shape_in is None and x.dim() > 2 and math.prod(x.shape[1:]) == net.d:
+        shape_in = tuple(int(s) for s in x.shape[1:])   # a batch of images (B, C, H, W)
     rows, batched = _split_batch(x, net.d, shape_in)
     checker = _Checker(model, shape_in if shape_in is not None else (net.d,))
     lo, hi = _as_box(bounds, net.d)
@@ -252,12 +257,15 @@ def _one(net: AffineNet, check: Callable[[np.ndarray], np.ndarray], row: torch.T
     margin_abs = margin * abs(f0)
     native = row.dtype
     eps_t = 1e-15 if native == torch.float64 else 1e-7
+    # "on the boundary" for a weak witness: f = 0 up to the forward pass's rounding
+    weak_tol = ROUNDING_GUARD * torch.finfo(native).eps * abs(f0)
 
     def finalize(cand: np.ndarray, allow_weak: bool = False
                  ) -> tuple[torch.Tensor, np.ndarray, float] | None:
         """Push ``cand`` along ``cand - x`` (by at most 0.1%) until strictly adversarial in the
         forward pass, after rounding to the input's dtype. ``allow_weak``: else accept the
-        first point with ``s f <= 0`` (f = 0 exactly: sign 0, e.g. on the box boundary)."""
+        first point on the boundary, ``s f <= weak_tol`` (f = 0 up to rounding, e.g. where the
+        boundary is only touched or on the box boundary)."""
         v = cand - x
         t = 1.0
         weak = None
@@ -268,7 +276,7 @@ def _one(net: AffineNet, check: Callable[[np.ndarray], np.ndarray], row: torch.T
             _, g = net.value_and_grad(p)
             if (s * fp <= -margin_abs and s * fp < 0) or (fp == 0.0 and not np.any(g)):
                 return p_t.reshape(row.shape).clone(), p, fp
-            if weak is None and s * fp <= 0:
+            if weak is None and s * fp <= weak_tol:
                 weak = (p_t.reshape(row.shape).clone(), p, fp)
             slope = s * float(g @ v)
             step = (s * fp + margin_abs) / -slope * 1.01 if slope < 0 else 0.0
@@ -301,6 +309,13 @@ def _one(net: AffineNet, check: Callable[[np.ndarray], np.ndarray], row: torch.T
                 if p is not None and (c := finalize(p)) is not None:
                     best_c = closer(best_c, c)
                     break
+        if best_c is None and pattern is not None:
+            # no strictly adversarial point in the region (the boundary is only touched, f >= 0
+            # around it): its closest point of s f <= 0, on the boundary up to rounding
+            f_lo, f_hi = (-np.inf, 0.0) if s > 0 else (0.0, np.inf)
+            p, _, _ = closest_in_pattern(net, pattern, x, norm, lo, hi, f_lo, f_hi)
+            if p is not None:
+                best_c = finalize(p, allow_weak=True)
         if best_c is None and point is not None:
             best_c = finalize(point, allow_weak=True)
         return best_c
