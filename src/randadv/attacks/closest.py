@@ -74,7 +74,7 @@ MIN_FMN_STEPS = 30                # FMN's cosine schedules need about this many 
 MAX_EXACT_ENTRIES = 20_000
 # a tangent projection of a model randadv cannot walk exactly is dropped when its first pushed
 # point has |f| above this fraction of |f(x)| (see verified_flip_along's give_up): on the zoo
-# ResNet no projection ever flipped and the three further pushes cost 1.3 gradient steps
+# ResNet no projection ever flipped and the three further pushes cost about 1.2 gradient steps
 PROJECTION_GIVE_UP = 1e-2
 
 
