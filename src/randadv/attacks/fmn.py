@@ -34,7 +34,7 @@ import math
 import torch
 from torch import nn
 
-from randadv.attacks.lp_geometry import dual_norm, hyperplane_step, lp_norm, project_ball, steepest
+from randadv.attacks.lp_geometry import dual_norm, hyperplane_step, lp_norm, project_ball
 from randadv.attacks.min_norm import (
     Best,
     Box,
@@ -91,6 +91,7 @@ def fmn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: s
     best_f = torch.full((n,), float("nan"), dtype=x.dtype, device=x.device)
     best_g = torch.zeros_like(xo)
     unit = None
+    all_seen = False
     for k in range(steps + 1):
         y = clip(xo + delta, box)
         f, g = value_and_grad(model, y)
@@ -112,18 +113,21 @@ def fmn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: s
                 alpha = (ALPHA_BOX if boxed else ALPHA_FREE)[norm]
         gm = gamma and _cosine(k, steps, gamma, gamma_final)
         am = _cosine(k, steps, alpha, alpha / 100)
-        back = torch.maximum(dn - loss.abs() / dual_norm(gl, norm).clamp_min(tiny), 0.5 * dn)
+        g2 = lp_norm(gl, "l2").clamp_min(tiny)
+        gd = g2 if norm == "l2" else dual_norm(gl, norm).clamp_min(tiny)
+        back = torch.maximum(dn - loss.abs() / gd, 0.5 * dn)
         eps = torch.where(adv, torch.minimum(torch.minimum(eps, dn) * (1 - gm), back),
                           eps * (1 + gm))
-        todo = torch.nonzero(~seen).flatten()
-        if todo.numel():
+        todo = torch.nonzero(~seen).flatten() if not all_seen else seen[:0]
+        all_seen = todo.numel() == 0
+        if not all_seen:
             # before the first adversarial iterate: the linear estimate of the distance (the
             # exact l_p step onto the tangent hyperplane inside the box), never shrinking
             lo, hi = box_slack(y[todo], box)
             lin = dn[todo] + lp_norm(hyperplane_step(gl[todo], -loss[todo], norm, lo, hi), norm)
             e = eps[todo]
             eps[todo] = torch.where(torch.isfinite(e), torch.maximum(lin, e), lin)
-        step = -steepest(gl, "l2") * (am * unit).view(view)
+        step = gl * (-(am * unit) / g2).view(view)       # the l2-normalised descent step
         delta = project_ball(delta + step, eps, norm)
         delta = clip(xo + delta, box) - xo
     best.offer(best_y, torch.isfinite(best_d), rows, value=best_f, grad=best_g)
