@@ -118,8 +118,8 @@ def fmn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: s
         back = torch.maximum(dn - loss.abs() / gd, 0.5 * dn)
         eps = torch.where(adv, torch.minimum(torch.minimum(eps, dn) * (1 - gm), back),
                           eps * (1 + gm))
-        todo = torch.nonzero(~seen).flatten() if not all_seen else seen[:0]
-        all_seen = todo.numel() == 0
+        todo = None if all_seen else torch.nonzero(~seen).flatten()
+        all_seen = todo is None or todo.numel() == 0
         if not all_seen:
             # before the first adversarial iterate: the linear estimate of the distance (the
             # exact l_p step onto the tangent hyperplane inside the box), never shrinking

@@ -169,8 +169,8 @@ def min_distance(model: nn.Module, x: torch.Tensor, norm: str = "l2",
     Args:
         model: ``nn.Sequential`` of Linear/ReLU/Flatten/Identity/Conv2d, an ``nn.Linear``, or a
             ReLU :class:`randadv.nets.RandomMLP` (see :func:`to_affine_layers`).
-        x: one input ``(d,)`` (or ``input_shape``) or a batch ``(B, d)`` (or ``(B, *input_shape)``):
-            a batch returns a list of results.
+        x: one input ``(d,)`` (or ``input_shape``) or a batch ``(B, d)`` (or ``(B, *input_shape)``,
+            or images ``(B, C, H, W)``): a batch returns a list of results.
         norm: ``"l1"``, ``"l2"`` or ``"linf"``.
         bounds: optional input domain ``(lo, hi)`` (scalars or tensors of the input's shape).
         time_limit: seconds per input (attack, bound tightening and solver together).
@@ -184,9 +184,11 @@ def min_distance(model: nn.Module, x: torch.Tensor, norm: str = "l2",
             along ``x_adv - x`` until so; it must pass the float64 forward pass of the model
             after rounding to x's dtype. So ``distance`` exceeds the exact infimum by about
             ``margin`` relative (1e-7; more for float32 inputs, whose rounding alone is
-            ~1e-7). Where no strictly adversarial point is near (the sign change is onto a
-            plateau ``f = 0``, or onto the box boundary), ``f(x_adv) = 0`` exactly (sign 0)
-            is accepted.
+            ~1e-7). Where no strictly adversarial point is near (the boundary is a plateau
+            ``f = 0`` or is only touched, ``s f >= 0`` around it, or the sign change is onto
+            the box boundary), a witness on the boundary is accepted: the closest point of
+            ``s f <= 0`` in its region, with ``|f(x_adv)| <= 64 eps |f(x)|`` (f = 0 up to the
+            forward pass's rounding, eps of x's dtype).
         rel_gap: relative optimality gap asked of the solver.
         tighten: ``"interval"``, ``"lp"`` (LP bound tightening of unstable neurons) or
             ``"auto"`` (LP when there are at most 256 hidden neurons).
