@@ -21,7 +21,9 @@ def one_torch_thread():
 @pytest.fixture
 def smoke_run(tmp_path):
     """``smoke_run(name)``: run an experiment's smoke profile into a fresh folder, check that every
-    unit ran, and return ``(experiment, params, summary, records)``."""
+    unit ran, that every claim was measured (verdict True, False or None), that the report has
+    its claims table and that the figures exist; return ``(experiment, params, summary,
+    records, claims)``."""
     from randadv.experiments.registry import get_experiment
     from randadv.runner.run import open_results, run_experiment
 
@@ -35,15 +37,22 @@ def smoke_run(tmp_path):
             df = store.records()
         finally:
             store.close()
-        return exp, params, summary, df
+        claims = exp.check_claims(df, params)
+        assert claims and all(c.measured for c in claims)
+        assert all(c.holds in (True, False, None) for c in claims)
+        assert "Claims of the paper, checked" in summary.report.read_text()
+        assert summary.figures and all(f.exists() for f in summary.figures)
+        return exp, params, summary, df, claims
 
     return run
 
 
 @pytest.fixture
 def unit_twice():
-    """``unit_twice(name)``: run the middle unit of an experiment's smoke grid twice with the same
-    seed, assert the records are identical (NaN equal to NaN), return ``(exp, params, records)``."""
+    """``unit_twice(name, overrides=None, unit_index=None, ignore=())``: run one unit of an
+    experiment's smoke grid (the middle one unless ``unit_index``) twice with the same seed,
+    assert the records are identical (NaN equal to NaN; keys in ``ignore``, e.g. timings, are
+    not compared), return ``(exp, params, unit, records)``."""
     import math
 
     from randadv.experiments.base import UnitContext
@@ -52,15 +61,17 @@ def unit_twice():
     def same(u, v):
         return u == v or (isinstance(u, float) and math.isnan(u) and math.isnan(v))
 
-    def run(name: str):
+    def run(name: str, overrides: dict | None = None, unit_index: int | None = None,
+            ignore: tuple | set = ()):
         exp = get_experiment(name)
-        params = exp.params("smoke")
+        params = exp.params("smoke", overrides)
         units = exp.units(params)
-        unit = units[len(units) // 2]
+        unit = units[len(units) // 2 if unit_index is None else unit_index]
         a = exp.run_unit(unit, params, UnitContext(seed=3))
         b = exp.run_unit(unit, params, UnitContext(seed=3))
         assert len(a) == len(b) > 0
-        assert all(same(r[k], s[k]) for r, s in zip(a, b, strict=True) for k in r)
-        return exp, params, a
+        assert all(same(r[k], s[k]) for r, s in zip(a, b, strict=True) for k in r
+                   if k not in ignore)
+        return exp, params, unit, a
 
     return run

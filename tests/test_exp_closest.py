@@ -1,7 +1,6 @@
 """``closest-adversarial`` (De Palma, Kiani, Lloyd 2021, Figures 1-2): smoke run end to end, unit
 determinism, bad --set values, verification of the reported examples, the exponent fit."""
 
-import math
 
 import numpy as np
 import pytest
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_smoke_profile_end_to_end(smoke_run):
-    exp, p, summary, df = smoke_run(NAME)
+    _, p, _, df, _ = smoke_run(NAME)
     assert len(df) == len(p["sizes"]) * p["nets"] * p["points"] * len(p["norms"])
     assert set(df.n) == {3 * s * s for s in p["sizes"]}
     ok = df[df.success]
@@ -35,26 +34,12 @@ def test_smoke_profile_end_to_end(smoke_run):
     # the closest distances of one point are ordered the same way
     wide = ok.pivot_table(index=["n", "net", "index"], columns="norm", values="distance")
     assert (wide.linf <= wide.l2 * (1 + 1e-9)).all() and (wide.l2 <= wide.l1 * (1 + 1e-9)).all()
-    claims = exp.check_claims(df, p)
-    assert claims and all(c.measured for c in claims)
-    assert all(c.holds in (True, False, None) for c in claims)
-    assert "Claims of the paper, checked" in summary.report.read_text()
-    assert summary.figures and all(f.exists() for f in summary.figures)
 
 
-def test_unit_is_deterministic():
-    exp = get_experiment(NAME)
-    p = exp.params("smoke")
-    unit = exp.units(p)[-1]
-    a = exp.run_unit(unit, p, UnitContext(seed=3))
-    b = exp.run_unit(unit, p, UnitContext(seed=3))
+def test_unit_is_deterministic(unit_twice):
+    exp, p, unit, a = unit_twice(NAME, unit_index=-1)
     c = exp.run_unit(unit, p, UnitContext(seed=4))
-
-    def same(u, v):
-        return u == v or (isinstance(u, float) and math.isnan(u) and math.isnan(v))
-
-    assert len(a) == len(b) == p["points"] * len(p["norms"])
-    assert all(same(r[k], s[k]) for r, s in zip(a, b, strict=True) for k in r)
+    assert len(a) == p["points"] * len(p["norms"])
     assert {k for k, _ in exp.columns} == set(a[0])
     assert [r["x_norm"] for r in a] != [r["x_norm"] for r in c]   # the seed matters
 

@@ -21,17 +21,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_smoke_profile_end_to_end(smoke_run):
-    exp, p, summary, df = smoke_run(NAME)
+    exp, p, _, df, _ = smoke_run(NAME)
     assert len(df) == len(exp.units(p)) * p["points"] * p["directions"]
     assert df.exact.all() and not df.unverified.any()
     c = df[df.crossed]
     assert len(c) > 0 and (c.t > 0).all() and (c.t_rel <= c.t_cap_rel).all()
     assert df[~df.crossed].t.isna().all()
-    claims = exp.check_claims(df, p)
-    assert claims and all(cl.measured for cl in claims)
-    assert all(cl.holds in (True, False, None) for cl in claims)
-    assert "Claims of the paper, checked" in summary.report.read_text()
-    assert summary.figures and all(f.exists() for f in summary.figures)
 
 
 def test_crossings_are_sign_changes_of_the_network():
@@ -62,19 +57,8 @@ def test_crossings_are_sign_changes_of_the_network():
             assert torch.sign(f_past) != s0
 
 
-def test_unit_is_deterministic():
-    exp = get_experiment(NAME)
-    p = exp.params("smoke")
-    units = exp.units(p)
-    unit = units[len(units) // 2]
-    a = exp.run_unit(unit, p, UnitContext(seed=3))
-    b = exp.run_unit(unit, p, UnitContext(seed=3))
-
-    def same(u, v):
-        return u == v or (isinstance(u, float) and math.isnan(u) and math.isnan(v))
-
-    assert len(a) == len(b) > 0
-    assert all(same(r[k], s[k]) for r, s in zip(a, b, strict=True) for k in r)
+def test_unit_is_deterministic(unit_twice):
+    exp, _, _, a = unit_twice(NAME)
     assert all(set(r) == {c for c, _ in exp.columns} for r in a)
 
 

@@ -1,7 +1,6 @@
 """``width-window`` end to end on its smoke profile (run, store, report with claims and figures),
 unit determinism, the grid of widths, and bad --set values."""
 
-import math
 
 import numpy as np
 import pytest
@@ -15,32 +14,18 @@ EXP = "width-window"
 
 
 def test_smoke_profile_end_to_end(smoke_run):
-    exp, params, summary, df = smoke_run(EXP)
+    exp, params, summary, df, claims = smoke_run(EXP)
     assert len(df) == len(exp.units(params)) * params["inputs"]
     t = exp.summary_table(df, params)
     assert len(t) == len(exp.cells(params))
     # the GP reference does not depend on k and is finite
     assert (t.groupby("d").gp_eta.nunique() == 1).all() and np.isfinite(t.gp_rel).all()
-    claims = exp.check_claims(df, params)
-    assert len(claims) == 5 and all(c.measured for c in claims)
-    assert all(c.holds in (True, False, None) for c in claims)
-    assert "Claims of the paper, checked" in summary.report.read_text()
-    assert len(summary.figures) == 2 and all(p.exists() for p in summary.figures)
+    assert len(claims) == 5 and len(summary.figures) == 2
 
 
-def test_unit_is_deterministic():
-    exp = get_experiment(EXP)
-    params = exp.params("smoke")
-    units = exp.units(params)
-    unit = units[len(units) // 2]
-    a = exp.run_unit(unit, params, UnitContext(seed=3))
-    b = exp.run_unit(unit, params, UnitContext(seed=3))
-
-    def same(u, v):
-        return u == v or (isinstance(u, float) and math.isnan(u) and math.isnan(v))
-
-    assert len(a) == len(b) == params["inputs"]
-    assert all(same(r[k], s[k]) for r, s in zip(a, b, strict=True) for k in r)
+def test_unit_is_deterministic(unit_twice):
+    exp, params, unit, a = unit_twice(EXP)
+    assert len(a) == params["inputs"]
     assert all(set(r) == {c for c, _ in exp.columns} for r in a)
     c = exp.run_unit(unit, params, UnitContext(seed=4))
     assert [r["f_x"] for r in c] != [r["f_x"] for r in a]
