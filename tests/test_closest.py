@@ -362,3 +362,75 @@ def test_best_keeps_f_and_grad_offered_with_a_point():
     f, g = best.value_and_grad(net, rows)
     torch.testing.assert_close(f, f_ref)
     torch.testing.assert_close(g, g_ref)
+
+
+class _Opaque(nn.Module):
+    """A model randadv cannot read as a piecewise-linear stack (generic paths)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.mark.parametrize("kind", ["exact walk", "linear estimate"])
+def test_radial_shrink_moves_the_best_point_to_its_segment_crossing(kind):
+    """A best point deep in the adversarial region, at twice the first crossing t* of its own
+    segment from x: the exact walk (stack) and the linear estimate from f and grad f at y
+    (exact on an affine model) both bring it to t* (1 + 128 eps), the verification push."""
+    from randadv.attacks.closest import radial_shrink
+    from randadv.attacks.min_norm import Best, prepare, value_and_grad
+    from randadv.attacks.segment import model_stack
+
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(6, 5, dtype=torch.float64, generator=gen)
+    v = torch.nn.functional.normalize(torch.randn(6, 5, dtype=torch.float64, generator=gen))
+    if kind == "exact walk":
+        model = relu_net([5, 16, 16, 1], seed=9, center=x.mean(0, keepdim=True))
+        stack = model_stack(model, x)
+        assert stack is not None
+    else:
+        lin = nn.Linear(5, 1).double()
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(1, 5, dtype=torch.float64, generator=gen))
+            lin.bias.fill_(0.0)
+        model, stack = _Opaque(lin), None
+    crossing = first_boundary_crossing(model, x, v, t_max=50.0, exact=kind == "exact walk")
+    rows = torch.nonzero(crossing.crossed).flatten()
+    assert rows.numel() >= 3
+    x, t_star, v = x[rows], crossing.t[rows], v[rows]
+    norm, box, f_x = prepare(model, x, "l2", None)
+    y = x + 2 * t_star.view(-1, 1) * v
+    with torch.no_grad():
+        f_y, g_y = value_and_grad(model, y)
+    assert bool((torch.sign(f_y) != torch.sign(f_x)).all())
+    best = Best(x, norm, box)
+    best.offer(y, torch.ones(len(rows), dtype=torch.bool), value=f_y, grad=g_y)
+    with torch.no_grad():
+        radial_shrink(model, x, f_x, box, best, stack)
+    push = 128 * torch.finfo(torch.float64).eps
+    # the walk's crossing is exact to float rounding, the bracketed reference's to 1e-6
+    torch.testing.assert_close(best.dist, t_star * (1 + push), rtol=1e-6, atol=0)
+    with torch.no_grad():
+        assert bool((torch.sign(model(best.point)).view(-1) != torch.sign(f_x)).all())
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_closest_points_sit_on_their_segment_crossing(norm):
+    """Regression: FMN's last adversarial iterates lay 1e-5 to 2e-3 of their distance past the
+    crossing of their own segment from x (zoo fc net, n = 432); after the radial shrink each
+    reported point is within the verification ladder's second rung (128 eps x 8) of it."""
+    from randadv.attacks.piecewise_linear import first_root_on_ray
+    from randadv.attacks.segment import model_stack
+    from randadv.nets.zoo import build_architecture
+
+    net = build_architecture("fc", 12, seed=10)
+    x = net.sample_inputs(8, "bench", 10)
+    r = closest_adversarial(net, x, norm, bounds=(0.0, 1.0))
+    assert bool(r.success.all())
+    xd, ud = x.reshape(8, -1).double(), (r.x_adv - x).reshape(8, -1).double()
+    t = first_root_on_ray(model_stack(net, xd), xd, ud, 1.0)
+    assert bool(torch.isfinite(t).all())
+    assert float((1 - t).max()) <= 8 * 128 * torch.finfo(torch.float32).eps

@@ -133,15 +133,17 @@ def test_claims_hold_on_flat_relative_crossings_and_fail_otherwise():
     assert [c.holds for c in _claims(bad, "every reported crossing")] == [False]
 
 
-def test_resnet_family_uses_the_bracketed_search():
-    """Residual nets have no plain ReLU stack: the bracketed search is used (exact False);
-    two stride-2 stages keep 1/16 of the pixels (4x4 -> 1x1), so M = 4 (Theorem 2, eq. (14));
-    crossings are still verified."""
+@pytest.mark.parametrize(("size", "exact"), [(4, True), (12, False)])
+def test_resnet_family_walks_small_nets_exactly_and_brackets_larger_ones(size, exact):
+    """A residual net whose dense affine layers are small (4x4 images, widths 8-16-32: 1.2e5
+    weights) is walked exactly; at 12x12 (1e7 > 4e6) the bracketed search is used (exact
+    False); two stride-2 stages keep 1/16 of the pixels (4x4 -> 1x1, 12x12 -> 3x3), so M = 4
+    (Theorem 2, eq. (14)); crossings are verified either way."""
     exp = get_experiment(NAME)
-    p = exp.params("smoke", {"families": "resnet", "image_sizes": "4", "points": "1",
+    p = exp.params("smoke", {"families": "resnet", "image_sizes": str(size), "points": "1",
                              "directions": "3", "n_grid": "32"})
     recs = pd.DataFrame(exp.run_unit(exp.units(p)[0], p, UnitContext(seed=1)))
-    assert len(recs) == 3 and not recs.exact.any() and not recs.unverified.any()
+    assert len(recs) == 3 and (recs.exact == exact).all() and not recs.unverified.any()
     assert (recs.pixel_ratio == 1 / 16).all()
     assert recs.radius_unit_rel.iloc[0] == pytest.approx(math.pi / (2 * 4 + math.pi))
     assert recs.nngp_end_flip.isna().all()

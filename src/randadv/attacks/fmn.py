@@ -42,9 +42,12 @@ from randadv.attacks.min_norm import (
     box_slack,
     clip,
     finalize,
+    gradient_stack,
     prepare,
     value_and_grad,
 )
+from randadv.attacks.piecewise_linear import PiecewiseLinearStack
+from randadv.attacks.segment import model_stack
 
 # default step lengths (``alpha``) per norm: in units of the box's l2 diameter, and of the
 # linear distance estimate without a box (measured on random fc and ResNet nets, see
@@ -72,9 +75,11 @@ def _step_unit(x: torch.Tensor, loss: torch.Tensor, gl: torch.Tensor, box: Box |
 def fmn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
                    box: Box | None, best: Best, starts: torch.Tensor, steps: int = 100,
                    gamma: float = 0.05, gamma_final: float = 0.001, alpha: float | None = None,
-                   rows: torch.Tensor | None = None) -> None:
+                   rows: torch.Tensor | None = None,
+                   stack: PiecewiseLinearStack | None = None) -> None:
     """Run FMN from ``starts`` (S*B, ...), offering each run's closest adversarial iterate to
-    ``best`` (at row ``rows[k]``, default the input)."""
+    ``best`` (at row ``rows[k]``, default the input); gradients through ``stack`` if given
+    (:func:`randadv.attacks.min_norm.gradient_stack`)."""
     b = x.shape[0]
     n = starts.shape[0]
     src = torch.arange(n, device=x.device) % b
@@ -94,7 +99,7 @@ def fmn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: s
     all_seen = False
     for k in range(steps + 1):
         y = clip(xo + delta, box)
-        f, g = value_and_grad(model, y)
+        f, g = value_and_grad(model, y, stack)
         loss = so * f
         adv = loss < 0
         dn = lp_norm(delta, norm)
@@ -163,5 +168,6 @@ def fmn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
     """
     norm, box, f_x = prepare(model, x, norm, bounds)
     best = Best(x, norm, box)
-    fmn_candidates(model, x, f_x, norm, box, best, x, steps, gamma, gamma_final, alpha)
+    fmn_candidates(model, x, f_x, norm, box, best, x, steps, gamma, gamma_final, alpha,
+                   stack=gradient_stack(model, model_stack(model, x)))
     return finalize(model, x, best, f_x, norm, box)

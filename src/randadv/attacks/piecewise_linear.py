@@ -46,10 +46,42 @@ class PiecewiseLinearStack:
     slope_pos: float = 1.0
     slope_neg: float = 0.0
     flatten_input: bool = True
+    # the transposes d -> d A of ``maps`` (for backpropagation); None if unknown
+    rmaps: list[LinearMap] | None = None
+    # entries of the dense weight matrices (maps and out_w); None if the maps are not dense
+    n_weights: int | None = None
 
     @property
     def depth(self) -> int:
         return len(self.maps)
+
+    @torch.no_grad()
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(f(x), grad f(x))`` for a batch (B, ...) by explicit backpropagation through the
+        layers (no autograd graph): ``grad f = A_1^T (phi'(z_1) * ... A_L^T (phi'(z_L) *
+        out_w))`` with ``phi'(z) = slope_pos`` where z > 0, else ``slope_neg`` (autograd's
+        convention at z = 0). Needs ``rmaps``."""
+        if self.rmaps is None:
+            raise ValueError("this stack has no transposed maps (rmaps) to backpropagate")
+        h = x.reshape(x.shape[0], -1).to(self.out_w.dtype)
+        relu = self.slope_pos == 1.0 and self.slope_neg == 0.0
+        slopes = []
+        for layer, bias in zip(self.maps, self.biases, strict=True):
+            z = layer(h)
+            if bias is not None:
+                z = z + bias
+            if relu:
+                slope = (z > 0).to(z.dtype)
+            else:
+                slope = torch.where(z > 0, z.new_tensor(self.slope_pos),
+                                    z.new_tensor(self.slope_neg))
+            slopes.append(slope)
+            h = slope * z
+        f = h @ self.out_w + self.out_b
+        d = self.out_w.expand(x.shape[0], -1)
+        for rmap, slope in zip(reversed(self.rmaps), reversed(slopes), strict=True):
+            d = rmap(d * slope)
+        return f.to(x.dtype), d.reshape(x.shape).to(x.dtype)
 
 
 def as_piecewise_linear(model: nn.Module) -> PiecewiseLinearStack | None:
@@ -67,7 +99,8 @@ def as_piecewise_linear(model: nn.Module) -> PiecewiseLinearStack | None:
             maps=[layer.mm for layer in model.layers],
             biases=[model.bias(i) if model.has_bias else None for i in range(model.depth)],
             out_w=model.out_weight, out_b=0.0,
-            slope_pos=act.slope_pos, slope_neg=act.slope_neg)
+            slope_pos=act.slope_pos, slope_neg=act.slope_neg,
+            rmaps=[layer.rmm for layer in model.layers])
     if isinstance(model, nn.Sequential):
         return _sequential_stack(model)
     return None
@@ -101,7 +134,9 @@ def _sequential_stack(model: nn.Sequential) -> PiecewiseLinearStack | None:
         biases=[m.bias for m in hidden],
         out_w=last.weight[0],
         out_b=float(last.bias[0].detach()) if last.bias is not None else 0.0,
-        slope_neg=0.0 if slope_neg is None else slope_neg)
+        slope_neg=0.0 if slope_neg is None else slope_neg,
+        rmaps=[(lambda d, w=m.weight: d @ w) for m in hidden],
+        n_weights=sum(m.weight.numel() for m in linears))
 
 
 @torch.no_grad()

@@ -15,16 +15,26 @@ from torch import nn
 
 from randadv.attacks.checks import check_attack_input, check_positive, scalar_output
 from randadv.attacks.line_search import first_root_bracketed, first_root_one_hidden_layer
-from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray, kink_sweep
+from randadv.attacks.piecewise_linear import (
+    PiecewiseLinearStack,
+    as_piecewise_linear,
+    first_root_on_ray,
+    kink_sweep,
+)
 from randadv.attacks.result import FlipStepResult
 from randadv.attacks.verify import verified_flip_along
 from randadv.errors import InvalidInputError, ModelOutputError
 from randadv.nets.mlp import RandomMLP
 
 
-def value_and_grad(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(f(x), grad f(x))`` for a batch; explicit backpropagation for randadv's random MLPs,
+def value_and_grad(model: nn.Module, x: torch.Tensor,
+                   stack: PiecewiseLinearStack | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(f(x), grad f(x))`` for a batch; explicit backpropagation for randadv's random MLPs and
+    through ``stack`` (the model's :class:`PiecewiseLinearStack` with transposed maps) if given,
     autograd otherwise (the model must treat the rows of a batch independently)."""
+    if stack is not None:
+        return stack.value_and_grad(x)
     if isinstance(model, RandomMLP):
         with torch.no_grad():
             f, g = model.value_and_grad(x.reshape(x.shape[0], -1))

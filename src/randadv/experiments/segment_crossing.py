@@ -9,7 +9,8 @@ Per unit (one family, one input size, one network seed): ``points`` inputs x (un
 [0, 1]^n as in the paper, or N(0, I)), ``directions`` random unit directions v per input
 (normalised Gaussians), and the first crossing ``t*`` of ``x + t v`` with the boundary,
 ``0 < t <= t_cap ||x||_2`` (:func:`randadv.attacks.first_boundary_crossing`: the exact region
-walk for ReLU MLPs and plain ReLU ``nn.Sequential`` s, the bracketed search for residual nets;
+walk for ReLU MLPs, plain ReLU ``nn.Sequential`` s and residual nets small enough to densify,
+the bracketed search for larger residual nets;
 every crossing is verified by a forward pass just past it).
 
 Beyond the paper: in the infinite-width limit a bias-free ReLU net is a Gaussian process with
@@ -151,8 +152,10 @@ class SegmentCrossing(Experiment):
         "RandomFCNet (n -> 100 -> 100 -> 1, He normal, no biases) and resnet = RandomResNet "
         "(`resnet_widths`, `resnet_blocks` per stage), on channels x s x s images, n = 3 s^2 for "
         "s in `image_sizes`. fc is copied into a plain nn.Sequential so the exact region walk "
-        "applies; resnet uses the bracketed search (n_grid points on [0, t_cap ||x||]; two "
-        "crossings closer than the grid step may be missed; column `exact` False). t* is the "
+        "applies; resnet is walked exactly when its dense affine layers are small (under 4e6 "
+        "weights, e.g. 4x4 images with resnet_widths 8-16-32), else uses the bracketed search "
+        "(n_grid points on [0, t_cap ||x||]; two crossings closer than the grid step may be "
+        "missed; column `exact` False). t* is the "
         "first crossing with t <= t_cap ||x||_2, verified by a forward pass just past it; "
         "directions without one count as +inf. Corollary 1: r(delta) = pi ||x||_2 delta / (2 M + "
         "pi) with M = pixel_ratio^(-1/2) (= 1 for fully connected nets, about 4 for the resnet, "
