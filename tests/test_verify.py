@@ -82,3 +82,48 @@ def test_give_up_drops_estimates_far_from_the_boundary_after_one_pass():
     t2, flipped2, _, _ = verified_flip_along(model, x, direction, t_b, f_x, give_up=1e-2)
     assert flipped2.tolist() == [True, False] and model.rows == 2   # one pass for both
     assert float(t2[0]) == float(t[0])
+
+
+class _BatchRounding(nn.Module):
+    """f(y) = w . y - 1, plus ``shift`` when evaluated in a batch of more than one: a model
+    whose output depends on the batch it is evaluated in, like float32 matrix products."""
+
+    def __init__(self, shift: float) -> None:
+        super().__init__()
+        self.shift = shift
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        f = y.sum(1) - 1.0
+        return f + self.shift if y.shape[0] > 1 else f
+
+
+def test_verified_adversarial_needs_the_flip_alone_and_in_the_batch():
+    """Candidates just across f = 0 (f(x) > 0 side is the start, so the flip is f < 0): in a
+    batch the output is shifted by +1e-4, which undoes a flip closer than that; each point must
+    be pushed until it flips both alone and in the batch, and no further than one more rung of
+    the margin ladder."""
+    from randadv.attacks.verify import _margins, verified_adversarial
+
+    x = torch.full((3, 4), 0.5, dtype=torch.float64)            # f(x) = 1 > 0
+    f_x = x.sum(1) - 1.0
+    t_star = 0.25                                                # f(x - t 1) = 1 - 4 t
+    cand = x - t_star * (1 + 1e-9) * torch.ones_like(x)          # just across: f = -1e-9
+    cand[:2] = x[:2] - 2 * t_star                                # clearly across: f = -1
+    model = _BatchRounding(1e-4)
+    # row 2 fails in the batch of 3, then is pushed alone (no shift): the old ladder accepted
+    # it at the first rung, where the batch of all three still puts it on x's side
+    x_adv, ok, f_adv = verified_adversarial(model, x, cand, f_x)
+    assert bool(ok.all())
+    assert torch.equal(x_adv[:2], cand[:2])
+    with torch.no_grad():
+        assert bool((model(x_adv) < 0).all())                          # in the batch
+        assert all(float(model(x_adv[i:i + 1])[0]) < 0 for i in range(3))  # alone
+    # the push that clears the batch's shift: f = -(1 + m)(1 + 1e-9) + 1 < -1e-4, with m the
+    # first rung of the ladder that gets there
+    m = ((x_adv[2:] - x[2:]).norm(dim=1) / (cand[2:] - x[2:]).norm(dim=1) - 1)
+    ladder = torch.tensor(_margins(torch.float64), dtype=torch.float64)
+    needed = ladder[(1 + ladder) * (1 + 1e-9) - 1 > 1e-4][0]
+    torch.testing.assert_close(m, torch.full_like(m, float(needed)), rtol=1e-6, atol=0)
+    # the same candidates without the shift need no push at all
+    x_adv0, ok0, _ = verified_adversarial(_BatchRounding(0.0), x, cand, f_x)
+    assert bool(ok0.all()) and torch.equal(x_adv0, cand)
