@@ -22,20 +22,22 @@ Pipeline (all batched over inputs and starts; only the exact region step loops o
    :mod:`randadv.attacks.segment`), for other models try the projection itself (pushed just
    across, one forward pass); repeat while it gets closer. Where the projection stays in y's
    linear region this is the exact closest boundary point of that region (l2 and the
-   hyperplane's l1/linf projection alike; exact on linear models). Then (3b) each best point
-   moves to the first boundary crossing of its own segment from x (:func:`radial_shrink`).
+   hyperplane's l1/linf projection alike; exact on linear models).
 4. Exact region refinement (``refine``; ReLU networks that :func:`randadv.exact.to_affine_layers`
    can convert and that are small enough): the closest point of the boundary within the
    linear region of the best point, an LP for l1/linf and a projection / QP for l2
    (:func:`randadv.exact.closest_in_region`), then the neighbouring regions across its tight
    neurons while it improves (local search over regions).
+4b. Radial shrink (:func:`radial_shrink`): each best point moves to the first boundary
+   crossing of its own segment from x (after step 4, whose search starts from the attack's point).
 5. Verification: every reported point passes
-   :func:`randadv.attacks.verify.verified_adversarial` (forward pass; a boundary point is
-   pushed along ``x_adv - x`` by a relative margin from 128 eps up to 1e-3 of the distance).
+   :func:`randadv.attacks.verify.verified_adversarial` (forward passes in the batch and alone;
+   a boundary point is pushed along ``x_adv - x`` by a relative margin from 128 eps up to 1e-3
+   of the distance).
 
 ReLU MLPs (randadv's, a ``nn.Sequential`` of Linear/ReLU, the zoo's fc net) are read as
 piecewise-linear stacks: FMN backpropagates through their matrices without autograd
-(:func:`randadv.attacks.min_norm.gradient_stack`) and steps 3-3b walk their rays exactly.
+(:func:`randadv.attacks.min_norm.gradient_stack`) and steps 3 and 4b walk their rays exactly.
 
 Every distance found is an upper bound of the true minimal distance (the point is a verified
 adversarial example); on small ReLU networks :func:`randadv.exact.min_distance` gives the exact
@@ -292,7 +294,7 @@ def boundary_projection(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, no
 
 def radial_shrink(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box | None,
                   best: Best, stack: PiecewiseLinearStack | None) -> None:
-    """Step 3b: move each best point y towards x, to the first boundary crossing of the segment
+    """Step 4b: move each best point y towards x, to the first boundary crossing of the segment
     from x to y (then pushed just across and verified). An attack's last adversarial iterate
     lies inside the adversarial region (FMN's radius oscillates by its final gamma, 1e-3): on
     the zoo fc net at n = 432 its points were 1e-5 to 2e-3 (median 3e-4) of their distance past
