@@ -319,9 +319,8 @@ def radial_shrink(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box
         phi = s * best.value[rows]                       # < 0: y is adversarial
         slope = s * (best.grad[rows] * u).reshape(len(rows), -1).sum(1)
         t = torch.where(slope < 0, 1 - phi / slope, torch.full_like(phi, float("nan")))
-        t = torch.where((t > 0) & (t < 1), t, torch.full_like(t, float("nan")))
         give_up = PROJECTION_GIVE_UP
-    t = torch.where(t < 1, t, torch.full_like(t, float("nan"))).view(-1)
+    t = torch.where((t > 0) & (t < 1), t, torch.full_like(t, float("nan")))
     _, crossed, x_adv, _ = verified_flip_along(model, xr, u, t, f_x[rows], box, give_up=give_up)
     best.offer(x_adv, crossed, rows)
 

@@ -168,6 +168,9 @@ def fmn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
     """
     norm, box, f_x = prepare(model, x, norm, bounds)
     best = Best(x, norm, box)
+    # a conv model's dense stack is never the cheaper gradient: do not densify it for nothing
+    convolutional = any(p.dim() > 2 for p in model.parameters())
+    stack = None if convolutional else gradient_stack(model, model_stack(model, x))
     fmn_candidates(model, x, f_x, norm, box, best, x, steps, gamma, gamma_final, alpha,
-                   stack=gradient_stack(model, model_stack(model, x)))
+                   stack=stack)
     return finalize(model, x, best, f_x, norm, box)

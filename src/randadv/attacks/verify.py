@@ -139,19 +139,15 @@ def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
             f_all = scalar_output(model, out[acc]).to(x.dtype)
         bad = ~clearly_flipped(f_all, f0[acc])
         if new.numel():
-            f_one = torch.cat([scalar_output(model, out[i:i + 1]) for i in new.tolist()])
-            is_new = torch.isin(acc, new)
-            bad[is_new] |= ~clearly_flipped(f_one.to(x.dtype), f0[new])
-        if bool(bad.any()):
-            rows = acc[bad]
-            success[rows] = False
-            out[rows], f_adv[rows] = x[rows], f0[rows]
-            level[rows] += 1
-        else:
-            f_adv[acc] = f_all
-            if bool(((level < len(margins)) & ~success).any()):
-                continue
-            break
+            # a batch of one was already an evaluation alone
+            f_one = fc[ok] if todo.numel() == 1 else torch.cat(
+                [scalar_output(model, out[i:i + 1]) for i in new.tolist()]).to(x.dtype)
+            bad[torch.isin(acc, new)] |= ~clearly_flipped(f_one, f0[new])
+        rows = acc[bad]
+        success[rows] = False
+        out[rows], f_adv[rows] = x[rows], f0[rows]
+        level[rows] += 1
+        f_adv[acc[~bad]] = f_all[~bad]
     return out, success, f_adv
 
 
