@@ -434,3 +434,87 @@ def test_closest_points_sit_on_their_segment_crossing(norm):
     t = first_root_on_ray(model_stack(net, xd), xd, ud, 1.0)
     assert bool(torch.isfinite(t).all())
     assert float((1 - t).max()) <= 8 * 128 * torch.finfo(torch.float32).eps
+
+
+# ---------------------------------------------------------------- vanishing gradients
+@pytest.mark.parametrize("norm", NORMS)
+def test_hyperplane_step_zero_gradient_is_zero_step(norm):
+    # float32: gap / tiny overflows to inf for |gap| > ~4; inf * 0 gave NaN rows
+    g = torch.zeros(3, 5)
+    gap = torch.tensor([10.0, -10.0, 0.1])
+    for lo, hi in ((None, None), (-torch.ones(3, 5), torch.ones(3, 5))):
+        delta = hyperplane_step(g, gap, norm, lo, hi)
+        assert torch.equal(delta, torch.zeros_like(delta))
+
+
+class Saturated(nn.Module):
+    """f = 1 + tanh(8 w.x) / 2 > 0 everywhere: nothing to find, and the gradient underflows to
+    exactly 0 once an attack pushes w.x far negative."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.w = nn.Parameter(torch.linspace(-1, 1, d, dtype=torch.float64), requires_grad=False)
+
+    def forward(self, x):
+        return 1 + torch.tanh(8 * x.flatten(1) @ self.w) / 2
+
+
+@pytest.mark.parametrize("attack", ["closest", "fmn", "ddn", "deepfool", "fab"])
+@pytest.mark.parametrize("bounds", [None, (0.0, 1.0)])
+def test_no_adversarial_anywhere_is_a_clean_failure(attack, bounds):
+    net = Saturated(5)
+    x = torch.rand(3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    run = {"closest": closest_adversarial, "fmn": fmn, "ddn": ddn, "deepfool": deepfool,
+           "fab": fab}[attack]
+    res = run(net, x, "l2", bounds)
+    assert not bool(res.success.any())
+    assert bool(torch.isinf(res.distance).all())
+    assert torch.equal(res.x_adv, x)
+
+
+class Opaque(nn.Module):
+    """A model randadv cannot read as piecewise linear (forces the generic searches)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def dead_at_x():
+    """f = 0.1 - relu(x_0 - 1): grad f = 0 wherever x_0 < 1, boundary x_0 = 1.1; the closest
+    point of x (x_0 < 1) is x + (1.1 - x_0) e_0 in every norm. Inputs with x_0 < 1."""
+    lin1, lin2 = nn.Linear(4, 1).double(), nn.Linear(1, 1).double()
+    with torch.no_grad():
+        lin1.weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
+        lin1.bias.fill_(-1.0)
+        lin2.weight.fill_(-1.0)
+        lin2.bias.fill_(0.1)
+    x = torch.rand(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) - 0.5
+    return nn.Sequential(lin1, nn.ReLU(), lin2), x
+
+
+@pytest.mark.parametrize("attack,norm", [(fmn, "l2"), (fmn, "linf"), (ddn, "l2"),
+                                         (deepfool, "l1"), (fab, "l2")])
+def test_zero_gradient_at_x_each_family_fails_cleanly(attack, norm):
+    # no direction to follow: no NaN step (DDN's first radius |f| / ||grad f|| was inf)
+    net, x = dead_at_x()
+    res = attack(net, x, norm)
+    assert not bool(res.success.any())
+    assert torch.equal(res.x_adv, x)
+
+
+@pytest.mark.parametrize("walk", ["exact", "bracketed"])
+@pytest.mark.parametrize("norm", NORMS)
+def test_zero_gradient_at_x_found_by_random_rays(walk, norm):
+    # every gradient attack stays at x; the random rays cross, the projection lands on e_0
+    net, x = dead_at_x()
+    net = net if walk == "exact" else Opaque(net)
+    for bounds in (None, (-2.0, 2.0)):
+        res = closest_adversarial(net, x, norm, bounds)
+        assert bool(res.success.all())
+        with torch.no_grad():
+            assert bool((net(res.x_adv)[:, 0] < 0).all())
+        torch.testing.assert_close(res.distance, 1.1 - x[:, 0], rtol=1e-5, atol=0)

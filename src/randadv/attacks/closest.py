@@ -13,7 +13,9 @@ Pipeline (all batched over inputs and starts; only the exact region step loops o
    radius and l2-normalised gradient steps; default). Optionally DeepFool in l_p
    (Moosavi-Dezfooli et al. 2016), FAB (Croce & Hein 2020) and DDN (Rony et al. 2019, l2).
    Inputs none of them flips get an l2 DeepFool point (any adversarial point is a candidate in
-   every norm). With ``n_starts > 1`` the iterative attacks also run from ``n_starts - 1``
+   every norm), and where that fails too (a gradient that vanishes at x or on the way: dead
+   ReLU regions, saturated units) the first boundary crossing along random rays from x
+   (:func:`_fallback_rays`). With ``n_starts > 1`` the iterative attacks also run from ``n_starts - 1``
    random points of the l_p ball of half the best distance so far. The closest adversarial
    iterate per (input, start) is kept.
 3. Boundary projection: at the best point y, project x onto the tangent hyperplane of f at y
@@ -71,6 +73,7 @@ from randadv.attacks.piecewise_linear import PiecewiseLinearStack, first_root_on
 from randadv.attacks.segment import model_stack
 from randadv.attacks.verify import verified_adversarial, verified_flip_along
 from randadv.errors import InvalidInputError
+from randadv.nets.seeding import generator as seeded_generator
 
 __all__ = ["ClosestResult", "closest_adversarial"]
 
@@ -84,6 +87,11 @@ MAX_EXACT_ENTRIES = 20_000
 # point has |f| above this fraction of |f(x)| (see verified_flip_along's give_up): on the zoo
 # ResNet no projection ever flipped and the three further pushes cost about 1.2 gradient steps
 PROJECTION_GIVE_UP = 1e-2
+# the random-ray fallback for inputs no gradient attack flips (see _fallback_rays): rays per
+# input, their grid for models randadv cannot walk exactly, and their length without a box
+FALLBACK_RAYS = 16
+FALLBACK_GRID = 64
+FALLBACK_REACH = 16.0
 
 
 def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
@@ -118,7 +126,8 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         methods: attack families of steps 1-2 among ``"deepfool"``, ``"fab"``, ``"fmn"``,
             ``"ddn"`` (l2 only); default ``("fmn",)`` (as good as FMN and DDN with 100 steps
             at 30 in benchmarks/bench_closest.py). Inputs none of them flips get an l2
-            DeepFool point as a start (any adversarial point is a candidate in every norm).
+            DeepFool point as a start (any adversarial point is a candidate in every norm),
+            then random rays from x (a gradient that vanishes gives no direction).
         refine: exact region refinement (step 4): True, False, or ``"auto"`` (when the model
             is a ReLU network :func:`randadv.exact.to_affine_layers` converts with at most
             2e4 weights, ``MAX_EXACT_ENTRIES``; ``True`` refines any size).
@@ -173,6 +182,7 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         grads = gradient_stack(model, stack)
         _candidates(model, x, f_x, norm, box, per, x, methods, steps, first, grads)
         _fallback_l2(model, x, f_x, box, per)
+        _fallback_rays(model, x, f_x, box, per, stack, seed)
         if s > 1:
             radius = 0.5 * per.dist[:b]
             starts = fab_starts(x, s, radius, norm, box, gen)[b:]
@@ -231,6 +241,43 @@ def _fallback_l2(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box 
     if rows.numel():
         pts, found = deepfool_candidates(model, x[rows], f_x[rows], "l2", box, steps=50)
         best.offer(pts, found, rows)
+
+
+def _fallback_rays(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box | None,
+                   best: Best, stack: PiecewiseLinearStack | None, seed: int,
+                   n_rays: int = FALLBACK_RAYS) -> None:
+    """Inputs (the first B rows of ``best``) that no gradient attack flipped, typically because
+    the gradient vanishes at x or at an iterate (dead ReLU regions, saturated units): the
+    first boundary crossing along ``n_rays`` random rays from x, to uniform points of a finite
+    box, else along Gaussian directions of l2 length ``FALLBACK_REACH (1 + ||x||_2)`` (cut at
+    the box's edge); exact walk on ``stack``, else bracketed on a grid of
+    ``FALLBACK_GRID`` points (forward passes only, then Newton)."""
+    b = x.shape[0]
+    rows = torch.nonzero(~torch.isfinite(best.dist[:b]) & (f_x != 0)).flatten()
+    if rows.numel() == 0:
+        return
+    rep = rows.repeat_interleave(n_rays)
+    xr, fr = x[rep], f_x[rep]
+    gen = seeded_generator(seed, "closest_adversarial", "fallback rays")
+    finite_box = box is not None and bool(torch.isfinite(box[0]).all()
+                                          & torch.isfinite(box[1]).all())
+    if finite_box:
+        w = torch.rand(xr.shape, generator=gen, dtype=torch.float64).to(xr)
+        u = box[0] + (box[1] - box[0]) * w - xr
+    else:
+        z = torch.randn(xr.shape, generator=gen, dtype=torch.float64).to(xr)
+        reach = FALLBACK_REACH * (1 + lp_norm(xr, "l2"))
+        u = z * (reach / lp_norm(z, "l2")).view((-1,) + (1,) * (x.dim() - 1))
+        u = u * torch.clamp(ray_box_exit(xr, u, box), max=1.0).view(
+            (-1,) + (1,) * (x.dim() - 1))
+    if stack is not None:
+        dt = stack.out_w.dtype
+        t = first_root_on_ray(stack, xr.to(dt), u.to(dt), 1.0).to(x.dtype)
+    else:
+        t = first_root_bracketed(model, xr, u, fr, 1.0, n_grid=FALLBACK_GRID,
+                                 chunk=FALLBACK_GRID, rtol=1e-6)
+    _, crossed, x_adv, _ = verified_flip_along(model, xr, u, t, fr, box)
+    best.offer(x_adv, crossed, rep)
 
 
 def boundary_projection(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
@@ -303,7 +350,7 @@ def radial_shrink(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box
     y (rows without them are skipped: no extra gradient), one forward pass unless it flips.
     The segment lies in the box (both ends do), so no clipping."""
     rows = torch.nonzero(torch.isfinite(best.dist)).flatten()
-    if stack is None:
+    if stack is None and rows.numel():
         known = torch.isfinite(best.value[rows]) & torch.isfinite(
             best.grad[rows].reshape(len(rows), -1)).all(1)
         rows = rows[known]

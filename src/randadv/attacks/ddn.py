@@ -48,12 +48,13 @@ def ddn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Bo
         adv = adversarial(f, f_x)
         best.offer(y, adv, rows)
         if eps is None:
-            eps = f.abs() / lp_norm(g, "l2").clamp_min(tiny)
+            g2 = lp_norm(g, "l2")
+            eps = torch.where(g2 > 0, f.abs() / g2.clamp_min(tiny), torch.ones_like(g2))
         else:
             eps = torch.where(adv, eps * (1 - gamma), eps * (1 + gamma))
         am = alpha * (1 + math.cos(math.pi * k / steps)) / 2 + 1e-3
         delta = delta - (am * eps).view(view) * steepest(s * g, "l2")
-        delta = delta * (eps / lp_norm(delta, "l2").clamp_min(tiny)).view(view)
+        delta = steepest(delta, "l2") * eps.view(view)        # 0 where delta = 0
         delta = clip(x + delta, box) - x
     y = clip(x + delta, box)
     with torch.no_grad():

@@ -132,7 +132,9 @@ def fmn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: s
             lin = dn[todo] + lp_norm(hyperplane_step(gl[todo], -loss[todo], norm, lo, hi), norm)
             e = eps[todo]
             eps[todo] = torch.where(torch.isfinite(e), torch.maximum(lin, e), lin)
-        step = gl * (-(am * unit) / g2).view(view)       # the l2-normalised descent step
+        # the l2-normalised descent step (normalised first: am * unit / g2 overflows where
+        # the gradient vanishes, e.g. saturated tanh units, and inf * 0 is NaN)
+        step = (gl / g2.view(view)) * (-(am * unit)).view(view)
         delta = project_ball(delta + step, eps, norm)
         delta = clip(xo + delta, box) - xo
     best.offer(best_y, torch.isfinite(best_d), rows, value=best_f, grad=best_g)

@@ -118,7 +118,9 @@ def hyperplane_step(g: torch.Tensor, gap: torch.Tensor, norm: str,
     tiny = torch.finfo(gf.dtype).tiny
     if lower is None and upper is None:
         gd = dual_norm(gf, norm).reshape(-1, 1)
-        return (gap / gd.clamp_min(tiny) * _flat(steepest(gf, norm))).reshape(shape)
+        # gap / gd first would overflow to inf where g = 0 (then inf * 0 = NaN)
+        scale = torch.where(gd > 0, gap / gd.clamp_min(tiny), torch.zeros_like(gap))
+        return (scale * _flat(steepest(gf, norm))).reshape(shape)
     lo = _flat(lower).expand_as(gf) if lower is not None else torch.full_like(gf, -torch.inf)
     hi = _flat(upper).expand_as(gf) if upper is not None else torch.full_like(gf, torch.inf)
     direction = torch.sign(gap) * torch.sign(gf)          # the sign each coordinate moves
