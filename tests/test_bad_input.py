@@ -154,6 +154,18 @@ def test_wrong_input_dimension_in_the_attack():
         smallest_flip_step(NET, torch.randn(2, 6))
 
 
+@pytest.mark.parametrize("x, needle", [(torch.randn(2, 6), r"shape \(2, 6\)"),
+                                      (torch.randn(2, 5, dtype=torch.float64), "torch.float64")])
+def test_input_a_user_model_cannot_take_is_named(x, needle):
+    # torch's own message ("mat1 and mat2 shapes cannot be multiplied") names neither
+    from randadv.attacks import closest_adversarial, first_boundary_crossing
+    net = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 1))
+    for run in (smallest_flip_step, closest_adversarial,
+                lambda m, z: first_boundary_crossing(m, z, torch.ones_like(z), 1.0)):
+        with pytest.raises(InvalidInputError, match=needle):
+            run(net, x)
+
+
 def test_non_tensor_input_in_the_attack():
     with pytest.raises(InvalidInputError):
         smallest_flip_step(NET, [[1.0] * 5])

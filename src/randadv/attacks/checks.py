@@ -36,8 +36,17 @@ def check_positive(value: float, name: str) -> float:
 
 def scalar_output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``model(x)`` as a (B,) tensor; raise :class:`ModelOutputError` unless it is one finite
-    scalar per input (shape (B,) or (B, 1))."""
-    out = model(x)
+    scalar per input (shape (B,) or (B, 1)), :class:`InvalidInputError` where the model raises
+    a RuntimeError on x (a shape or dtype it does not take; out-of-memory errors pass)."""
+    try:
+        out = model(x)
+    except RuntimeError as e:
+        if isinstance(e, torch.cuda.OutOfMemoryError):   # torch.OutOfMemoryError in torch 2.5+
+            raise
+        # torch's own message ("mat1 and mat2 shapes cannot be multiplied") names no input
+        raise InvalidInputError(
+            f"the model raised on inputs of shape {tuple(x.shape)} and dtype {x.dtype} (does it "
+            f"take this input shape and dtype?): {type(e).__name__}: {e}") from e
     if not isinstance(out, torch.Tensor):
         raise ModelOutputError(f"model must return a tensor, got {type(out).__name__}")
     if out.dim() == 2 and out.shape[1] == 1:
