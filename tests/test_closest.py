@@ -509,11 +509,14 @@ def test_zero_gradient_at_x_each_family_fails_cleanly(attack, norm):
 @pytest.mark.parametrize("walk", ["exact", "bracketed"])
 @pytest.mark.parametrize("norm", NORMS)
 def test_zero_gradient_at_x_found_by_random_rays(walk, norm):
-    # every gradient attack stays at x; the random rays cross, the projection lands on e_0
+    # every gradient attack stays at x; the random rays cross (drawn from a private generator),
+    # the projection lands on e_0
     net, x = dead_at_x()
     net = net if walk == "exact" else Opaque(net)
     for bounds in (None, (-2.0, 2.0)):
+        state = torch.random.get_rng_state()
         res = closest_adversarial(net, x, norm, bounds)
+        assert torch.equal(torch.random.get_rng_state(), state)     # a private generator
         assert bool(res.success.all())
         with torch.no_grad():
             assert bool((net(res.x_adv)[:, 0] < 0).all())
