@@ -15,9 +15,9 @@ Pipeline (all batched over inputs and starts; only the exact region step loops o
    Inputs none of them flips get an l2 DeepFool point (any adversarial point is a candidate in
    every norm), and where that fails too (a gradient that vanishes at x or on the way: dead
    ReLU regions, saturated units) the first boundary crossing along random rays from x
-   (:func:`_fallback_rays`). With ``n_starts > 1`` the iterative attacks also run from ``n_starts - 1``
-   random points of the l_p ball of half the best distance so far. The closest adversarial
-   iterate per (input, start) is kept.
+   (:func:`_fallback_rays`). With ``n_starts > 1`` the iterative attacks also run from
+   ``n_starts - 1`` random points of the l_p ball of half the best distance so far. The
+   closest adversarial iterate per (input, start) is kept.
 3. Boundary projection: at the best point y, project x onto the tangent hyperplane of f at y
    (exact l_p projection inside the box); for ReLU networks randadv can read, walk the ray from
    x towards it, inside the box, to its first boundary crossing (exact region walk, see
@@ -258,6 +258,7 @@ def _fallback_rays(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Bo
         return
     rep = rows.repeat_interleave(n_rays)
     xr, fr = x[rep], f_x[rep]
+    view = (-1,) + (1,) * (x.dim() - 1)
     gen = seeded_generator(seed, "closest_adversarial", "fallback rays")
     finite_box = box is not None and bool(torch.isfinite(box[0]).all()
                                           & torch.isfinite(box[1]).all())
@@ -267,9 +268,8 @@ def _fallback_rays(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Bo
     else:
         z = torch.randn(xr.shape, generator=gen, dtype=torch.float64).to(xr)
         reach = FALLBACK_REACH * (1 + lp_norm(xr, "l2"))
-        u = z * (reach / lp_norm(z, "l2")).view((-1,) + (1,) * (x.dim() - 1))
-        u = u * torch.clamp(ray_box_exit(xr, u, box), max=1.0).view(
-            (-1,) + (1,) * (x.dim() - 1))
+        u = z * (reach / lp_norm(z, "l2")).view(view)
+        u = u * torch.clamp(ray_box_exit(xr, u, box), max=1.0).view(view)
     if stack is not None:
         dt = stack.out_w.dtype
         t = first_root_on_ray(stack, xr.to(dt), u.to(dt), 1.0).to(x.dtype)
