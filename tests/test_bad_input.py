@@ -179,7 +179,7 @@ def test_output_without_gradient_is_reported():
 
 
 # ------------------------------------------------------------------ properties of the attack
-PROPS = settings(max_examples=20, deadline=None,
+PROPS = settings(max_examples=20, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

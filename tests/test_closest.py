@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy.optimize import linprog
 from torch import nn
 
@@ -521,3 +523,53 @@ def test_zero_gradient_at_x_found_by_random_rays(walk, norm):
         with torch.no_grad():
             assert bool((net(res.x_adv)[:, 0] < 0).all())
         torch.testing.assert_close(res.distance, 1.1 - x[:, 0], rtol=1e-5, atol=0)
+
+
+# ---------------------------------------------------------------- properties on any small model
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(kind=st.sampled_from(["relu", "tanh", "gelu", "conv", "saturated"]),
+       norm=st.sampled_from(NORMS), box=st.sampled_from([None, "unit", "tensor"]),
+       dtype=st.sampled_from([torch.float32, torch.float64]), b=st.integers(1, 4),
+       seed=st.integers(0, 10**6))
+def test_closest_properties_on_small_models(kind, norm, box, dtype, b, seed):
+    # whatever the model: no exception, x untouched, every success a flip in the batch and
+    # alone, the reported distance that of x_adv, x_adv in the box, failures reported as such
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    if kind == "conv":
+        net, shape = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                                   nn.Linear(27, 1)), (2, 3, 3)
+    elif kind == "saturated":
+        net, shape = Saturated(4), (4,)
+    else:
+        act = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}[kind]
+        net, shape = nn.Sequential(nn.Linear(4, 8), act(), nn.Linear(8, 8), act(),
+                                   nn.Linear(8, 1)), (4,)
+    net = net.to(dtype)
+    x = torch.rand((b, *shape), generator=g, dtype=dtype)
+    bounds = None
+    if box == "unit":
+        bounds = (0.0, 1.0)
+    elif box == "tensor":
+        bounds = (-torch.rand(shape, generator=g, dtype=dtype),
+                  1 + torch.rand(shape, generator=g, dtype=dtype))
+    else:
+        x = 4 * x - 2
+    x0 = x.clone()
+    res = closest_adversarial(net, x, norm, bounds)
+    assert torch.equal(x, x0) and res.x_adv.dtype == dtype
+    with torch.no_grad():
+        f_x = net(x).reshape(-1)
+        f_batch = net(res.x_adv).reshape(-1)
+        f_alone = torch.stack([net(res.x_adv[i:i + 1]).reshape(()) for i in range(b)])
+    s = res.success
+    assert bool(((torch.sign(f_batch) * torch.sign(f_x) < 0)[s]).all())
+    assert bool(((torch.sign(f_alone) * torch.sign(f_x) < 0)[s]).all())
+    torch.testing.assert_close(res.distance[s], lp_norm(res.x_adv - x, norm)[s])
+    assert bool(torch.isinf(res.distance[~s]).all()) and torch.equal(res.x_adv[~s], x[~s])
+    if bounds is not None:
+        lo, hi = (torch.as_tensor(v, dtype=dtype) for v in bounds)
+        assert bool(((res.x_adv >= lo) & (res.x_adv <= hi)).all())
+    if kind == "saturated":
+        assert not bool(s.any())

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from randadv.attacks.lp_geometry import lp_norm, steepest
+from randadv.attacks.lp_geometry import steepest
 from randadv.attacks.min_norm import (
     Best,
     Box,
@@ -28,6 +28,7 @@ from randadv.attacks.min_norm import (
     adversarial,
     clip,
     finalize,
+    linear_distance_estimate,
     prepare,
     value_and_grad,
 )
@@ -41,15 +42,13 @@ def ddn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Bo
     s = torch.sign(f_x).view(view)
     delta = torch.zeros_like(x)
     eps = None
-    tiny = torch.finfo(x.dtype).tiny
     for k in range(steps):
         y = clip(x + delta, box)
         f, g = value_and_grad(model, y)
         adv = adversarial(f, f_x)
         best.offer(y, adv, rows)
         if eps is None:
-            g2 = lp_norm(g, "l2")
-            eps = torch.where(g2 > 0, f.abs() / g2.clamp_min(tiny), torch.ones_like(g2))
+            eps = linear_distance_estimate(f, g, x)
         else:
             eps = torch.where(adv, eps * (1 - gamma), eps * (1 + gamma))
         am = alpha * (1 + math.cos(math.pi * k / steps)) / 2 + 1e-3

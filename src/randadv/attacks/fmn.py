@@ -24,7 +24,8 @@ coordinate in l1 and stalls there), and projects onto the eps ball and the box. 
 gamma and the step length decay by cosine annealing (the paper's schedule, step length to 1/100).
 The step length is ``alpha`` times a unit of the input's scale: the l2 diameter
 ``||hi - lo||_2`` of a finite box (foolbox's absolute step 1 for [0, 1] images is 1/sqrt(n) of
-it), else the row's l2 linear distance estimate ``|f(x)| / ||grad f(x)||_2`` at the start.
+it), else the row's l2 linear distance estimate ``|f(x)| / ||grad f(x)||_2`` at the start
+(:func:`randadv.attacks.min_norm.linear_distance_estimate`: 1 where the gradient vanishes).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from randadv.attacks.min_norm import (
     clip,
     finalize,
     gradient_stack,
+    linear_distance_estimate,
     prepare,
     value_and_grad,
 )
@@ -68,8 +70,7 @@ def _step_unit(x: torch.Tensor, loss: torch.Tensor, gl: torch.Tensor, box: Box |
         diam = lp_norm(box[1] - box[0], "l2")
         if bool(torch.isfinite(diam).all()) and float(diam.max()) > 0:
             return diam.expand(x.shape[0]).to(x.dtype), True
-    unit = loss.abs() / lp_norm(gl, "l2").clamp_min(torch.finfo(x.dtype).tiny)
-    return torch.where(torch.isfinite(unit) & (unit > 0), unit, torch.ones_like(unit)), False
+    return linear_distance_estimate(loss, gl, x), False
 
 
 def fmn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,

@@ -172,6 +172,22 @@ class Best:
         return f, g
 
 
+# cap of the linear distance estimate |f| / ||grad f||_2, in units of 1 + ||x||_2: a gradient
+# that small carries no direction worth following (it underflows on saturated units), and
+# steps scaled by the raw estimate overflowed to inf (inf * 0 = NaN) on a saturated tanh model
+LINEAR_ESTIMATE_CAP = 1e6
+
+
+def linear_distance_estimate(f: torch.Tensor, g: torch.Tensor, x: torch.Tensor
+                             ) -> torch.Tensor:
+    """``|f| / ||g||_2`` per row, the l2 distance to the tangent hyperplane's zero (DeepFool's
+    first step); 1 where g = 0 or f = 0, at most ``LINEAR_ESTIMATE_CAP (1 + ||x||_2)``."""
+    g2 = lp_norm(g, "l2")
+    est = f.abs() / g2.clamp_min(torch.finfo(g2.dtype).tiny)
+    est = torch.where((g2 > 0) & (est > 0) & torch.isfinite(est), est, torch.ones_like(est))
+    return torch.minimum(est, LINEAR_ESTIMATE_CAP * (1 + lp_norm(x, "l2")))
+
+
 def gradient_stack(model: nn.Module, stack: PiecewiseLinearStack | None
                    ) -> PiecewiseLinearStack | None:
     """``stack`` if backpropagating through it is no dearer than through the model: dense maps
