@@ -265,6 +265,23 @@ def test_segment_crossing_exact_vs_grid():
     torch.testing.assert_close(g.t[both], r.t[both], rtol=1e-6, atol=1e-9)
 
 
+def test_segment_crossing_pushed_point_stays_in_bounds():
+    # f = x_0 - 0.5 from x_0 = 0 along e_0: the crossing t = 0.5 is inside [0, 1] but on the
+    # edge of [0, 0.5], where the point pushed past it is clipped back onto the boundary
+    net = nn.Sequential(nn.Linear(3, 1)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0, 0.0]]))
+        net[0].bias.fill_(-0.5)
+    x = torch.tensor([[0.0, 0.2, 0.3]], dtype=torch.float64)
+    v = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
+    for exact in (True, False):
+        inside = first_boundary_crossing(net, x, v, 2.0, exact=exact, bounds=(0.0, 1.0))
+        assert bool(inside.crossed.all()) and float(inside.x_adv[0, 0]) <= 1.0
+        torch.testing.assert_close(inside.t, torch.tensor([0.5], dtype=torch.float64))
+        edge = first_boundary_crossing(net, x, v, 2.0, exact=exact, bounds=(0.0, 0.5))
+        assert not bool(edge.crossed.any()) and torch.equal(edge.x_adv, x)
+
+
 def test_segment_crossing_conv_dense_stack():
     with torch.random.fork_rng():
         torch.manual_seed(0)
@@ -474,17 +491,6 @@ def test_no_adversarial_anywhere_is_a_clean_failure(attack, bounds):
     assert torch.equal(res.x_adv, x)
 
 
-class Opaque(nn.Module):
-    """A model randadv cannot read as piecewise linear (forces the generic searches)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net(x)
-
-
 def dead_at_x():
     """f = 0.1 - relu(x_0 - 1): grad f = 0 wherever x_0 < 1, boundary x_0 = 1.1; the closest
     point of x (x_0 < 1) is x + (1.1 - x_0) e_0 in every norm. Inputs with x_0 < 1."""
@@ -514,7 +520,7 @@ def test_zero_gradient_at_x_found_by_random_rays(walk, norm):
     # every gradient attack stays at x; the random rays cross (drawn from a private generator),
     # the projection lands on e_0
     net, x = dead_at_x()
-    net = net if walk == "exact" else Opaque(net)
+    net = net if walk == "exact" else _Opaque(net)
     for bounds in (None, (-2.0, 2.0)):
         state = torch.random.get_rng_state()
         res = closest_adversarial(net, x, norm, bounds)

@@ -70,7 +70,7 @@ from randadv.attacks.min_norm import (
     prepare,
 )
 from randadv.attacks.piecewise_linear import PiecewiseLinearStack, first_root_on_ray
-from randadv.attacks.segment import model_stack
+from randadv.attacks.segment import first_boundary_crossing, model_stack
 from randadv.attacks.verify import verified_adversarial, verified_flip_along
 from randadv.errors import InvalidInputError
 from randadv.nets.seeding import generator as seeded_generator
@@ -257,7 +257,7 @@ def _fallback_rays(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Bo
     if rows.numel() == 0:
         return
     rep = rows.repeat_interleave(n_rays)
-    xr, fr = x[rep], f_x[rep]
+    xr = x[rep]
     view = (-1,) + (1,) * (x.dim() - 1)
     gen = seeded_generator(seed, "closest_adversarial", "fallback rays")
     finite_box = box is not None and bool(torch.isfinite(box[0]).all()
@@ -270,14 +270,11 @@ def _fallback_rays(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Bo
         reach = FALLBACK_REACH * (1 + lp_norm(xr, "l2"))
         u = z * (reach / lp_norm(z, "l2")).view(view)
         u = u * torch.clamp(ray_box_exit(xr, u, box), max=1.0).view(view)
-    if stack is not None:
-        dt = stack.out_w.dtype
-        t = first_root_on_ray(stack, xr.to(dt), u.to(dt), 1.0).to(x.dtype)
-    else:
-        t = first_root_bracketed(model, xr, u, fr, 1.0, n_grid=FALLBACK_GRID,
-                                 chunk=FALLBACK_GRID, rtol=1e-6)
-    _, crossed, x_adv, _ = verified_flip_along(model, xr, u, t, fr, box)
-    best.offer(x_adv, crossed, rep)
+    # the segment-crossing search: exact walk on ``stack``, else bracketed (no second
+    # inspection of the model)
+    crossing = first_boundary_crossing(model, xr, u, 1.0, exact=stack is not None,
+                                       n_grid=FALLBACK_GRID, stack=stack, bounds=box)
+    best.offer(crossing.x_adv, crossing.crossed, rep)
 
 
 def boundary_projection(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,

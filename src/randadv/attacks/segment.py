@@ -132,7 +132,8 @@ def model_stack(model: nn.Module, x: torch.Tensor) -> PiecewiseLinearStack | Non
 
 def first_boundary_crossing(model: nn.Module, x: torch.Tensor, v: torch.Tensor,
                             t_max: float, *, exact: bool | None = None, n_grid: int = 512,
-                            stack: PiecewiseLinearStack | None = None) -> SegmentCrossing:
+                            stack: PiecewiseLinearStack | None = None,
+                            bounds: tuple | None = None) -> SegmentCrossing:
     """The first ``t`` in ``(0, t_max]`` at which ``x + t v`` crosses the decision boundary.
 
     Paper: De Palma, Kiani, Lloyd (ICML 2021), Theorem 1 (segment part), Corollary 1 eq. (18).
@@ -148,6 +149,8 @@ def first_boundary_crossing(model: nn.Module, x: torch.Tensor, v: torch.Tensor,
             the generic bracketed search (False), or choose (None).
         n_grid: grid of the generic bracketing search.
         stack: a precomputed piecewise-linear structure (skips the model inspection).
+        bounds: optional box ``(lo, hi)`` (scalars or tensors broadcastable to x): the point
+            pushed just past the crossing is clipped to it before its check.
 
     Shape:
         x, v: (B, ...); fields of the :class:`SegmentCrossing` (B,) or (B, ...).
@@ -188,6 +191,8 @@ def first_boundary_crossing(model: nn.Module, x: torch.Tensor, v: torch.Tensor,
         else:
             r = first_root_bracketed(model, x[ok], v[ok], f_x[ok], t_max, n_grid)
         t[ok] = r.to(x.dtype)
-    t_adv, crossed, x_adv, f_adv = verified_flip_along(model, x, v, t, f_x)
+    box = None if bounds is None else tuple(
+        torch.as_tensor(v_, dtype=x.dtype, device=x.device) for v_ in bounds)
+    t_adv, crossed, x_adv, f_adv = verified_flip_along(model, x, v, t, f_x, box)
     return SegmentCrossing(t=t, t_adv=t_adv, crossed=crossed, x_adv=x_adv, f_x=f_x,
                            f_adv=f_adv, exact=stack is not None)
