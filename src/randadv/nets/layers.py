@@ -166,6 +166,11 @@ class SeededConv2d(nn.Module):
                     raise InvalidInputError(f"periodic padding {pads} larger than the input "
                                             f"{tuple(x.shape[-2:])}")
                 x = F.pad(x, pads, mode="circular")
+            elif pads[0] == pads[1] and pads[2] == pads[3]:
+                # symmetric zero padding inside the convolution: no padded copy to build and
+                # backpropagate through
+                return F.conv2d(x, self.weight, self.bias, stride=self.stride,
+                                padding=(pads[2], pads[0]))
             else:
                 x = F.pad(x, pads)
         return F.conv2d(x, self.weight, self.bias, stride=self.stride)
