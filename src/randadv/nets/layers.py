@@ -159,6 +159,7 @@ class SeededConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = self.pads(x.shape[-2], x.shape[-1])
+        inside = (0, 0)
         if any(pads):
             if self.padding == "periodic":
                 l_, r_, t_, b_ = pads
@@ -167,13 +168,11 @@ class SeededConv2d(nn.Module):
                                             f"{tuple(x.shape[-2:])}")
                 x = F.pad(x, pads, mode="circular")
             elif pads[0] == pads[1] and pads[2] == pads[3]:
-                # symmetric zero padding inside the convolution: no padded copy to build and
-                # backpropagate through
-                return F.conv2d(x, self.weight, self.bias, stride=self.stride,
-                                padding=(pads[2], pads[0]))
+                # symmetric zero padding inside the convolution: no padded copy
+                inside = (pads[2], pads[0])
             else:
                 x = F.pad(x, pads)
-        return F.conv2d(x, self.weight, self.bias, stride=self.stride)
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=inside)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}->{self.out_channels}, kernel={self.kernel_size}, "
