@@ -5,7 +5,13 @@ not reported as adversarial until it has been pushed clearly past it."""
 import torch
 from torch import nn
 
-from randadv.attacks.verify import ROUNDING_GUARD, clearly_flipped, verified_adversarial
+from randadv.attacks.verify import (
+    ROUNDING_GUARD,
+    clearly_flipped,
+    push_margins,
+    rounding_bound,
+    verified_adversarial,
+)
 
 
 class Affine(nn.Module):
@@ -39,7 +45,7 @@ def test_candidate_just_past_the_boundary_is_pushed_beyond_the_guard():
     x_adv, success, f_adv = verified_adversarial(model, x, cand, f_x)
     assert bool(success[0])
     assert bool(clearly_flipped(model(x_adv), f_x)[0])
-    assert float(f_adv.abs()) > ROUNDING_GUARD * torch.finfo(dt).eps * float(f_x.abs())
+    assert float(f_adv.abs()) > float(rounding_bound(model, cand)[0])
     # the push is tiny: relative distance change well below the largest margin (1e-3)
     d0, d1 = (cand - x).norm(), (x_adv - x).norm()
     assert 1 < float(d1 / d0) < 1 + 1e-10
@@ -66,7 +72,7 @@ class Counting(nn.Module):
 
 
 def test_give_up_drops_estimates_far_from_the_boundary_after_one_pass():
-    from randadv.attacks.verify import _margins, verified_flip_along
+    from randadv.attacks.verify import verified_flip_along
     dt = torch.float64
     model = Counting(Affine(torch.ones(4, dtype=dt), -4.0))   # f = sum(x) - 4
     x = torch.full((2, 4), 2.0, dtype=dt)                      # f(x) = 4
@@ -77,10 +83,11 @@ def test_give_up_drops_estimates_far_from_the_boundary_after_one_pass():
     model.rows = 0
     t, flipped, _, _ = verified_flip_along(model, x, direction, t_b, f_x)
     assert flipped.tolist() == [True, False]
-    assert model.rows == 2 + len(_margins(dt)) - 1      # row 1 tried every margin
+    # the rounding bound's pass (2 rows), then row 1 tried every rung of the ladder
+    assert model.rows == 2 + 2 + push_margins(f_x, f_x).shape[1] - 1
     model.rows = 0
     t2, flipped2, _, _ = verified_flip_along(model, x, direction, t_b, f_x, give_up=1e-2)
-    assert flipped2.tolist() == [True, False] and model.rows == 2   # one pass for both
+    assert flipped2.tolist() == [True, False] and model.rows == 2 + 2   # one push pass
     assert float(t2[0]) == float(t[0])
 
 
@@ -102,8 +109,6 @@ def test_verified_adversarial_needs_the_flip_alone_and_in_the_batch():
     batch the output is shifted by +1e-4, which undoes a flip closer than that; each point must
     be pushed until it flips both alone and in the batch, and no further than one more rung of
     the margin ladder."""
-    from randadv.attacks.verify import _margins, verified_adversarial
-
     x = torch.full((3, 4), 0.5, dtype=torch.float64)            # f(x) = 1 > 0
     f_x = x.sum(1) - 1.0
     t_star = 0.25                                                # f(x - t 1) = 1 - 4 t
@@ -121,7 +126,8 @@ def test_verified_adversarial_needs_the_flip_alone_and_in_the_batch():
     # the push that clears the batch's shift: f = -(1 + m)(1 + 1e-9) + 1 < -1e-4, with m the
     # first rung of the ladder that gets there
     m = ((x_adv[2:] - x[2:]).norm(dim=1) / (cand[2:] - x[2:]).norm(dim=1) - 1)
-    ladder = torch.tensor(_margins(torch.float64), dtype=torch.float64)
+    with torch.no_grad():
+        ladder = push_margins(f_x[2:], rounding_bound(model, cand[2:]))[0]
     needed = ladder[(1 + ladder) * (1 + 1e-9) - 1 > 1e-4][0]
     torch.testing.assert_close(m, torch.full_like(m, float(needed)), rtol=1e-6, atol=0)
     # the same candidates without the shift need no push at all

@@ -25,6 +25,9 @@ class FlipStepResult:
         perturbation_norm: |eta| * ||grad f(x)|| (NaN where not flipped).
         x_adv: the adversarial example (equal to x where not flipped).
         f_adv: f(x_adv) from the verifying forward pass.
+        rounding_bound: the bound on the forward pass's rounding error at the boundary point
+            (:func:`randadv.attacks.verify.rounding_bound`); a flip is reported only where
+            |f_adv| exceeds it, so ``|f_adv| / rounding_bound`` is the verified margin.
     """
 
     eta: torch.Tensor
@@ -35,6 +38,7 @@ class FlipStepResult:
     perturbation_norm: torch.Tensor
     x_adv: torch.Tensor
     f_adv: torch.Tensor
+    rounding_bound: torch.Tensor
 
     def __len__(self) -> int:
         return int(self.eta.shape[0]) if self.eta.dim() else 1

@@ -153,11 +153,12 @@ def _two_layer_fast_path(model: RandomMLP, x: torch.Tensor, max_eta: float, exac
 
 
 def _finish(model, x, f_x, grad_norm, sign0, direction, t_root) -> FlipStepResult:
-    t, flipped, x_adv, f_adv = verified_flip_along(model, x, direction, t_root, f_x)
+    t, flipped, x_adv, f_adv, bound = verified_flip_along(model, x, direction, t_root, f_x,
+                                                          with_bound=True)
     eta = -sign0 * t
     return FlipStepResult(
         eta=eta, eta_boundary=-sign0 * t_root, flipped=flipped, f_x=f_x, grad_norm=grad_norm,
-        perturbation_norm=t * grad_norm, x_adv=x_adv, f_adv=f_adv)
+        perturbation_norm=t * grad_norm, x_adv=x_adv, f_adv=f_adv, rounding_bound=bound)
 
 
 def _squeeze(r: FlipStepResult) -> FlipStepResult:

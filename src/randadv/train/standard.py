@@ -33,7 +33,7 @@ from randadv.train.lazy import (
     logistic_loss,
     scalar_forward,
 )
-from randadv.train.store import _atomic_write
+from randadv.train.store import _atomic_write, load_tensors_only
 
 DEFAULT_LR = 1e-4
 DEFAULT_BATCH_SIZE = 32
@@ -87,7 +87,7 @@ def train_standard(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     ckpt = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
     cfg_dict = asdict(cfg)
     if ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        state = load_tensors_only(ckpt, dev)
         if state.get("config") != cfg_dict or state.get("n") != x.shape[0]:
             raise StoreError(f"{ckpt} was written by another training configuration "
                              f"({state.get('config')}, n={state.get('n')})")

@@ -48,6 +48,21 @@ def config_key(config: Mapping[str, Any]) -> str:
     return hashlib.blake2b(blob, digest_size=10).hexdigest()
 
 
+def load_tensors_only(path: str | os.PathLike[str],
+                      map_location: torch.device | str = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain values only, so a file from a
+    results folder someone hands you cannot run code when it is read; anything else raises
+    :class:`StoreError` naming the file."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, AttributeError, EOFError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise StoreError(f"{path} holds more than tensors and plain values (or is damaged); "
+                         f"refused to load it: {first}") from None
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -92,7 +107,7 @@ def load_model(folder: str | os.PathLike[str],
         builder = BUILDERS[config["kind"]]
         model = builder(**config["model"])
         model.to(getattr(torch, config.get("dtype", "float32")))
-        state = torch.load(pt, map_location="cpu", weights_only=True)
+        state = load_tensors_only(pt, "cpu")
         model.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as e:
         raise StoreError(f"cannot load the model saved in {folder}: {e}") from e
