@@ -34,6 +34,16 @@ class Claim:
     measured: str           # the numbers
     holds: bool | None      # None: not enough data to decide
     criterion: str = ""     # how "holds" was decided
+    scale: str = ""         # the scale at which the paper makes the claim
+    reached: bool = True    # False: the run's grid does not reach that scale
+
+    @property
+    def verdict(self) -> str:
+        """"holds" / "does not hold" / "undecided", or "not reached at this scale" where the
+        profile's grid stops short of the paper's scale (the measured trend is still shown)."""
+        if not self.reached:
+            return "not reached at this scale"
+        return {True: "holds", False: "does not hold", None: "undecided"}[self.holds]
 
 
 class Experiment:

@@ -28,6 +28,10 @@ from randadv.theory.gaussian import single_step_prediction
 MAX_WEIGHT_ENTRIES = 10**12   # beyond this a cell is refused up front (~4 TB of float32 weights)
 
 
+# the widest deep (L > 1) cells of the paper's protocol (its footnote 1: k < 10^6 for L > 1; our
+# paper profile's deep_max_k): below it the deep-network claims are "not reached at this scale"
+DEEP_PAPER_K = 10_000
+
 class TwoLayerSingleStep(Experiment):
     name = "two-layer-single-step"
     paper = ("Bubeck, Cherapanamjeri, Gidel, Tachet des Combes, \"A single gradient step finds "
@@ -178,7 +182,8 @@ class TwoLayerSingleStep(Experiment):
                 "are switched\" (ReLU, |eta| < 20)",
                 f"{big.flipped.mean():.2%} of {n} samples flipped over {len(big)} cells; lowest "
                 f"cell d={worst.d}, k={worst.k}: {worst.flipped:.2%}",
-                bool((big.flipped == 1.0).all()), "every sample of every cell d, k >= 50 flipped"))
+                bool((big.flipped == 1.0).all()), "every sample of every cell d, k >= 50 flipped",
+                scale="L = 1, d and k > 50"))
         for act, g in t[t.depth == 1].groupby("activation"):
             g = g[(g.d >= 100) & (g.k >= 100)]
             if len(g) < 2:
@@ -247,7 +252,9 @@ class TwoLayerSingleStep(Experiment):
                 "flipped with |eta| < 20 at the largest d and k run)",
                 text, all(f >= 0.99 for *_, f in per_depth),
                 "at least 99% flipped at the largest (d, k) of every depth; the infinite-width "
-                "value is P(|f| < max_eta E||grad f||^2), f Gaussian (see Notes)"))
+                "value is P(|f| < max_eta E||grad f||^2), f Gaussian (see Notes)",
+                scale=f"L = 2..6 with k up to {DEEP_PAPER_K:g} (GPU-limited; footnote 1)",
+                reached=int(deep.k.max()) >= DEEP_PAPER_K))
             reach = []
             for depth, g in t[t.activation == "relu"].groupby("depth"):
                 full = g[g.flipped >= 0.99]
@@ -265,5 +272,7 @@ class TwoLayerSingleStep(Experiment):
                           for L, r in reach),
                 monotone if len(reach) >= 2 else None,
                 "the smallest d*k reaching 99% is non-decreasing in L (unreached counts as "
-                "infinite)"))
+                "infinite)",
+                scale=f"L = 1..6 with k up to {DEEP_PAPER_K:g}",
+                reached=int(deep.k.max()) >= DEEP_PAPER_K))
         return claims

@@ -12,8 +12,6 @@ import pandas as pd
 
 from randadv.experiments.base import Claim, Experiment
 
-VERDICT = {True: "holds", False: "does not hold", None: "undecided"}
-
 
 def _cell(text: object) -> str:
     """Table cell text: a literal | (as in |eta|) must not end the cell."""
@@ -73,6 +71,7 @@ def _claims_table(claims: list[Claim]) -> str:
         return "_(not enough data to check any claim)_"
     lines = ["| claim | measured | criterion | verdict |", "|---|---|---|---|"]
     for c in claims:
-        lines.append(f"| {_cell(c.statement)} | {_cell(c.measured)} | {_cell(c.criterion)} | "
-                     f"**{VERDICT[c.holds]}** |")
+        statement = c.statement + (f" (paper's scale: {c.scale})" if c.scale else "")
+        lines.append(f"| {_cell(statement)} | {_cell(c.measured)} | {_cell(c.criterion)} | "
+                     f"**{c.verdict}** |")
     return "\n".join(lines)
