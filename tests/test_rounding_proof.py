@@ -119,3 +119,29 @@ def test_crafted_checkpoint_cannot_run_code(tmp_path):
     assert not marker.exists()
     torch.save({"model": {"w": torch.ones(2)}, "epoch": 3}, path)
     assert load_tensors_only(path)["epoch"] == 3
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_closest_adversarial_next_to_its_boundary_flips_in_float64(norm):
+    import copy
+
+    from randadv.attacks import closest_adversarial
+
+    torch.manual_seed(7)
+    net = nn.Sequential(nn.Linear(20, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(),
+                        nn.Linear(200, 1)).requires_grad_(False)
+    net64 = copy.deepcopy(net).double()
+    x = torch.randn(24, 20, generator=torch.Generator().manual_seed(8))
+    first = closest_adversarial(net, x, norm=norm)
+    ok = first.success
+    for frac in (0.999, 0.99999):
+        xp = x[ok] + frac * (first.x_adv[ok] - x[ok])
+        side = torch.sign(net64(xp.double()).reshape(-1))
+        for bs in (len(xp), 7, 1):
+            for i in range(0, len(xp), bs):
+                r = closest_adversarial(net, xp[i:i + bs], norm=norm)
+                assert bool(r.success.all()), f"a flip next to the boundary was missed ({bs})"
+                f64 = net64(r.x_adv.double()).reshape(-1)
+                assert bool((torch.sign(f64) == -torch.sign(r.f_x.double())).all())
+                sure = side[i:i + bs] == torch.sign(r.f_x.double())
+                assert bool((torch.sign(f64[sure]) != side[i:i + bs][sure]).all())

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from randadv.nets.mlp import RandomMLP
+from randadv.nets.plain import scalar_sequential
 
 LinearMap = Callable[[torch.Tensor], torch.Tensor]
 
@@ -89,8 +90,11 @@ def as_piecewise_linear(model: nn.Module) -> PiecewiseLinearStack | None:
 
     Recognised: :class:`randadv.nets.RandomMLP` with a piecewise-linear activation, and
     ``nn.Sequential`` of ``nn.Flatten``/``nn.Identity``, ``nn.Linear`` and ``nn.ReLU``/
-    ``nn.LeakyReLU`` alternating, ending in a ``Linear`` with one output.
+    ``nn.LeakyReLU`` alternating, ending in a ``Linear`` with one output, also followed by
+    shape-only modules (``nn.Flatten(0)``) or wrapped in :class:`randadv.nets.LogitDifference`
+    over two logits (:func:`randadv.nets.plain.scalar_sequential`).
     """
+    model = scalar_sequential(model)
     if isinstance(model, RandomMLP):
         act = model.activation
         if not act.piecewise_linear:

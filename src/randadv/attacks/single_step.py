@@ -117,7 +117,8 @@ def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0,
         else:
             r = first_root_bracketed(model, x[ok], direction[ok], f_x[ok], max_eta, n_grid)
         t_root[ok] = r.to(x.dtype)
-    return _finish(model, x, f_x, grad_norm, sign0, direction, t_root)
+    method = "bracket" if stack is None else ("kinks" if len(stack.maps) == 1 else "layers")
+    return _finish(model, x, f_x, grad_norm, sign0, direction, t_root, method)
 
 
 @torch.no_grad()
@@ -146,20 +147,24 @@ def _two_layer_fast_path(model: RandomMLP, x: torch.Tensor, max_eta: float, exac
         slope0 = -sign0 * grad_norm.to(torch.float64) ** 2     # h'(0+) = direction . grad
         t_root = kink_sweep(z, c, model.out_weight, 0.0, act.slope_pos, act.slope_neg, max_eta,
                             value_and_slope=(f_x, slope0))
+        method = "kinks"
     else:
         t_root = first_root_one_hidden_layer(z, c, model.out_weight, 0.0, act, max_eta, n_grid)
+        method = "newton"
     t_root[degenerate] = float("nan")
-    return _finish(model, xx, f_x, grad_norm, sign0, direction, t_root.to(xx.dtype))
+    return _finish(model, xx, f_x, grad_norm, sign0, direction, t_root.to(xx.dtype), method)
 
 
-def _finish(model, x, f_x, grad_norm, sign0, direction, t_root) -> FlipStepResult:
+def _finish(model, x, f_x, grad_norm, sign0, direction, t_root, method) -> FlipStepResult:
     t, flipped, x_adv, f_adv, bound = verified_flip_along(model, x, direction, t_root, f_x,
                                                           with_bound=True)
     eta = -sign0 * t
     return FlipStepResult(
         eta=eta, eta_boundary=-sign0 * t_root, flipped=flipped, f_x=f_x, grad_norm=grad_norm,
-        perturbation_norm=t * grad_norm, x_adv=x_adv, f_adv=f_adv, rounding_bound=bound)
+        perturbation_norm=t * grad_norm, x_adv=x_adv, f_adv=f_adv, rounding_bound=bound,
+        method=method)
 
 
 def _squeeze(r: FlipStepResult) -> FlipStepResult:
-    return FlipStepResult(**{k: v[0] for k, v in vars(r).items()})
+    return FlipStepResult(**{k: v[0] if isinstance(v, torch.Tensor) else v
+                             for k, v in vars(r).items()})

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from randadv.attacks.checks import scalar_output
+from randadv.nets import RandomMLP
 
 ROUNDING_FACTOR = 32
 ROUNDING_GUARD = 64          # the exact solvers' relative tolerance (exact/distance.py)
@@ -44,10 +45,16 @@ def rounding_bound(model: nn.Module, points: torch.Tensor) -> torch.Tensor:
     """Bound on the rounding error of ``model(points)`` per row (see the module docstring):
     ``ROUNDING_FACTOR * eps * (|f| + sum_i |x_i df/dx_i|)`` with one forward and backward pass."""
     eps = torch.finfo(points.dtype).eps
-    with torch.enable_grad():
-        xr = points.detach().clone().requires_grad_(True)
-        f = scalar_output(model, xr)
-        (g,) = torch.autograd.grad(f.sum(), xr, allow_unused=True)
+    if isinstance(model, RandomMLP):        # explicit backprop: streamed weights stay streamed
+        with torch.no_grad():
+            f, g = model.value_and_grad(points.reshape(points.shape[0], -1))
+        g = g.reshape(points.shape).to(points.dtype)
+    else:
+        with torch.enable_grad():
+            xr = points.detach().clone().requires_grad_(True)
+            f = scalar_output(model, xr)
+            g = (torch.autograd.grad(f.sum(), xr, allow_unused=True)[0]
+                 if f.requires_grad else None)
     scale = f.detach().abs().to(points.dtype)
     if g is not None:
         scale = scale + (points * g).abs().reshape(points.shape[0], -1).sum(1).to(points.dtype)

@@ -280,14 +280,18 @@ def to_affine_layers(model: nn.Module, input_shape: Sequence[int] | None = None)
     and a ResidualBlock (eq. (3)) becomes ReLU layers that carry the block input alongside
     ``main`` (its input is a ReLU output, or is split as ``relu(u) - relu(-u)``). Inputs of a
     RandomImageNet are its flattened (C, H, W) images (``input_shape`` defaults to the net's).
-    The last layer must be affine with one output.
+    The last layer must be affine with one output; shape-only modules after it (``nn.Flatten(0)``)
+    and :class:`randadv.nets.LogitDifference` over a two-logit ``nn.Sequential`` are read through
+    :func:`randadv.nets.plain.scalar_sequential`.
 
     Raises:
         InvalidInputError: naming the first unsupported layer or activation.
     """
     from randadv.nets import RandomMLP
     from randadv.nets.conv import RandomImageNet
+    from randadv.nets.plain import scalar_sequential
 
+    model = scalar_sequential(model)
     if isinstance(model, RandomMLP):
         return _from_random_mlp(model)
     if not isinstance(model, nn.Module):

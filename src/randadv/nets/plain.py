@@ -11,7 +11,7 @@ from randadv.nets.conv import RandomImageNet
 from randadv.nets.layers import AvgPool2d, Nonlinearity, SeededConv2d, SeededLinear, SumPool2d
 from randadv.nets.seeding import generator
 
-__all__ = ["plain_relu_sequential"]
+__all__ = ["plain_relu_sequential", "scalar_sequential"]
 
 
 def plain_relu_sequential(net: RandomImageNet) -> nn.Sequential:
@@ -77,3 +77,54 @@ def plain_relu_sequential(net: RandomImageNet) -> nn.Sequential:
     if not bool(((a - b).abs() <= tol).all()):
         raise InvalidInputError("plain copy of the network does not reproduce it")
     return plain
+
+
+_SHAPE_ONLY = (nn.Flatten, nn.Unflatten, nn.Identity)
+
+
+def scalar_sequential(model: nn.Module) -> nn.Module:
+    """The common idioms of a scalar-output ReLU net in the one form the exact readers take: an
+    ``nn.Sequential`` ending in ``Linear(h, 1)``.
+
+    - shape-only modules after that last ``Linear(h, 1)`` (``nn.Flatten(0)`` making the output
+      (B,), ``nn.Flatten()``, ``nn.Unflatten``, ``nn.Identity``) are dropped;
+    - :class:`randadv.nets.LogitDifference` over an ``nn.Sequential`` ending in ``Linear(h, K)``
+      becomes the same ``nn.Sequential`` ending in ``Linear(h, 1)`` with weights
+      ``w_positive - w_negative`` (the same classifier; its rounding differs from the model's,
+      which is why every flip is still verified on the model itself).
+
+    Any other model is returned as it is.
+    """
+    from randadv.nets.conv import LogitDifference
+
+    if isinstance(model, LogitDifference) and isinstance(model.model, nn.Sequential):
+        inner = _strip_shape_only(model.model)
+        last = inner[-1] if len(inner) else None
+        if isinstance(last, nn.Linear) and last.out_features > max(model.positive,
+                                                                   model.negative):
+            p, q = model.positive, model.negative
+            head = nn.Linear(last.in_features, 1, bias=last.bias is not None,
+                             dtype=last.weight.dtype, device=last.weight.device)
+            with torch.no_grad():
+                head.weight.copy_(last.weight[p:p + 1] - last.weight[q:q + 1])
+                if last.bias is not None:
+                    head.bias.copy_(last.bias[p:p + 1] - last.bias[q:q + 1])
+            head.requires_grad_(False)
+            return nn.Sequential(*list(inner)[:-1], head)
+        return model
+    if isinstance(model, nn.Sequential):
+        return _strip_shape_only(model)
+    return model
+
+
+def _strip_shape_only(model: nn.Sequential) -> nn.Sequential:
+    mods = list(model)
+    end = len(mods)
+    while end > 0 and isinstance(mods[end - 1], _SHAPE_ONLY):
+        end -= 1
+    if end == len(mods) or end == 0:
+        return model
+    last = mods[end - 1]
+    if isinstance(last, nn.Linear) and last.out_features == 1:
+        return nn.Sequential(*mods[:end])
+    return model
