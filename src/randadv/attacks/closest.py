@@ -34,8 +34,8 @@ Pipeline (all batched over inputs and starts; only the exact region step loops o
    crossing of its own segment from x (after step 4, whose search starts from the attack's point).
 5. Verification: every reported point passes
    :func:`randadv.attacks.verify.verified_adversarial` (forward passes in the batch and alone;
-   a boundary point is pushed along ``x_adv - x`` by a relative margin from 128 eps up to 1e-3
-   of the distance).
+   a boundary point is pushed along ``x_adv - x`` until |f| exceeds the forward pass's rounding
+   bound, :func:`randadv.attacks.verify.rounding_bound`).
 
 ReLU MLPs (randadv's, a ``nn.Sequential`` of Linear/ReLU, the zoo's fc net) are read as
 piecewise-linear stacks: FMN backpropagates through their matrices without autograd

@@ -48,9 +48,9 @@ class SegmentCrossing:
     Attributes:
         t: the first boundary point ``x + t v`` (f = 0 up to float rounding), NaN where the
             segment does not cross.
-        t_adv: the verified crossing step (``t`` pushed past the boundary by a relative margin
-            of at most 1e-3, see :func:`randadv.attacks.verify.verified_flip_along`); NaN where
-            not crossed.
+        t_adv: the verified crossing step (``t`` pushed past the boundary until |f| exceeds the
+            forward pass's rounding bound, see :func:`randadv.attacks.verify.verified_flip_along`);
+            NaN where not crossed.
         crossed: sign f(x + t_adv v) != sign f(x), from a forward pass.
         x_adv: ``x + t_adv v`` (x where not crossed).
         f_x, f_adv: f at x and at x_adv.
