@@ -145,3 +145,23 @@ def test_closest_adversarial_next_to_its_boundary_flips_in_float64(norm):
                 assert bool((torch.sign(f64) == -torch.sign(r.f_x.double())).all())
                 sure = side[i:i + bs] == torch.sign(r.f_x.double())
                 assert bool((torch.sign(f64[sure]) != side[i:i + bs][sure]).all())
+
+
+def test_pgd_counts_a_flip_only_above_the_rounding_bound():
+    from randadv.attacks.pgd import verified_pgd
+
+    class Affine(nn.Module):
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return z.sum(1) - 1.0
+
+    model = Affine()
+    x = torch.full((3, 4), 0.5)                               # f(x) = 1, label y = +1
+    y = torch.ones(3)
+    b = float(rounding_bound(model, torch.full((1, 4), 0.25))[0])
+    # f(x_adv) = -b/4 (a sign change inside the bound), -4b, and +1e-3
+    shifts = torch.tensor([-b / 4, -4 * b, 1e-3])
+    x_adv = torch.full((3, 4), 0.25) + shifts[:, None] / 4
+    r = verified_pgd(model, x, y, x_adv, radius=1.0, bounds=None)
+    assert float(r.f_adv[0]) < 0                              # the sign did change ...
+    assert r.success.tolist() == [False, True, False]         # ... but only row 1 is verified
+    assert r.robust.tolist() == [True, False, True]

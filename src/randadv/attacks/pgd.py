@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from randadv.attacks.checks import check_attack_input, check_positive, scalar_output
-from randadv.attacks.verify import verified_in_ball
+from randadv.attacks.verify import rounding_bound, verified_in_ball
 from randadv.errors import InvalidInputError
 from randadv.nets.seeding import generator
 
@@ -33,8 +33,11 @@ class PGDResult:
     Attributes:
         x_adv: the examples (B, ...), inside B_2(x, R) and the box (checked).
         f_x, f_adv: model outputs at x and at x_adv (forward pass).
-        success: y f(x_adv) < 0 (a clean misclassification counts when y f(x) < 0 already).
-        robust: y f(x) > 0 and y f(x_adv) > 0: correct on the whole checked ball.
+        success: y f(x_adv) < 0 with |f(x_adv)| above the forward pass's rounding bound there
+            (:func:`randadv.attacks.verify.rounding_bound`; a clean misclassification counts
+            when y f(x) < 0 already).
+        robust: y f(x) > 0 and no success: no example in the checked ball was verified
+            adversarial (a y f(x_adv) within rounding of 0 is not a verified flip).
         norm: ||x_adv - x||_2.
     """
 
@@ -184,6 +187,7 @@ def verified_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torc
     """Route candidates through the verification forward pass into a :class:`PGDResult`."""
     x_adv, f_x, f_adv, norm = verified_in_ball(model, x, x_adv, radius, bounds)
     margin_x, margin_adv = y * f_x, y * f_adv
-    return PGDResult(x_adv=x_adv, f_x=f_x, f_adv=f_adv, success=margin_adv < 0,
-                     robust=(margin_x > 0) & (margin_adv > 0), norm=norm)
+    success = (margin_adv < 0) & (f_adv.abs() > rounding_bound(model, x_adv))
+    return PGDResult(x_adv=x_adv, f_x=f_x, f_adv=f_adv, success=success,
+                     robust=(margin_x > 0) & ~success, norm=norm)
 
