@@ -7,9 +7,13 @@ In the spirit of AutoAttack's ``checks.py``: a model must return one finite scal
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from randadv.attacks.piecewise_linear import PiecewiseLinearStack
 
 from randadv.errors import InvalidInputError, ModelOutputError
 from randadv.validation import check_finite
@@ -61,3 +65,29 @@ def scalar_output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         rows = torch.nonzero(bad).flatten().tolist()[:10]
         raise ModelOutputError(f"model returned NaN or inf at inputs {rows}")
     return out
+
+
+def value_and_grad(model: nn.Module, x: torch.Tensor,
+                   stack: PiecewiseLinearStack | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(f(x), grad f(x))`` for a batch; explicit backpropagation for randadv's random MLPs and
+    through ``stack`` (the model's :class:`PiecewiseLinearStack` with transposed maps) if given,
+    autograd otherwise (the model must treat the rows of a batch independently)."""
+    if stack is not None:
+        return stack.value_and_grad(x)
+    from randadv.nets.mlp import RandomMLP
+
+    if isinstance(model, RandomMLP):
+        with torch.no_grad():
+            f, g = model.value_and_grad(x.reshape(x.shape[0], -1))
+        return f.to(x.dtype), g.reshape(x.shape).to(x.dtype)
+    with torch.enable_grad():
+        xx = x.detach().requires_grad_(True)
+        f = scalar_output(model, xx)
+        if not f.requires_grad:
+            raise ModelOutputError("model output does not depend on x through autograd (no "
+                                   "gradient): detached output or non-differentiable model")
+        (g,) = torch.autograd.grad(f.sum(), xx, allow_unused=True)
+        if g is None:
+            g = torch.zeros_like(xx)
+    return f.detach().to(x.dtype), g.detach().to(x.dtype)

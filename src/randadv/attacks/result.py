@@ -26,9 +26,11 @@ class FlipStepResult:
         perturbation_norm: |eta| * ||grad f(x)|| (NaN where not flipped).
         x_adv: the adversarial example (equal to x where not flipped).
         f_adv: f(x_adv) from the verifying forward pass.
-        rounding_bound: the bound on the forward pass's rounding error at the boundary point
-            (:func:`randadv.attacks.verify.rounding_bound`); a flip is reported only where
-            |f_adv| exceeds it, so ``|f_adv| / rounding_bound`` is the verified margin.
+        rounding_bound: the bound on the forward pass's rounding error, from f(x) and
+            grad f(x) (:func:`randadv.attacks.verify.rounding_bound_of`; at the sizes of the
+            paper it is within 0.83-1.0 of the bound at the boundary point); a flip is reported
+            only where |f_adv| exceeds it, so ``|f_adv| / rounding_bound`` is the verified
+            margin.
         method: the search that ran (a str for the whole batch): ``"kinks"`` (exact kink sweep,
             one hidden layer), ``"layers"`` / ``"walk"`` (exact piecewise-linear search of a
             deep ReLU net), ``"newton"`` (bracket + safeguarded Newton on one hidden layer of a

@@ -13,42 +13,22 @@ import warnings
 import torch
 from torch import nn
 
-from randadv.attacks.checks import check_attack_input, check_positive, scalar_output
+from randadv.attacks.checks import (  # noqa: F401  (value_and_grad re-exported)
+    check_attack_input,
+    check_positive,
+    scalar_output,
+    value_and_grad,
+)
 from randadv.attacks.line_search import first_root_bracketed, first_root_one_hidden_layer
 from randadv.attacks.piecewise_linear import (
-    PiecewiseLinearStack,
     as_piecewise_linear,
     first_root_on_ray,
     kink_sweep,
 )
 from randadv.attacks.result import FlipStepResult
-from randadv.attacks.verify import verified_flip_along
-from randadv.errors import InvalidInputError, ModelOutputError
+from randadv.attacks.verify import rounding_bound_of, verified_flip_along
+from randadv.errors import InvalidInputError
 from randadv.nets.mlp import RandomMLP
-
-
-def value_and_grad(model: nn.Module, x: torch.Tensor,
-                   stack: PiecewiseLinearStack | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(f(x), grad f(x))`` for a batch; explicit backpropagation for randadv's random MLPs and
-    through ``stack`` (the model's :class:`PiecewiseLinearStack` with transposed maps) if given,
-    autograd otherwise (the model must treat the rows of a batch independently)."""
-    if stack is not None:
-        return stack.value_and_grad(x)
-    if isinstance(model, RandomMLP):
-        with torch.no_grad():
-            f, g = model.value_and_grad(x.reshape(x.shape[0], -1))
-        return f.to(x.dtype), g.reshape(x.shape).to(x.dtype)
-    with torch.enable_grad():
-        xx = x.detach().requires_grad_(True)
-        f = scalar_output(model, xx)
-        if not f.requires_grad:
-            raise ModelOutputError("model output does not depend on x through autograd (no "
-                                   "gradient): detached output or non-differentiable model")
-        (g,) = torch.autograd.grad(f.sum(), xx, allow_unused=True)
-        if g is None:
-            g = torch.zeros_like(xx)
-    return f.detach().to(x.dtype), g.detach().to(x.dtype)
 
 
 def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0, *,
@@ -156,8 +136,9 @@ def _two_layer_fast_path(model: RandomMLP, x: torch.Tensor, max_eta: float, exac
 
 
 def _finish(model, x, f_x, grad_norm, sign0, direction, t_root, method) -> FlipStepResult:
-    t, flipped, x_adv, f_adv, bound = verified_flip_along(model, x, direction, t_root, f_x,
-                                                          with_bound=True)
+    # |x . direction| terms = |x . grad f| (|sign f| = 1 on every searched row)
+    bound = rounding_bound_of(f_x, direction, x)
+    t, flipped, x_adv, f_adv = verified_flip_along(model, x, direction, t_root, f_x, bound=bound)
     eta = -sign0 * t
     return FlipStepResult(
         eta=eta, eta_boundary=-sign0 * t_root, flipped=flipped, f_x=f_x, grad_norm=grad_norm,

@@ -27,8 +27,8 @@ import math
 import torch
 from torch import nn
 
-from randadv.attacks.checks import scalar_output
-from randadv.nets import RandomMLP
+from randadv.attacks.checks import scalar_output, value_and_grad
+from randadv.errors import ModelOutputError
 
 ROUNDING_FACTOR = 32
 ROUNDING_GUARD = 64          # the exact solvers' relative tolerance (exact/distance.py)
@@ -41,24 +41,23 @@ def _push_levels(dtype: torch.dtype) -> int:
     return max(8, int(math.ceil(math.log(1e-3 / (128 * eps), 4))) + 1)
 
 
+def rounding_bound_of(f: torch.Tensor, grad: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """``ROUNDING_FACTOR * eps * (|f| + sum_i |x_i df/dx_i|)`` per row from f and grad f at
+    ``points`` (the module docstring's bound)."""
+    eps = torch.finfo(points.dtype).eps
+    terms = (points * grad).abs().reshape(points.shape[0], -1).sum(1)
+    return ROUNDING_FACTOR * eps * (f.abs() + terms).to(points.dtype)
+
+
 def rounding_bound(model: nn.Module, points: torch.Tensor) -> torch.Tensor:
     """Bound on the rounding error of ``model(points)`` per row (see the module docstring):
-    ``ROUNDING_FACTOR * eps * (|f| + sum_i |x_i df/dx_i|)`` with one forward and backward pass."""
-    eps = torch.finfo(points.dtype).eps
-    if isinstance(model, RandomMLP):        # explicit backprop: streamed weights stay streamed
-        with torch.no_grad():
-            f, g = model.value_and_grad(points.reshape(points.shape[0], -1))
-        g = g.reshape(points.shape).to(points.dtype)
-    else:
-        with torch.enable_grad():
-            xr = points.detach().clone().requires_grad_(True)
-            f = scalar_output(model, xr)
-            g = (torch.autograd.grad(f.sum(), xr, allow_unused=True)[0]
-                 if f.requires_grad else None)
-    scale = f.detach().abs().to(points.dtype)
-    if g is not None:
-        scale = scale + (points * g).abs().reshape(points.shape[0], -1).sum(1).to(points.dtype)
-    return ROUNDING_FACTOR * eps * scale
+    :func:`rounding_bound_of` with one forward and backward pass (:func:`value_and_grad`; a
+    model whose output has no autograd graph gets the bound of |f| alone)."""
+    try:
+        f, g = value_and_grad(model, points)
+    except ModelOutputError:
+        f, g = scalar_output(model, points), torch.zeros_like(points)
+    return rounding_bound_of(f, g, points)
 
 
 def clearly_flipped(f_adv: torch.Tensor, f_x: torch.Tensor,
@@ -71,26 +70,27 @@ def clearly_flipped(f_adv: torch.Tensor, f_x: torch.Tensor,
     return (torch.sign(f_adv) * torch.sign(f_x) < 0) & (f_adv.abs() > bound)
 
 
-def _first_push(f_x: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
-    eps = torch.finfo(bound.dtype).eps
-    return torch.clamp(2 * bound / f_x.abs().clamp_min(torch.finfo(bound.dtype).tiny),
-                       min=128 * eps)
-
-
 def push_margins(f_x: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
     """The relative pushes tried per row, (B, J): ``m0 * 4^j`` with
     ``m0 = max(2 bound / |f(x)|, 128 eps)`` (the secant estimate of the push that takes |f| past
     ``bound``, see the module docstring)."""
+    fin = torch.finfo(bound.dtype)
+    m0 = torch.clamp(2 * bound / f_x.to(bound.dtype).abs().clamp_min(fin.tiny), min=128 * fin.eps)
     j = torch.arange(_push_levels(bound.dtype), dtype=bound.dtype, device=bound.device)
-    return _first_push(f_x.to(bound.dtype), bound)[:, None] * 4.0 ** j
+    return m0[:, None] * 4.0 ** j
+
+
+def _clip(points: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    return points if bounds is None else torch.minimum(torch.maximum(points, bounds[0]),
+                                                       bounds[1])
 
 
 @torch.no_grad()
 def verified_flip_along(model: nn.Module, x: torch.Tensor, direction: torch.Tensor,
                         t_boundary: torch.Tensor, f_x: torch.Tensor,
                         bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
-                        give_up: float | None = None, with_bound: bool = False
-                        ) -> tuple[torch.Tensor, ...]:
+                        give_up: float | None = None, bound: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Push each row from ``x + t_boundary * direction`` just past the boundary and check it.
 
     Returns ``(t, flipped, x_adv, f_adv)``: ``t`` the verified step (NaN where not flipped),
@@ -105,8 +105,8 @@ def verified_flip_along(model: nn.Module, x: torch.Tensor, direction: torch.Tens
     (1e-3 of t) moves f by about 1e-3 |f(x)|, so with ``give_up = 1e-2`` the dropped rows are
     ones no push would flip (one forward pass instead of four for a failed estimate).
 
-    ``with_bound``: also return the rounding bound at the boundary point per row
-    (:func:`rounding_bound`; the verified margin is ``|f_adv| / bound > 1`` where flipped).
+    ``bound``: the rounding bound per row where the caller has it (e.g. from f and grad f at x,
+    :func:`rounding_bound_of`); by default :func:`rounding_bound` at the boundary points.
     """
     b = x.shape[0]
     view = (-1,) + (1,) * (x.dim() - 1)
@@ -114,21 +114,19 @@ def verified_flip_along(model: nn.Module, x: torch.Tensor, direction: torch.Tens
     flipped = torch.zeros(b, dtype=torch.bool, device=x.device)
     x_adv = x.clone()
     f_adv = f_x.clone().to(x.dtype)
-    bound = torch.full((b,), float("nan"), dtype=x.dtype, device=x.device)
     todo = torch.nonzero(~torch.isnan(t_boundary)).flatten()
-    if todo.numel():
-        at = x[todo] + t_boundary[todo].to(x.dtype).view(view) * direction[todo]
-        if bounds is not None:
-            at = torch.minimum(torch.maximum(at, bounds[0]), bounds[1])
-        bound[todo] = rounding_bound(model, at)
-    m0 = _first_push(f_x.to(x.dtype), bound)
-    for j in range(_push_levels(x.dtype)):
+    if bound is None:
+        bound = torch.full((b,), float("nan"), dtype=x.dtype, device=x.device)
+        if todo.numel():
+            at = x[todo] + t_boundary[todo].to(x.dtype).view(view) * direction[todo]
+            bound[todo] = rounding_bound(model, _clip(at, bounds))
+    bound = bound.to(x.dtype)
+    ladder = push_margins(f_x, bound)
+    for j in range(ladder.shape[1]):
         if todo.numel() == 0:
             break
-        tt = t_boundary[todo].to(x.dtype) * (1 + m0[todo] * 4.0 ** j)
-        cand = x[todo] + tt.view(view) * direction[todo]
-        if bounds is not None:
-            cand = torch.minimum(torch.maximum(cand, bounds[0]), bounds[1])
+        tt = t_boundary[todo].to(x.dtype) * (1 + ladder[todo, j])
+        cand = _clip(x[todo] + tt.view(view) * direction[todo], bounds)
         fc = scalar_output(model, cand).to(x.dtype)
         ok = clearly_flipped(fc, f_x[todo].to(x.dtype), bound[todo])
         rows = todo[ok]
@@ -137,8 +135,6 @@ def verified_flip_along(model: nn.Module, x: torch.Tensor, direction: torch.Tens
         if give_up is not None:
             keep &= fc.abs() <= give_up * f_x[todo].to(x.dtype).abs()
         todo = todo[keep]
-    if with_bound:
-        return t, flipped, x_adv, f_adv, bound
     return t, flipped, x_adv, f_adv
 
 
@@ -169,28 +165,24 @@ def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
     f_adv = f_x.clone().to(x.dtype)
     f0 = f_x.to(x.dtype)
     cand = x_adv.to(x.dtype)
-    n_levels = 1 + _push_levels(x.dtype)
-    # next push level to try per row (0: the candidate as it is; n_levels: none left)
-    level = torch.full((b,), n_levels, dtype=torch.long, device=x.device)
-    level[torch.isfinite(_flat_rows(cand)).all(1) & (torch.sign(f_x) != 0)] = 0
+    live = torch.isfinite(_flat_rows(cand)).all(1) & (torch.sign(f_x) != 0)
     bound = torch.full((b,), float("nan"), dtype=x.dtype, device=x.device)
-    live = torch.nonzero(level == 0).flatten()
-    if live.numel():
-        at = cand[live] if bounds is None else torch.minimum(torch.maximum(cand[live],
-                                                                           bounds[0]), bounds[1])
-        bound[live] = rounding_bound(model, at)
-    m0 = _first_push(f0, bound)
+    if bool(live.any()):
+        bound[live] = rounding_bound(model, _clip(cand[live], bounds))
+    # column 0: the candidate as it is; then the push ladder
+    ladder = torch.cat([torch.zeros(b, 1, dtype=x.dtype, device=x.device),
+                        push_margins(f0, bound)], 1)
+    n_levels = ladder.shape[1]
+    # next push level to try per row (n_levels: none left)
+    level = torch.full((b,), n_levels, dtype=torch.long, device=x.device)
+    level[live] = 0
     while True:
         todo = torch.nonzero((level < n_levels) & ~success).flatten()
         if todo.numel() == 0:
             break
-        lv = level[todo].to(x.dtype)
-        m = torch.where(lv == 0, torch.zeros_like(lv), m0[todo] * 4.0 ** (lv - 1).clamp_min(0))
-        m = m.view((-1,) + (1,) * (x.dim() - 1))
+        m = ladder[todo, level[todo]].view((-1,) + (1,) * (x.dim() - 1))
         c = x[todo] + (1 + m) * (cand[todo] - x[todo])
-        c = torch.where(m == 0, cand[todo], c)
-        if bounds is not None:
-            c = torch.minimum(torch.maximum(c, bounds[0]), bounds[1])
+        c = _clip(torch.where(m == 0, cand[todo], c), bounds)
         fc = scalar_output(model, c).to(x.dtype)
         ok = clearly_flipped(fc, f0[todo], bound[todo])
         new = todo[ok]

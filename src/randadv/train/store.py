@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -53,8 +54,6 @@ def load_tensors_only(path: str | os.PathLike[str],
     """``torch.load(path, weights_only=True)``: tensors and plain values only, so a file from a
     results folder someone hands you cannot run code when it is read; anything else raises
     :class:`StoreError` naming the file."""
-    import pickle
-
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, AttributeError, EOFError) as e:
