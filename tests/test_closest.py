@@ -164,6 +164,9 @@ def test_each_family_verified_and_above_closest(small, exact_small, attack, norm
     with torch.no_grad():
         f_adv = net(r.x_adv)[:, 0]
     assert torch.equal(torch.sign(f_adv) * torch.sign(r.f_x) < 0, r.success)
+    assert r.method == attack.__name__
+    # the verified margin: every reported flip is above the rounding bound it was checked at
+    assert bool((r.f_adv[r.success].abs() > r.rounding_bound[r.success]).all())
     if norm in exact_small:
         lb = torch.tensor([e.lower_bound for e in exact_small[norm]], dtype=torch.float64)
         assert bool((r.distance[r.success] >= lb[r.success] * (1 - 1e-6)).all())
@@ -579,3 +582,12 @@ def test_closest_properties_on_small_models(kind, norm, box, dtype, b, seed):
         assert bool(((res.x_adv >= lo) & (res.x_adv <= hi)).all())
     if kind == "saturated":
         assert not bool(s.any())
+
+
+def test_method_names_the_stages_that_ran(small):
+    net, x = small
+    r = closest_adversarial(net, x, "l2", methods=("fab", "ddn"), refine=True)
+    assert r.method == "fab+ddn+projection+region"
+    r = closest_adversarial(net, x, "l2", refine=False, projection_steps=0)
+    assert r.method == "fmn"
+    assert bool((r.f_adv[r.success].abs() > r.rounding_bound[r.success]).all())

@@ -98,7 +98,7 @@ def test_ulp_noise_keeps_true_flips_and_rejects_non_flips():
     cand = x - ((f.abs() - 0.3 * b) / g.norm(dim=1) ** 2 * torch.sign(f))[:, None] * g
     f_c = _f64(net, cand)
     same_side = torch.sign(f_c) == torch.sign(f.double())
-    x_adv, ok, _ = verified_adversarial(noisy, x, cand, f)
+    x_adv, ok, _, _ = verified_adversarial(noisy, x, cand, f)
     f_adv64 = _f64(net, x_adv)
     assert bool((torch.sign(f_adv64[ok]) == -torch.sign(f.double()[ok])).all())
     assert same_side.any()          # the construction gives near-boundary non-flips

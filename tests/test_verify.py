@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from randadv.attacks.verify import (
-    ROUNDING_GUARD,
     clearly_flipped,
     push_margins,
     rounding_bound,
@@ -23,11 +22,11 @@ class Affine(nn.Module):
         return x @ self.w + self.b
 
 
-def test_clearly_flipped_needs_a_sign_change_above_the_guard():
-    f_x = torch.tensor([37.0, 37.0, 37.0, -2.0])
-    eps = torch.finfo(torch.float32).eps
-    f_adv = torch.tensor([-1e-6, -1e-2, 5.0, 3 * ROUNDING_GUARD * eps * 2.0])
-    assert clearly_flipped(f_adv, f_x).tolist() == [False, True, False, True]
+def test_clearly_flipped_needs_a_sign_change_above_the_bound():
+    f_x = torch.tensor([37.0, 37.0, 37.0, -2.0, -2.0])
+    bound = torch.full((5,), 1e-5)
+    f_adv = torch.tensor([-1e-6, -1e-2, 5.0, 3e-5, 1e-5])
+    assert clearly_flipped(f_adv, f_x, bound).tolist() == [False, True, False, True, False]
 
 
 def test_candidate_just_past_the_boundary_is_pushed_beyond_the_guard():
@@ -36,15 +35,16 @@ def test_candidate_just_past_the_boundary_is_pushed_beyond_the_guard():
     x = torch.full((1, 8), 37.0 / 8 + 4.0, dtype=dt)   # f(x) = 32
     f_x = model(x)
     # a candidate whose output is -1e-13: adversarial by sign (rounding here ~1e-14), but inside
-    # the guard 64 eps |f(x)| = 4.5e-13
+    # the rounding bound 32 eps (|f| + sum |x_i|) = 2.6e-13
     direction = -torch.ones(1, 8, dtype=dt) / 8
     t_b = f_x + 1e-13
     cand = x + t_b.view(-1, 1) * direction
     f_cand = model(cand)
-    assert float(f_cand) < 0 and not bool(clearly_flipped(f_cand, f_x))
-    x_adv, success, f_adv = verified_adversarial(model, x, cand, f_x)
+    assert float(f_cand) < 0
+    assert not bool(clearly_flipped(f_cand, f_x, rounding_bound(model, cand)))
+    x_adv, success, f_adv, _ = verified_adversarial(model, x, cand, f_x)
     assert bool(success[0])
-    assert bool(clearly_flipped(model(x_adv), f_x)[0])
+    assert bool(clearly_flipped(model(x_adv), f_x, rounding_bound(model, x_adv))[0])
     assert float(f_adv.abs()) > float(rounding_bound(model, cand)[0])
     # the push is tiny: relative distance change well below the largest margin (1e-3)
     d0, d1 = (cand - x).norm(), (x_adv - x).norm()
@@ -55,7 +55,7 @@ def test_candidate_on_the_wrong_side_is_not_reported():
     model = Affine(torch.ones(4), 0.0)
     x = torch.ones(1, 4)
     cand = 0.5 * x                             # same sign, f = 2
-    x_adv, success, _ = verified_adversarial(model, x, cand, model(x))
+    x_adv, success, _, _ = verified_adversarial(model, x, cand, model(x))
     assert not bool(success[0]) and torch.equal(x_adv, x)
 
 
@@ -117,7 +117,7 @@ def test_verified_adversarial_needs_the_flip_alone_and_in_the_batch():
     model = _BatchRounding(1e-4)
     # row 2 fails in the batch of 3, then is pushed alone (no shift): the old ladder accepted
     # it at the first rung, where the batch of all three still puts it on x's side
-    x_adv, ok, f_adv = verified_adversarial(model, x, cand, f_x)
+    x_adv, ok, f_adv, _ = verified_adversarial(model, x, cand, f_x)
     assert bool(ok.all())
     assert torch.equal(x_adv[:2], cand[:2])
     with torch.no_grad():
@@ -131,5 +131,5 @@ def test_verified_adversarial_needs_the_flip_alone_and_in_the_batch():
     needed = ladder[(1 + ladder) * (1 + 1e-9) - 1 > 1e-4][0]
     torch.testing.assert_close(m, torch.full_like(m, float(needed)), rtol=1e-6, atol=0)
     # the same candidates without the shift need no push at all
-    x_adv0, ok0, _ = verified_adversarial(_BatchRounding(0.0), x, cand, f_x)
+    x_adv0, ok0, _, _ = verified_adversarial(_BatchRounding(0.0), x, cand, f_x)
     assert bool(ok0.all()) and torch.equal(x_adv0, cand)

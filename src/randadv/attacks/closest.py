@@ -139,7 +139,9 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
 
     Shape:
         x: (B, ...). Returns a :class:`ClosestResult`: ``x_adv`` (B, ...), ``distance``,
-        ``success``, ``f_x``, ``f_adv``, ``exact_region`` (B,). Rows with f(x) = 0 have no
+        ``success``, ``f_x``, ``f_adv``, ``exact_region``, ``rounding_bound`` (B,) and
+        ``method`` (the stages that ran, e.g. ``"fmn+projection+region"``; ``region`` only
+        where the exact region refinement ran). Rows with f(x) = 0 have no
         side to leave: ``success`` False, ``distance`` inf.
 
     Raises:
@@ -212,7 +214,10 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         # exact_region of the chosen start
         chosen = per.dist.view(s, b) == best.dist.view(1, b)
         exact = (chosen & exact_s.view(s, b)).any(0)
-    return finalize(model, x, best, f_x, norm, box, exact)
+    stages = list(methods) + ["projection"] * (projection_steps > 0)
+    if refine is True or bool(exact_s.any()):
+        stages.append("region")
+    return finalize(model, x, best, f_x, norm, box, exact, method="+".join(stages))
 
 
 def _candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
@@ -428,7 +433,7 @@ def exact_region_refinement(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor
     cand = torch.as_tensor(np.stack(cands), dtype=x.dtype, device=x.device).reshape(
         (len(rows),) + tuple(x.shape[1:]))
     idx = torch.as_tensor(rows, device=x.device)
-    x_adv, success, _ = verified_adversarial(model, x[idx], cand, f_x[idx], box)
+    x_adv, success, _, _ = verified_adversarial(model, x[idx], cand, f_x[idx], box)
     best.offer(x_adv, success, idx)
     # the region optimum (to the verification push) is the row's best point
     d_region = lp_norm(x_adv - x[idx], norm)

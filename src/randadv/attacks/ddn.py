@@ -92,4 +92,4 @@ def ddn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
         raise InvalidInputError(f"DDN is an l2 attack, got norm={norm!r}")
     best = Best(x, norm, box)
     ddn_candidates(model, x, f_x, box, best, steps, gamma, alpha)
-    return finalize(model, x, best, f_x, norm, box)
+    return finalize(model, x, best, f_x, norm, box, method="ddn")

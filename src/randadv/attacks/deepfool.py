@@ -89,4 +89,4 @@ def deepfool(model: nn.Module, x: torch.Tensor, norm: str = "l2",
     pts, found = deepfool_candidates(model, x, f_x, norm, box, steps, overshoot)
     best = Best(x, norm, box)
     best.offer(pts, found)
-    return finalize(model, x, best, f_x, norm, box)
+    return finalize(model, x, best, f_x, norm, box, method="deepfool")

@@ -119,4 +119,4 @@ def fab(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
         gen = torch.Generator(device=x.device).manual_seed(int(seed))
         starts = fab_starts(x, n_starts, 0.5 * best.dist, norm, box, gen)[x.shape[0]:]
         fab_candidates(model, x, f_x, norm, box, best, starts, steps, alpha_max, eta, beta)
-    return finalize(model, x, best, f_x, norm, box)
+    return finalize(model, x, best, f_x, norm, box, method="fab")

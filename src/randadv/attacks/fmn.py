@@ -176,4 +176,4 @@ def fmn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
     stack = None if convolutional else gradient_stack(model, model_stack(model, x))
     fmn_candidates(model, x, f_x, norm, box, best, x, steps, gamma, gamma_final, alpha,
                    stack=stack)
-    return finalize(model, x, best, f_x, norm, box)
+    return finalize(model, x, best, f_x, norm, box, method="fmn")

@@ -40,6 +40,12 @@ class ClosestResult:
         exact_region: (B,) True where x_adv is the exact closest boundary point of the linear
             region it was refined in (the region LP/QP of :func:`closest_adversarial`'s step 4
             was solved there; up to the verification push). Not a global optimality claim.
+        method: the attack that produced the points (a str for the whole batch): the stages
+            of :func:`closest_adversarial` that ran joined by ``"+"`` (e.g.
+            ``"ray+fmn+region"``), or ``"fmn"``, ``"ddn"``, ``"fab"``, ``"deepfool"``.
+        rounding_bound: (B,) the bound on the forward pass's rounding error the flip was
+            checked against (:func:`randadv.attacks.verify.rounding_bound`); ``|f_adv| /
+            rounding_bound`` is the verified margin. NaN where there was no candidate.
     """
 
     x_adv: torch.Tensor
@@ -49,6 +55,8 @@ class ClosestResult:
     f_adv: torch.Tensor
     norm: str
     exact_region: torch.Tensor
+    method: str = "closest"
+    rounding_bound: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.distance.shape[0])
@@ -67,7 +75,7 @@ class ClosestResult:
         d = self.distance[self.success]
         med = f"{float(d.median()):.4g}" if d.numel() else "nan"
         return (f"ClosestResult(norm={self.norm}, n={n}, success={int(self.success.sum())}/{n}, "
-                f"median distance={med})")
+                f"median distance={med}, method={self.method!r})")
 
 
 def prepare(model: nn.Module, x: torch.Tensor, norm: str, bounds
@@ -201,15 +209,17 @@ def gradient_stack(model: nn.Module, stack: PiecewiseLinearStack | None
 
 
 def finalize(model: nn.Module, x: torch.Tensor, best: Best, f_x: torch.Tensor, norm: str,
-             box: Box | None, exact_region: torch.Tensor | None = None) -> ClosestResult:
+             box: Box | None, exact_region: torch.Tensor | None = None,
+             method: str = "closest") -> ClosestResult:
     """Verify every candidate by a forward pass (:func:`verified_adversarial`) and measure."""
-    x_adv, success, f_adv = verified_adversarial(model, x, best.point, f_x, box)
+    x_adv, success, f_adv, bound = verified_adversarial(model, x, best.point, f_x, box)
     dist = lp_norm(x_adv - x, norm)
     dist = torch.where(success, dist, torch.full_like(dist, float("inf")))
     if exact_region is None:
         exact_region = torch.zeros_like(success)
     return ClosestResult(x_adv=x_adv, distance=dist, success=success, f_x=f_x, f_adv=f_adv,
-                         norm=norm, exact_region=exact_region & success)
+                         norm=norm, exact_region=exact_region & success, method=method,
+                         rounding_bound=bound)
 
 
 def adversarial(f: torch.Tensor, f_x: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,6 @@ from randadv.attacks.checks import scalar_output, value_and_grad
 from randadv.errors import ModelOutputError
 
 ROUNDING_FACTOR = 32
-ROUNDING_GUARD = 64          # the exact solvers' relative tolerance (exact/distance.py)
 
 
 def _push_levels(dtype: torch.dtype) -> int:
@@ -41,10 +40,12 @@ def _push_levels(dtype: torch.dtype) -> int:
     return max(8, int(math.ceil(math.log(1e-3 / (128 * eps), 4))) + 1)
 
 
-def rounding_bound_of(f: torch.Tensor, grad: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+def rounding_bound_of(f: torch.Tensor, grad: torch.Tensor, points: torch.Tensor,
+                      dtype: torch.dtype | None = None) -> torch.Tensor:
     """``ROUNDING_FACTOR * eps * (|f| + sum_i |x_i df/dx_i|)`` per row from f and grad f at
-    ``points`` (the module docstring's bound)."""
-    eps = torch.finfo(points.dtype).eps
+    ``points`` (the module docstring's bound); eps of ``dtype``, by default the points' (the
+    exact solvers evaluate in float64 the bound of a float32 model)."""
+    eps = torch.finfo(dtype if dtype is not None else points.dtype).eps
     terms = (points * grad).abs().reshape(points.shape[0], -1).sum(1)
     return ROUNDING_FACTOR * eps * (f.abs() + terms).to(points.dtype)
 
@@ -60,13 +61,9 @@ def rounding_bound(model: nn.Module, points: torch.Tensor) -> torch.Tensor:
     return rounding_bound_of(f, g, points)
 
 
-def clearly_flipped(f_adv: torch.Tensor, f_x: torch.Tensor,
-                    bound: torch.Tensor | None = None) -> torch.Tensor:
-    """sign f(x_adv) != sign f(x) with |f(x_adv)| above ``bound`` (:func:`rounding_bound`;
-    without one, the old relative guard ``ROUNDING_GUARD eps |f(x)|``)."""
-    if bound is None:
-        eps = torch.finfo(f_adv.dtype).eps if f_adv.is_floating_point() else 0.0
-        bound = ROUNDING_GUARD * eps * f_x.abs()
+def clearly_flipped(f_adv: torch.Tensor, f_x: torch.Tensor, bound: torch.Tensor
+                    ) -> torch.Tensor:
+    """sign f(x_adv) != sign f(x) with |f(x_adv)| above ``bound`` (:func:`rounding_bound`)."""
     return (torch.sign(f_adv) * torch.sign(f_x) < 0) & (f_adv.abs() > bound)
 
 
@@ -156,8 +153,10 @@ def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
     net: f = -1.3e-7 alone, +1.0e-7 in a batch of 2, at an x with f(x) = 8e-4, far below the
     net's output scale); a point that fails either is pushed to the next margin.
 
-    Returns ``(x_adv, success, f_adv)``: ``x_adv`` (= x where no margin flips it), ``success``
-    from the forward pass, ``f_adv`` the output there (in the batch evaluation).
+    Returns ``(x_adv, success, f_adv, bound)``: ``x_adv`` (= x where no margin flips it),
+    ``success`` from the forward pass, ``f_adv`` the output there (in the batch evaluation),
+    ``bound`` the rounding bound the flip was checked against (NaN for rows with no finite
+    candidate), so ``|f_adv| / bound`` is the verified margin.
     """
     b = x.shape[0]
     success = torch.zeros(b, dtype=torch.bool, device=x.device)
@@ -207,7 +206,7 @@ def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
         out[rows], f_adv[rows] = x[rows], f0[rows]
         level[rows] += 1
         f_adv[acc[~bad]] = f_all[~bad]
-    return out, success, f_adv
+    return out, success, f_adv, bound
 
 
 def _flat_rows(t: torch.Tensor) -> torch.Tensor:

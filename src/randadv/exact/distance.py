@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from randadv.attacks.verify import ROUNDING_GUARD
+from randadv.attacks.verify import rounding_bound_of
 from randadv.errors import InvalidInputError, ModelOutputError, RandadvError
 from randadv.exact.attack import quick_attack
 from randadv.exact.encoding import (
@@ -67,6 +67,13 @@ class ExactDistance:
         search_radius: linf radius of the searched box around x (inf: the input bounds alone).
         milp_time: seconds spent in the solver.
         backend: ``"highs"``, ``"scip"`` or ``"none"``.
+        method: the search that decided the result: ``"milp"`` (HiGHS, l1 / linf), ``"miqcp"``
+            (SCIP, l2), ``"bounds"`` (the pre-activation bounds alone: no sign change in the
+            searched box, or no time left for a solver) or ``"boundary"`` (x is on it).
+        rounding_bound: the verification rule's bound on the forward pass's rounding error at
+            ``x_adv`` (:func:`randadv.attacks.verify.rounding_bound_of`, eps of x's dtype;
+            NaN without a witness): ``|f_adv| / rounding_bound`` is the verified margin (at
+            most 1 for a witness on the boundary).
     """
 
     distance: float
@@ -84,6 +91,8 @@ class ExactDistance:
     search_radius: float
     milp_time: float
     backend: str
+    method: str = "milp"
+    rounding_bound: float = math.nan
 
 
 def _native_dtype(model: nn.Module) -> torch.dtype:
@@ -180,15 +189,18 @@ def min_distance(model: nn.Module, x: torch.Tensor, norm: str = "l2",
             the boundary ``f = 0``. The returned witness is instead strictly adversarial:
             the exact closest point of the solver's linear region (its activation pattern,
             shrunk by a slack of 1e-9 (float64 x) or 1e-7..1e-3 (float32 x) times
-            ``1 + ||x||_inf``) with ``s f <= -margin |f(x)|``, or the solver's point pushed
-            along ``x_adv - x`` until so; it must pass the float64 forward pass of the model
-            after rounding to x's dtype. So ``distance`` exceeds the exact infimum by about
+            ``1 + ||x||_inf``) with ``s f <= -max(margin |f(x)|, B)``, or the solver's point
+            pushed along ``x_adv - x`` until so, B the attacks' bound on the forward pass's
+            rounding error at the point (:func:`randadv.attacks.verify.rounding_bound_of`,
+            eps of x's dtype: the flip holds for the model in x's dtype and in float64); it
+            must pass the float64 forward pass of the model after rounding to x's dtype. So
+            ``distance`` exceeds the exact infimum by about
             ``margin`` relative (1e-7; more for float32 inputs, whose rounding alone is
             ~1e-7). Where no strictly adversarial point is near (the boundary is a plateau
             ``f = 0`` or is only touched, ``s f >= 0`` around it, or the sign change is onto
             the box boundary), a witness on the boundary is accepted: the closest point of
-            ``s f <= 0`` in its region, with ``|f(x_adv)| <= 64 eps |f(x)|`` (f = 0 up to the
-            forward pass's rounding, eps of x's dtype).
+            ``s f <= 0`` in its region, with ``|f(x_adv)| <= B`` (f = 0 up to the forward
+            pass's rounding).
         rel_gap: relative optimality gap asked of the solver.
         tighten: ``"interval"``, ``"lp"`` (LP bound tightening of unstable neurons) or
             ``"auto"`` (LP when there are at most 256 hidden neurons).
@@ -246,28 +258,40 @@ def _one(net: AffineNet, check: Callable[[np.ndarray], np.ndarray], row: torch.T
         raise ModelOutputError(f"the model's output f(x)={f0!r} does not match its extracted "
                                f"affine layers ({f_np!r}): unsupported model structure?")
 
+    native = row.dtype
+    eps_t = 1e-15 if native == torch.float64 else 1e-7
+
+    def bound_at(p: np.ndarray, fp: float, g: np.ndarray) -> float:
+        """The verification rule's rounding bound of the model (in x's dtype) at ``p``."""
+        return float(rounding_bound_of(torch.tensor([fp]), torch.from_numpy(g)[None],
+                                       torch.from_numpy(p)[None], dtype=native)[0])
+
     def result(**kw) -> ExactDistance:
         base = dict(norm=norm, f_x=f0, solve_time=time.perf_counter() - t_start)
         base.update(kw)
+        base.setdefault("method", {"highs": "milp", "scip": "miqcp"}.get(kw["backend"],
+                                                                         "bounds"))
+        if kw["x_adv"] is not None and "rounding_bound" not in kw:
+            p = kw["x_adv"].detach().to("cpu", torch.float64).reshape(-1).numpy()
+            base["rounding_bound"] = bound_at(p, float(kw["f_adv"]), net.value_and_grad(p)[1])
         return ExactDistance(**base)
 
     if f0 == 0.0:  # x is on the boundary
         return result(distance=0.0, x_adv=row.detach().clone(), status="optimal",
                       lower_bound=0.0, upper_bound=0.0, f_adv=0.0, verified=True, n_binaries=0,
-                      attack_distance=0.0, search_radius=0.0, milp_time=0.0, backend="none")
+                      attack_distance=0.0, search_radius=0.0, milp_time=0.0, backend="none",
+                      method="boundary", rounding_bound=0.0)
     s = 1.0 if f0 > 0 else -1.0
     margin_abs = margin * abs(f0)
-    native = row.dtype
-    eps_t = 1e-15 if native == torch.float64 else 1e-7
-    # "on the boundary" for a weak witness: f = 0 up to the forward pass's rounding
-    weak_tol = ROUNDING_GUARD * torch.finfo(native).eps * abs(f0)
 
     def finalize(cand: np.ndarray, allow_weak: bool = False
                  ) -> tuple[torch.Tensor, np.ndarray, float] | None:
         """Push ``cand`` along ``cand - x`` (by at most 0.1%) until strictly adversarial in the
-        forward pass, after rounding to the input's dtype. ``allow_weak``: else accept the
-        first point on the boundary, ``s f <= weak_tol`` (f = 0 up to rounding, e.g. where the
-        boundary is only touched or on the box boundary)."""
+        forward pass after rounding to the input's dtype: ``s f <= -max(margin |f(x)|, B)``, B
+        the attacks' rounding bound (:func:`randadv.attacks.verify.rounding_bound_of`, eps of
+        x's dtype). ``allow_weak``: else accept the first point on the boundary, ``s f <= B``
+        (f = 0 up to rounding, e.g. where the boundary is only touched or on the box
+        boundary)."""
         v = cand - x
         t = 1.0
         weak = None
@@ -276,12 +300,14 @@ def _one(net: AffineNet, check: Callable[[np.ndarray], np.ndarray], row: torch.T
             p = p_t.to(torch.float64).numpy()
             fp = float(check(p)[0])
             _, g = net.value_and_grad(p)
-            if (s * fp <= -margin_abs and s * fp < 0) or (fp == 0.0 and not np.any(g)):
+            bound = bound_at(p, fp, g)
+            need = max(margin_abs, bound)
+            if (s * fp < -need) or (fp == 0.0 and not np.any(g)):
                 return p_t.reshape(row.shape).clone(), p, fp
-            if weak is None and s * fp <= weak_tol:
+            if weak is None and s * fp <= bound:
                 weak = (p_t.reshape(row.shape).clone(), p, fp)
             slope = s * float(g @ v)
-            step = (s * fp + margin_abs) / -slope * 1.01 if slope < 0 else 0.0
+            step = (s * fp + need) / -slope * 1.01 if slope < 0 else 0.0
             t += max(step, t * eps_t) * 2.0**k
             if t > 1.001:
                 break
