@@ -38,7 +38,7 @@ def _cli_child(argv: list[str], env: dict[str, str], log: str) -> None:
 @pytest.fixture(scope="module")
 def ctx():
     c = multiprocessing.get_context("forkserver")
-    c.set_forkserver_preload(["randadv.cli", "randadv.runner.run", "randadv.report.markdown",
+    c.set_forkserver_preload(["randadv.cli", "randadv.runner.run", "randadv.runner.report",
                               "randadv.experiments.registry", "pandas", "matplotlib.pyplot"])
     return c
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from randadv.exact.encoding import check_norm
+from randadv.protocol.norms import check_norm
 
 __all__ = ["check_norm", "dual_norm", "hyperplane_step", "lp_norm", "project_ball",
            "random_in_ball", "steepest"]

@@ -29,8 +29,7 @@ from torch import nn
 
 from randadv.attacks.checks import scalar_output, value_and_grad
 from randadv.errors import ModelOutputError
-
-ROUNDING_FACTOR = 32
+from randadv.protocol.rounding import rounding_bound_of
 
 
 def _push_levels(dtype: torch.dtype) -> int:
@@ -38,16 +37,6 @@ def _push_levels(dtype: torch.dtype) -> int:
     exceeds the bound, e.g. batch-dependent outputs, is still pushed as far as before)."""
     eps = torch.finfo(dtype).eps
     return max(8, int(math.ceil(math.log(1e-3 / (128 * eps), 4))) + 1)
-
-
-def rounding_bound_of(f: torch.Tensor, grad: torch.Tensor, points: torch.Tensor,
-                      dtype: torch.dtype | None = None) -> torch.Tensor:
-    """``ROUNDING_FACTOR * eps * (|f| + sum_i |x_i df/dx_i|)`` per row from f and grad f at
-    ``points`` (the module docstring's bound); eps of ``dtype``, by default the points' (the
-    exact solvers evaluate in float64 the bound of a float32 model)."""
-    eps = torch.finfo(dtype if dtype is not None else points.dtype).eps
-    terms = (points * grad).abs().reshape(points.shape[0], -1).sum(1)
-    return ROUNDING_FACTOR * eps * (f.abs() + terms).to(points.dtype)
 
 
 def rounding_bound(model: nn.Module, points: torch.Tensor) -> torch.Tensor:

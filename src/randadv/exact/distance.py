@@ -19,13 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from randadv.attacks.verify import rounding_bound_of
 from randadv.errors import InvalidInputError, ModelOutputError, RandadvError
 from randadv.exact.attack import quick_attack
 from randadv.exact.encoding import (
     AffineNet,
     Box,
-    check_norm,
     float64_model,
     interval_bounds,
     lp_tighten,
@@ -34,6 +32,8 @@ from randadv.exact.encoding import (
 )
 from randadv.exact.milp import MipSolution, encode, solve_highs, solve_scip
 from randadv.exact.region import closest_in_pattern, f_range
+from randadv.protocol.norms import check_norm
+from randadv.protocol.rounding import rounding_bound_of
 
 STATUSES = ("optimal", "time_limit", "infeasible")
 

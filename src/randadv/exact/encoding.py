@@ -26,18 +26,7 @@ from torch import nn
 from randadv.errors import InvalidInputError
 
 Layers = list[tuple[np.ndarray, np.ndarray]]
-NORMS = ("l1", "l2", "linf")
 MAX_DENSE_ENTRIES = 20_000_000
-
-
-def check_norm(norm: str) -> str:
-    """Normalise ``norm`` to one of ``"l1"``, ``"l2"``, ``"linf"``."""
-    aliases = {"l1": "l1", "1": "l1", "l2": "l2", "2": "l2", "linf": "linf", "inf": "linf",
-               "l_inf": "linf", "l_infty": "linf"}
-    key = str(norm).lower().replace(" ", "")
-    if key not in aliases:
-        raise InvalidInputError(f"norm must be one of {NORMS}, got {norm!r}")
-    return aliases[key]
 
 
 def pnorm(v: np.ndarray, norm: str, axis: int = -1) -> np.ndarray:

@@ -13,10 +13,10 @@ from tqdm import tqdm
 
 from randadv.errors import ConfigError
 from randadv.experiments.base import Experiment, unit_key
-from randadv.report.markdown import write_report
 from randadv.runner.cost import check_memory, fmt_seconds
 from randadv.runner.executors import RUN_DIR_ENV, Executor, ExecutorSpec, exp_ref
 from randadv.runner.lock import RunLock
+from randadv.runner.report import write_report
 from randadv.runner.store import STORE_NAME, ResultStore
 
 DEFAULT_ROOT = Path("randadv-runs")

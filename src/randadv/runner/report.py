@@ -69,9 +69,9 @@ def write_report(exp: Experiment, records: pd.DataFrame, config: Mapping[str, An
 def _claims_table(claims: list[Claim]) -> str:
     if not claims:
         return "_(not enough data to check any claim)_"
-    lines = ["| claim | measured | criterion | verdict |", "|---|---|---|---|"]
+    lines = ["| claim | paper's scale | measured | criterion | verdict |",
+             "|---|---|---|---|---|"]
     for c in claims:
-        statement = c.statement + (f" (paper's scale: {c.scale})" if c.scale else "")
-        lines.append(f"| {_cell(statement)} | {_cell(c.measured)} | {_cell(c.criterion)} | "
-                     f"**{c.verdict}** |")
+        lines.append(f"| {_cell(c.statement)} | {_cell(c.scale)} | {_cell(c.measured)} | "
+                     f"{_cell(c.criterion)} | **{c.verdict}** |")
     return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""The l1 / l2 / linf norms of the papers' distance bounds (De Palma et al. 2021, Remark 5),
+as one type shared by the attacks, the exact solvers and the experiments."""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+
+from randadv.errors import InvalidInputError
+
+NORMS = ("l1", "l2", "linf")
+_ALIASES = {"l1": "l1", "1": "l1", "l2": "l2", "2": "l2", "linf": "linf", "inf": "linf",
+            "l_inf": "linf", "l_infty": "linf"}
+
+
+class Norm(str, Enum):
+    """An l_p norm, p in {1, 2, inf}. A ``str`` subclass equal to its name (``Norm.L2 ==
+    "l2"``), so it keys dictionaries, serialises to JSON and compares as the plain names did.
+
+    Example::
+
+        >>> Norm.parse("inf"), Norm.L1.dual, Norm.L2.p
+        (<Norm.LINF: 'linf'>, <Norm.LINF: 'linf'>, 2.0)
+    """
+
+    L1 = "l1"
+    L2 = "l2"
+    LINF = "linf"
+
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, norm: object) -> Norm:
+        """``norm`` as a :class:`Norm` (aliases ``"1"``, ``"inf"``, ``"l_inf"`` ... accepted);
+        :class:`InvalidInputError` naming the known norms otherwise."""
+        if isinstance(norm, Norm):
+            return norm
+        key = str(norm).lower().replace(" ", "")
+        if key not in _ALIASES:
+            raise InvalidInputError(f"norm must be one of {NORMS}, got {norm!r}")
+        return cls(_ALIASES[key])
+
+    @property
+    def p(self) -> float:
+        """The exponent p (``math.inf`` for linf)."""
+        return {"l1": 1.0, "l2": 2.0, "linf": math.inf}[self.value]
+
+    @property
+    def dual(self) -> Norm:
+        """The dual norm: l1 <-> linf, l2 <-> l2."""
+        return Norm({"l1": "linf", "l2": "l2", "linf": "l1"}[self.value])
+
+
+def check_norm(norm: object) -> Norm:
+    """Normalise ``norm`` to :class:`Norm` (``"l1"``, ``"l2"`` or ``"linf"``)."""
+    return Norm.parse(norm)
