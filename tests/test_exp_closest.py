@@ -9,10 +9,11 @@ import torch
 from randadv.errors import ConfigError
 from randadv.experiments._closest_common import attack_all_norms, lp_rows
 from randadv.experiments.base import UnitContext
-from randadv.experiments.closest_adversarial import bootstrap_slopes, fit_loglog
 from randadv.experiments.registry import get_experiment
 from randadv.nets.conv import uniform_images
 from randadv.nets.zoo import build_architecture
+from randadv.stats import bootstrap_median_slopes as bootstrap_slopes
+from randadv.stats import loglog_fit as fit_loglog
 
 NAME = "closest-adversarial"
 

@@ -75,21 +75,6 @@ def test_flip_steps_capped_matches_region_walk_with_per_input_bounds():
                                rtol=1e-12)
 
 
-def test_max_t_ratio_has_its_family_wise_level():
-    """Under the null (normal per-network means, as many cells as the quick profile), the
-    largest |mean - mu| / SE over the cells exceeds the bound in 1 - (1 - 0.05/80)^80 = 4.9%
-    of replicates (independent cells); checked on 4000 replicates within 3 standard errors."""
-    from randadv.experiments.multilayer_single_step import max_t_ratio
-
-    cells, nets, reps = 80, 8, 4000
-    rng = np.random.default_rng(0)
-    m = rng.standard_normal((reps, cells, nets))
-    t = np.abs(m.mean(2)) / (m.std(2, ddof=1) / math.sqrt(nets))
-    rate = float((t.max(1) > max_t_ratio(cells, nets)).mean())
-    expected = 1 - (1 - 0.05 / cells) ** cells
-    assert abs(rate - expected) <= 3 * math.sqrt(expected * (1 - expected) / reps)
-
-
 def test_quantile_with_unflipped_inputs_as_inf():
     """depth-constant's quartiles count unflipped inputs as +inf: numpy's linear interpolation
     on finite values, +inf once the interpolation reaches an inf (numpy gives NaN there)."""

@@ -34,8 +34,12 @@ class Claim:
     measured: str           # the numbers
     holds: bool | None      # None: not enough data to decide
     criterion: str = ""     # how "holds" was decided
-    scale: str = ""         # the scale at which the paper makes the claim
+    scale: str = ""         # the scale at which the paper makes the claim (required)
     reached: bool = True    # False: the run's grid does not reach that scale
+
+    def __post_init__(self) -> None:
+        if not self.scale:
+            raise ValueError(f"claim {self.statement[:60]!r} does not state the paper's scale")
 
     @property
     def verdict(self) -> str:
@@ -75,6 +79,19 @@ class Experiment:
     def validate(self, params: dict[str, Any]) -> None:
         """Raise :class:`ConfigError` on impossible values (override in subclasses)."""
 
+    def reaches_paper(self, params: Mapping[str, Any], *keys: str) -> bool:
+        """Whether the run's grid reaches the ``paper`` profile's on every numeric ``key``: its
+        largest value (of a list, or the scalar) is at least the paper profile's largest. The
+        ``reached=`` of a :class:`Claim` about an asymptotic regime."""
+        paper = self.profiles.get("paper", {})
+        for key in keys:
+            if key not in paper or key not in params:
+                continue
+            run, ref = _as_list(params[key]), _as_list(paper[key])
+            if run and ref and max(run) < max(ref):
+                return False
+        return True
+
     # -- work ------------------------------------------------------------------------------
     def units(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -105,6 +122,14 @@ class Experiment:
 
     def check_claims(self, records: pd.DataFrame, params: Mapping[str, Any]) -> list[Claim]:
         return []
+
+
+ANY_SIZE = "any size (an exact statement, or a check of the measurement itself)"
+
+
+def _as_list(v: Any) -> list[float]:
+    vals = v if isinstance(v, (list, tuple)) else [v]
+    return [float(x) for x in vals if isinstance(x, (int, float)) and not isinstance(x, bool)]
 
 
 def unit_key(unit: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ from randadv.attacks.linearity import linearity_radius
 from randadv.experiments.base import Claim, Experiment, UnitContext, require
 from randadv.nets import DeepReLUNet, sphere_points
 from randadv.nets.seeding import derive_seed
+from randadv.stats import loglog_slope
 
 ARCHITECTURES = ("single", "middle")
 
@@ -147,12 +148,11 @@ class BottleneckLinearity(Experiment):
                 continue
             r = g.radius.clip(lower=0.1 / np.sqrt(g.d))
             cell = r.groupby([g.net, g.d_min]).median().reset_index()
-            slopes = [np.polyfit(np.log(h.d_min), np.log(h.radius), 1)[0]
+            slopes = [loglog_slope(h.d_min, h.radius)
                       for _, h in cell.groupby("net") if h.d_min.nunique() >= 2]
             pooled = r.groupby(g.d_min).median()
             rows.append(dict(architecture=arch, eps=eps,
-                             slope=float(np.polyfit(np.log(pooled.index), np.log(pooled.values),
-                                                    1)[0]),
+                             slope=loglog_slope(pooled.index, pooled.values),
                              slope_se=float(np.std(slopes, ddof=1) / math.sqrt(len(slopes)))
                              if len(slopes) >= 2 else math.nan, nets=len(slopes)))
         return pd.DataFrame(rows)
@@ -181,5 +181,7 @@ class BottleneckLinearity(Experiment):
                 f"{r.nets} independent network indices)",
                 bool(abs(r.slope - 0.5) <= tol),
                 "|exponent - 1/2| <= max(0.1, 2 standard errors): the theorem's R is "
-                "sqrt(d_min) up to polylog factors, which move a fitted exponent by ~0.1"))
+                "sqrt(d_min) up to polylog factors, which move a fitted exponent by ~0.1",
+                scale="d_min << width, large d (the paper profile's d, width and bottleneck "
+                "widths)", reached=self.reaches_paper(p, "d", "width", "bottleneck")))
         return claims

@@ -272,7 +272,9 @@ class DepthConstant(Experiment):
                 None if math.isnan(rho_s) else bool(rho_s < 0 and g.spread_median.iloc[-1]
                                                     < g.spread_median.iloc[0]),
                 "spread decreasing with depth (Spearman correlation < 0, last depth below the "
-                "first); the theorem's bound C sqrt(log d/d) needs L >= d^3 (not reached)"))
+                "first); the theorem's bound C sqrt(log d/d) needs L >= d^3 (not reached)",
+                scale="depth growing at fixed d (the paper profile's depths and width)",
+                reached=self.reaches_paper(p, "depth", "width")))
             small = g[g.depth <= k / 8]
             if len(small):
                 rel = ((small.dispersion - small.dispersion_theory)
@@ -284,7 +286,8 @@ class DepthConstant(Experiment):
                               for r in small.itertuples()),
                     bool((rel <= 0.25).all()),
                     "within 25% in every cell (ratio of sums over ~nets x points values; finite "
-                    "width corrections O(L/k))"))
+                    "width corrections O(L/k))",
+                    scale="L <= width/8 (infinite-width correlation map; any such cell)"))
         small = c[c.depth <= k / 8]
         if len(small):
             dev = (small.corr_mean - small.corr_theory).abs()
@@ -298,14 +301,16 @@ class DepthConstant(Experiment):
                 f"rho0 = {worst.rho0:g}: {worst.corr_mean:.4f} vs {worst.corr_theory:.4f}",
                 bool((dev <= tol).all()),
                 "|mean - c^L(rho0)| <= 4 standard errors (per-network means) + (L/k)(1 - c^L), "
-                "an O(L/k) finite-width allowance"))
+                "an O(L/k) finite-width allowance",
+                scale="L <= width/8 (infinite-width correlation map; any such cell)"))
         deep = c[c.depth > k / 8]
         if len(deep):
             claims.append(Claim(
                 "Lemma 3.2 at depth >= width/8 (finite-width regime, reported)",
                 "; ".join(f"d={r.d} L={r.depth} rho0={r.rho0:g}: {r.corr_mean:.4f} vs "
                           f"{r.corr_theory:.4f}" for r in deep.itertuples() if r.rho0 == 0.0)
-                or "no rho0 = 0 cells", None, "no criterion: outside the correlation map's regime"))
+                or "no rho0 = 0 cells", None, "no criterion: outside the correlation map's regime",
+                scale="L > width/8 (reported only)"))
         for d, g in t.groupby("d"):
             g = g.sort_values("depth")
             claims.append(Claim(
@@ -315,12 +320,15 @@ class DepthConstant(Experiment):
                 bool(g.flip_frac.iloc[-1] < g.flip_frac.iloc[0] - 2 * math.hypot(
                     g.flip_frac_se.iloc[-1], g.flip_frac_se.iloc[0])),
                 "the fraction at the largest depth is below that at the smallest by more than "
-                "2 standard errors (per-network fractions)"))
+                "2 standard errors (per-network fractions)",
+                scale="large depth at fixed d (the paper profile's depths)",
+                reached=self.reaches_paper(p, "depth")))
             claims.append(Claim(
                 f"Beyond the paper (\"we do not know how the sensitivity decreases with depth\"): "
                 f"median sqrt(d) ||eta grad f|| / ||x|| vs depth (d = {d})",
                 ", ".join(f"L={r.depth}: {r.sens_median:.3g}" for r in g.itertuples())
                 + "; linearised median: " + ", ".join(
                     f"L={r.depth}: {r.lin_median:.3g}" for r in g.itertuples()),
-                None, "reported, no criterion; the linear limit is 0.674 at every depth"))
+                None, "reported, no criterion; the linear limit is 0.674 at every depth",
+                scale="beyond the paper: depths of the paper profile"))
         return claims

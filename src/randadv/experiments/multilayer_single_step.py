@@ -23,9 +23,10 @@ import scipy.special
 import scipy.stats
 
 from randadv.experiments._flip_capped import flip_steps_capped
-from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.experiments.base import ANY_SIZE, Claim, Experiment, UnitContext, require
 from randadv.nets import DeepReLUNet, sphere_points
 from randadv.nets.seeding import derive_seed
+from randadv.stats import bonferroni_t, loglog_slope
 from randadv.theory.nngp import expected_grad_norm_sq, nngp_kernel
 
 FAMILIES = ("constant", "widening", "narrowing", "bottleneck", "polynomial")
@@ -61,13 +62,6 @@ def mean_abs_uniform_coordinate(d: int) -> float:
 def uniform_coordinate_quantile(d: int, q: float) -> float:
     """The q-quantile of |u_1|, u uniform on S^{d-1} (u_1^2 ~ Beta(1/2, (d-1)/2))."""
     return math.sqrt(float(scipy.special.betaincinv(0.5, (d - 1) / 2.0, q))) if d > 1 else 1.0
-
-
-def max_t_ratio(n_cells: int, n_nets: int, alpha: float = 0.05) -> float:
-    """Bound on the largest |cell mean - theory| / SE over ``n_cells`` cells when the theory
-    holds: with the SE from ``n_nets`` per-network means each ratio is Student-t with
-    n_nets - 1 degrees of freedom; Bonferroni over the cells gives family-wise level alpha."""
-    return float(scipy.stats.t.ppf(1 - alpha / (2 * n_cells), max(n_nets - 1, 1)))
 
 
 class MultilayerSingleStep(Experiment):
@@ -243,7 +237,10 @@ class MultilayerSingleStep(Experiment):
         t = self.summary_table(df, p)
         claims: list[Claim] = []
         delta = p.get("delta", 0.1)
-        bound = max_t_ratio(len(t), int(t.nets.min()))
+        large_d = dict(scale="large d at fixed depth (Theorem 1.1: d_min >> polylog; the paper "
+                       "profile's d and widths)",
+                       reached=self.reaches_paper(p, "d", "width", "bottleneck_width"))
+        bound = bonferroni_t(len(t), int(t.nets.min()))
         crit = (f"every cell within {bound:.2f} standard errors (from per-network means; the "
                 f"Student-t quantile with {int(t.nets.min()) - 1} degrees of freedom, "
                 f"Bonferroni over {len(t)} cells at 5%)")
@@ -256,7 +253,8 @@ class MultilayerSingleStep(Experiment):
                 f"largest deviation {float(z.max()):.2f} standard errors over {len(t)} cells "
                 f"(worst: {worst.family}, L = {worst.depth}, d = {worst.d}: "
                 f"{worst[f'{col}_mean']:.4g} vs {worst[f'{col}_theory']:.4g})",
-                bool(z.max() <= bound), crit))
+                bool(z.max() <= bound), crit,
+                scale=ANY_SIZE + ": the recursion is exact at every width"))
         ok_cells = t[t.d_min >= 16]
         if len(ok_cells):
             frac = []
@@ -267,7 +265,8 @@ class MultilayerSingleStep(Experiment):
                 "Lemma 2.2: ||grad f(x)|| >= 2^-(L+1) with probability >= 1 - delta",
                 f"fraction of samples above the bound: min {min(frac):.2%} over "
                 f"{len(frac)} cells with d_min >= 16", min(frac) >= 1 - delta,
-                f"at least 1 - delta = {1 - delta:.0%} of the samples of every such cell"))
+                f"at least 1 - delta = {1 - delta:.0%} of the samples of every such cell",
+                **large_d))
         z = ((t.lin_rel_mean - t.lin_rel_theory) / t.lin_rel_se).abs()
         worst = t.loc[z.idxmax()]
         claims.append(Claim(
@@ -275,7 +274,8 @@ class MultilayerSingleStep(Experiment):
             "|f| / (||grad f|| ||x||) ~ |u_1|, u uniform on S^{d-1} (mean ~ sqrt(2/(pi d)))",
             f"largest deviation of a cell mean from Gamma(d/2)/(sqrt(pi)Gamma((d+1)/2)): "
             f"{float(z.max()):.2f} standard errors ({worst.family}, L = {worst.depth}, "
-            f"d = {worst.d})", bool(z.max() <= bound), crit))
+            f"d = {worst.d})", bool(z.max() <= bound), crit,
+            scale=ANY_SIZE + ": the law of grad f is rotation invariant at every width"))
         flipped = t[t.d_min >= 16]
         if len(flipped):
             lo = flipped.loc[flipped.flipped.idxmin()]
@@ -285,13 +285,13 @@ class MultilayerSingleStep(Experiment):
                 f"{lo.flipped:.2%} "
                 f"({lo.family}, L = {lo.depth}, d = {lo.d}); mean {flipped.flipped.mean():.2%}",
                 bool(lo.flipped >= 1 - delta),
-                f"at least 1 - delta = {1 - delta:.0%} of every cell"))
+                f"at least 1 - delta = {1 - delta:.0%} of every cell",
+                **large_d))
         slopes = []
         for (fam, depth), g in t.groupby(["family", "depth"]):
             g = g[g.rel_mean.notna() & (g.rel_mean > 0)]
             if g.d.nunique() >= 3:
-                slopes.append((fam, depth, float(np.polyfit(np.log(g.d), np.log(g.rel_mean),
-                                                           1)[0])))
+                slopes.append((fam, depth, loglog_slope(g.d, g.rel_mean)))
         if slopes:
             bad = [s for s in slopes if abs(s[2] + 0.5) > 0.15]
             claims.append(Claim(
@@ -299,7 +299,8 @@ class MultilayerSingleStep(Experiment):
                 "relative perturbation decays like d^-1/2 at fixed depth",
                 "fitted exponents of the mean vs d: " + "; ".join(
                     f"{f} L={L}: {s:.2f}" for f, L, s in slopes),
-                not bad, "every (family, depth) exponent within 0.15 of -0.5"))
+                not bad, "every (family, depth) exponent within 0.15 of -0.5",
+                **large_d))
             top = t[t.d == t.d.max()]
             ratio = top.rel_q / top.lin_rel_q_theory
             claims.append(Claim(
@@ -311,7 +312,8 @@ class MultilayerSingleStep(Experiment):
                                                                        strict=True)),
                 None if ratio.isna().all() else bool((ratio <= 1.25).all()),
                 "ratio <= 1.25 in every cell (the proof's (1 - o(1)) local linearity; 1.25 "
-                "allows the sampling error of a quantile of ~100 draws)"))
+                "allows the sampling error of a quantile of ~100 draws)",
+                **large_d))
             nl = top.nonlin_ratio
             claims.append(Claim(
                 "Section 2 (local linearity, eq. (1)): along the gradient ray the flip happens "
@@ -320,5 +322,6 @@ class MultilayerSingleStep(Experiment):
                     f"{r.family} L={r.depth}: {v:.3f}" for r, v in zip(top.itertuples(), nl,
                                                                        strict=True)),
                 None if nl.isna().all() else bool(((nl - 1).abs() <= 0.1).all()),
-                "every median within 10% of 1"))
+                "every median within 10% of 1",
+                **large_d))
         return claims

@@ -34,10 +34,11 @@ import pandas as pd
 import torch
 
 from randadv.attacks.segment import first_boundary_crossing
-from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.experiments.base import ANY_SIZE, Claim, Experiment, UnitContext, require
 from randadv.nets import DeepReLUNet, RandomFCNet, RandomResNet
 from randadv.nets.plain import plain_relu_sequential
 from randadv.nets.seeding import derive_seed, generator
+from randadv.stats import loglog_slope
 from randadv.theory.correlation import relu_correlation_iterates
 from randadv.theory.robustness_bounds import corollary1_segment_radius
 
@@ -81,13 +82,6 @@ def _cond_median(values: np.ndarray) -> float:
     return float(np.median(v)) if len(v) else math.nan
 
 
-def _slope(n: np.ndarray, y: np.ndarray) -> float:
-    ok = np.isfinite(y) & (y > 0)
-    if ok.sum() < 2 or len(np.unique(n[ok])) < 2:
-        return math.nan
-    return float(np.polyfit(np.log(n[ok]), np.log(y[ok]), 1)[0])
-
-
 def corollary1_cells(g: pd.DataFrame) -> pd.DataFrame:
     """Per n and delta in ``DELTA_GRID``: the fraction of directions whose first crossing is
     within r(delta) = delta * radius_unit (Corollary 1, eq. (18)), its standard error over
@@ -112,7 +106,7 @@ def _slopes(per: dict, ns: np.ndarray, stats: dict, pick: dict) -> dict[str, flo
     cat = {n: (np.concatenate([per[n][i][0] for i in pick[n]]),
                np.concatenate([per[n][i][1] for i in pick[n]])) for n in ns}
     x = ns.astype(float)
-    return {s: _slope(x, np.array([fn(*cat[n]) for n in ns])) for s, fn in stats.items()}
+    return {s: loglog_slope(x, np.array([fn(*cat[n]) for n in ns])) for s, fn in stats.items()}
 
 
 class SegmentCrossing(Experiment):
@@ -394,7 +388,14 @@ class SegmentCrossing(Experiment):
         claims.append(Claim(
             "every reported crossing is a verified sign change (forward pass just past t*)",
             f"{int(df.crossed.sum())} verified crossings; {bad} crossings found by the walk "
-            "failed the forward-pass check", bad == 0, "no unverified crossing"))
+            "failed the forward-pass check", bad == 0, "no unverified crossing",
+            scale=ANY_SIZE))
+        paper = self.profiles["paper"]
+
+        def paper_n(family: str) -> int:
+            if family in ZOO:
+                return int(paper["channels"]) * max(paper["image_sizes"]) ** 2
+            return max(paper["dims"])
         for r in self.exponents(df, p).itertuples():
             allow = (1 / math.sqrt(r.n_min)) / math.log(r.n_max / r.n_min)
             for stat, label in (("t_q", f"the {q:g}-quantile of t*"),
@@ -410,7 +411,9 @@ class SegmentCrossing(Experiment):
                     f"{getattr(r, f'boot_ok_{stat}'):.0%} of resamples finite); exponent of the "
                     f"{q:g}-quantile of t*/||x||: {r.slope_rel_q:.3f} (SE {r.se_rel_q:.3f})",
                     ok, f"|exponent - 1/2| <= 2 SE + {allow:.3f} (an O(n^-1/2) correction at the "
-                    "smallest n, e.g. the component of v along x, spread over the log range)"))
+                    "smallest n, e.g. the component of v along x, spread over the log range)",
+                    scale=f"n -> infinity (the paper profile's n up to {paper_n(r.family)})",
+                    reached=r.n_max >= paper_n(r.family)))
         t = self.summary_table(df, p)
         for (fam, kind), g in df.groupby(["family", "inputs"], sort=True):
             cells = corollary1_cells(g)
@@ -426,13 +429,15 @@ class SegmentCrossing(Experiment):
                 f"{worst.frac:.4f} (SE {worst.se:.4f})",
                 bool((cells.frac <= cells.delta + 2 * cells.se).all()),
                 "in every n: fraction <= delta + 2 SE (SE over networks; the directions of one "
-                "net are correlated) for delta in " + ", ".join(f"{d:g}" for d in DELTA_GRID)))
+                "net are correlated) for delta in " + ", ".join(f"{d:g}" for d in DELTA_GRID),
+                scale="every n (Corollary 1 is a bound at each size)"))
             tt = t[(t.family == fam) & (t.inputs == kind)].sort_values("n")
             claims.append(Claim(
                 f"fraction of directions with no crossing within {p.get('t_cap', 10):g} ||x||_2 "
                 f"({fam}, {kind} inputs)",
                 ", ".join(f"n={r.n}: {1 - r.crossed_frac:.2f}" for r in tt.itertuples()),
-                None, "reported (the median of t* is +inf wherever this exceeds 1/2)"))
+                None, "reported (the median of t* is +inf wherever this exceeds 1/2)",
+                scale="every n (reported)"))
             depth = family_depth(fam)
             if depth is not None:
                 width = FC_HIDDEN if fam == "fc" else int(p.get("width", 256))
@@ -447,5 +452,6 @@ class SegmentCrossing(Experiment):
                     "by n: " + ", ".join(f"{r.n}: {r.end_flip:.2f}" for r in tt.itertuples()),
                     None if math.isnan(se) else bool(abs(meas - th) <= 2 * se + allow),
                     f"|measured - NNGP| <= 2 SE + L/width = {allow:.3f} (finite-width "
-                    "correction)"))
+                    "correction)",
+                    scale="beyond the paper: infinite width (any n; L/width allowance)"))
         return claims

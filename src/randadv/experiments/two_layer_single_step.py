@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from randadv.attacks import smallest_flip_step
-from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.experiments.base import ANY_SIZE, Claim, Experiment, UnitContext, require
 from randadv.nets import ACTIVATIONS, DeepRandomNet, sphere_points
 from randadv.nets.seeding import derive_seed
+from randadv.stats import bonferroni_t, loglog_slope
 from randadv.theory.gaussian import single_step_prediction
 
 MAX_WEIGHT_ENTRIES = 10**12   # beyond this a cell is refused up front (~4 TB of float32 weights)
@@ -197,7 +197,9 @@ class TwoLayerSingleStep(Experiment):
                 f"cell means from {g.grad_norm_mean.min():.4f} to {g.grad_norm_mean.max():.4f} "
                 f"over {len(g)} cells with d, k >= 100; largest deviation from theory "
                 f"{dev:.1%}", dev <= 0.10,
-                "every cell mean within 10% of the infinite-width value"))
+                "every cell mean within 10% of the infinite-width value",
+                scale="L = 1, large d and k (Figure 1: d, k up to the paper's grid)",
+                reached=self.reaches_paper(p, "d", "k")))
             eta_lo, eta_hi = float(g.eta_mean.min()), float(g.eta_mean.max())
             spread = eta_hi / eta_lo
             claims.append(Claim(
@@ -206,7 +208,9 @@ class TwoLayerSingleStep(Experiment):
                 f"{float(g.eta_theory.iloc[-1]):.3f})",
                 f"cell means of |eta| from {eta_lo:.3f} to {eta_hi:.3f} (ratio {spread:.2f}) "
                 f"over {len(g)} cells with d, k >= 100", spread <= 1.5,
-                "largest / smallest cell mean <= 1.5"))
+                "largest / smallest cell mean <= 1.5",
+                scale="L = 1, large d and k (Figure 1: d, k up to the paper's grid)",
+                reached=self.reaches_paper(p, "d", "k")))
             # E f(x)^2 = E psi(X)^2 holds exactly at every d, k for ||x|| = sqrt(d); inputs of
             # one network are correlated, so the standard error comes from per-network means
             zs = []
@@ -220,23 +224,26 @@ class TwoLayerSingleStep(Experiment):
             if zs:
                 z = float(max(zs))
                 # family-wise false-alarm rate 1e-3 over the cells (Bonferroni, Student t)
-                crit = float(stats.t.ppf(1 - 1e-3 / (2 * len(zs)), df=max(1, p["nets"] - 1)))
+                crit = bonferroni_t(len(zs), p["nets"], alpha=1e-3)
                 claims.append(Claim(
                     f"Section 1.2: E f(x)^2 = E psi(X)^2 = {float(g.f_sq_theory.iloc[0]):.4f} "
                     f"(f(x) ~ N(0, E psi(X)^2); {act}, L = 1)",
                     f"mean f(x)^2 per cell from {g.f_sq_mean.min():.4f} to "
                     f"{g.f_sq_mean.max():.4f}; largest deviation {z:.1f} standard errors",
                     z <= crit, f"every cell within {crit:.1f} standard errors of the mean over "
-                    f"networks (Student t, {p['nets'] - 1} dof, family-wise level 1e-3)"))
+                    f"networks (Student t, {p['nets'] - 1} dof, family-wise level 1e-3)",
+                    scale=ANY_SIZE))
         relu1 = relu1[relu1.flipped > 0]
         if relu1.d.nunique() >= 3:
             g = relu1.groupby("d").pert_over_x.mean()
-            slope = float(np.polyfit(np.log(g.index.values), np.log(g.values), 1)[0])
+            slope = loglog_slope(g.index.values, g.values)
             claims.append(Claim(
                 "Theorem 2: ||eta grad f(x)|| = O(1) while ||x|| = sqrt(d), i.e. the relative "
                 "perturbation ||delta|| / ||x|| decays like d^-1/2 (ReLU, L = 1)",
                 f"fitted exponent of mean ||delta||/||x|| vs d: {slope:.3f}",
-                abs(slope + 0.5) <= 0.1, "log-log slope within 0.1 of -0.5"))
+                abs(slope + 0.5) <= 0.1, "log-log slope within 0.1 of -0.5",
+                scale="L = 1, d over the paper's grid (d -> infinity)",
+                reached=self.reaches_paper(p, "d")))
         deep = t[(t.activation == "relu") & (t.depth > 1)]
         if len(deep):
             deep_reached = int(deep.k.max()) >= DEEP_PAPER_K

@@ -258,7 +258,9 @@ class WidthWindow(Experiment):
                     f"flipped over {len(win)} cells; lowest cell d = {worst.d}, k = {worst.k}: "
                     f"{worst.flipped:.2%}; all {len(g)} cells: lowest {g.flipped.min():.2%}",
                     bool(win.flipped.min() >= 0.99),
-                    "at least 99% flipped in every window cell"))
+                    "at least 99% flipped in every window cell",
+                    scale="k/d in [1/3, 3] at large d (the paper profile's d)",
+                    reached=self.reaches_paper(p, "d")))
             e = ex[ex.activation == act] if len(ex) else ex
             if len(e):
                 bad = e[(e.slope + 0.5).abs() > np.maximum(0.1, 3 * e.slope_se)]
@@ -270,7 +272,9 @@ class WidthWindow(Experiment):
                     f"{e.slope.max():.3f}; at k/d = {mid.ratio:.2f}: {mid.slope:.3f} +- "
                     f"{mid.slope_se:.3f}",
                     bool(len(bad) == 0),
-                    "every exponent within max(0.1, 3 SE) of -0.5"))
+                    "every exponent within max(0.1, 3 SE) of -0.5",
+                    scale="d -> infinity at fixed k/d (the paper profile's d)",
+                    reached=self.reaches_paper(p, "d")))
             top = g.loc[g.groupby("d").ratio.idxmax()]
             zs = []
             for col in ("eta", "grad_norm", "abs_f", "rel"):
@@ -284,7 +288,8 @@ class WidthWindow(Experiment):
                 "; ".join(f"{c}: max {z:.1f} SE" for c, z, _ in zs)
                 + f" (worst: {col} at d = {row.d}, k = {row.k}: {row[f'{col}_mean']:.4g} vs GP "
                 f"{row[f'gp_{col}']:.4g})",
-                bool(zmax <= 4.0), "every deviation within 4 standard errors (per-net SE)"))
+                bool(zmax <= 4.0), "every deviation within 4 standard errors (per-net SE)",
+                scale="k/d -> infinity (the widest ratio of the grid)"))
             claims.extend(self._no_transition(g, act))
             claims.extend(self._local_linearity(g, act))
         return claims
@@ -309,7 +314,8 @@ class WidthWindow(Experiment):
                 f"{LAW_MIN_K}: largest |mean| {abs(worst.nonlin_mean):.3%} (d = {worst.d}, "
                 f"k = {worst.k}); {where}",
                 bool(cells.nonlin_mean.abs().max() <= 0.01),
-                f"|mean relative excess| <= 1% in every cell with k >= {LAW_MIN_K}")]
+                f"|mean relative excess| <= 1% in every cell with k >= {LAW_MIN_K}",
+                scale=f"large d and k (cells with k >= {LAW_MIN_K})")]
         const, fit = self.nonlinearity_law(g)
         if len(fit) < 3:
             return []
@@ -323,7 +329,7 @@ class WidthWindow(Experiment):
             f"{fit.law_ratio.max():.2f} over {len(fit)} cells with k >= {LAW_MIN_K}; {where}",
             bool(((fit.law_ratio >= 1 / 1.5) & (fit.law_ratio <= 1.5)).all()),
             f"every cell with k >= {LAW_MIN_K} within a factor 1.5 of the one-constant law "
-            "(mean over flipped inputs)")]
+            "(mean over flipped inputs)", scale=f"cells with k >= {LAW_MIN_K} (our heuristic)")]
 
     @staticmethod
     def _no_transition(g: pd.DataFrame, act: str) -> list[Claim]:
@@ -356,4 +362,4 @@ class WidthWindow(Experiment):
             not viol,
             "fraction flipped, |eta|, ||grad f|| and ||delta||/||x|| of every cell with k/d in "
             "[1/3, 3] within the range of the nearest cells below 1/3 and above 3, widened by "
-            "4 SE each")]
+            "4 SE each", scale="k/d around [1/3, 3] at each d of the grid")]

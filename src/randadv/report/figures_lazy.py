@@ -4,7 +4,6 @@ Figures 2, 3, 5, 6 (||delta||, ||grad f||, eta against d with the theory's rates
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +15,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from randadv.report.figures import _save  # noqa: E402
+from randadv.stats import loglog_slope
 
 # (column of the summary table, its std column, y label, theory exponent in d)
 RATE_PANELS = (
@@ -23,15 +23,6 @@ RATE_PANELS = (
     ("grad_norm_mean", "grad_norm_std", "||grad f(x)||", 0.5),
     ("eta_mean", "eta_std", "smallest step |eta|", -1.0),
 )
-
-
-def fit_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:
-    """Least-squares slope of log y against log x (NaN with fewer than 2 usable points)."""
-    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
-    ok = np.isfinite(xs) & np.isfinite(ys) & (xs > 0) & (ys > 0)
-    if ok.sum() < 2:
-        return float("nan")
-    return float(np.polyfit(np.log(xs[ok]), np.log(ys[ok]), 1)[0])
 
 
 def rates_figure(table: pd.DataFrame, path: Path, curve: str, curve_label: str,
@@ -45,7 +36,7 @@ def rates_figure(table: pd.DataFrame, path: Path, curve: str, curve_label: str,
     for ax, (col, std, label, p) in zip(np.atleast_1d(axes), panels, strict=False):
         for color, v in zip(colors, values, strict=False):
             g = table[table[curve] == v].sort_values("d")
-            slope = fit_exponent(g.d, g[col])
+            slope = loglog_slope(g.d, g[col])
             ax.plot(g.d, g[col], "o-", color=color,
                     label=f"{curve_label} = {v:g} (slope {slope:.2f})")
             s = g[std].fillna(0).to_numpy()

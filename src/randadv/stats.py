@@ -1,0 +1,113 @@
+"""The statistics every experiment's claims use: log-log slopes (with a bootstrap over
+networks), Student-t critical values with a Bonferroni correction, binomial intervals, and the
+sequential test of a claim decided in rounds.
+
+Networks are the independent units throughout: inputs of one network are correlated, so
+standard errors come from per-network summaries, never from pooled samples."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.stats
+
+__all__ = ["binomial_interval", "binomial_se", "bonferroni_t", "bootstrap_median_slopes",
+           "loglog_fit", "loglog_slope", "sequential_level"]
+
+
+def loglog_fit(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
+               ) -> tuple[float, float]:
+    """Least-squares ``log y = a + b log x`` over the finite positive pairs; returns ``(b, a)``,
+    NaN unless there are at least 2 such pairs at 2 distinct x.
+
+    Example::
+
+        >>> loglog_fit([1, 4, 16], [2, 4, 8])      # y = 2 x^(1/2)
+        (0.5, 0.693...)
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if ok.sum() < 2 or len(np.unique(x[ok])) < 2:
+        return math.nan, math.nan
+    b, a = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
+    return float(b), float(a)
+
+
+def loglog_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
+    """The slope (fitted exponent) of :func:`loglog_fit`."""
+    return loglog_fit(x, y)[0]
+
+
+def bootstrap_median_slopes(cells: list[tuple[float, np.ndarray]], replicates: int = 400,
+                            seed: int = 0) -> np.ndarray:
+    """Slopes of log median vs log x when the networks of every cell are resampled with
+    replacement (the bootstrap over networks of De Palma et al.'s Figure 1 fits).
+
+    Arguments:
+        cells: ``(x, values)`` pairs, ``values`` of shape (nets, points); +inf where a point has
+            no finite value (it counts in the median as the largest).
+        replicates: bootstrap resamples.
+        seed: seed of the private generator.
+
+    Returns:
+        the slopes of the replicates whose medians are all finite and positive (empty with
+        fewer than 2 cells); their standard deviation is the slope's standard error.
+    """
+    rng = np.random.default_rng(seed)
+    logn = np.log([c[0] for c in cells])
+    meds = np.empty((replicates, len(cells)))
+    for j, (_, v) in enumerate(cells):
+        idx = rng.integers(0, v.shape[0], size=(replicates, v.shape[0]))
+        meds[:, j] = np.quantile(v[idx].reshape(replicates, -1), 0.5, axis=1,
+                                 method="inverted_cdf")
+    ok = np.isfinite(meds).all(1) & (meds > 0).all(1)
+    if ok.sum() == 0 or len(cells) < 2:
+        return np.array([])
+    ly = np.log(meds[ok])
+    xc = logn - logn.mean()
+    return (ly - ly.mean(1, keepdims=True)) @ xc / (xc @ xc)
+
+
+def bonferroni_t(n_tests: int, n_nets: int, alpha: float = 0.05) -> float:
+    """Two-sided critical value of the largest |mean - theory| / SE over ``n_tests`` cells when
+    the theory holds: each ratio, with the SE from ``n_nets`` per-network means, is Student-t
+    with ``n_nets - 1`` degrees of freedom; Bonferroni over the cells gives family-wise level
+    ``alpha``.
+
+    Example::
+
+        >>> round(bonferroni_t(1, 1_000_000), 2)   # the normal 97.5% quantile
+        1.96
+    """
+    return float(scipy.stats.t.ppf(1 - alpha / (2 * max(n_tests, 1)), max(n_nets - 1, 1)))
+
+
+def binomial_se(p: float | np.ndarray, n: int | np.ndarray) -> float | np.ndarray:
+    """Standard error ``sqrt(p (1 - p) / n)`` of a fraction estimated from n trials."""
+    return np.sqrt(np.asarray(p, float) * (1 - np.asarray(p, float)) / np.asarray(n, float))
+
+
+def binomial_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson interval of a binomial proportion (k successes of n), exact coverage
+    >= ``level``.
+
+    Example::
+
+        >>> binomial_interval(100, 100)[0] > 0.96   # all 100 flipped: P >= 0.964 at 95%
+        True
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    a = 1 - level
+    lo = 0.0 if k == 0 else float(scipy.stats.beta.ppf(a / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(scipy.stats.beta.ppf(1 - a / 2, k + 1, n - k))
+    return lo, hi
+
+
+def sequential_level(alpha: float, max_rounds: int) -> float:
+    """Per-look level of a claim checked after each of at most ``max_rounds`` rounds: Bonferroni
+    over the looks (``alpha / max_rounds``), so the chance that any look decides wrongly is at
+    most ``alpha`` whatever the stopping rule."""
+    return alpha / max(int(max_rounds), 1)
