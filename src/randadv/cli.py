@@ -102,8 +102,8 @@ def list_cmd() -> None:
                    "default: $RANDADV_DATA_DIR or the usual places")
 @click.option("--dry-run", is_flag=True,
               help="print units, estimated time (short calibration) and memory; write nothing")
-@click.option("--calibrate", type=click.IntRange(min=0, max=5), default=2, show_default=True,
-              help="dry run: units to time (0: count only)")
+@click.option("--calibrate", type=click.IntRange(min=0, max=8), default=4, show_default=True,
+              help="dry run: units to time, cheapest to dearest (0: count only)")
 @click.option("--calibrate-seconds", type=click.FloatRange(min=1), default=60.0,
               show_default=True, help="dry run: time budget of the calibration")
 @click.option("--quiet", is_flag=True, help="no progress bar")
@@ -149,7 +149,7 @@ def _dry_run(exp, profile: str, params: dict, seed: int, out: Path | None, devic
         check_memory,
         estimate,
         fmt_bytes,
-        fmt_seconds,
+        format_estimate,
     )
     from randadv.runner.run import pending_units, resolve_device
 
@@ -167,17 +167,14 @@ def _dry_run(exp, profile: str, params: dict, seed: int, out: Path | None, devic
         state = "" if c.finished else " so far (stopped: over the calibration budget)"
         click.echo(f"  calibration unit {c.idx} {c.unit} (relative cost {c.cost:g}): "
                    f"{c.seconds:.3f} s{mem}{state}")
-    if est.compute_seconds is not None:
-        par = spec.workers or (1 if spec.kind == "local" else os.cpu_count() or 1)
-        bound = "at least " if est.lower_bound else ""
-        click.echo(f"estimated compute: {bound}{fmt_seconds(est.compute_seconds)} with "
-                   f"{spec.threads} thread(s) per unit; wall time with {par} "
-                   f"{'worker' if par == 1 else 'workers'} on this machine: {bound}"
-                   f"{fmt_seconds(est.wall_seconds(par))}")
+    par = spec.workers or (1 if spec.kind == "local" else os.cpu_count() or 1)
+    for line in format_estimate(est, spec.threads, par):
+        click.echo(line)
     mem = []
     if est.memory_bytes is not None:
+        partial = est.extrapolated > 1 or any(not c.finished for c in est.calibrated)
         mem.append(f"{fmt_bytes(est.memory_bytes)} measured (largest calibrated unit"
-                   + (", at least" if est.lower_bound else "") + ")")
+                   + ("; dearer units may need more" if partial else "") + ")")
     if est.memory_hint_bytes is not None:
         mem.append(f"{fmt_bytes(est.memory_hint_bytes)} declared (largest unit)")
     avail = available_memory()

@@ -1,15 +1,19 @@
 """The cost model of ``randadv run --dry-run``: units, estimated time on this machine, memory.
 
-A short calibration runs the cheapest and the dearest pending unit (by
-:meth:`Experiment.unit_cost`, all equal by default: then the first and the last unit) in a fresh
-child process with the run's thread count, timing each and measuring its peak resident memory
-(Linux: ``/proc/self/clear_refs``). Time is fitted as ``a + b * cost`` through the two and summed
-over the pending units. Nothing is written anywhere; a unit still running when the calibration
-budget is spent gives a lower bound.
+A short calibration runs a stratified sample of the pending units (the cheapest, the dearest and
+some between, by :meth:`Experiment.unit_cost`; all equal by default) in a fresh child process
+with the run's thread count, cheapest first, timing each and measuring its peak resident memory
+(Linux: ``/proc/self/clear_refs``). Time is fitted as ``t = a + b * cost`` (least squares in
+relative error, a, b >= 0) through the finished units; a unit still running when the calibration
+budget is spent is a censored point (its time is at least what it ran) that the fit must not
+undercut. The estimate's range comes from leave-one-out predictions of the finished units, widened
+where the dearest pending unit lies beyond the costliest finished one (extrapolation). Wall time
+for W workers is the makespan of the units dealt in run order to the first free worker.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import time
@@ -40,14 +44,84 @@ class Estimate:
     units_pending: int
     calibrated: list[Calibrated] = field(default_factory=list)
     compute_seconds: float | None = None
-    lower_bound: bool = False
+    factor: float = 1.0                   # the estimate's range: [est / factor, est * factor]
+    extrapolated: float = 1.0             # dearest pending cost / costliest finished cost
     memory_bytes: int | None = None       # largest measured peak of one unit
     memory_hint_bytes: int | None = None  # largest Experiment.unit_memory over pending units
+    unit_seconds: list[float] = field(default_factory=list)   # predicted, in run order
 
     def wall_seconds(self, parallel: int) -> float | None:
+        """Makespan when the pending units are dealt in run order to ``parallel`` workers."""
         if self.compute_seconds is None:
             return None
-        return self.compute_seconds / max(1, min(parallel, self.units_pending))
+        if not self.unit_seconds:
+            return self.compute_seconds / max(1, min(parallel, self.units_pending))
+        return makespan(self.unit_seconds, parallel)
+
+
+def makespan(seconds: Sequence[float], workers: int) -> float:
+    """Finish time of jobs taken in order by the first free of ``workers`` workers."""
+    free = [0.0] * max(1, workers)
+    for t in seconds:
+        i = min(range(len(free)), key=free.__getitem__)
+        free[i] += t
+    return max(free)
+
+
+def fit_unit_time(points: Sequence[tuple[float, float]],
+                  censored: Sequence[tuple[float, float]] = ()) -> tuple[float, float]:
+    """``(a, b)`` of ``t = a + b * cost`` minimising the relative squared error over finished
+    ``(cost, seconds)`` points, with a, b >= 0; raised (b first) so that no censored
+    ``(cost, at-least-seconds)`` point is predicted below its time. One point, or equal costs:
+    time proportional to cost through their mean."""
+    pts = [(c, t) for c, t in points if t > 0]
+    costs = {c for c, _ in pts}
+    if not pts:
+        a, b = 0.0, 0.0
+    elif len(costs) < 2:
+        c0 = sum(c for c, _ in pts) / len(pts)
+        t0 = sum(t for _, t in pts) / len(pts)
+        a, b = 0.0, t0 / c0
+    else:
+        # minimise sum ((a + b c_i) / t_i - 1)^2 over a, b >= 0: a 2x2 normal system, then the
+        # boundaries
+        def err(a: float, b: float) -> float:
+            return sum(((a + b * c) / t - 1) ** 2 for c, t in pts)
+
+        s00 = sum(1 / t ** 2 for _, t in pts)
+        s01 = sum(c / t ** 2 for c, t in pts)
+        s11 = sum(c * c / t ** 2 for c, t in pts)
+        r0 = sum(1 / t for _, t in pts)
+        r1 = sum(c / t for c, t in pts)
+        det = s00 * s11 - s01 * s01
+        cands = [(r0 / s00, 0.0), (0.0, r1 / s11)]
+        if det > 0:
+            a = (r0 * s11 - r1 * s01) / det
+            b = (s00 * r1 - s01 * r0) / det
+            if a >= 0 and b >= 0:
+                cands.append((a, b))
+        a, b = min(cands, key=lambda ab: err(*ab))
+    for c, t in censored:
+        if a + b * c < t:
+            b = max(b, (t - a) / c) if c > 0 else b
+            if a + b * c < t:
+                a = t - b * c
+    return a, b
+
+
+def loo_factor(points: Sequence[tuple[float, float]]) -> float:
+    """The largest ratio (either way) between a finished unit's time and its prediction from
+    the other finished units (leave-one-out); 1.5 with fewer than 3 points (no test possible)."""
+    pts = [(c, t) for c, t in points if t > 0]
+    if len(pts) < 3:
+        return 1.5
+    worst = 1.0
+    for i, (c, t) in enumerate(pts):
+        a, b = fit_unit_time(pts[:i] + pts[i + 1:])
+        pred = a + b * c
+        if pred > 0:
+            worst = max(worst, pred / t, t / pred)
+    return worst
 
 
 # ------------------------------------------------------------------ memory
@@ -208,15 +282,51 @@ def estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int
     est.memory_bytes = max(peaks) if peaks else None
     if not cal:
         return est
-    est.lower_bound = not all(c.finished for c in cal)
-    lo, hi = min(cal, key=lambda c: c.cost), max(cal, key=lambda c: c.cost)
-    if hi.cost > lo.cost:
-        b = max(0.0, (hi.seconds - lo.seconds) / (hi.cost - lo.cost))
-        a = max(0.0, lo.seconds - b * lo.cost)
-    else:
-        a, b = sum(c.seconds for c in cal) / len(cal), 0.0
-    est.compute_seconds = sum(a + b * float(exp.unit_cost(u, params)) for _, u in pending)
+    done = [(c.cost, c.seconds) for c in cal if c.finished]
+    cens = [(c.cost, c.seconds) for c in cal if not c.finished]
+    a, b = fit_unit_time(done, cens)
+    costs = [float(exp.unit_cost(u, params)) for _, u in pending]
+    est.unit_seconds = [a + b * c for c in costs]
+    est.compute_seconds = sum(est.unit_seconds)
+    est.factor = loo_factor(done)
+    top = max((c for c, _ in done), default=0.0)
+    if top > 0 and max(costs) > top:
+        # beyond the costliest finished unit the linear model is an extrapolation: widen the
+        # range by the (log) distance, and by the share of the estimate it carries
+        est.extrapolated = max(costs) / top
+        share = sum(t for t, c in zip(est.unit_seconds, costs, strict=True) if c > top) \
+            / max(est.compute_seconds, 1e-12)
+        est.factor *= 1 + share * math.log10(est.extrapolated)
+    elif not done:
+        est.factor = 2.0
     return est
+
+
+def format_estimate(est: Estimate, threads: int, parallel: int) -> list[str]:
+    """The dry run's lines on time: an estimate with its range, never a bare lower bound."""
+    if est.compute_seconds is None:
+        return []
+    lo, hi = est.compute_seconds / est.factor, est.compute_seconds * est.factor
+    wall = est.wall_seconds(parallel) or 0.0
+    lines = [f"estimated compute: {fmt_seconds(est.compute_seconds)} (range {fmt_seconds(lo)}"
+             f" - {fmt_seconds(hi)}) with {threads} thread(s) per unit; wall time with "
+             f"{parallel} {'worker' if parallel == 1 else 'workers'} on this machine: "
+             f"{fmt_seconds(wall)} (range {fmt_seconds(wall / est.factor)} - "
+             f"{fmt_seconds(wall * est.factor)})"]
+    n_done = sum(c.finished for c in est.calibrated)
+    why = (f"cost model t = a + b * unit_cost fitted on {n_done} finished calibration unit(s)"
+           + (f", leave-one-out error up to x{loo_factor_of(est):.2f}" if n_done >= 3 else ""))
+    if est.extrapolated > 1:
+        why += (f"; the dearest pending unit costs {est.extrapolated:.3g}x the costliest "
+                "finished one (extrapolated; --calibrate-seconds longer narrows the range)")
+    if any(not c.finished for c in est.calibrated):
+        why += "; an unfinished calibration unit bounds the fit from below"
+    lines.append(f"  ({why})")
+    return lines
+
+
+def loo_factor_of(est: Estimate) -> float:
+    return loo_factor([(c.cost, c.seconds) for c in est.calibrated if c.finished])
 
 
 # ------------------------------------------------------------------ formatting
