@@ -106,11 +106,17 @@ def list_cmd() -> None:
               help="dry run: units to time, cheapest to dearest (0: count only)")
 @click.option("--calibrate-seconds", type=click.FloatRange(min=1), default=60.0,
               show_default=True, help="dry run: time budget of the calibration")
+@click.option("--until-decided", is_flag=True,
+              help="add networks in rounds (1/8 of the profile's, doubling) and stop once every "
+                   "claim is decided and every fitted exponent has SE <= --se-target")
+@click.option("--se-target", type=click.FloatRange(min=0, min_open=True), default=0.05,
+              show_default=True, help="with --until-decided: largest SE of a fitted exponent")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def run(experiment: str, profile: str | None, sets: tuple[str, ...], out: Path | None,
         seed: int, device: str, executor: str, workers: int | None, threads: int,
         address: str | None, gpus_per_task: float, max_retries: int, data_dir: Path | None,
-        dry_run: bool, calibrate: int, calibrate_seconds: float, quiet: bool) -> None:
+        dry_run: bool, calibrate: int, calibrate_seconds: float, until_decided: bool,
+        se_target: float, quiet: bool) -> None:
     """Run EXPERIMENT (or resume it in the same --out folder)."""
     from randadv.experiments.registry import get_experiment
     from randadv.runner.executors import ExecutorSpec
@@ -131,11 +137,19 @@ def run(experiment: str, profile: str | None, sets: tuple[str, ...], out: Path |
                      calibrate_seconds)
             return
         summary = run_experiment(exp, profile, params, seed=seed, out=out, device=device,
-                                 quiet=quiet, executor=spec)
+                                 quiet=quiet, executor=spec, until_decided=until_decided,
+                                 se_target=se_target)
     except RandadvError as e:
         _fail(str(e))
     click.echo(f"{summary.units_run} units computed, {summary.units_skipped} already stored, "
                f"{summary.seconds:.1f} s")
+    if until_decided:
+        from randadv.runner.sequential import read_stopping
+
+        info = read_stopping(summary.out) or {}
+        if info:
+            click.echo(f"stopped at {info['used']} of {info['full']} {info['param']}: "
+                       f"{info['reason']}")
     click.echo(f"results: {summary.out / 'results.sqlite'}")
     click.echo(f"report:  {summary.report}")
     click.echo(f"figures: {summary.report.parent / 'figures'}")

@@ -471,7 +471,7 @@ class AttackOptimality(Experiment):
             claims.append(Claim(
                 "l2 exact distances (SCIP MIQCP)",
                 "skipped: pyscipopt is not installed (pip install randadv[scip])", None,
-                "no l2 records", scale=ANY_SIZE))
+                "no l2 records", scale=ANY_SIZE, decidable=False))
         succ = df[df.attack_success]
         failed = succ[~succ.attack_verified]
         bad = len(failed)
@@ -537,7 +537,8 @@ class AttackOptimality(Experiment):
                 f"in {r.found:.0%}; success {r.success:.1%} of inputs with an adversarial "
                 f"point; median seconds exact {r.exact_s:.3g} / attack {r.attack_s:.3g}",
                 None, "measured and reported (no criterion)",
-                scale="the nets an exact solver finishes (a measurement, not a claim)"))
+                scale="the nets an exact solver finishes (a measurement, not a claim)",
+                decidable=False))
         for norm, g in df.drop_duplicates(["arch", "net", "inputs", "point", "norm"]) \
                 .groupby("norm", sort=True):
             de = (g.exact_distance / g.radius_unit).to_numpy(float)

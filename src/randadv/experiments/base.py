@@ -36,6 +36,7 @@ class Claim:
     criterion: str = ""     # how "holds" was decided
     scale: str = ""         # the scale at which the paper makes the claim (required)
     reached: bool = True    # False: the run's grid does not reach that scale
+    decidable: bool = True  # False: reported only (no criterion); never "undecided"
 
     def __post_init__(self) -> None:
         if not self.scale:
@@ -45,6 +46,8 @@ class Claim:
     def verdict(self) -> str:
         """"holds" / "does not hold" / "undecided", or "not reached at this scale" where the
         profile's grid stops short of the paper's scale (the measured trend is still shown)."""
+        if not self.decidable:
+            return "reported (no criterion)"
         if not self.reached:
             return "not reached at this scale"
         return {True: "holds", False: "does not hold", None: "undecided"}[self.holds]
@@ -119,6 +122,13 @@ class Experiment:
 
     def summary_table(self, records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
         return pd.DataFrame()
+
+    def fit_standard_errors(self, records: pd.DataFrame, params: Mapping[str, Any]
+                            ) -> dict[str, float]:
+        """Standard errors of the fitted exponents the claims rest on, by a label (e.g.
+        ``"l2 resnet distance"``); sequential stopping waits until each is at most its target.
+        Default: none."""
+        return {}
 
     def check_claims(self, records: pd.DataFrame, params: Mapping[str, Any]) -> list[Claim]:
         return []

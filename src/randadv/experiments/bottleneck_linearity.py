@@ -169,6 +169,11 @@ class BottleneckLinearity(Experiment):
                  "C sqrt(d_min) through the geometric mean of each curve (slope 1/2; the "
                  "constant is fitted, the exponent is the paper's)", path)]
 
+    def fit_standard_errors(self, df: pd.DataFrame, p: Mapping[str, Any]) -> dict[str, float]:
+        """SEs (over network indices) of the R ~ d_min^(1/2) exponents."""
+        return {f"{r.architecture} eps={r.eps:g}": float(r.slope_se)
+                for r in self.exponents(df).itertuples()}
+
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
         claims = []
         for r in self.exponents(df).itertuples():

@@ -320,6 +320,11 @@ class ClosestAdversarial(Experiment):
              distance_scaling_figure(t, f, folder / "figure2_relative.png", relative=True)),
         ]
 
+    def fit_standard_errors(self, df: pd.DataFrame, p: Mapping[str, Any]) -> dict[str, float]:
+        """Bootstrap SEs of the Figure 1-2 exponents (issue 16's target: <= 0.05)."""
+        return {f"{r.norm} {r.architecture} {r.kind}": float(r.slope_se)
+                for r in self.fit_table(df, p).itertuples()}
+
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
         t = self.summary_table(df, p)
         f = self.fit_table(df, p)

@@ -310,7 +310,7 @@ class DepthConstant(Experiment):
                 "; ".join(f"d={r.d} L={r.depth} rho0={r.rho0:g}: {r.corr_mean:.4f} vs "
                           f"{r.corr_theory:.4f}" for r in deep.itertuples() if r.rho0 == 0.0)
                 or "no rho0 = 0 cells", None, "no criterion: outside the correlation map's regime",
-                scale="L > width/8 (reported only)"))
+                scale="L > width/8 (reported only)", decidable=False))
         for d, g in t.groupby("d"):
             g = g.sort_values("depth")
             claims.append(Claim(
@@ -330,5 +330,5 @@ class DepthConstant(Experiment):
                 + "; linearised median: " + ", ".join(
                     f"L={r.depth}: {r.lin_median:.3g}" for r in g.itertuples()),
                 None, "reported, no criterion; the linear limit is 0.674 at every depth",
-                scale="beyond the paper: depths of the paper profile"))
+                scale="beyond the paper: depths of the paper profile", decidable=False))
         return claims

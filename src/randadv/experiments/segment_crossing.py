@@ -381,6 +381,14 @@ class SegmentCrossing(Experiment):
              segment_cdf_figure(df, folder / "segment_cdf.png")),
         ]
 
+    def fit_standard_errors(self, df: pd.DataFrame, p: Mapping[str, Any]) -> dict[str, float]:
+        """Bootstrap SEs of the t* exponents of Theorem 1."""
+        out = {}
+        for r in self.exponents(df, p).itertuples():
+            out[f"{r.family} {r.inputs} t_q"] = float(r.se_t_q)
+            out[f"{r.family} {r.inputs} t_cond"] = float(r.se_t_cond)
+        return out
+
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
         q = float(p.get("q", 0.1))
         claims: list[Claim] = []
@@ -437,7 +445,7 @@ class SegmentCrossing(Experiment):
                 f"({fam}, {kind} inputs)",
                 ", ".join(f"n={r.n}: {1 - r.crossed_frac:.2f}" for r in tt.itertuples()),
                 None, "reported (the median of t* is +inf wherever this exceeds 1/2)",
-                scale="every n (reported)"))
+                scale="every n (reported)", decidable=False))
             depth = family_depth(fam)
             if depth is not None:
                 width = FC_HIDDEN if fam == "fc" else int(p.get("width", 256))

@@ -241,6 +241,11 @@ class WidthWindow(Experiment):
                         "k/d (+-2 SE), -1/2 dashed", path))
         return out
 
+    def fit_standard_errors(self, df: pd.DataFrame, p: Mapping[str, Any]) -> dict[str, float]:
+        """SEs of the ||delta||/||x|| ~ d^(-1/2) exponents, per activation and k/d."""
+        ex = self.exponents(self.summary_table(df, p), p)
+        return {f"{r.activation} k/d={r.ratio:.3g}": float(r.slope_se) for r in ex.itertuples()}
+
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
         t = self.summary_table(df, p)
         ex = self.exponents(t, p)

@@ -36,20 +36,26 @@ def _table(df: pd.DataFrame) -> str:
 
 
 def write_report(exp: Experiment, records: pd.DataFrame, config: Mapping[str, Any],
-                 folder: Path, units_done: int, units_total: int) -> tuple[Path, list[Path]]:
-    """Draw the figures and write ``report.md`` into ``folder``; return its path and figures."""
+                 folder: Path, units_done: int, units_total: int,
+                 params: Mapping[str, Any] | None = None, notes: str = ""
+                 ) -> tuple[Path, list[Path]]:
+    """Draw the figures and write ``report.md`` into ``folder``; return its path and figures.
+    ``params``: those the records were computed at (default the configuration's; a sequential
+    run passes its network count); ``notes``: a paragraph on how the run stopped."""
     folder = Path(folder)
     fig_dir = folder / "figures"
-    params = config["params"]
+    params = config["params"] if params is None else params
     figures = exp.draw_figures(records, params, fig_dir) if len(records) else []
     claims = exp.check_claims(records, params) if len(records) else []
     summary = exp.summary_table(records, params) if len(records) else pd.DataFrame()
     lines = [f"# {exp.name}: report", "",
              f"Reproduces {exp.figures_reproduced} of {exp.paper}.", "",
              f"Units of work done: {units_done} / {units_total}"
-             + ("" if units_done == units_total else " (partial run: re-run to resume)"),
+             + ("" if units_done == units_total or notes
+                else " (partial run: re-run to resume)"),
              f"Samples: {len(records)}", "", "## Configuration", "", "```json",
              json.dumps(config, indent=1, sort_keys=True), "```", "",
+             *([notes, ""] if notes else []),
              "## Claims of the paper, checked", "", _claims_table(claims), ""]
     lines += ["## Figures", ""]
     for caption, path in figures:

@@ -17,6 +17,16 @@ from randadv.runner.cost import check_memory, fmt_seconds
 from randadv.runner.executors import RUN_DIR_ENV, Executor, ExecutorSpec, exp_ref
 from randadv.runner.lock import RunLock
 from randadv.runner.report import write_report
+from randadv.runner.sequential import (
+    REPLICATE_PARAMS,
+    clear_stopping,
+    look,
+    read_stopping,
+    replicate_param,
+    rounds,
+    stopping_text,
+    write_stopping,
+)
 from randadv.runner.store import STORE_NAME, ResultStore
 
 DEFAULT_ROOT = Path("randadv-runs")
@@ -72,12 +82,15 @@ def _logger(out: Path) -> logging.Logger:
 def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
                    out: Path | None = None, device: str | None = "cpu", workers: int = 1,
                    quiet: bool = False, max_units: int | None = None,
-                   executor: ExecutorSpec | None = None) -> RunSummary:
+                   executor: ExecutorSpec | None = None, until_decided: bool = False,
+                   se_target: float = 0.05) -> RunSummary:
     """Run (or resume) every pending unit, storing each atomically, then write the report.
 
     ``executor`` says where units run (default: local, ``workers`` processes, one torch thread
     per unit); results do not depend on it. ``max_units`` stops after that many new units
-    (used to test resumption).
+    (used to test resumption). ``until_decided`` adds networks in rounds and stops once the
+    claims are decided and every fitted exponent's standard error is at most ``se_target``
+    (:mod:`randadv.runner.sequential`).
     """
     t0 = time.perf_counter()
     spec = executor or ExecutorSpec("local", workers=workers)
@@ -87,45 +100,88 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
     units = exp.units(params)
     if spec.gpus_per_task and device == "cpu":
         raise ConfigError("--gpus-per-task needs --device cuda or auto")
+    param = replicate_param(exp, params) if until_decided else None
+    schedule = rounds(params[param]) if param else [None]
     if spec.kind == "local":
         check_memory(exp, units, params, spec.workers or 1)
+    n_run = n_skipped = 0
+    report_params, stopping = params, None
     with RunLock(out), Executor(spec) as ex:
         store = ResultStore(out, exp.name, config, exp.columns)
         os.environ[RUN_DIR_ENV] = str(Path(out).resolve())
         log = _logger(out)
         try:
-            done = store.done_keys()
-            pending = [(i, u) for i, u in enumerate(units) if unit_key(u) not in done]
-            n_pending = len(pending)
-            if max_units is not None:
-                pending = pending[:max_units]
-            log.info("run %s profile=%s seed=%d device=%s executor=%s workers=%s threads=%d: "
-                     "%d units, %d done, %d to run", exp.name, profile, seed, device, spec.kind,
-                     spec.workers, spec.threads, len(units), len(done), len(pending))
-            bar = tqdm(total=len(units), initial=len(units) - n_pending, disable=quiet,
-                       unit="unit", desc=exp.name, dynamic_ncols=True, smoothing=0.05)
-            n_run, t_start = 0, time.perf_counter()
-            for idx, unit, records, secs in ex.run(exp_ref(exp), pending, params, seed,
-                                                   device):
-                store.write_unit(unit_key(unit), idx, unit, records, secs)
-                n_run += 1
-                bar.update(1)
-                left = len(pending) - n_run
-                eta = (time.perf_counter() - t_start) / n_run * left
-                log.info("unit %d %s: %d records in %.3fs; %d / %d done, ETA %s", idx,
-                         unit_key(unit), len(records), secs, len(units) - n_pending + n_run,
-                         len(units), fmt_seconds(eta))
-            bar.close()
-            report, figures = write_report(exp, store.records(), config, out,
-                                           len(store.done_keys()), len(units))
+            previous = None
+            for n_look, n in enumerate(schedule, 1):
+                p_n = params if n is None else {**params, param: n}
+                wanted = None if n is None else {unit_key(u) for u in exp.units(p_n)}
+                done = store.done_keys()
+                todo = [(i, u) for i, u in enumerate(units)
+                        if wanted is None or unit_key(u) in wanted]
+                pending = [(i, u) for i, u in todo if unit_key(u) not in done]
+                n_skipped += len(todo) - len(pending) if n_look == 1 else 0
+                if max_units is not None:
+                    pending = pending[:max(0, max_units - n_run)]
+                n_run += _run_pending(ex, exp, store, log, pending, params, seed, device, spec,
+                                      profile, len(units), len(done), quiet)
+                if n is None:
+                    break
+                records = _records_up_to(store.records(), param, n)
+                stop, previous, info = look(exp, records, p_n, previous, se_target)
+                last = n == schedule[-1]
+                log.info("look %d (%s = %d): %s", n_look, param, n, info)
+                if stop or last or (max_units is not None and n_run >= max_units):
+                    reason = ("every claim is decided, with the verdicts of the previous look, "
+                              f"and every fitted exponent has SE <= {se_target:g}" if stop
+                              else "the profile's full count was reached" if last
+                              else "--max-units was reached")
+                    stopping = dict(param=param, used=n, full=params[param], looks=n_look,
+                                    max_looks=len(schedule), schedule=schedule,
+                                    reason=reason, se_target=se_target, last_look=info)
+                    write_stopping(out, stopping)
+                    report_params = p_n
+                    break
+            if param is None and len(store.done_keys()) == len(units):
+                clear_stopping(out)     # a sequential prefix, now run to the full profile
+            records = store.records()
+            if stopping:
+                records = _records_up_to(records, param, stopping["used"])
+            report, figures = write_report(
+                exp, records, config, out, len(store.done_keys()), len(units),
+                params=report_params, notes=stopping_text(stopping) if stopping else "")
             log.info("report written to %s", report)
         except BaseException as e:
             log.error("run stopped: %s: %s", type(e).__name__, e)
             raise
         finally:
             store.close()
-    return RunSummary(out, report, figures, len(units), n_run, len(units) - n_pending,
+    return RunSummary(out, report, figures, len(units), n_run, n_skipped,
                       time.perf_counter() - t0)
+
+
+def _records_up_to(records, param: str, n: int):
+    """The records of the first ``n`` networks (the replicate column counts from 0)."""
+    col = {v: k for k, v in REPLICATE_PARAMS.items()}[param]
+    return records[records[col] < n] if col in records.columns else records
+
+
+def _run_pending(ex, exp: Experiment, store: ResultStore, log, pending, params, seed, device,
+                 spec, profile, n_units: int, n_done: int, quiet: bool) -> int:
+    log.info("run %s profile=%s seed=%d device=%s executor=%s workers=%s threads=%d: "
+             "%d units, %d done, %d to run", exp.name, profile, seed, device, spec.kind,
+             spec.workers, spec.threads, n_units, n_done, len(pending))
+    bar = tqdm(total=n_units, initial=n_done, disable=quiet, unit="unit", desc=exp.name,
+               dynamic_ncols=True, smoothing=0.05)
+    n_run, t_start = 0, time.perf_counter()
+    for idx, unit, records, secs in ex.run(exp_ref(exp), pending, params, seed, device):
+        store.write_unit(unit_key(unit), idx, unit, records, secs)
+        n_run += 1
+        bar.update(1)
+        eta = (time.perf_counter() - t_start) / n_run * (len(pending) - n_run)
+        log.info("unit %d %s: %d records in %.3fs; %d / %d done, ETA %s", idx, unit_key(unit),
+                 len(records), secs, n_done + n_run, n_units, fmt_seconds(eta))
+    bar.close()
+    return n_run
 
 
 def pending_units(exp: Experiment, profile: str, params: dict, seed: int,
@@ -154,7 +210,13 @@ def redraw_report(exp: Experiment, out: Path) -> tuple[Path, list[Path]]:
     try:
         config = store.config
         units = exp.units(config["params"])
-        return write_report(exp, store.records(), config, Path(out), len(store.done_keys()),
-                            len(units))
+        records, params, notes = store.records(), config["params"], ""
+        stopping = read_stopping(out)
+        if stopping and stopping.get("param") in params:
+            records = _records_up_to(records, stopping["param"], stopping["used"])
+            params = {**params, stopping["param"]: stopping["used"]}
+            notes = stopping_text(stopping)
+        return write_report(exp, records, config, Path(out), len(store.done_keys()),
+                            len(units), params=params, notes=notes)
     finally:
         store.close()
