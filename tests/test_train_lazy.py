@@ -279,3 +279,23 @@ def test_lazy_deep_net_init_training_and_exact_attack():
                                                  strict=True))
     r = smallest_flip_step(net.double(), x[:20].double(), max_eta=50.0, exact=True)
     assert bool(r.flipped.all())
+
+
+def test_model_cache_get_or_train_trains_once(tmp_path):
+    """The experiments' one train-or-load path: the second call loads, bit-identical."""
+    from randadv.train.store import ModelCache
+
+    calls = []
+
+    def train():
+        calls.append(1)
+        return LazyTwoLayerNet(4, 8, seed=1, bias=False), {"test_acc": 0.5}
+
+    cache = ModelCache(tmp_path)
+    m1, r1 = cache.get_or_train({"kind": "t", "seed": 1}, "cpu", train)
+    m2, r2 = cache.get_or_train({"kind": "t", "seed": 1}, "cpu", train)
+    assert len(calls) == 1 and r1 == r2 == {"test_acc": 0.5}
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(),
+                                                 m2.state_dict().values(), strict=True))
+    ModelCache(None).get_or_train({"kind": "t"}, "cpu", train)     # no cache: trains
+    assert len(calls) == 2

@@ -148,12 +148,9 @@ class LazyAdversarialTraining(Experiment):
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         tc = self.train_config(unit, p, ctx.seed)
-        cache = ModelCache(model_root(p, ctx))
         xt, yt = mnist01(p, "test", unit["d"], True, ctx.seed, p["n_test"])
-        hit = cache.get(tc, ctx.device)
-        if hit is not None and "result" in hit[1]:
-            net, res = hit[0], hit[1]["result"]
-        else:
+
+        def train() -> tuple[LazyTwoLayerNet, dict]:
             x, y = mnist01(p, "train", unit["d"], True, ctx.seed, p["n_train"])
             net = LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"], bias=False,
                                   device=ctx.device)
@@ -162,9 +159,10 @@ class LazyAdversarialTraining(Experiment):
                                          pgd_steps=p["pgd_steps_train"],
                                          max_epochs=p["max_epochs"], patience=p["patience"],
                                          seed=tc["order_seed"])
-            res = train_adversarial(net, x.to(ctx.device), y.to(ctx.device), cfg, xt,
-                                    yt).to_dict()
-            cache.put(net, tc, res)
+            return net, train_adversarial(net, x.to(ctx.device), y.to(ctx.device), cfg, xt,
+                                          yt).to_dict()
+
+        net, res = ModelCache(model_root(p, ctx)).get_or_train(tc, ctx.device, train)
         net.eval()
         x_dev, y_dev = xt.to(ctx.device), yt.to(ctx.device)
         r = pgd_l2(net, x_dev, y_dev, unit["radius"], steps=p["pgd_steps_test"], keep="best")

@@ -100,19 +100,17 @@ class LazyMultilayer(Experiment):
                   order_seed=derive_seed(ctx.seed, "lazy-order", unit["seed"]), lr=p["lr"],
                   batch_size=p["batch_size"], max_epochs=p["max_epochs"],
                   n_train=p["n_train"], data_seed=ctx.seed, data_dir=p["data_dir"])
-        cache = ModelCache(model_root(p, ctx))
         xt, yt = mnist01(p, "test", d, True, ctx.seed, p["n_test"])
-        hit = cache.get(tc, ctx.device)
-        if hit is not None and "result" in hit[1]:
-            net, res = hit[0], hit[1]["result"]
-        else:
+
+        def train() -> tuple[LazyDeepNet, dict]:
             x, y = mnist01(p, "train", d, True, ctx.seed, p["n_train"])
             net = LazyDeepNet(d, p["m"], L, tc["net_seed"], device=ctx.device)
             cfg = LazyTrainConfig(c0=p["c0"], lr=p["lr"], batch_size=p["batch_size"],
                                   max_epochs=p["max_epochs"], seed=tc["order_seed"])
-            res = train_lazy_sgd(net, x.to(ctx.device), y.to(ctx.device), cfg, xt,
-                                 yt).to_dict()
-            cache.put(net, tc, res)
+            return net, train_lazy_sgd(net, x.to(ctx.device), y.to(ctx.device), cfg, xt,
+                                       yt).to_dict()
+
+        net, res = ModelCache(model_root(p, ctx)).get_or_train(tc, ctx.device, train)
         net64 = copy.deepcopy(net).to(torch.float64).eval()
         x64 = xt.to(ctx.device, torch.float64)
         with warnings.catch_warnings():

@@ -151,19 +151,18 @@ class LazySGD(Experiment):
                       ctx: UnitContext) -> tuple[LazyTwoLayerNet, dict]:
         """Train (or load from the cache) the unit's model; returns (model, result dict)."""
         tc = self.train_config(unit, p, ctx.seed)
-        cache = ModelCache(model_root(p, ctx))
-        hit = cache.get(tc, ctx.device)
-        if hit is not None and "result" in hit[1]:
-            return hit[0], hit[1]["result"]
-        x, y = mnist01(p, "train", unit["d"], unit["normalize"], ctx.seed, p["n_train"])
-        xt, yt = mnist01(p, "test", unit["d"], unit["normalize"], ctx.seed, p["n_test"])
-        net = LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"], bias=tc["bias"],
-                              device=ctx.device)
-        cfg = LazyTrainConfig(c0=unit["c0"], lr=p["lr"], batch_size=p["batch_size"],
-                              max_epochs=p["max_epochs"], seed=tc["order_seed"])
-        res = train_lazy_sgd(net, x.to(ctx.device), y.to(ctx.device), cfg, xt, yt).to_dict()
-        cache.put(net, tc, res)
-        return net, res
+
+        def train() -> tuple[LazyTwoLayerNet, dict]:
+            x, y = mnist01(p, "train", unit["d"], unit["normalize"], ctx.seed, p["n_train"])
+            xt, yt = mnist01(p, "test", unit["d"], unit["normalize"], ctx.seed, p["n_test"])
+            net = LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"], bias=tc["bias"],
+                                  device=ctx.device)
+            cfg = LazyTrainConfig(c0=unit["c0"], lr=p["lr"], batch_size=p["batch_size"],
+                                  max_epochs=p["max_epochs"], seed=tc["order_seed"])
+            return net, train_lazy_sgd(net, x.to(ctx.device), y.to(ctx.device), cfg, xt,
+                                       yt).to_dict()
+
+        return ModelCache(model_root(p, ctx)).get_or_train(tc, ctx.device, train)
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:

@@ -140,6 +140,20 @@ class ModelCache:
             return None
         return model, saved
 
+    def get_or_train(self, config: Mapping[str, Any], device: torch.device | str | None,
+                     train: Callable[[], tuple[nn.Module, Mapping[str, Any]]]
+                     ) -> tuple[nn.Module, dict[str, Any]]:
+        """The model trained with ``config`` and its training result: from the cache when a
+        verified copy with a result is there, else ``train()`` (which returns ``(model,
+        result)``), stored before it is returned. The one train-or-load path of the
+        experiments."""
+        hit = self.get(config, device)
+        if hit is not None and "result" in hit[1]:
+            return hit[0], hit[1]["result"]
+        model, result = train()
+        self.put(model, config, result)
+        return model, dict(result)
+
     def put(self, model: nn.Module, config: Mapping[str, Any],
             result: Mapping[str, Any] | None = None) -> Path | None:
         folder = self.folder(config)
