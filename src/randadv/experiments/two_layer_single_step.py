@@ -198,8 +198,7 @@ class TwoLayerSingleStep(Experiment):
                 f"over {len(g)} cells with d, k >= 100; largest deviation from theory "
                 f"{dev:.1%}", dev <= 0.10,
                 "every cell mean within 10% of the infinite-width value",
-                scale="L = 1, large d and k (Figure 1: d, k up to the paper's grid)",
-                reached=self.reaches_paper(p, "d", "k")))
+                scale="L = 1, large d and k (the cells with d, k >= 100 of Figure 1)"))
             eta_lo, eta_hi = float(g.eta_mean.min()), float(g.eta_mean.max())
             spread = eta_hi / eta_lo
             claims.append(Claim(
@@ -209,8 +208,7 @@ class TwoLayerSingleStep(Experiment):
                 f"cell means of |eta| from {eta_lo:.3f} to {eta_hi:.3f} (ratio {spread:.2f}) "
                 f"over {len(g)} cells with d, k >= 100", spread <= 1.5,
                 "largest / smallest cell mean <= 1.5",
-                scale="L = 1, large d and k (Figure 1: d, k up to the paper's grid)",
-                reached=self.reaches_paper(p, "d", "k")))
+                scale="L = 1, large d and k (the cells with d, k >= 100 of Figure 1)"))
             # E f(x)^2 = E psi(X)^2 holds exactly at every d, k for ||x|| = sqrt(d); inputs of
             # one network are correlated, so the standard error comes from per-network means
             zs = []
@@ -242,8 +240,8 @@ class TwoLayerSingleStep(Experiment):
                 "perturbation ||delta|| / ||x|| decays like d^-1/2 (ReLU, L = 1)",
                 f"fitted exponent of mean ||delta||/||x|| vs d: {slope:.3f}",
                 abs(slope + 0.5) <= 0.1, "log-log slope within 0.1 of -0.5",
-                scale="L = 1, d over the paper's grid (d -> infinity)",
-                reached=self.reaches_paper(p, "d")))
+                scale="L = 1, d -> infinity (a fit over at least two decades of d)",
+                reached=float(g.index.max()) >= 100 * float(g.index.min())))
         deep = t[(t.activation == "relu") & (t.depth > 1)]
         if len(deep):
             deep_reached = int(deep.k.max()) >= DEEP_PAPER_K
