@@ -76,3 +76,14 @@ def test_a_budget_too_short_for_the_dearest_unit_still_gives_a_range():
     # the true total is 0.03 + 0.05 + 2.01 s: inside the stated range
     lo, hi = est.compute_seconds / est.factor, est.compute_seconds * est.factor
     assert lo <= 2.09 <= hi
+
+
+def test_no_finished_unit_gives_no_estimate_rather_than_a_bound():
+    exp = Sleepy()
+    params = exp.params("smoke", {"n": "100,101"})        # 2 s each, budget 0.5 s
+    units = exp.units(params)
+    est = estimate(exp, units, list(enumerate(units)), params, 0, "cpu", 1, n_units=2,
+                   budget_s=0.5)
+    assert est.compute_seconds is None
+    text = "\n".join(format_estimate(est, 1, 1))
+    assert text.startswith("no time estimate") and "at least" not in text

@@ -284,6 +284,10 @@ def estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int
         return est
     done = [(c.cost, c.seconds) for c in cal if c.finished]
     cens = [(c.cost, c.seconds) for c in cal if not c.finished]
+    if not done:
+        # not one unit finished: no time scale to extrapolate from (format_estimate says so)
+        est.compute_seconds = None
+        return est
     a, b = fit_unit_time(done, cens)
     costs = [float(exp.unit_cost(u, params)) for _, u in pending]
     est.unit_seconds = [a + b * c for c in costs]
@@ -297,14 +301,17 @@ def estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int
         share = sum(t for t, c in zip(est.unit_seconds, costs, strict=True) if c > top) \
             / max(est.compute_seconds, 1e-12)
         est.factor *= 1 + share * math.log10(est.extrapolated)
-    elif not done:
-        est.factor = 2.0
     return est
 
 
 def format_estimate(est: Estimate, threads: int, parallel: int) -> list[str]:
     """The dry run's lines on time: an estimate with its range, never a bare lower bound."""
     if est.compute_seconds is None:
+        if est.calibrated:
+            c = min(est.calibrated, key=lambda c: c.cost)
+            return [f"no time estimate: the cheapest calibrated unit ({c.unit}) was still "
+                    f"running after {fmt_seconds(c.seconds)}; every unit is costlier than "
+                    "that, so no cost model can be fitted (give --calibrate-seconds more time)"]
         return []
     lo, hi = est.compute_seconds / est.factor, est.compute_seconds * est.factor
     wall = est.wall_seconds(parallel) or 0.0
