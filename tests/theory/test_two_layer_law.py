@@ -24,7 +24,12 @@ from randadv.attacks import smallest_flip_step, smallest_flip_step_on_ray
 from randadv.errors import InvalidInputError
 from randadv.nets import TwoLayerRandomNet, sphere_points
 from randadv.theory.gaussian import single_step_prediction
-from randadv.theory.two_layer_law import GEN_BLOCK, TwoLayerRay, sample_two_layer_ray
+from randadv.theory.two_layer_law import (
+    GEN_BLOCK,
+    TwoLayerRay,
+    fourth_moments,
+    sample_two_layer_ray,
+)
 
 ALPHA = 1e-3
 N_SAMPLER, N_NETS = 1500, 400
@@ -102,11 +107,16 @@ def test_sampler_matches_materialised_nets_wide(act):
                                             ("relu", 10**6, 2000, "rademacher")])
 def test_moments_match_single_step_prediction(act, d, k, output):
     """E f(x)^2 = E psi(X)^2 and E||grad f||^2 = ((d-1) E psi'^2 + E X^2 psi'^2) / d exactly at
-    every d, k (||x|| = sqrt(d)); the pairs are i.i.d., SE = std / sqrt(n)."""
+    every d, k (||x|| = sqrt(d)), and the fourth moments of ``fourth_moments``; the pairs are
+    i.i.d., SE = std / sqrt(n)."""
     n = 5000 if k <= 20 else 1000
     ray = sample_two_layer_ray(d, k, act, pairs=n, seed=5, output=output)
     th = single_step_prediction(act, 1, d)
-    for sample, mean in ((ray.f_x**2, th.f_var), (ray.grad_norm**2, th.grad_norm_sq)):
+    m = fourth_moments(act, d, k, output)
+    assert m.f_sq == pytest.approx(th.f_var, rel=1e-9)
+    assert m.grad_sq == pytest.approx(th.grad_norm_sq, rel=1e-9)
+    for sample, mean in ((ray.f_x**2, th.f_var), (ray.grad_norm**2, th.grad_norm_sq),
+                         (ray.f_x**4, m.f_4), (ray.grad_norm**4, m.grad_4)):
         s = sample.numpy()
         se = s.std(ddof=1) / math.sqrt(n)
         assert abs(s.mean() - mean) <= 4 * se, (s.mean(), mean, se)

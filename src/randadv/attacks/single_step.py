@@ -206,9 +206,11 @@ def smallest_flip_step_on_ray(ray: TwoLayerRay, max_eta: float = 20.0, *,
     t_root[degenerate] = float("nan")
     bound = torch.full((b,), float("nan"), dtype=torch.float64, device=f_x.device)
     ok = torch.nonzero(~torch.isnan(t_root)).flatten()
-    for i in ok.tolist():        # one row at a time: no (B, k) temporary beyond the ray's own
-        pre = ray.z[i:i + 1] + t_root[i] * c_dir[i:i + 1]
-        bound[i] = unit_sum_rounding_bound(ray.a[i:i + 1], pre, act)[0]
+    step = max(1, (1 << 20) // ray.k)    # rows at a time: no (B, k) temporaries
+    for i in range(0, ok.numel(), step):
+        rows = ok[i:i + step]
+        pre = ray.z[rows] + t_root[rows, None] * c_dir[rows]
+        bound[rows] = unit_sum_rounding_bound(ray.a[rows], pre, act)
 
     def values(rows: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         pre = ray.z[rows] + t[:, None] * c_dir[rows]

@@ -62,6 +62,7 @@ from randadv.nets.activations import Activation, TensorFn, get_activation
 from randadv.nets.seeding import derive_seed, generator
 
 GEN_BLOCK = 1 << 16          # units per generator: fixed, so the draws never depend on chunking
+TILE = 1 << 20               # units computed together (rows x one block)
 OUTPUTS = ("rademacher", "gaussian")
 
 
@@ -178,32 +179,115 @@ def sample_two_layer_ray(d: int, k: int, activation: str | Activation | TensorFn
     grad_norm = torch.empty_like(f_x)
     blocks = [(j, j * GEN_BLOCK, min(k, (j + 1) * GEN_BLOCK)) for j in range(-(-k // GEN_BLOCK))]
     inv_sqrt_k = 1.0 / math.sqrt(k)
-    for i in range(pairs):
-        pair = first_pair + i
-        uv = vv = vxi = f = torch.zeros((), dtype=f64, device=dev)
-        # pass 1: draw u (kept in z), xi (kept in c), a; the sums of step 2-3
-        for j, lo, hi in blocks:
-            u, xi, aa = (t.to(dev) for t in _draw_block(seed, pair, j, hi - lo, output))
-            aa = aa * inv_sqrt_k
+    # rows handled together: tiles of at most TILE units (one generator block wide at most)
+    tile_rows = max(1, TILE // min(k, GEN_BLOCK))
+    for r0 in range(0, pairs, tile_rows):
+        r1 = min(pairs, r0 + tile_rows)
+        rows = slice(r0, r1)
+        for i in range(r0, r1):          # draw u (kept in z), xi (kept in c), a
+            for j, lo, hi in blocks:
+                u, xi, aa = _draw_block(seed, first_pair + i, j, hi - lo, output)
+                z[i, lo:hi], c[i, lo:hi], a[i, lo:hi] = u, xi, aa * inv_sqrt_k
+        n = r1 - r0
+        uv, vv, vxi, f = (torch.zeros(n, dtype=f64, device=dev) for _ in range(4))
+        for _, lo, hi in blocks:         # pass 1: the sums of steps 2-3, in float64
+            u, xi, aa = z[rows, lo:hi], c[rows, lo:hi], a[rows, lo:hi]
             pre = s * u
             v = aa * act.derivative(pre)
-            uv = uv + u @ v
-            vv = vv + v @ v
-            vxi = vxi + v @ xi
-            f = f + aa @ act(pre)
-            z[i, lo:hi], c[i, lo:hi], a[i, lo:hi] = u, xi, aa
-        chi = chi2_draw(seed, pair, d - 1)
+            uv += (u * v).sum(1)
+            vv += (v * v).sum(1)
+            vxi += (v * xi).sum(1)
+            f += (aa * act(pre)).sum(1)
+        chi = torch.tensor([chi2_draw(seed, first_pair + i, d - 1) for i in range(r0, r1)],
+                           dtype=f64, device=dev)
         v_norm = torch.sqrt(vv)
-        grad_norm[i] = torch.sqrt((uv * uv + chi * vv) / d)
-        f_x[i] = f
+        grad_norm[rows] = torch.sqrt((uv * uv + chi * vv) / d)
+        f_x[rows] = f
+        coef = torch.where(vv > 0, vxi / torch.where(vv > 0, v_norm, 1.0), 0.0)
+        sq_chi = torch.sqrt(chi)
         # pass 2: c = ((u.v) u + chi v + sqrt(chi) (||v|| xi - (v.xi) v / ||v||)) / d, z = s u
-        coef = vxi / v_norm if float(vv) > 0 else torch.zeros((), dtype=f64, device=dev)
         for _, lo, hi in blocks:
-            u, xi, aa = z[i, lo:hi], c[i, lo:hi], a[i, lo:hi]
+            u, xi, aa = z[rows, lo:hi], c[rows, lo:hi], a[rows, lo:hi]
             pre = s * u
             v = aa * act.derivative(pre)
-            c[i, lo:hi] = (uv * u + chi * v + math.sqrt(chi) * (v_norm * xi - coef * v)) / d
-            z[i, lo:hi] = pre
+            c[rows, lo:hi] = (uv[:, None] * u + chi[:, None] * v
+                              + sq_chi[:, None] * (v_norm[:, None] * xi - coef[:, None] * v)) / d
+            z[rows, lo:hi] = pre
     return TwoLayerRay(d=d, k=k, x_norm=x_norm, activation=act, z=z, c=c, a=a, f_x=f_x,
                        grad_norm=grad_norm,
                        pairs=torch.arange(first_pair, first_pair + pairs, device=dev))
+
+
+@dataclass(frozen=True)
+class FourthMoments:
+    """E f(x)^4 and E ||grad f(x)||^4 of the two-layer net at ||x|| = sqrt(d), exact at every
+    d and k (:func:`fourth_moments`), and the second moments they go with."""
+
+    f_sq: float
+    f_4: float
+    grad_sq: float
+    grad_4: float
+
+    @property
+    def f_sq_var(self) -> float:
+        """Var f(x)^2: the null variance of a sample mean of f^2 (times n)."""
+        return self.f_4 - self.f_sq ** 2
+
+    @property
+    def grad_sq_var(self) -> float:
+        """Var ||grad f(x)||^2."""
+        return self.grad_4 - self.grad_sq ** 2
+
+
+def fourth_moments(activation: str | Activation | TensorFn, d: int, k: int,
+                   output: str = "rademacher") -> FourthMoments:
+    """Exact E f^2, E f^4, E ||g||^2, E ||g||^4 of ``TwoLayerRandomNet(d, k, psi)`` at
+    ||x|| = sqrt(d), from the construction of the module docstring.
+
+    Paper:
+        Bubeck et al. (2021), eq. (1); the moments of the sums of step 2 (the k units are
+        i.i.d., u_l ~ N(0, 1), a_l = eps_l / sqrt(k) with m4 = E eps^4 = 1 (Rademacher) or 3).
+
+    With ``p = u psi'(u)``, ``q = psi'(u)^2``, ``S = u . v``, ``V = ||v||^2``,
+    ``d ||g||^2 = S^2 + chi V`` (chi ~ chi^2_{d-1} independent, E chi^2 = d^2 - 1):
+
+        E f^4  = (m4 E psi^4 + 3 (k - 1) (E psi^2)^2) / k
+        E S^4  = (m4 E p^4 + 3 (k - 1) (E p^2)^2) / k
+        E S^2 V = (m4 E p^2 q + (k - 1) E p^2 E q) / k
+        E V^2  = (m4 E q^2 + (k - 1) (E q)^2) / k
+        d^2 E ||g||^4 = E S^4 + 2 (d - 1) E S^2 V + (d^2 - 1) E V^2.
+
+    Arguments:
+        activation: psi; d, k: sizes; output: ``"rademacher"`` or ``"gaussian"``.
+
+    Returns:
+        :class:`FourthMoments`.
+
+    Example:
+        >>> m = fourth_moments("relu", 10**6, 1000)
+        >>> round(m.f_sq, 6), round(m.grad_sq, 6)
+        (0.5, 0.5)
+    """
+    from randadv.theory.gaussian import gaussian_expectation
+
+    d, k = _positive_int(d, "d"), _positive_int(k, "k")
+    if output not in OUTPUTS:
+        raise InvalidInputError(f"output must be one of {OUTPUTS}, got {output!r}")
+    act = get_activation(activation)
+    psi, dpsi = act.fn, act.derivative
+
+    def e(fn) -> float:
+        return gaussian_expectation(fn)
+
+    m4 = 1.0 if output == "rademacher" else 3.0
+    psi2, psi4 = e(lambda u: psi(u) ** 2), e(lambda u: psi(u) ** 4)
+    p2, p4 = e(lambda u: (u * dpsi(u)) ** 2), e(lambda u: (u * dpsi(u)) ** 4)
+    q1, q2 = e(lambda u: dpsi(u) ** 2), e(lambda u: dpsi(u) ** 4)
+    p2q = e(lambda u: u ** 2 * dpsi(u) ** 4)
+    f4 = (m4 * psi4 + 3 * (k - 1) * psi2 ** 2) / k
+    s4 = (m4 * p4 + 3 * (k - 1) * p2 ** 2) / k
+    s2v = (m4 * p2q + (k - 1) * p2 * q1) / k
+    v2 = (m4 * q2 + (k - 1) * q1 ** 2) / k
+    grad_sq = (p2 + (d - 1) * q1) / d
+    grad_4 = (s4 + 2 * (d - 1) * s2v + (d * d - 1) * v2) / d ** 2
+    return FourthMoments(f_sq=psi2, f_4=f4, grad_sq=grad_sq, grad_4=grad_4)
