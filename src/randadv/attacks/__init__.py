@@ -10,15 +10,19 @@ from randadv.attacks.linearity import linearity_radius, max_relative_gradient_ch
 from randadv.attacks.min_norm import ClosestResult
 from randadv.attacks.pgd import PGDResult, pgd_l2, project_l2_box
 from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray
-from randadv.attacks.result import FlipStepResult
+from randadv.attacks.result import FlipStepResult, RayFlipStepResult
 from randadv.attacks.segment import SegmentCrossing, first_boundary_crossing
-from randadv.attacks.single_step import smallest_flip_step, value_and_grad
+from randadv.attacks.single_step import (
+    smallest_flip_step,
+    smallest_flip_step_on_ray,
+    value_and_grad,
+)
 from randadv.attacks.verify import verified_adversarial, verified_in_ball
 
 __all__ = [
-    "ClosestResult", "FlipStepResult", "PGDResult", "SegmentCrossing", "as_piecewise_linear",
-    "closest_adversarial", "ddn", "deepfool", "fab", "first_boundary_crossing",
-    "first_root_on_ray", "fmn", "linearity_radius", "max_relative_gradient_change", "pgd_l2",
-    "project_l2_box", "smallest_flip_step", "value_and_grad", "verified_adversarial",
-    "verified_in_ball",
+    "ClosestResult", "FlipStepResult", "PGDResult", "RayFlipStepResult", "SegmentCrossing",
+    "as_piecewise_linear", "closest_adversarial", "ddn", "deepfool", "fab",
+    "first_boundary_crossing", "first_root_on_ray", "fmn", "linearity_radius",
+    "max_relative_gradient_change", "pgd_l2", "project_l2_box", "smallest_flip_step",
+    "smallest_flip_step_on_ray", "value_and_grad", "verified_adversarial", "verified_in_ball",
 ]

@@ -120,14 +120,24 @@ def first_root_one_hidden_layer(z: torch.Tensor, c: torch.Tensor, out_w: torch.T
                                 n_grid: int = 512, chunk: int = 16,
                                 rtol: float = 1e-9) -> torch.Tensor:
     """:func:`first_root_of` for h(t) = out_w . psi(z + t c) + out_b (pre-activations z, c of
-    shape (B, k)): each evaluation costs O(k) per row, no matrix product."""
+    shape (B, k)): each evaluation costs O(k) per row, no matrix product. ``out_w``: (k,), or
+    (B, k) for one output layer per row; ``chunk`` grid points are evaluated at once, a
+    (rows, chunk, k) tensor."""
+    per_row = out_w.dim() == 2
+
+    def dot(h, rows):
+        if not per_row:
+            return h @ out_w
+        w = out_w[rows]
+        return (h * (w[:, None, :] if h.dim() == 3 else w)).sum(-1)
+
     def values(rows, t):
         pre = z[rows, None, :] + t[:, :, None] * c[rows, None, :]
-        return act(pre) @ out_w + out_b
+        return dot(act(pre), rows) + out_b
 
     def values_and_slopes(rows, t):
         pre = z[rows] + t[:, None] * c[rows]
-        return act(pre) @ out_w + out_b, (act.derivative(pre) * c[rows]) @ out_w
+        return dot(act(pre), rows) + out_b, dot(act.derivative(pre) * c[rows], rows)
 
-    f0 = act(z) @ out_w + out_b
+    f0 = dot(act(z), torch.arange(z.shape[0], device=z.device)) + out_b
     return first_root_of(values, values_and_slopes, f0, t_max, n_grid, chunk, rtol)

@@ -354,6 +354,8 @@ def kink_sweep(z: torch.Tensor, c: torch.Tensor, out_w: torch.Tensor, out_b: flo
     order within windows [t_lo, t_hi] that grow geometrically from 3x the linearised root, so only
     the kinks before the root are sorted. Between kinks h is affine; its value and slope are
     accumulated in float64. ``value_and_slope``: h(0) and h'(0+) if the caller has them.
+    ``out_w``: one output layer (k,) for every row, or one per row (B, k) (the sampled rays of
+    :mod:`randadv.theory.two_layer_law`, one network per row).
     """
     b, dev = z.shape[0], z.device
     sp, sn = slope_pos, slope_neg
@@ -361,8 +363,8 @@ def kink_sweep(z: torch.Tensor, c: torch.Tensor, out_w: torch.Tensor, out_b: flo
     if value_and_slope is None or bool((z == 0).any()):
         active = (z > 0) | ((z == 0) & (c > 0))
         slope_fn = torch.where(active, z.new_tensor(sp), z.new_tensor(sn))
-        y = ((slope_fn * z) @ out_w).to(dt) + out_b
-        s = ((slope_fn * c) @ out_w).to(dt)
+        y = _dot(slope_fn * z, out_w).to(dt) + out_b
+        s = _dot(slope_fn * c, out_w).to(dt)
     else:
         y, s = (v.to(dt) for v in value_and_slope)
     sign0 = torch.sign(y)
@@ -393,7 +395,8 @@ def kink_sweep(z: torch.Tensor, c: torch.Tensor, out_w: torch.Tensor, out_b: flo
         kj = torch.zeros((n, max(m, 1)), dtype=dt, device=dev)
         kt[rows, pos] = tim[rows, cols].to(dt)
         # slope change at kink l: a_l |c_l| (slope_pos - slope_neg)
-        kj[rows, pos] = (out_w[cols] * c[todo[rows], cols].abs()).to(dt) * (sp - sn)
+        w = out_w[cols] if out_w.dim() == 1 else out_w[todo[rows], cols]
+        kj[rows, pos] = (w * c[todo[rows], cols].abs()).to(dt) * (sp - sn)
         kt, order = torch.sort(kt, dim=1)
         kj = torch.gather(kj, 1, order)
         valid = torch.isfinite(kt)
@@ -427,3 +430,8 @@ def kink_sweep(z: torch.Tensor, c: torch.Tensor, out_w: torch.Tensor, out_b: flo
         t_hi[nxt] = torch.minimum(2.0 * th[more], t_max[nxt]).to(times.dtype).to(dt)
         todo = nxt
     return root
+
+
+def _dot(h: torch.Tensor, out_w: torch.Tensor) -> torch.Tensor:
+    """Row-wise h . out_w for one output layer (k,) or one per row (B, k)."""
+    return h @ out_w if out_w.dim() == 1 else (h * out_w).sum(-1)

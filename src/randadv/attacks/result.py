@@ -69,5 +69,34 @@ class FlipStepResult:
                 f"method={self.method!r})")
 
 
+@dataclass
+class RayFlipStepResult:
+    """Result of :func:`randadv.attacks.smallest_flip_step_on_ray` for B sampled pairs.
+
+    The fields of :class:`FlipStepResult` that exist without a materialised input (float64):
+    ``eta``, ``eta_boundary``, ``flipped`` (sign of f(x + eta grad f) from the ray's k numbers,
+    above ``rounding_bound``), ``f_x``, ``grad_norm``, ``perturbation_norm`` (|eta| ||grad f||),
+    ``f_adv`` (f at the reported step), ``rounding_bound`` (of the float64 sum over the k units
+    at the boundary), ``method`` (``"kinks"`` or ``"newton"``).
+    """
+
+    eta: torch.Tensor
+    eta_boundary: torch.Tensor
+    flipped: torch.Tensor
+    f_x: torch.Tensor
+    grad_norm: torch.Tensor
+    perturbation_norm: torch.Tensor
+    f_adv: torch.Tensor
+    rounding_bound: torch.Tensor
+    method: str = "kinks"
+
+    def __len__(self) -> int:
+        return int(self.eta.shape[0])
+
+    def to(self, device: torch.device | str) -> RayFlipStepResult:
+        return RayFlipStepResult(**{f.name: _to(getattr(self, f.name), device)
+                                    for f in fields(self)})
+
+
 def _to(v: object, device: torch.device | str) -> object:
     return v.to(device) if isinstance(v, torch.Tensor) else v

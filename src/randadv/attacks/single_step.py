@@ -25,10 +25,16 @@ from randadv.attacks.piecewise_linear import (
     first_root_on_ray,
     kink_sweep,
 )
-from randadv.attacks.result import FlipStepResult
-from randadv.attacks.verify import rounding_bound_of, verified_flip_along
+from randadv.attacks.result import FlipStepResult, RayFlipStepResult
+from randadv.attacks.verify import (
+    rounding_bound_of,
+    unit_sum_rounding_bound,
+    verified_flip_along,
+    verified_flip_on_ray,
+)
 from randadv.errors import InvalidInputError
 from randadv.nets.mlp import RandomMLP
+from randadv.theory.two_layer_law import TwoLayerRay
 
 
 def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0, *,
@@ -123,16 +129,98 @@ def _two_layer_fast_path(model: RandomMLP, x: torch.Tensor, max_eta: float, exac
                       stacklevel=3)
     direction = -sign0[:, None] * g
     c = layer.mm(direction)
-    if act.piecewise_linear and exact:
-        slope0 = -sign0 * grad_norm.to(torch.float64) ** 2     # h'(0+) = direction . grad
-        t_root = kink_sweep(z, c, model.out_weight, 0.0, act.slope_pos, act.slope_neg, max_eta,
-                            value_and_slope=(f_x, slope0))
-        method = "kinks"
-    else:
-        t_root = first_root_one_hidden_layer(z, c, model.out_weight, 0.0, act, max_eta, n_grid)
-        method = "newton"
+    t_root, method = _search_one_hidden_layer(z, c, model.out_weight, f_x, sign0, grad_norm,
+                                              act, max_eta, exact, n_grid)
     t_root[degenerate] = float("nan")
     return _finish(model, xx, f_x, grad_norm, sign0, direction, t_root.to(xx.dtype), method)
+
+
+def _search_one_hidden_layer(z: torch.Tensor, c: torch.Tensor, out_w: torch.Tensor,
+                             f_x: torch.Tensor, sign0: torch.Tensor, grad_norm: torch.Tensor,
+                             act, max_eta: float, exact: bool, n_grid: int,
+                             chunk: int = 16) -> tuple[torch.Tensor, str]:
+    """First root t in (0, max_eta] of h(t) = out_w . psi(z + t c), c the pre-activations'
+    derivative along direction = -sign f(x) grad f(x): the exact kink sweep (piecewise-linear
+    psi, ``exact``) or bracket + Newton. ``out_w``: (k,) or one output layer per row (B, k)."""
+    if act.piecewise_linear and exact:
+        slope0 = -sign0 * grad_norm.to(torch.float64) ** 2     # h'(0+) = direction . grad
+        t_root = kink_sweep(z, c, out_w, 0.0, act.slope_pos, act.slope_neg, max_eta,
+                            value_and_slope=(f_x, slope0))
+        return t_root, "kinks"
+    t_root = first_root_one_hidden_layer(z, c, out_w, 0.0, act, max_eta, n_grid, chunk=chunk)
+    return t_root, "newton"
+
+
+@torch.no_grad()
+def smallest_flip_step_on_ray(ray: TwoLayerRay, max_eta: float = 20.0, *,
+                              exact: bool | None = None, n_grid: int = 512,
+                              max_chunk_bytes: int = 256 * 1024**2) -> RayFlipStepResult:
+    """The smallest |eta| <= ``max_eta`` flipping sign f(x + eta grad f(x)) on sampled rays.
+
+    Paper:
+        Bubeck et al. (2021), Section 4 (as :func:`smallest_flip_step`), on the pairs drawn by
+        :func:`randadv.theory.two_layer_law.sample_two_layer_ray` (exact law of the ray, any
+        d and k).
+
+    The same search as :func:`smallest_flip_step` on a materialised two-layer net: the exact
+    kink sweep for piecewise-linear psi (``exact`` None or True), bracket + safeguarded Newton
+    otherwise, on the k numbers ``h(t) = a . psi(z + t c_dir)``, ``c_dir = -sign f(x) c``.
+
+    Verification: there is no net to run a forward pass through. What is checked instead is the
+    sign of ``f(x + eta g) = sum_l a_l psi(z_l + eta c_l)`` evaluated from the same k numbers in
+    float64 (:meth:`TwoLayerRay.values`), with ``|f|`` above the rounding bound of that sum
+    (:func:`randadv.attacks.verify.unit_sum_rounding_bound` at the boundary point); rows within
+    it are pushed by the ladder of :func:`randadv.attacks.verify.verified_flip_on_ray`, the rule
+    of :func:`randadv.attacks.verify.verified_flip_along`.
+
+    Arguments:
+        ray: the sampled pairs (:class:`TwoLayerRay`).
+        max_eta: search bound on |eta|.
+        exact: as in :func:`smallest_flip_step` (True needs a piecewise-linear psi).
+        n_grid: grid points of the bracketing search (smooth psi).
+        max_chunk_bytes: bound on the (rows, grid points, k) tensor of the bracketing search.
+
+    Returns:
+        A :class:`RayFlipStepResult` (float64).
+
+    Example:
+        >>> from randadv.theory.two_layer_law import sample_two_layer_ray
+        >>> r = smallest_flip_step_on_ray(sample_two_layer_ray(10**5, 10**4, pairs=8))
+        >>> bool(r.flipped.all())
+        True
+    """
+    max_eta = check_positive(max_eta, "max_eta")
+    act = ray.activation
+    if exact and not act.piecewise_linear:
+        raise InvalidInputError(f"exact=True needs a piecewise-linear activation, got "
+                                f"{act.name}")
+    b = len(ray)
+    f_x, grad_norm = ray.f_x, ray.grad_norm
+    sign0 = torch.sign(f_x)
+    degenerate = (sign0 == 0) | (grad_norm == 0)
+    c_dir = -sign0[:, None] * ray.c
+    chunk = int(max(1, min(16, max_chunk_bytes // (8 * max(b, 1) * ray.k))))
+    t_root, method = _search_one_hidden_layer(ray.z, c_dir, ray.a, f_x, sign0, grad_norm, act,
+                                              max_eta, exact is not False, n_grid, chunk)
+    t_root = t_root.to(torch.float64)
+    t_root[degenerate] = float("nan")
+    bound = torch.full((b,), float("nan"), dtype=torch.float64, device=f_x.device)
+    ok = torch.nonzero(~torch.isnan(t_root)).flatten()
+    step = max(1, (1 << 20) // ray.k)    # rows at a time: no (B, k) temporaries
+    for i in range(0, ok.numel(), step):
+        rows = ok[i:i + step]
+        pre = ray.z[rows] + t_root[rows, None] * c_dir[rows]
+        bound[rows] = unit_sum_rounding_bound(ray.a[rows], pre, act)
+
+    def values(rows: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        pre = ray.z[rows] + t[:, None] * c_dir[rows]
+        return (ray.a[rows] * act(pre)).sum(1)
+
+    t, flipped, f_adv = verified_flip_on_ray(values, t_root, f_x, bound)
+    eta = -sign0 * t
+    return RayFlipStepResult(eta=eta, eta_boundary=-sign0 * t_root, flipped=flipped, f_x=f_x,
+                             grad_norm=grad_norm, perturbation_norm=t * grad_norm,
+                             f_adv=f_adv, rounding_bound=bound, method=method)
 
 
 def _finish(model, x, f_x, grad_norm, sign0, direction, t_root, method) -> FlipStepResult:

@@ -23,13 +23,14 @@ the order B / ||grad f||^2 in the step, not a relative margin of eta.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from randadv.attacks.checks import scalar_output, value_and_grad
 from randadv.errors import ModelOutputError
-from randadv.protocol.rounding import rounding_bound_of
+from randadv.protocol.rounding import ROUNDING_FACTOR, rounding_bound_of
 
 
 def _push_levels(dtype: torch.dtype) -> int:
@@ -96,32 +97,78 @@ def verified_flip_along(model: nn.Module, x: torch.Tensor, direction: torch.Tens
     """
     b = x.shape[0]
     view = (-1,) + (1,) * (x.dim() - 1)
-    t = torch.full((b,), float("nan"), dtype=x.dtype, device=x.device)
-    flipped = torch.zeros(b, dtype=torch.bool, device=x.device)
-    x_adv = x.clone()
-    f_adv = f_x.clone().to(x.dtype)
     todo = torch.nonzero(~torch.isnan(t_boundary)).flatten()
     if bound is None:
         bound = torch.full((b,), float("nan"), dtype=x.dtype, device=x.device)
         if todo.numel():
             at = x[todo] + t_boundary[todo].to(x.dtype).view(view) * direction[todo]
             bound[todo] = rounding_bound(model, _clip(at, bounds))
-    bound = bound.to(x.dtype)
+
+    def point(rows: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+        return _clip(x[rows] + tt.view(view) * direction[rows], bounds)
+
+    t, flipped, f_adv = verified_flip_on_ray(
+        lambda rows, tt: scalar_output(model, point(rows, tt)), t_boundary, f_x,
+        bound.to(x.dtype), give_up=give_up)
+    x_adv = x.clone()
+    rows = torch.nonzero(flipped).flatten()
+    if rows.numel():
+        x_adv[rows] = point(rows, t[rows])     # elementwise: the very points evaluated
+    return t, flipped, x_adv, f_adv
+
+
+@torch.no_grad()
+def verified_flip_on_ray(values: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                         t_boundary: torch.Tensor, f_x: torch.Tensor, bound: torch.Tensor,
+                         give_up: float | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The push ladder of :func:`verified_flip_along` on any ray t -> h(t) with h(0) = f(x).
+
+    ``values(rows, t)``: h of the given rows at times ``t`` (one per row), evaluated the way the
+    caller's flip is to be checked (a forward pass of the model for :func:`verified_flip_along`;
+    the float64 sum over the k units of a sampled two-layer ray for
+    :func:`randadv.attacks.smallest_flip_step_on_ray`). A row counts as flipped at the first
+    ``t = t_boundary (1 + m0 4^j)`` (:func:`push_margins`) where ``sign h(t) != sign f(x)`` with
+    ``|h(t)| > bound``. Returns ``(t, flipped, f_adv)`` (t NaN and f_adv = f(x) where not
+    flipped); ``bound`` and ``give_up`` as in :func:`verified_flip_along`.
+    """
+    dt = bound.dtype
+    b = t_boundary.shape[0]
+    t = torch.full((b,), float("nan"), dtype=dt, device=bound.device)
+    flipped = torch.zeros(b, dtype=torch.bool, device=bound.device)
+    f0 = f_x.to(dt)
+    f_adv = f0.clone()
+    todo = torch.nonzero(~torch.isnan(t_boundary)).flatten()
     ladder = push_margins(f_x, bound)
     for j in range(ladder.shape[1]):
         if todo.numel() == 0:
             break
-        tt = t_boundary[todo].to(x.dtype) * (1 + ladder[todo, j])
-        cand = _clip(x[todo] + tt.view(view) * direction[todo], bounds)
-        fc = scalar_output(model, cand).to(x.dtype)
-        ok = clearly_flipped(fc, f_x[todo].to(x.dtype), bound[todo])
+        tt = t_boundary[todo].to(dt) * (1 + ladder[todo, j])
+        fc = values(todo, tt).to(dt)
+        ok = clearly_flipped(fc, f0[todo], bound[todo])
         rows = todo[ok]
-        t[rows], flipped[rows], x_adv[rows], f_adv[rows] = tt[ok], True, cand[ok], fc[ok]
+        t[rows], flipped[rows], f_adv[rows] = tt[ok], True, fc[ok]
         keep = ~ok
         if give_up is not None:
-            keep &= fc.abs() <= give_up * f_x[todo].to(x.dtype).abs()
+            keep &= fc.abs() <= give_up * f0[todo].abs()
         todo = todo[keep]
-    return t, flipped, x_adv, f_adv
+    return t, flipped, f_adv
+
+
+def unit_sum_rounding_bound(out_w: torch.Tensor, pre: torch.Tensor, act) -> torch.Tensor:
+    """The module docstring's bound for h = sum_l a_l psi(y_l) computed from its k
+    pre-activations ``pre`` (B, k) and output weights ``out_w`` ((k,) or (B, k)), per row::
+
+        ROUNDING_FACTOR * eps * (|h| + sum_l |a_l| (|psi(y_l)| + |y_l psi'(y_l)|))
+
+    The y_l play the role of the inputs x_i (a relative eps on each moves h by
+    |a_l y_l psi'(y_l)|), and sum_l |a_l psi(y_l)| bounds the summation's own rounding (at most
+    eps log2 k times it for a pairwise sum, log2 k < 32 for k < 4e9); eps of ``pre``'s dtype.
+    """
+    eps = torch.finfo(pre.dtype).eps
+    h_terms = out_w * act(pre)
+    scale = (h_terms.abs() + (out_w * pre * act.derivative(pre)).abs()).sum(1)
+    return ROUNDING_FACTOR * eps * (h_terms.sum(1).abs() + scale)
 
 
 @torch.no_grad()

@@ -45,6 +45,12 @@ from randadv.theory.robustness_bounds import (
     theorem1_segment_radius,
     uniform_input_norm,
 )
+from randadv.theory.two_layer_law import (
+    FourthMoments,
+    TwoLayerRay,
+    fourth_moments,
+    sample_two_layer_ray,
+)
 
 __all__ = [
     "ActivationMoments", "NNGPKernel", "SingleStepPrediction", "activation_moments",
@@ -56,5 +62,6 @@ __all__ = [
     "corollary1_l1_radius", "corollary1_segment_radius", "lp_radius", "remark5_exponent",
     "remark5_scaling", "theorem1_l1_radius", "theorem1_segment_radius", "uniform_input_norm",
     "GPSamples", "GPSingleStep", "ValueGradLaw", "gp_single_step", "gp_value_grad_law",
-    "sample_gp_value_and_grad",
+    "sample_gp_value_and_grad", "TwoLayerRay", "sample_two_layer_ray",
+    "FourthMoments", "fourth_moments",
 ]
