@@ -86,6 +86,22 @@ class DepthConstant(Experiment):
                       max_rel=2.0, hidden_gain=2.0,
                       exact_max_depth=512, n_grid=1024),
     }
+    param_help = {
+        "d": "input dimensions",
+        "depth": "depths L of the ReLU networks",
+        "exact_max_depth": ("deepest L searched by the exact layer sweep; deeper nets use the "
+                           "grid bracket + Newton search"),
+        "hidden_gain": ("variance gain of the hidden layers (2: He scaling, f keeps its scale "
+                       "with depth)"),
+        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
+        "max_rel": "largest relative perturbation ||eta grad f|| / ||x|| searched",
+        "n_grid": "grid points per ray of the bracket search (depths over exact_max_depth)",
+        "nets": "number of random networks (independent seeds) per grid cell",
+        "pairs": "input pairs per correlation rho0 (Lemma 3.2's correlation map)",
+        "points": "inputs per network for the spread of f and the flip steps",
+        "rho0": "input correlations x.y/d of the pairs",
+        "width": "width of every hidden layer",
+    }
     columns = (("kind", "str"), ("d", "int"), ("width", "int"), ("depth", "int"), ("net", "int"),
                ("index", "int"), ("rho0", "float"), ("corr", "float"), ("corr_theory", "float"),
                ("f_x", "float"), ("grad_norm", "float"), ("eta", "float"), ("flipped", "bool"),

@@ -139,6 +139,25 @@ class SegmentCrossing(Experiment):
                       directions=10, inputs="uniform", t_cap=10.0, q=0.1, n_grid=512,
                       bootstrap=500),
     }
+    param_help = {
+        "bootstrap": "bootstrap resamples for the confidence intervals",
+        "channels": "image channels of the conv families",
+        "dims": "input dimensions n of the MLP families",
+        "directions": "random directions per point",
+        "families": ("network families: mlpL (L hidden layers: mlp1, mlp2, mlp4) and the zoo's fc, "
+                    "lenet, conv4, resnet"),
+        "image_sizes": "image sides of the zoo families",
+        "inputs": "input distribution: uniform (box) or gaussian",
+        "n_grid": ("grid points on [0, t_cap ||x||] per direction (the exact search starts from "
+                  "them)"),
+        "nets": "number of random networks (independent seeds) per grid cell",
+        "points": "inputs per network",
+        "q": "quantile level of the reported crossing distances",
+        "resnet_blocks": "residual blocks per stage of the resnet family",
+        "resnet_widths": "channel widths of the resnet family's stages",
+        "t_cap": "farthest crossing searched, in units of ||x||",
+        "width": "hidden width of the MLP families",
+    }
     columns = (("family", "str"), ("inputs", "str"), ("n", "int"), ("size", "int"),
                ("net", "int"), ("point", "int"), ("direction", "int"), ("x_norm2", "float"),
                ("f_x", "float"), ("t", "float"), ("t_rel", "float"), ("crossed", "bool"),
