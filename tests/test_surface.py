@@ -280,3 +280,39 @@ def test_data_error_names_the_fix_and_first_places_on_its_first_line(tmp_path, m
     res = invoke("run", "lazy-sgd", "--profile", "smoke", "--out", str(tmp_path / "o"),
                  "--quiet", "--set", "n_train=10", "--set", "n_test=10")
     assert res.exit_code == 2 and "--data-dir" in res.output.splitlines()[0], res.output
+
+
+# -- packaging and docs -------------------------------------------------------------------
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_license_citation_changelog_and_typed_marker():
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert meta["project"]["license"]["text"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert "py.typed" in meta["tool"]["setuptools"]["package-data"]["randadv"]
+    assert (ROOT / "src" / "randadv" / "py.typed").exists()
+    cff = (ROOT / "CITATION.cff").read_text()
+    assert f"version: {randadv.__version__}" in cff
+    papers = (ROOT.parent / "shared" / "papers" / "README.md")
+    titles = ["A single gradient step finds adversarial examples on random two-layers neural "
+              "networks", "Adversarial Examples in Multi-Layer Random ReLU Networks",
+              "Adversarial Robustness Guarantees for Random Deep Neural Networks",
+              "Adversarial Robustness is at Odds with Lazy Training"]
+    for t in titles:
+        assert f'title: "{t}"' in cff
+        if papers.exists():
+            assert t.lower() in papers.read_text().lower()
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert f"v{randadv.__version__}" in changelog
+
+
+def test_docs_pages_hold_no_lab_notebook_history():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    bad = re.compile(r"\bcommit [0-9a-f]{7}|\b[0-9a-f]{7,40}\b(?=[,):])|load average|at load \d|"
+                     r"[Aa]n earlier run|64 eps")
+    for page in pages:
+        for i, line in enumerate(page.read_text().splitlines(), 1):
+            assert not bad.search(line), f"{page.name}:{i}: {line}"
