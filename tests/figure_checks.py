@@ -81,6 +81,13 @@ def figure_problems(fig: Figure) -> list[str]:
             # a drawn line left without a label (matplotlib names it _childN) says nothing
             if str(ln.get_label()).startswith("_child") and len(ln.get_xydata()) > 1:
                 problems.append(f"{title}: a line without a label (no legend entry)")
+        if len(_points(ax)) and ax.yaxis.get_visible() and ax.get_ylabel():
+            lo, hi = sorted(ax.get_ylim())
+            shown = [t for t in [*ax.yaxis.get_majorticklabels(),
+                                 *ax.yaxis.get_minorticklabels()]
+                     if t.get_text().strip() and lo <= t.get_position()[1] <= hi]
+            if not shown:
+                problems.append(f"{title}: no y tick labels")
         leg = ax.get_legend()
         if leg is not None:
             box = leg.get_window_extent(renderer)

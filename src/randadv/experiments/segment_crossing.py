@@ -397,8 +397,8 @@ class SegmentCrossing(Experiment):
              f"{q:g}-quantile of t* (no crossing within {p['t_cap']:g} ||x|| = +inf; band: "
              "bootstrap 5-95% over nets), the median over crossing directions (squares) and "
              f"Corollary 1's r(delta = {q:g}) = pi ||x|| delta / (2M + pi) (dashed, eq. (18): "
-             f"the {q:g}-quantile may not lie below it); dotted: slope 1/2. Right: the same "
-             "relative to ||x||_2 and the fraction of directions crossing within the cap",
+             f"the {q:g}-quantile may not lie below it); dash-dot: slope 1/2. Middle: the same "
+             "relative to ||x||_2. Right: the fraction of directions crossing within the cap",
              segment_crossing_figure(t, folder / "segment_crossing.png", q=q, delta=q)),
             ("Empirical CDF of t*/||x||_2 per family, one colour per n (directions without a "
              f"crossing within {p['t_cap']:g} ||x|| stay below 1 at the right edge); dashed: "
