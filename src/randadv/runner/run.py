@@ -157,6 +157,8 @@ def experiment_of(out: str | os.PathLike, name: str | None = None) -> Experiment
     """The experiment whose results ``out`` holds; a given ``name`` must be that one."""
     from randadv.experiments.registry import get_experiment
 
+    if name is not None:
+        get_experiment(name)   # an unknown name is named as such, whatever the folder holds
     stored = stored_experiment(out)
     if name is not None and name != stored:
         raise ConfigError(f"{out} holds results of experiment {stored!r}, not {name!r}; "
