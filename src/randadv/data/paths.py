@@ -75,7 +75,7 @@ def not_found(what: str, dirs: Sequence[Path]) -> DataNotFoundError:
     more = f" and {len(dirs) - _FIRST_SHOWN} more" if len(dirs) > _FIRST_SHOWN else ""
     listing = "\n".join(f"  - {d}" for d in dirs)
     return DataNotFoundError(f"{what} not found; to fix: {HOW_TO_POINT}. Looked in {first}{more}"
-                             f"\nAll places looked in:\n{listing}")
+                             f"\nAll places looked in:\n{listing}\nTo fix: {HOW_TO_POINT}.")
 
 
 def _unique(paths: list[Path]) -> list[Path]:

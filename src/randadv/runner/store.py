@@ -245,8 +245,8 @@ def stored_experiment(folder: str | os.PathLike) -> str:
         finally:
             con.close()
     except sqlite3.Error as e:
-        raise StoreError(f"{path} is not a readable randadv results database "
-                         f"({' '.join(str(e).split())}); left untouched") from None
+        raise StoreError(f"{path} is corrupted ({' '.join(str(e).split())}); "
+                         "left untouched") from None
     if name is None:
         raise StoreError(f"{path} lacks metadata 'experiment': not a complete randadv store")
     return name
