@@ -1,4 +1,4 @@
-"""The ``randadv`` command: list, run, report, export, status.
+"""The ``randadv`` command: list, params, run, report, export, status.
 
 Bad usage (unknown experiment or profile, malformed ``--set``, impossible sizes, unusable output
 folder) exits with code 2 and a one-line message naming the problem.
@@ -39,6 +39,18 @@ def parse_sets(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     return out
 
 
+def _out_option(required: bool, help: str):
+    """``--out``: a folder; an empty name is refused (it would mean the current folder)."""
+    def check(ctx, param, value):
+        if value is None:
+            return None
+        if not value.strip():
+            raise click.BadParameter("empty folder name: name an output folder", ctx, param)
+        return Path(value)
+    return click.option("--out", type=str, required=required, default=None, callback=check,
+                        help=help)
+
+
 class _OneLineErrors(click.Group):
     """Usage errors (bad option values, unknown options) as one line, exit code 2."""
 
@@ -65,7 +77,7 @@ def main() -> None:
     """randadv: adversarial examples in random and lazily-trained neural networks."""
 
 
-@main.command("list")
+@main.command("list", short_help="List the experiments, their papers and figures.")
 def list_cmd() -> None:
     """List the experiments, with the paper and figures each reproduces."""
     from randadv.experiments.registry import EXPERIMENTS
@@ -75,13 +87,34 @@ def list_cmd() -> None:
                    f"  profiles: {', '.join(exp.profiles)} (default {exp.default_profile})\n")
 
 
-@main.command()
+@main.command("params", short_help="List an experiment's --set keys and profile values.")
+@click.argument("experiment")
+@click.option("--profile", default=None, help="show only this profile's values")
+def params_cmd(experiment: str, profile: str | None) -> None:
+    """Every ``--set`` key of EXPERIMENT: its type, each profile's value and its meaning."""
+    from randadv.experiments.base import param_table
+    from randadv.experiments.registry import get_experiment
+
+    try:
+        exp = get_experiment(experiment)
+        rows = param_table(exp, profile)
+    except RandadvError as e:
+        _fail(str(e))
+    names = [profile] if profile else list(exp.profiles)
+    click.echo(f"{exp.name}: --set KEY=VALUE (lists as 1,2,3); profiles "
+               f"{', '.join(exp.profiles)} (default {exp.default_profile})\n")
+    for row in rows:
+        values = "; ".join(f"{n} {row['values'][n]}" for n in names)
+        click.echo(f"{row['key']} ({row['type']}): {values}\n    {row['help']}")
+
+
+@main.command(short_help="Run an experiment (or resume it in its --out folder).")
 @click.argument("experiment")
 @click.option("--profile", default=None, help="smoke | quick | paper (default: quick)")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="override a profile parameter, e.g. --set d=10,100 --set nets=20")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="output folder (default randadv-runs/EXPERIMENT-PROFILE-seedN)")
+              help="override a profile parameter, e.g. --set d=10,100 --set nets=20 "
+                   "(`randadv params EXPERIMENT` lists them)")
+@_out_option(False, "output folder (default randadv-runs/EXPERIMENT-PROFILE-seedN)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu | cuda | auto")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
@@ -197,42 +230,47 @@ def _dry_run(exp, profile: str, params: dict, seed: int, out: Path | None, devic
     click.echo("dry run: nothing written")
 
 
-@main.command()
-@click.argument("experiment")
-@click.option("--out", type=click.Path(path_type=Path), required=True)
-def report(experiment: str, out: Path) -> None:
-    """Redraw figures and the report from stored results (no recomputation)."""
-    from randadv.experiments.registry import get_experiment
-    from randadv.runner.run import redraw_report
+RUN_FOLDER = "run folder (the experiment is read from it)"
+
+
+@main.command(short_help="Redraw a run's figures and report (no recomputation).")
+@click.argument("experiment", required=False)
+@_out_option(True, RUN_FOLDER)
+def report(experiment: str | None, out: Path) -> None:
+    """Redraw figures and the report from the results stored in --out (no recomputation).
+
+    EXPERIMENT is optional: the folder records it (a given name must match)."""
+    from randadv.runner.run import experiment_of, redraw_report
 
     try:
-        path, _ = redraw_report(get_experiment(experiment), out)
+        path, _ = redraw_report(experiment_of(out, experiment), out)
     except RandadvError as e:
         _fail(str(e))
     click.echo(f"report: {path}")
 
 
-@main.command()
-@click.argument("experiment")
-@click.option("--out", type=click.Path(path_type=Path), required=True)
+@main.command(short_help="Export a run's per-sample records (csv or parquet).")
+@click.argument("experiment", required=False)
+@_out_option(True, RUN_FOLDER)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv",
               show_default=True)
 @click.option("--to", type=click.Path(path_type=Path), default=None,
               help="file to write (default: stdout; parquet needs --to)")
-def export(experiment: str, out: Path, fmt: str, to: Path | None) -> None:
-    """Export the per-sample records of a run."""
-    from randadv.experiments.registry import get_experiment
-    from randadv.runner.run import open_results
+def export(experiment: str | None, out: Path, fmt: str, to: Path | None) -> None:
+    """Export the per-sample records of the run in --out.
 
+    EXPERIMENT is optional: the folder records it (a given name must match)."""
+    from randadv.runner.run import experiment_of, open_results
+
+    if fmt == "parquet" and to is None:
+        _fail("--format parquet needs --to FILE")
     try:
-        store = open_results(get_experiment(experiment), out)
+        store = open_results(experiment_of(out, experiment), out)
         df = store.records()
         store.close()
     except RandadvError as e:
         _fail(str(e))
     if fmt == "parquet":
-        if to is None:
-            _fail("--format parquet needs --to FILE")
         df.to_parquet(to, index=False)
     elif to is None:
         df.to_csv(sys.stdout, index=False)
@@ -242,19 +280,20 @@ def export(experiment: str, out: Path, fmt: str, to: Path | None) -> None:
         click.echo(f"{len(df)} records written to {to}", err=True)
 
 
-@main.command()
-@click.argument("experiment")
-@click.option("--out", type=click.Path(path_type=Path), required=True)
-def status(experiment: str, out: Path) -> None:
-    """Units done and remaining in a run folder, compute so far, estimated time left."""
+@main.command(short_help="Units done and left in a run folder, time left.")
+@click.argument("experiment", required=False)
+@_out_option(True, RUN_FOLDER)
+def status(experiment: str | None, out: Path) -> None:
+    """Units done and remaining in the run folder --out, compute so far, estimated time left.
+
+    EXPERIMENT is optional: the folder records it (a given name must match)."""
     from randadv.experiments.base import unit_key
-    from randadv.experiments.registry import get_experiment
     from randadv.runner.cost import fmt_seconds
     from randadv.runner.lock import lock_holder
-    from randadv.runner.run import open_results
+    from randadv.runner.run import experiment_of, open_results
 
     try:
-        exp = get_experiment(experiment)
+        exp = experiment_of(out, experiment)
         store = open_results(exp, out, verify=False)
         try:
             units = store.units_table()
@@ -270,7 +309,7 @@ def status(experiment: str, out: Path) -> None:
         _fail(str(e))
     total, spent = len(all_units), float(units.elapsed.sum())
     holder = lock_holder(out)
-    click.echo(f"{experiment} in {out}: {len(units)} / {total} units done, "
+    click.echo(f"{exp.name} in {out}: {len(units)} / {total} units done, "
                f"{total - len(units)} remaining, {spent:.1f} s of compute"
                + (f"; running (pid {holder})" if holder else ""))
     if len(units) and left:

@@ -2,11 +2,15 @@
 
 Search order (first hit wins):
 
-1. ``root`` if given: ``root`` itself plus dataset-specific subfolders;
+1. ``root`` if given (``--data-dir``): ``root`` itself plus dataset-specific subfolders;
 2. else, if the environment variable ``RANDADV_DATA_DIR`` is set:
    ``$RANDADV_DATA_DIR/<name>`` and ``$RANDADV_DATA_DIR``;
-3. else ``<ancestor>/shared/data/<name>`` for each ancestor of the installed package
-   (a checkout at ``X/main`` finds ``X/shared/data/<name>``), then ``~/.randadv/data/<name>``.
+3. else ``shared/data/<name>`` under the working folder and each of its parents (a run started
+   in a checkout ``X/main`` finds ``X/shared/data/<name>``, whatever the install), then under
+   each ancestor of the installed package, then ``~/.randadv/data/<name>``.
+
+An explicit place (1 or 2) is the only one searched: a wrong ``--data-dir`` is reported, never
+silently replaced by data found elsewhere.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from pathlib import Path
 from randadv.data.errors import DataNotFoundError
 
 ENV_VAR = "RANDADV_DATA_DIR"
-HOW_TO_POINT = (f"download it, then pass its directory with --data-dir (or root=...) "
-                f"or set the environment variable {ENV_VAR}")
+HOW_TO_POINT = (f"pass its directory with --data-dir DIR (root=DIR in Python) or set "
+                f"{ENV_VAR}, or put it in shared/data/<name> under the working folder")
 
 _MAX_ANCESTORS = 8
+_FIRST_SHOWN = 3
 
 
 def base_dirs(name: str, root: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -33,6 +38,9 @@ def base_dirs(name: str, root: str | os.PathLike[str] | None = None) -> list[Pat
         base = Path(env).expanduser()
         return [base / name, base]
     dirs: list[Path] = []
+    cwd = Path.cwd().resolve()
+    for anc in [cwd, *list(cwd.parents)[:_MAX_ANCESTORS]]:
+        dirs.append(anc / "shared" / "data" / name)
     here = Path(__file__).resolve().parent
     for anc in list(here.parents)[:_MAX_ANCESTORS]:
         dirs.append(anc / "shared" / "data" / name)
@@ -61,9 +69,13 @@ def find_file(names: Sequence[str], dirs: Sequence[Path]) -> Path | None:
 
 
 def not_found(what: str, dirs: Sequence[Path]) -> DataNotFoundError:
-    """Build the :class:`DataNotFoundError` naming ``what`` and every searched directory."""
+    """Build the :class:`DataNotFoundError` naming ``what``, the fix and the first places looked
+    on its first line (a one-line CLI error shows that much), then every searched directory."""
+    first = ", ".join(str(d) for d in dirs[:_FIRST_SHOWN])
+    more = f" and {len(dirs) - _FIRST_SHOWN} more" if len(dirs) > _FIRST_SHOWN else ""
     listing = "\n".join(f"  - {d}" for d in dirs)
-    return DataNotFoundError(f"{what} not found. Looked in:\n{listing}\nTo fix: {HOW_TO_POINT}.")
+    return DataNotFoundError(f"{what} not found; to fix: {HOW_TO_POINT}. Looked in {first}{more}"
+                             f"\nAll places looked in:\n{listing}\nTo fix: {HOW_TO_POINT}.")
 
 
 def _unique(paths: list[Path]) -> list[Path]:

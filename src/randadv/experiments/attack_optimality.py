@@ -237,6 +237,21 @@ class AttackOptimality(Experiment):
                       norms=["l1", "l2", "linf"], n_starts=[1, 3], attack_steps=20,
                       time_limit=120.0, bias_std=0.0),
     }
+    param_help = {
+        "archs": ("small architectures solved exactly: fc:D:W1-W2-... (ReLU MLP D -> W1 -> ... "
+                 "-> 1) or conv:CxHxW:C1-C2-...[:pK] (3x3 same convolutions, optional K x K "
+                 "pooling)"),
+        "attack_steps": "steps of each attack run of closest_adversarial",
+        "bias_std": "standard deviation of the random biases (0: no biases)",
+        "inputs": "input kinds: uniform (in the box [0, 1]^n) and/or gaussian",
+        "n_starts": ("restart counts of the attack compared with the exact distance (one record "
+                    "per value)"),
+        "nets": "number of random networks (independent seeds) per grid cell",
+        "norms": "norms of the distances: l1, l2, linf",
+        "points": "inputs per network, input kind and norm",
+        "time_limit": ("seconds per exact MILP/MIQCP solve (past it: a dual lower bound and the "
+                      "best point)"),
+    }
     columns = (("arch", "str"), ("family", "str"), ("n", "int"), ("hidden", "int"),
                ("pixel_ratio", "float"), ("net", "int"), ("inputs", "str"), ("point", "int"),
                ("norm", "str"), ("n_starts", "int"), ("x_norm", "float"), ("x_norm2", "float"),

@@ -63,6 +63,7 @@ class Experiment:
     profiles: Mapping[str, Mapping[str, Any]] = {}
     default_profile: str = "quick"
     columns: tuple[tuple[str, str], ...] = ()
+    param_help: Mapping[str, str] = {}   # --set key -> its meaning (`randadv params NAME`)
 
     # -- configuration ---------------------------------------------------------------------
     def params(self, profile: str, overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -140,6 +141,38 @@ ANY_SIZE = "any size (an exact statement, or a check of the measurement itself)"
 def _as_list(v: Any) -> list[float]:
     vals = v if isinstance(v, (list, tuple)) else [v]
     return [float(x) for x in vals if isinstance(x, (int, float)) and not isinstance(x, bool)]
+
+
+def type_name(value: Any) -> str:
+    """The ``--set`` type of a profile value: int, float, bool, str or list[...]."""
+    if isinstance(value, list):
+        return f"list[{type_name(value[0]) if value else 'str'}]"
+    return type(value).__name__ if isinstance(value, bool | int | float) else "str"
+
+
+def param_table(exp: Experiment, profile: str | None = None) -> list[dict[str, Any]]:
+    """One row per ``--set`` key of ``exp``: key, type, each profile's value (as ``--set``
+    text), meaning (``exp.param_help``)."""
+    if profile is not None and profile not in exp.profiles:
+        raise ConfigError(f"unknown profile {profile!r} for {exp.name}; "
+                          f"known: {', '.join(exp.profiles)}")
+    keys = sorted(set().union(*(set(p) for p in exp.profiles.values())))
+    rows = []
+    for key in keys:
+        values = {n: _set_text(p[key]) if key in p else "(absent)"
+                  for n, p in exp.profiles.items()}
+        default = next(p[key] for p in exp.profiles.values() if key in p)
+        rows.append({"key": key, "type": type_name(default), "values": values,
+                     "help": exp.param_help.get(key, "(no description)")})
+    return rows
+
+
+def _set_text(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(_set_text(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return '""' if value == "" else str(value)
 
 
 def unit_key(unit: Mapping[str, Any]) -> str:

@@ -55,6 +55,22 @@ class BottleneckLinearity(Experiment):
                       architecture=["single", "middle"], eps=[0.25, 0.5, 1.0], nets=10,
                       inputs=20, n_directions=32, ascent_steps=8, n_scan=12, bisect_steps=6),
     }
+    param_help = {
+        "architecture": ("where the bottleneck sits: single (one hidden layer of width d_min) or "
+                        "middle (width x bottleneck x width)"),
+        "ascent_steps": ("projected ascent steps of the gradient-change search from the best "
+                        "direction"),
+        "bisect_steps": "bisection steps refining the linearity radius between two scanned radii",
+        "bottleneck": "bottleneck widths d_min (the x axis)",
+        "d": "input dimension",
+        "eps": ("relative gradient change eps defining the linearity radius (Bartlett et al. eq. "
+               "(1))"),
+        "inputs": "inputs per network (uniform on the sphere of radius sqrt(d))",
+        "n_directions": "random directions tried on each sphere of radius r before the ascent",
+        "n_scan": "radii scanned (log grid) before the bisection",
+        "nets": "number of random networks (independent seeds) per grid cell",
+        "width": "width of the wide hidden layers",
+    }
     columns = (("architecture", "str"), ("d", "int"), ("bottleneck", "int"), ("widths", "str"),
                ("d_min", "int"), ("eps", "float"), ("net", "int"), ("input", "int"),
                ("radius", "float"), ("upper", "float"), ("censored", "bool"),

@@ -120,6 +120,18 @@ class ClosestAdversarial(Experiment):
                       norms=["l1", "l2", "linf"], attack_steps=50, n_starts=3, delta=0.05,
                       channels=3),
     }
+    param_help = {
+        "architectures": "networks of De Palma et al.: fc, lenet, conv4, resnet",
+        "attack_steps": "steps of each closest_adversarial attack",
+        "channels": "image channels (input n = channels x size^2)",
+        "delta": "probability delta of Corollary 1's radius r_p(delta) drawn as the lower bound",
+        "n_starts": "restarts of the attack per point",
+        "nets": "number of random networks (independent seeds) per grid cell",
+        "norms": "norms of the distances: l1, l2, linf",
+        "points": "uniform images in [0, 1]^n attacked per network",
+        "size_caps": "largest image side per architecture, ARCH:S (none: no cap)",
+        "sizes": "image sides s (the x axis: n = channels x s^2)",
+    }
     columns = (("architecture", "str"), ("s", "int"), ("n", "int"), ("net", "int"),
                ("index", "int"), ("norm", "str"), ("distance", "float"),
                ("rel_distance", "float"), ("x_norm", "float"), ("x_norm2", "float"),

@@ -78,6 +78,30 @@ class LazyAdversarialTraining(Experiment):
                       pgd_restarts=0, max_epochs=20, patience=2, n_train=0, n_test=0,
                       model_dir=""),
     }
+    param_help = {
+        "batch_size": "mini-batch size of the training",
+        "d": "input dimensions (downsampled MNIST, d = side^2) of the budget part",
+        "d_width": "input dimension of the width part",
+        "data_dir": ("dataset folder for this run (empty: --data-dir, $RANDADV_DATA_DIR, the "
+                    "usual places)"),
+        "lr": "learning rate of the training",
+        "m": "widths m of the width part",
+        "m_budget": "width m of the budget part",
+        "max_epochs": "most epochs of adversarial training",
+        "model_dir": "folder caching trained models, resumable (empty: OUT/models of the run)",
+        "n_test": "test images attacked/evaluated (0: the whole test split)",
+        "n_train": "training images used (0: the whole training split)",
+        "patience": ("epochs without improvement of the robust accuracy before stopping (best "
+                    "weights restored)"),
+        "pgd_restarts": "random restarts of the test-time PGD",
+        "pgd_steps_test": "PGD steps of the test-time attack",
+        "pgd_steps_train": "PGD steps of the training-time attack (Algorithm 1)",
+        "radius": "l2 attack radii of the budget part",
+        "radius_width": "l2 attack radius of the width part",
+        "seeds": "training seeds (networks) per grid cell",
+        "v": "weight budgets v (the projection radius of Algorithm 1) of the width part",
+        "v_budget_c": "budget part's v = v_budget_c / sqrt(m_budget)",
+    }
     columns = (("part", "str"), ("d", "int"), ("m", "int"), ("v", "float"),
                ("radius", "float"), ("seed", "int"), ("index", "int"), ("y", "int"),
                ("f_x", "float"), ("correct", "bool"), ("f_adv", "float"), ("robust", "bool"),

@@ -55,6 +55,22 @@ class LazyMultilayer(Experiment):
                       m=2000, c0=10.0, seeds=5, lr=0.1, batch_size=64, max_epochs=20,
                       n_train=0, n_test=0, max_eta=50.0, model_dir=""),
     }
+    param_help = {
+        "batch_size": "mini-batch size of the training",
+        "c0": "initial scale C0 of the lazy (NTK) parameterisation",
+        "d": "input dimensions (downsampled MNIST, d = side^2)",
+        "data_dir": ("dataset folder for this run (empty: --data-dir, $RANDADV_DATA_DIR, the "
+                    "usual places)"),
+        "depth": "hidden layers L",
+        "lr": "learning rate of the training",
+        "m": "width of the hidden layers",
+        "max_epochs": "epochs of lazy SGD",
+        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
+        "model_dir": "folder caching trained models, resumable (empty: OUT/models of the run)",
+        "n_test": "test images attacked/evaluated (0: the whole test split)",
+        "n_train": "training images used (0: the whole training split)",
+        "seeds": "training seeds (networks) per grid cell",
+    }
     columns = (("depth", "int"), ("d", "int"), ("m", "int"), ("c0", "float"), ("seed", "int"),
                ("index", "int"), ("y", "int"), ("f_x", "float"), ("grad_norm", "float"),
                ("eta", "float"), ("eta_boundary", "float"), ("flipped", "bool"),

@@ -63,6 +63,26 @@ class LazySGD(Experiment):
                       bias="paper", seeds=5, lr=0.1, batch_size=64, max_epochs=20, n_train=0,
                       n_test=0, max_eta=50.0, model_dir=""),
     }
+    param_help = {
+        "batch_size": "mini-batch size of the training",
+        "bias": ("bias terms: paper (with raw pixels, without normalised inputs, as Appendix A), "
+                "true or false"),
+        "c0": "initial scales C0 of Definition 2.1",
+        "d": "input dimensions (downsampled MNIST, d = side^2)",
+        "data_dir": ("dataset folder for this run (empty: --data-dir, $RANDADV_DATA_DIR, the "
+                    "usual places)"),
+        "grid": ("full (every m x C0) or figures (the paper's two slices: all m at the first C0, "
+                "all C0 at the first m)"),
+        "lr": "learning rate of the training",
+        "m": "hidden widths m",
+        "max_epochs": "epochs of lazy SGD",
+        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
+        "model_dir": "folder caching trained models, resumable (empty: OUT/models of the run)",
+        "n_test": "test images attacked/evaluated (0: the whole test split)",
+        "n_train": "training images used (0: the whole training split)",
+        "normalize": "input preprocessing: False (raw pixels) and/or True (normalised inputs)",
+        "seeds": "training seeds (networks) per grid cell",
+    }
     columns = (("d", "int"), ("m", "int"), ("c0", "float"), ("normalize", "bool"),
                ("bias", "bool"), ("seed", "int"), ("index", "int"), ("y", "int"),
                ("f_x", "float"), ("correct", "bool"), ("grad_norm", "float"), ("eta", "float"),

@@ -51,6 +51,12 @@ class MinPert(Experiment):
         "quick": dict(d=1000, k=[1, 5, 10, 50, 100, 500, 1000], runs=10, inputs=5),
         "paper": dict(d=10000, k=[10, 50, 100, 500, 1000, 5000, 10000], runs=10, inputs=1),
     }
+    param_help = {
+        "d": "input dimension",
+        "inputs": "inputs per run",
+        "k": "widths k of the first layer W (the x axis)",
+        "runs": "independent random matrices W per width",
+    }
     columns = (("d", "int"), ("k", "int"), ("run", "int"), ("input", "int"),
                ("ratio", "float"), ("theory", "float"), ("exact_mean", "float"))
     report_notes = (

@@ -82,6 +82,20 @@ class MultilayerSingleStep(Experiment):
                       family=list(FAMILIES), width=512, bottleneck_width=16, poly_cap=4096,
                       nets=20, inputs=50, max_eta=20.0, max_rel=1.0, delta=0.1),
     }
+    param_help = {
+        "bottleneck_width": "width of the narrow layer of the bottleneck family",
+        "d": "input dimensions",
+        "delta": "failure probability delta in Theorem 1.1's statement",
+        "depth": "depths L (hidden layers)",
+        "family": "width profiles: constant, widening, narrowing, bottleneck, polynomial",
+        "inputs": "inputs per network",
+        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
+        "max_rel": "largest relative perturbation ||eta grad f|| / ||x|| searched",
+        "nets": "number of random networks (independent seeds) per grid cell",
+        "poly_cap": ("largest width of the polynomial family (widths between sqrt(d) and "
+                    "min(d^2, poly_cap))"),
+        "width": "hidden width of the constant family (and the scale of the others)",
+    }
     columns = (("family", "str"), ("depth", "int"), ("d", "int"), ("widths", "str"),
                ("d_min", "int"), ("net", "int"), ("input", "int"), ("f_x", "float"),
                ("grad_norm", "float"), ("eta", "float"), ("flipped", "bool"),

@@ -133,6 +133,25 @@ class SegmentCrossing(Experiment):
                       directions=10, inputs="uniform", t_cap=10.0, q=0.1, n_grid=512,
                       bootstrap=500),
     }
+    param_help = {
+        "bootstrap": "bootstrap resamples for the confidence intervals",
+        "channels": "image channels of the conv families",
+        "dims": "input dimensions n of the MLP families",
+        "directions": "random directions per point",
+        "families": ("network families: mlpL (L hidden layers: mlp1, mlp2, mlp4) and the zoo's fc, "
+                    "lenet, conv4, resnet"),
+        "image_sizes": "image sides of the zoo families",
+        "inputs": "input distribution: uniform (box) or gaussian",
+        "n_grid": ("grid points on [0, t_cap ||x||] per direction (the exact search starts from "
+                  "them)"),
+        "nets": "number of random networks (independent seeds) per grid cell",
+        "points": "inputs per network",
+        "q": "quantile level of the reported crossing distances",
+        "resnet_blocks": "residual blocks per stage of the resnet family",
+        "resnet_widths": "channel widths of the resnet family's stages",
+        "t_cap": "farthest crossing searched, in units of ||x||",
+        "width": "hidden width of the MLP families",
+    }
     columns = (("family", "str"), ("inputs", "str"), ("n", "int"), ("size", "int"),
                ("net", "int"), ("point", "int"), ("direction", "int"), ("x_norm2", "float"),
                ("f_x", "float"), ("t", "float"), ("t_rel", "float"), ("crossed", "bool"),
@@ -372,8 +391,8 @@ class SegmentCrossing(Experiment):
              f"{q:g}-quantile of t* (no crossing within {p['t_cap']:g} ||x|| = +inf; band: "
              "bootstrap 5-95% over nets), the median over crossing directions (squares) and "
              f"Corollary 1's r(delta = {q:g}) = pi ||x|| delta / (2M + pi) (dashed, eq. (18): "
-             f"the {q:g}-quantile may not lie below it); dotted: slope 1/2. Right: the same "
-             "relative to ||x||_2 and the fraction of directions crossing within the cap",
+             f"the {q:g}-quantile may not lie below it); dash-dot: slope 1/2. Middle: the same "
+             "relative to ||x||_2. Right: the fraction of directions crossing within the cap",
              segment_crossing_figure(t, folder / "segment_crossing.png", q=q, delta=q)),
             ("Empirical CDF of t*/||x||_2 per family, one colour per n (directions without a "
              f"crossing within {p['t_cap']:g} ||x|| stay below 1 at the right edge); dashed: "

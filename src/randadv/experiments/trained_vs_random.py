@@ -73,6 +73,24 @@ class TrainedVsRandom(Experiment):
                       batch_size=32, points=200, norms=["l1", "l2", "linf"], attack_steps=20,
                       n_starts=3, model_dir=""),
     }
+    param_help = {
+        "attack_steps": "steps of each closest_adversarial attack",
+        "batch_size": "mini-batch size of the training",
+        "blocks_per_stage": "residual blocks per stage",
+        "data_dir": ("dataset folder for this run (empty: --data-dir, $RANDADV_DATA_DIR, the "
+                    "usual places)"),
+        "dataset": "mnist (parity) or cifar10 (the paper's class split)",
+        "epochs": "training epochs",
+        "image_size": "image side after downsampling (MNIST up to 28, CIFAR-10 up to 32)",
+        "lr": "learning rate of the training",
+        "model_dir": "folder caching trained models, resumable (empty: OUT/models of the run)",
+        "n_starts": "restarts of the attack per point",
+        "n_train": "training images used (0: the whole training split)",
+        "nets": "number of random networks (independent seeds) per grid cell",
+        "norms": "norms of the distances: l1, l2, linf",
+        "points": "points attacked per kind (random inputs, training images, test images)",
+        "widths": "channel widths of the residual stages",
+    }
     columns = (("net", "int"), ("state", "str"), ("inputs", "str"), ("norm", "str"),
                ("index", "int"), ("distance", "float"), ("success", "bool"),
                ("own_norm", "bool"), ("x_norm", "float"), ("f_x", "float"), ("y", "int"),
@@ -84,8 +102,8 @@ class TrainedVsRandom(Experiment):
         "stem + stages of residual blocks, linear output); the paper profile uses its "
         "defaults (widths 32/64/128, 3 blocks per stage). Training: Adam on the logistic loss "
         "of the scalar output, batch 32, seeded data order; the paper profile follows the paper "
-        "(lr 1e-4, 15 epochs on MNIST; use `--set epochs=25,dataset=cifar10` with a CIFAR-10 "
-        "`--data-dir` for CIFAR-10). The quick profile trains a much smaller net (widths "
+        "(lr 1e-4, 15 epochs on MNIST; use `--set epochs=25 --set dataset=cifar10` with a "
+        "CIFAR-10 `--data-dir` for CIFAR-10). The quick profile trains a much smaller net (widths "
         "8/16/32, one block per stage) for 2 epochs at lr 1e-3 on 4,000 training images and "
         "attacks 20 points per kind: its trained nets are less accurate than the paper's. "
         "Distances are those of randadv's closest_adversarial (DeepFool + FAB (+ FMN for l1), "

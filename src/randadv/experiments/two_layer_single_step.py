@@ -54,6 +54,18 @@ class TwoLayerSingleStep(Experiment):
                       nets=100, inputs=100, max_eta=20.0, hidden_gain=1.0,
                       output="rademacher"),
     }
+    param_help = {
+        "activation": "activations psi (relu, tanh, ...)",
+        "d": "input dimensions d",
+        "deep_max_k": "largest width k of the cells with depth > 1",
+        "depth": "hidden layers L (1: the two-layer net of eq. (1))",
+        "hidden_gain": "variance gain of the hidden layers of deep nets (2: He scaling)",
+        "inputs": "inputs per network, uniform on the sphere of radius sqrt(d)",
+        "k": "hidden widths k",
+        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
+        "nets": "number of random networks (independent seeds) per grid cell",
+        "output": "output weights: rademacher (+-1/sqrt(k), the paper's) or gaussian",
+    }
     columns = (("d", "int"), ("k", "int"), ("depth", "int"), ("activation", "str"),
                ("net", "int"), ("input", "int"), ("f_x", "float"), ("grad_norm", "float"),
                ("eta", "float"), ("eta_boundary", "float"), ("flipped", "bool"),

@@ -65,6 +65,17 @@ class WidthWindow(Experiment):
                       n_ratios=33, activation=["relu", "tanh"], nets=20, inputs=50,
                       max_eta=20.0, gp_samples=400_000),
     }
+    param_help = {
+        "activation": "activation psi",
+        "d": "input dimensions d",
+        "gp_samples": "samples of the infinite-width Gaussian law of (f, grad f) per cell",
+        "inputs": "inputs per network",
+        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
+        "n_ratios": "values of k/d on the log grid",
+        "nets": "number of random networks (independent seeds) per grid cell",
+        "ratio_max": "largest k/d",
+        "ratio_min": "smallest k/d",
+    }
     columns = (("activation", "str"), ("d", "int"), ("k", "int"), ("ratio", "float"),
                ("net", "int"), ("input", "int"), ("f_x", "float"), ("grad_norm", "float"),
                ("eta", "float"), ("flipped", "bool"), ("perturbation_norm", "float"),

@@ -21,9 +21,21 @@ GP_SAMPLES = 100_000   # draws per (activation, depth, d): Monte-Carlo error ~0.
 
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
+    if fig.get_layout_engine() is None:
+        fig.set_layout_engine("constrained")   # labels of neighbouring panels do not overlap
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def style_legend(ax, entries, **kwargs) -> None:
+    """``ax.legend`` with the labelled artists plus one grey entry per line style that is drawn
+    in every colour (``entries``: ``(style kwargs, label)``, e.g. ``({"ls": "--"}, "theory")``)."""
+    handles, labels = ax.get_legend_handles_labels()
+    for style, label in entries:
+        handles.append(plt.Line2D([], [], color="0.35", **style))
+        labels.append(label)
+    ax.legend(handles, labels, **kwargs)
 
 
 def gp_two_layer_reference(activation: str, depth: int, d: int, max_eta: float = 20.0,

@@ -72,9 +72,9 @@ def distance_scaling_figure(table: pd.DataFrame, fits: pd.DataFrame, path: Path,
                     nn = np.geomspace(n.min(), n.max(), 50)
                     e = fit.theory.iloc[0]
                     ax.plot(nn, fit.c.iloc[0] * nn ** e * (np.sqrt(nn) if i == 1 else 1), "--",
-                            color=col, lw=1.2)
+                            color=col, lw=1.2, label="_remark5")
                 radius = g.radius_half_rel if relative else g.radius_half
-                ax.plot(n, _positive(radius) * scale, ":", color=col, lw=1.2)
+                ax.plot(n, _positive(radius) * scale, ":", color=col, lw=1.2, label="_corollary1")
         for i in range(rows):
             ax = axes[i, j]
             ax.set_xscale("log")
@@ -89,12 +89,12 @@ def distance_scaling_figure(table: pd.DataFrame, fits: pd.DataFrame, path: Path,
         else:
             axes[0, j].set_ylabel(f"||delta||_{p}")
             axes[0, j].set_title(f"{p}: median, dashed {SCALING[(norm, False)]}")
-        handles, labels = axes[0, j].get_legend_handles_labels()
-        if j == 0:
+        for i in range(rows):   # every panel's fits differ: each panel has its legend
+            handles, labels = axes[i, j].get_legend_handles_labels()
             handles += [plt.Line2D([], [], color="gray", ls="--"),
                         plt.Line2D([], [], color="gray", ls=":")]
             labels += ["Remark 5 scaling, c fitted", "Corollary 1 + (23): r_p(1/2)"]
-        axes[0, j].legend(handles, labels, fontsize=7, loc="best")
+            axes[i, j].legend(handles, labels, fontsize=7, loc="best")
     fig.suptitle(title or ("Relative distance of the closest adversarial example (Figure 2)"
                            if relative else
                            "Distance of the closest adversarial example (Figure 1)")

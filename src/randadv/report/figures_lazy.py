@@ -54,7 +54,6 @@ def rates_figure(table: pd.DataFrame, path: Path, curve: str, curve_label: str,
         ax.set_xticks(sorted(table.d.unique()))
         ax.set_xticklabels([str(int(d)) for d in sorted(table.d.unique())])
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("input dimension d")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, which="both")
@@ -95,7 +94,7 @@ def robust_accuracy_figure(table: pd.DataFrame, path: Path, x: str, curve: str,
         if "robust_acc_std" in g:
             s = g.robust_acc_std.fillna(0)
             ax.fill_between(g[x], g.robust_acc - s, g.robust_acc + s, color=color, alpha=0.12)
-        ax.axvline(1 / np.sqrt(v), color=color, ls=":", lw=1.5)
+        ax.axvline(1 / np.sqrt(v), color=color, ls=":", lw=1.5, label="_threshold")
     ax.plot([], [], "k:", label=threshold)
     ax.set_xscale("log")
     xs = sorted(table[x].unique())
@@ -129,11 +128,14 @@ def percentile_figure(df: pd.DataFrame, path: Path, title: str = "") -> Path:
         sel = q <= 0.25
         if sel.sum() >= 2:
             b, a = np.polyfit(q[sel], d[sel], 1)
-            ax.plot(q, a + b * q, "-", color=colors.get(kind), lw=1)
+            ax.plot(q, a + b * q, "-", color=colors.get(kind), lw=1, label="_fit")
     ax.set_xlabel("percentile")
     ax.set_ylabel("closest adversarial distance")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], color="0.35", ls="-", lw=1))
+    labels.append("linear fit to the lowest quartile")
+    ax.legend(handles, labels, fontsize=8)
     ax.set_title(title)
     return _save(fig, path)
 
@@ -156,8 +158,9 @@ def median_bars_figure(table: pd.DataFrame, path: Path, title: str = "") -> Path
                   for m, r in zip(med, rows, strict=True)]
             hi = [h if np.isfinite(h) else 0 for h in hi]
             xs = np.arange(len(kinds)) + (j - 0.5) * 0.35
-            ax.bar(xs, med, 0.35, color=color, label=f"{state} nets",
-                   yerr=[np.maximum(lo, 0), np.maximum(hi, 0)], capsize=3)
+            # points, not bars: a bar's length means nothing on a log axis
+            ax.errorbar(xs, med, yerr=[np.maximum(lo, 0), np.maximum(hi, 0)], fmt="o" if j
+                        else "s", ms=7, color=color, capsize=4, label=f"{state} nets")
         ax.set_xticks(np.arange(len(kinds)))
         ax.set_xticklabels([f"{k} images" for k in kinds])
         ax.set_yscale("log")

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import scipy.stats  # noqa: E402
 
-from randadv.report.figures import _save  # noqa: E402
+from randadv.report.figures import _save, style_legend  # noqa: E402
 from randadv.theory.gp_limit import gp_single_step  # noqa: E402
 
 GP_SAMPLES = 100_000   # draws per (depth, d): Monte-Carlo error ~0.3% of a std
@@ -81,36 +81,39 @@ def single_step_family_figure(table: pd.DataFrame, path: Path, delta: float = 0.
         if len(ref):
             r = ref[ref.depth == depth].sort_values("d")
             for ax, col in zip(axes, ("eta", "grad", "abs_f", "rel"), strict=True):
-                ax.plot(r.d, r[col], ls="-.", lw=2.5, color=color, alpha=0.45)
+                ax.plot(r.d, r[col], ls="-.", lw=2.5, color=color, alpha=0.45, label="_gp")
         for ax, col, th in ((axes[0], "eta_mean", "eta_lin_theory"),
                             (axes[1], "grad_norm_mean", None), (axes[2], "abs_f_mean",
                                                                 "abs_f_theory"),
                             (axes[3], "rel_mean", "lin_rel_theory")):
             ax.plot(g.d, g[col], "o-", color=color, label=f"L = {depth}")
             if th is not None:
-                ax.plot(g.d, g[th], "--", color=color, alpha=0.8)
-        axes[1].plot(g.d, np.sqrt(g.grad_sq_theory), "--", color=color, alpha=0.8)
-        axes[3].plot(g.d, g.rel_q, "^:", color=color, alpha=0.6)
+                ax.plot(g.d, g[th], "--", color=color, alpha=0.8, label="_theory")
+        axes[1].plot(g.d, np.sqrt(g.grad_sq_theory), "--", color=color, alpha=0.8,
+                     label="_theory")
+        axes[3].plot(g.d, g.rel_q, "^:", color=color, alpha=0.6, label="_quantile")
     dd = np.geomspace(table.d.min(), table.d.max(), 100)
     q = scipy.stats.norm.ppf(1 - delta / 2)
     axes[3].plot(dd, q / np.sqrt(dd), "k:", label=f"c3 sqrt(log(1/delta)/d), c3 = "
                  f"{q / math.sqrt(math.log(1 / delta)):.2f} (linear limit)")
     labels = ("smallest |eta| (flipped)", "mean ||grad f(x)||", "mean |f(x)|",
-              "||eta grad f|| / ||x|| (o mean, ^ quantile)")
+              "||eta grad f|| / ||x||")
     for ax, lab in zip(axes, labels, strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("input dimension d")
         ax.set_ylabel(lab)
         ax.grid(alpha=0.3, which="both")
-    handles, labels = axes[0].get_legend_handles_labels()
+    styles = [({"ls": "--"}, "theory (each depth's colour)")]
     if len(ref):
-        handles.append(plt.Line2D([], [], color="0.4", ls="-.", lw=2.5, alpha=0.6))
-        labels.append("infinite width (GP)")
-    axes[0].legend(handles, labels, fontsize=8)
-    axes[3].legend(fontsize=7)
-    fig.suptitle(f"{title} (dashed: theory" + ("; thick dash-dot: infinite-width GP)"
-                                               if len(ref) else ")"))
+        styles.append(({"ls": "-.", "lw": 2.5, "alpha": 0.6}, "infinite width (GP)"))
+    style_legend(axes[0], styles, fontsize=8)
+    axes[1].legend(fontsize=8)
+    axes[2].legend(fontsize=8)
+    style_legend(axes[3], [({"ls": "-", "marker": "o"}, "mean (o)"),
+                           ({"ls": ":", "marker": "^"}, f"{1 - delta:g}-quantile (^)")],
+                 fontsize=7)
+    fig.suptitle(title)
     return _save(fig, path)
 
 
@@ -128,7 +131,12 @@ def lemma22_figure(table: pd.DataFrame, path: Path) -> Path:
     L = np.arange(1, int(t.depth.max()) + 1)
     for ax in axes[:2]:
         ax.plot(L, 2.0 ** (-L / 2), "k--", label="NNGP 2^(-L/2)")
-    axes[2].plot(L, 2.0 ** (-(L + 1)), "k:", label="Lemma 2.2: 2^-(L+1)")
+    bound = 2.0 ** (-(L + 1.0))
+    axes[2].plot(L, bound, "k:", label="Lemma 2.2: 2^-(L+1)")
+    seen = t.grad_norm_min[t.grad_norm_min > 0]
+    if len(seen):   # a zero gradient seen cannot sit on a log axis; the bound sets the floor
+        axes[2].set_ylim(0.5 * min(float(seen.min()), float(bound.min())),
+                         2 * max(float(seen.max()), float(bound.max())))
     for ax, lab in zip(axes, ("sqrt(mean f(x)^2)", "sqrt(mean ||grad f||^2)",
                               "smallest ||grad f(x)|| seen"), strict=True):
         ax.set_yscale("log")
@@ -155,7 +163,8 @@ def bottleneck_radius_figure(table: pd.DataFrame, exponents: pd.DataFrame, path:
             ax.plot(g.d_min, g.radius_median, "o-", color=color, label=f"eps = {eps:g}{slope}")
             ax.fill_between(g.d_min, g.radius_q25, g.radius_q75, color=color, alpha=0.15)
             c = math.exp(float(np.mean(np.log(g.radius_median) - 0.5 * np.log(g.d_min))))
-            ax.plot(g.d_min, c * np.sqrt(g.d_min), "--", color=color, alpha=0.7)
+            ax.plot(g.d_min, c * np.sqrt(g.d_min), "--", color=color, alpha=0.7,
+                    label="_slope")
         ax.set_xscale("log")
         ax.set_yscale("log")
         widths = sorted(t.d_min.unique())
@@ -164,7 +173,8 @@ def bottleneck_radius_figure(table: pd.DataFrame, exponents: pd.DataFrame, path:
         ax.set_xlabel("bottleneck width d_min")
         ax.set_ylabel("linearity radius R_eps")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
+        style_legend(ax, [({"ls": "--"}, "slope 1/2 (c sqrt(d_min), each eps' colour)")],
+                     fontsize=8)
         ax.set_title(f"{arch}: {title}")
     return _save(fig, path)
 
@@ -177,9 +187,11 @@ def depth_spread_figure(table: pd.DataFrame, path: Path) -> Path:
         g = table[table.d == d].sort_values("depth")
         axes[0].plot(g.depth, g.spread_median, "o-", color=color, label=f"d = {d}")
         axes[0].fill_between(g.depth, g.spread_q25, g.spread_q75, color=color, alpha=0.15)
-        axes[0].axhline(math.sqrt(math.log(d) / d), color=color, ls=":", alpha=0.8)
+        axes[0].axhline(math.sqrt(math.log(d) / d), color=color, ls=":", alpha=0.8,
+                        label="_theorem")
         axes[1].plot(g.depth, g.dispersion, "o-", color=color, label=f"d = {d}")
-        axes[1].plot(g.depth, g.dispersion_theory, "--", color=color, alpha=0.8)
+        axes[1].plot(g.depth, g.dispersion_theory, "--", color=color, alpha=0.8,
+                     label="_theory")
     L = np.geomspace(max(2, table.depth.min()), table.depth.max(), 50)
     axes[1].plot(L, 9 * math.pi ** 2 / (2 * L ** 2), "k:", alpha=0.5,
                  label="9 pi^2 / (2 L^2) (large-L limit)")
@@ -189,7 +201,8 @@ def depth_spread_figure(table: pd.DataFrame, path: Path) -> Path:
         ax.set_xlabel("depth L")
         ax.set_ylabel(lab)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
+    style_legend(axes[0], [({"ls": ":"}, "Theorem 3.1 scale sqrt(log d / d)")], fontsize=8)
+    style_legend(axes[1], [({"ls": "--"}, "NNGP theory (each d's colour)")], fontsize=8)
     return _save(fig, path)
 
 
@@ -204,13 +217,13 @@ def depth_correlation_figure(table: pd.DataFrame, path: Path) -> Path:
             g = t[t.rho0 == rho].sort_values("depth")
             ax.errorbar(g.depth, 1 - g.corr_mean, yerr=2 * g.corr_se.fillna(0), fmt="o",
                         color=color, capsize=2, label=f"rho0 = {rho:g}")
-            ax.plot(g.depth, 1 - g.corr_theory, "--", color=color)
+            ax.plot(g.depth, 1 - g.corr_theory, "--", color=color, label="_theory")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("depth L")
         ax.set_ylabel("1 - cos(h_L(x), h_L(y))")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
+        style_legend(ax, [({"ls": "--"}, "Lemma 3.2: 1 - c^L(rho0)")], fontsize=8)
         ax.set_title(f"d = {d}")
     return _save(fig, path)
 
@@ -227,14 +240,16 @@ def depth_sensitivity_figure(table: pd.DataFrame, path: Path, max_eta: float = 2
         axes[1].plot(g.depth, med, "o-", color=color, label=f"d = {d}")
         axes[1].fill_between(g.depth, g.sens_q25, g.sens_q75.replace(np.inf, np.nan),
                              color=color, alpha=0.15)
-        axes[1].axhline(math.sqrt(d), color=color, ls=":", alpha=0.6)
+        axes[1].axhline(math.sqrt(d), color=color, ls=":", alpha=0.6, label="_sqrtd")
     axes[1].axhline(0.6745, color="k", ls="--", label="linear limit 0.674")
     axes[0].set_ylabel(f"fraction flipped, |eta| < {max_eta:g}")
-    axes[1].set_ylabel("median sqrt(d) ||eta grad f|| / ||x||  (dotted: sqrt(d))")
+    axes[1].set_ylabel("median sqrt(d) ||eta grad f|| / ||x||")
     axes[1].set_yscale("log")
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("depth L")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
+    axes[0].legend(fontsize=8)
+    style_legend(axes[1], [({"ls": ":"}, "sqrt(d): ||delta|| = ||x|| (each d's colour)")],
+                 fontsize=8)
     return _save(fig, path)

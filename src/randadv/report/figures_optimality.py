@@ -140,42 +140,46 @@ def segment_crossing_figure(table: pd.DataFrame, path: Path, q: float, delta: fl
     +inf) and the median over crossing directions, against n, one colour per family, band: the
     bootstrap 5-95% interval of the quantile over nets; dashed: Corollary 1's r(delta = q) for the
     median ||x|| (eq. (18): a lower bound of the q-quantile). Right: the same relative to ||x||_2
-    with the fraction of directions crossing within the cap."""
+    (middle) and the fraction of directions crossing within the cap (right); one legend below:
+    families by colour, quantities by line style."""
     fams = list(dict.fromkeys(table.family))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), layout="constrained")
+    fam_handles = []
     for color, fam in zip(_colors(len(fams)), fams, strict=True):
         g = table[table.family == fam].sort_values("n")
-        ax = axes[0]
-        ax.plot(g.n, g.t_q, "o-", color=color, label=f"{fam}: {q:g}-quantile of t*")
-        ax.fill_between(g.n, g.t_q_lo, g.t_q_hi, color=color, alpha=0.15)
-        ax.plot(g.n, g.t_cond_median, "s:", color=color, alpha=0.8,
-                label=f"{fam}: median t* | crossed")
-        ax.plot(g.n, g.radius_q, "--", color=color, alpha=0.9,
-                label=f"{fam}: Corollary 1 r(delta={q:g})")
-        ax2 = axes[1]
-        ax2.plot(g.n, g.rel_q, "o-", color=color, label=f"{fam}: {q:g}-quantile t*/||x||")
-        ax2.fill_between(g.n, g.rel_q_lo, g.rel_q_hi, color=color, alpha=0.15)
-        ax2.plot(g.n, g.crossed_frac, "^--", color=color, alpha=0.7,
-                 label=f"{fam}: fraction crossing within the cap")
-        ax2.axhline(float(g.radius_unit_rel.iloc[0]) * q, color=color, ls="--", lw=1, alpha=0.6,
-                    label=f"{fam}: Corollary 1 r(delta={q:g}) / ||x||")
+        fam_handles.append(plt.Line2D([], [], color=color, lw=6, alpha=0.8))
+        for ax, col, lo, hi, rad in ((axes[0], "t_q", "t_q_lo", "t_q_hi", g.radius_q),
+                                     (axes[1], "rel_q", "rel_q_lo", "rel_q_hi",
+                                      float(g.radius_unit_rel.iloc[0]) * q + 0 * g.n)):
+            ax.plot(g.n, g[col], "o-", color=color, label="_quantile")
+            ax.fill_between(g.n, g[lo], g[hi], color=color, alpha=0.15)
+            ax.plot(g.n, rad, "--", color=color, alpha=0.9, label="_corollary1")
+        axes[0].plot(g.n, g.t_cond_median, "s:", color=color, alpha=0.8, label="_median")
+        axes[1].plot(g.n, g.rel_cond_median, "s:", color=color, alpha=0.8, label="_median")
+        axes[2].plot(g.n, g.crossed_frac, "^-", color=color, label="_frac")
     ref = table.sort_values("n")
     if len(ref):
         n0, t0 = float(ref.n.iloc[0]), float(ref.t_q.iloc[0])
         if math.isfinite(t0) and t0 > 0:
             nn = np.geomspace(ref.n.min(), ref.n.max(), 50)
-            axes[0].plot(nn, t0 * np.sqrt(nn / n0), "k:", lw=1, label="slope 1/2")
-    axes[0].set_xscale("log")
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("input dimension n")
-    axes[0].set_ylabel("first crossing t*")
-    axes[1].set_xscale("log")
-    axes[1].set_ylim(bottom=0)
-    axes[1].set_xlabel("input dimension n")
-    axes[1].set_ylabel("t* / ||x||_2  (fraction)")
-    for ax in axes:
+            axes[0].plot(nn, t0 * np.sqrt(nn / n0), "k-.", lw=1, label="_slope")
+    for ax, lab in zip(axes, ("first crossing t*", "t* / ||x||_2",
+                              "fraction of directions crossing within the cap"), strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel("input dimension n")
+        ax.set_ylabel(lab)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+    axes[0].set_yscale("log")
+    axes[1].set_ylim(bottom=0)
+    axes[2].set_ylim(0, 1.05)
+    styles = [(dict(ls="-", marker="o"), f"{q:g}-quantile of t* (band: bootstrap 5-95%)"),
+              (dict(ls=":", marker="s"), "median t* over crossing directions"),
+              (dict(ls="--"), f"Corollary 1: r(delta = {q:g})"),
+              (dict(ls="-.", color="k"), "slope 1/2"),
+              (dict(ls="-", marker="^"), "fraction crossing (right panel)")]
+    handles = fam_handles + [plt.Line2D([], [], **{"color": "0.35", **st}) for st, _ in styles]
+    fig.legend(handles, fams + [lab for _, lab in styles], loc="outside lower center", ncol=4,
+               fontsize=8)
     fig.suptitle(title or f"first boundary crossing along random directions (delta = {delta:g})")
     return _save(fig, path)
 

@@ -24,7 +24,7 @@ def _colors(n: int):
 
 def _window(ax) -> None:
     ax.axvspan(*WINDOW, color="0.85", alpha=0.5, lw=0)
-    ax.axvline(1.0, color="0.5", ls=":", lw=1)
+    ax.axvline(1.0, color="0.5", ls=":", lw=1, label="_k_eq_d")
 
 
 def window_figure(table: pd.DataFrame, path: Path, max_eta: float = 20.0,
@@ -49,7 +49,7 @@ def window_figure(table: pd.DataFrame, path: Path, max_eta: float = 20.0,
             ax.plot(g.ratio, y, "o-", ms=3, color=color, label=f"d = {d}")
             ax.fill_between(g.ratio, y - e, y + e, color=color, alpha=0.15, lw=0)
             ax.plot([g.ratio.min(), g.ratio.max()], [g[gp].iloc[0] * c] * 2, "--", color=color,
-                    lw=1.5, alpha=0.9)
+                    lw=1.5, alpha=0.9, label="_gp")
     for ax, *_, lab in panels:
         _window(ax)
         ax.set_xscale("log")
@@ -59,6 +59,8 @@ def window_figure(table: pd.DataFrame, path: Path, max_eta: float = 20.0,
     handles, labels = axes[0, 1].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], color="k", ls="--"))
     labels.append("infinite width (GP), same d")
+    handles.append(plt.Line2D([], [], color="0.5", ls=":"))
+    labels.append("k = d")
     axes[0, 1].legend(handles, labels, fontsize=8)
     axes[0, 0].set_ylim(min(0.9, float(table.flipped.min()) - 0.02), 1.005)
     fig.suptitle(f"{title} (grey: k/d in [1/3, 3])")
@@ -108,6 +110,9 @@ def window_scaling_figure(table: pd.DataFrame, exponents: pd.DataFrame, path: Pa
     ax.set_xlabel("k / d")
     ax.set_ylabel("exponent of mean ||delta|| / ||x|| in d")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], color="0.5", ls=":"))
+    labels.append("k = d (grey: k/d in [1/3, 3])")
+    ax.legend(handles, labels, fontsize=8)
     fig.suptitle(title)
     return _save(fig, path)

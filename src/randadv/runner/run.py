@@ -14,7 +14,7 @@ from tqdm import tqdm
 from randadv.errors import ConfigError
 from randadv.experiments.base import Experiment, unit_key
 from randadv.runner.cost import check_memory, fmt_seconds
-from randadv.runner.executors import RUN_DIR_ENV, Executor, ExecutorSpec, exp_ref
+from randadv.runner.executors import RUN_DIR_ENV, Executor, ExecutorSpec, exp_ref, import_ray
 from randadv.runner.lock import RunLock
 from randadv.runner.report import write_report
 from randadv.runner.sequential import (
@@ -27,7 +27,7 @@ from randadv.runner.sequential import (
     stopping_text,
     write_stopping,
 )
-from randadv.runner.store import STORE_NAME, ResultStore
+from randadv.runner.store import STORE_NAME, ResultStore, stored_experiment
 
 DEFAULT_ROOT = Path("randadv-runs")
 
@@ -95,7 +95,12 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
     t0 = time.perf_counter()
     spec = executor or ExecutorSpec("local", workers=workers)
     device = resolve_device(device, remote=spec.kind == "ray")
+    if out is not None and not str(out).strip():
+        raise ConfigError("--out is empty: name an output folder (or leave --out out for "
+                          f"{default_out(exp.name, profile, seed)})")
     out = Path(out) if out is not None else default_out(exp.name, profile, seed)
+    if spec.kind == "ray":
+        import_ray()   # refused before the output folder is created
     config = run_config(exp, profile, params, seed)
     units = exp.units(params)
     if spec.gpus_per_task and device == "cpu":
@@ -202,6 +207,19 @@ def pending_units(exp: Experiment, profile: str, params: dict, seed: int,
 def open_results(exp: Experiment, out: Path, verify: bool = True) -> ResultStore:
     """Open an existing run folder read-only in spirit (no configuration check)."""
     return ResultStore(out, exp.name, None, exp.columns, create=False, verify=verify)
+
+
+def experiment_of(out: str | os.PathLike, name: str | None = None) -> Experiment:
+    """The experiment whose results ``out`` holds; a given ``name`` must be that one."""
+    from randadv.experiments.registry import get_experiment
+
+    if name is not None:
+        get_experiment(name)   # an unknown name is named as such, whatever the folder holds
+    stored = stored_experiment(out)
+    if name is not None and name != stored:
+        raise ConfigError(f"{out} holds results of experiment {stored!r}, not {name!r}; "
+                          f"leave the name out or give {stored!r}")
+    return get_experiment(stored)
 
 
 def redraw_report(exp: Experiment, out: Path) -> tuple[Path, list[Path]]:

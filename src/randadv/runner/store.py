@@ -71,7 +71,7 @@ class ResultStore:
             if not os.access(self.folder, os.W_OK):
                 raise StoreError(f"output folder {self.folder} is not writable")
         if exists:
-            self._check_existing(verify)
+            self._check_existing(verify, experiment)
         self.con = None
         try:
             self.con = _connect(self.path)
@@ -96,7 +96,7 @@ class ResultStore:
             raise
 
     # ------------------------------------------------------------------ set-up
-    def _check_existing(self, verify: bool) -> None:
+    def _check_existing(self, verify: bool, experiment: str) -> None:
         """Refuse a foreign, damaged or tampered file before opening it for writing."""
         try:
             with open(self.path, "rb") as fh:
@@ -115,6 +115,12 @@ class ResultStore:
                 if app_id != APPLICATION_ID:
                     raise StoreError(f"{self.path} is a foreign SQLite database (application "
                                      f"id {app_id:#x}); left untouched")
+                # another experiment's records do not fit this one's columns: say so before
+                # the checksums would call them corrupted
+                row = _meta_row(con, "experiment")
+                if row is not None and row != experiment:
+                    raise StoreError(f"{self.folder} holds results of experiment {row!r}, "
+                                     f"not {experiment!r}")
                 ok = [r[0] for r in con.execute("PRAGMA quick_check(20)")]
                 if ok != ["ok"]:
                     lines = [ln.strip() for r in ok for ln in str(r).splitlines() if ln.strip()]
@@ -188,10 +194,13 @@ class ResultStore:
                 con.execute("ROLLBACK")
             raise
 
-    def records(self) -> pd.DataFrame:
-        """All records, ordered by unit index then row."""
+    def records(self, unit_index: bool = False) -> pd.DataFrame:
+        """All records, ordered by unit index then row; ``unit_index``: a first column
+        ``unit_idx`` (the unit each record belongs to, as in :meth:`units_table`)."""
         names = [n for n, _ in self.columns]
         cols = ", ".join(f'"{n}"' for n in names)
+        if unit_index:
+            cols, names = "unit_idx, " + cols, ["unit_idx", *names]
         try:
             rows = self.con.execute(f"SELECT {cols} FROM records ORDER BY unit_idx, row"
                                     ).fetchall()
@@ -210,6 +219,37 @@ class ResultStore:
         if self.con is not None:
             self.con.close()
             self.con = None
+
+
+def _meta_row(con: sqlite3.Connection, key: str) -> str | None:
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else row[0]
+
+
+def stored_experiment(folder: str | os.PathLike) -> str:
+    """The name of the experiment whose results ``folder`` holds (read only, nothing checked
+    but the file's identity); :class:`StoreError` if there are none."""
+    path = Path(folder) / STORE_NAME
+    if not path.is_file():
+        raise StoreError(f"no results in {folder} (missing {STORE_NAME}); "
+                         "run the experiment first")
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        try:
+            if con.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                raise StoreError(f"{path} is not a randadv results database; left untouched")
+            name = _meta_row(con, "experiment")
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise StoreError(f"{path} is corrupted ({' '.join(str(e).split())}); "
+                         "left untouched") from None
+    if name is None:
+        raise StoreError(f"{path} lacks metadata 'experiment': not a complete randadv store")
+    return name
 
 
 def _select(columns: Sequence[tuple[str, str]]) -> str:
