@@ -11,9 +11,12 @@ One propagation is one forward or one backward pass of one sample: a gradient st
 :class:`PropagationCounter` wraps a model ``f`` (one scalar per input, decision sign f) for one
 batch of originals ``x`` (:meth:`PropagationCounter.begin`):
 
-* every query row is attributed to its nearest original in l2 (attacks query points near their
-  own input: a row must lie nearer its own original than any other, i.e. within half the gap
-  between inputs; uniform images in [0, 1]^n are about sqrt(n / 6) apart);
+* a query batch of B rows (the batch's size) is the batch itself, row k from original k (as
+  AttackBench counts; attacks that blend inputs with noise query far from them); other batches
+  (subsets, several starts per input) are attributed row by row to the nearest original in l2
+  (attacks query points near their own input: a row must lie nearer its own original than any
+  other, within half the gap between inputs; uniform images in [0, 1]^n are about
+  sqrt(n / 6) apart). ``attribution="nearest"`` uses the nearest original for every batch;
 * a forward of a row counts 1; a forward with autograd recording on an input that requires
   grad reserves 2 (the backward that follows counts the second), so the count never exceeds
   the budget whatever the call pattern;
@@ -108,6 +111,8 @@ class PropagationCounter(nn.Module):
         norm: ``"l1"``, ``"l2"`` or ``"linf"``: the distance of the best adversarial query.
         track_best: keep the closest adversarial query per sample (off: counting only).
         refused: output of refused rows: ``"f_x"`` (f at the row's original) or ``"zero"``.
+        attribution: ``"batch"`` (a batch of B rows is row k from original k, other batches by
+            the nearest original) or ``"nearest"`` (every row by its nearest original).
 
     Attributes (after :meth:`begin`):
         forwards, backwards: (B,) counts per sample; ``used`` their sum.
@@ -125,7 +130,8 @@ class PropagationCounter(nn.Module):
     """
 
     def __init__(self, model: nn.Module, budget: float | None = None, box: tuple | None = None,
-                 norm: str = "l2", track_best: bool = True, refused: str = "f_x") -> None:
+                 norm: str = "l2", track_best: bool = True, refused: str = "f_x",
+                 attribution: str = "batch") -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
             raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -137,6 +143,10 @@ class PropagationCounter(nn.Module):
         if refused not in ("f_x", "zero"):
             raise InvalidInputError(f"refused must be 'f_x' or 'zero', got {refused!r}")
         self.refused_output = refused
+        if attribution not in ("batch", "nearest"):
+            raise InvalidInputError(f"attribution must be 'batch' or 'nearest', got "
+                                    f"{attribution!r}")
+        self.attribution = attribution
         self.x: torch.Tensor | None = None
 
     def begin(self, x: torch.Tensor, f_x: torch.Tensor | None = None, charge: int = 0) -> None:
@@ -184,7 +194,7 @@ class PropagationCounter(nn.Module):
             self.budget = old
 
     def sample_of(self, q: torch.Tensor) -> torch.Tensor:
-        """(N,) index of the nearest original (l2) of each query row."""
+        """(N,) index of the original of each query row (see ``attribution``)."""
         if self.x is None:
             raise InvalidInputError("PropagationCounter.begin(x) must be called before use")
         flat = q.detach().reshape(q.shape[0], -1).to(self._flat.dtype)
@@ -196,7 +206,8 @@ class PropagationCounter(nn.Module):
             return torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
         if flat.shape[0] == b:
             own = torch.arange(b, device=q.device)
-            if bool(((flat - self._flat).norm(dim=1) < self._half_gap).all()):
+            if self.attribution == "batch" or bool(
+                    ((flat - self._flat).norm(dim=1) < self._half_gap).all()):
                 return own
         return torch.cdist(flat, self._flat).argmin(1)
 
@@ -227,7 +238,15 @@ class PropagationCounter(nn.Module):
             qs = q[rows]
             if grad:
                 qs = _CountBackward.apply(qs, self, ids[rows])
-            f = scalar_output(self.model, qs).to(q.dtype)
+            b = self._flat.shape[0]
+            if rows.numel() == b and b > 1 and not torch.equal(
+                    ids[rows], torch.arange(b, device=ids.device)):
+                # B rows that are not the batch in order: two calls, so that a counter around
+                # the model (which reads a batch of B rows as the batch) attributes them alike
+                f = torch.cat([scalar_output(self.model, qs[:1]),
+                               scalar_output(self.model, qs[1:])]).to(q.dtype)
+            else:
+                f = scalar_output(self.model, qs).to(q.dtype)
             out = out.index_put((rows,), f)
             self.forwards.index_add_(0, ids[rows], torch.ones_like(rows))
             if self.track_best:
@@ -319,6 +338,8 @@ def budgeted(model: nn.Module, x: torch.Tensor, norm: str, bounds, budget: float
     ``budget`` is None) that has counted the forward pass of f(x)."""
     budget = check_budget(budget)
     norm, box, f_x = prepare(model, x, norm, bounds)
+    # the attribution of any counter around the model (a batch of B rows is the batch), so
+    # that the counts agree with it
     counter = PropagationCounter(model, budget, None, norm, track_best=False, refused="zero")
     counter.begin(x.detach(), f_x, charge=1)
     return counter, norm, box, f_x
