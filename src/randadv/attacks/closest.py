@@ -65,7 +65,7 @@ from randadv.attacks.deepfool import deepfool_candidates
 from randadv.attacks.fab import fab_candidates, fab_starts
 from randadv.attacks.fmn import fmn_candidates
 from randadv.attacks.line_search import first_root_bracketed
-from randadv.attacks.lp_geometry import hyperplane_step, lp_norm
+from randadv.attacks.lp_geometry import check_norm, hyperplane_step, lp_norm
 from randadv.attacks.min_norm import (
     Best,
     Box,
@@ -131,7 +131,8 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
             ``budget``, as many as fit in it (:func:`budget_plan`; no minimum of 30 then).
         methods: attack families of steps 1-2 among ``"deepfool"``, ``"fab"``, ``"fmn"``,
             ``"ddn"`` (l2 only); default ``("fmn",)`` (as good as FMN and DDN with 100 steps
-            at 30 in benchmarks/bench_closest.py). Inputs none of them flips get an l2
+            at 30 in benchmarks/bench_closest.py), or ``("fab",)`` in l1 with a budget below
+            :data:`SMALL_BUDGET` (40; then also no steps 3-4b). Inputs none of them flips get an l2
             DeepFool point as a start (any adversarial point is a candidate in every norm),
             then random rays from x (a gradient that vanishes gives no direction).
         refine: exact region refinement (step 4): True, False, or ``"auto"`` (when the model
@@ -174,8 +175,13 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         >>> res.distance, res.success
     """
     counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget)
+    small = counter.budget < SMALL_BUDGET
     if methods is None:
-        methods = ("fmn",)
+        # below SMALL_BUDGET in l1: FAB, whose first projection onto the tangent hyperplane
+        # crosses at once, where FMN's l1 steps are still soft-thresholded (zoo fc net, 10
+        # points, budget 20: median l1 distance 2.357 against 2.525; in l2 / linf FMN was the
+        # closer one: 0.2952 / 0.01770 against 0.2976 / 0.01786)
+        methods = ("fab",) if small and check_norm(norm) == "l1" else ("fmn",)
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         raise InvalidInputError(f"methods must be a non-empty subset of {METHODS}, got "
@@ -189,6 +195,8 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
                            ("projection_steps", projection_steps, 0)):
         if not isinstance(v, int) or isinstance(v, bool) or v < least:
             raise InvalidInputError(f"{name} must be an integer >= {least}, got {v!r}")
+    if small:
+        projection_steps, refine = 0, False
     plan = budget_plan(counter.budget, methods, n_starts, projection_steps)
     if steps is None:
         steps = plan[0]
@@ -220,7 +228,8 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
                             torch.arange(b, s * b, device=x.device), grads, min_fmn)
         # the points of steps 3-4b come without f and grad f: their verification also pays
         # for the rounding bound (2) at the point
-        with counter.limited(counter.budget - VERIFY_RESERVE - 2):
+        with counter.limited(counter.budget - plan[1] if small else
+                             counter.budget - VERIFY_RESERVE - 2):
             if projection_steps > 0:
                 boundary_projection(model, xs, fs, norm, box, per, projection_steps, stack,
                                     grad_stack=grads)
@@ -426,6 +435,12 @@ def _charged_walk(model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> torch.T
     return torch.where(ok, t, torch.full_like(t, float("nan")))
 
 
+# budgets below which closest_adversarial runs the attack of steps 1-2 alone (no projection or
+# shrink, whose points would need their rounding bound at the verification) and keeps back only
+# SMALL_VERIFY_RESERVE for the verification (the point in its batch and alone: a point that
+# needs a push is lost)
+SMALL_BUDGET = 40
+SMALL_VERIFY_RESERVE = 2
 # propagations per input kept back for boundary projection and radial shrink under a budget
 # (measured on the zoo's nets: 6-10 with two projection rounds, 3-4 for the shrink alone)
 POST_RESERVE = {0: 4, 1: 8, 2: 12}
@@ -439,17 +454,18 @@ def budget_plan(budget: float, methods: Sequence[str] | None, n_starts: int,
     :data:`randadv.attacks.budget.VERIFY_RESERVE`, plus 2 for the rounding bound of a point
     those steps found), and the most iterations per start that fit
     in the rest (one forward and one backward each, the f(x) pass and each run's first point
-    included). Below about 40 propagations the post-attack reserve is dropped: every
-    propagation goes to the attack."""
+    included). Below :data:`SMALL_BUDGET` only :data:`SMALL_VERIFY_RESERVE` is kept back."""
     methods = tuple(methods or ("fmn",))
     runs = n_starts * sum(m in methods for m in ("fmn", "fab", "ddn")) + ("deepfool" in methods)
     post = POST_RESERVE.get(min(projection_steps, 2), 12)
-    if budget < 40:
-        post = 0
     reserve = VERIFY_RESERVE + 2 + post
     if budget == float("inf"):
         return 30, reserve
-    steps = max(1, int((budget - 1 - reserve) // (2 * max(runs, 1))) - 1)
+    if budget < SMALL_BUDGET:
+        reserve = SMALL_VERIFY_RESERVE
+    # FMN: steps + 1 gradients per run; FAB, DDN: steps gradients and one forward
+    last = 2 if "fmn" in methods else 1
+    steps = max(1, int((budget - 1 - reserve - last * max(runs, 1)) // (2 * max(runs, 1))))
     return steps, reserve
 
 
