@@ -54,12 +54,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from randadv.attacks.budget import (
+    VERIFY_RESERVE,
+    ChargedStack,
+    PropagationCounter,
+    budgeted,
+)
 from randadv.attacks.ddn import ddn_candidates
 from randadv.attacks.deepfool import deepfool_candidates
 from randadv.attacks.fab import fab_candidates, fab_starts
 from randadv.attacks.fmn import fmn_candidates
 from randadv.attacks.line_search import first_root_bracketed
-from randadv.attacks.lp_geometry import hyperplane_step, lp_norm
+from randadv.attacks.lp_geometry import check_norm, hyperplane_step, lp_norm
 from randadv.attacks.min_norm import (
     Best,
     Box,
@@ -67,7 +73,6 @@ from randadv.attacks.min_norm import (
     box_slack,
     finalize,
     gradient_stack,
-    prepare,
 )
 from randadv.attacks.piecewise_linear import PiecewiseLinearStack, first_root_on_ray
 from randadv.attacks.segment import first_boundary_crossing, model_stack
@@ -75,7 +80,7 @@ from randadv.attacks.verify import verified_adversarial, verified_flip_along
 from randadv.errors import InvalidInputError
 from randadv.nets.seeding import generator as seeded_generator
 
-__all__ = ["ClosestResult", "closest_adversarial"]
+__all__ = ["ClosestResult", "budget_plan", "closest_adversarial"]
 
 METHODS = ("deepfool", "fab", "fmn", "ddn")
 MIN_FMN_STEPS = 30                # FMN's cosine schedules need about this many steps
@@ -96,10 +101,10 @@ FALLBACK_REACH = 16.0
 
 def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
                         bounds: tuple | None = None, *, seed: int = 0, n_starts: int = 1,
-                        steps: int = 30, methods: Sequence[str] | None = None,
+                        steps: int | None = None, methods: Sequence[str] | None = None,
                         refine: bool | str = "auto", projection_steps: int = 2,
-                        max_region_solves: int = 20, input_shape: Sequence[int] | None = None
-                        ) -> ClosestResult:
+                        max_region_solves: int = 20, input_shape: Sequence[int] | None = None,
+                        budget: int | None = None) -> ClosestResult:
     """The closest adversarial example of ``x`` for the decision sign f(x) of ``model``.
 
     Paper: De Palma, Kiani, Lloyd (ICML 2021), Section 4 (closest adversarial examples of random
@@ -122,10 +127,12 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
             more often on small networks (see tests/test_closest.py and the benchmark).
         steps: iterations per start of FAB and DDN, and of FMN with at least 30 (its annealed
             radius and step schedules need about that many); DeepFool runs up to
-            ``max(steps, 50)`` and stops at its first adversarial point.
+            ``max(steps, 50)`` and stops at its first adversarial point. Default 30; with a
+            ``budget``, as many as fit in it (:func:`budget_plan`; no minimum of 30 then).
         methods: attack families of steps 1-2 among ``"deepfool"``, ``"fab"``, ``"fmn"``,
             ``"ddn"`` (l2 only); default ``("fmn",)`` (as good as FMN and DDN with 100 steps
-            at 30 in benchmarks/bench_closest.py). Inputs none of them flips get an l2
+            at 30 in benchmarks/bench_closest.py), or ``("fab",)`` in l1 with a budget below
+            :data:`SMALL_BUDGET` (40; then also no steps 3-4b). Inputs none of them flips get an l2
             DeepFool point as a start (any adversarial point is a candidate in every norm),
             then random rays from x (a gradient that vanishes gives no direction).
         refine: exact region refinement (step 4): True, False, or ``"auto"`` (when the model
@@ -136,10 +143,22 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         max_region_solves: LPs/QPs per input in step 4.
         input_shape: unused unless the model is a conv ``nn.Sequential`` whose input shape
             differs from ``x.shape[1:]``.
+        budget: model propagations per input: each forward and each backward pass of an
+            input counts 1 (AttackBench, Cina et al. 2024), the f(x) pass, gradients through a
+            ReLU MLP's own matrices (1 + 1) and exact ray walks on them (2) included, and the
+            final verification inside it too: ``propagations <= budget`` for every input (a
+            :class:`randadv.attacks.budget.PropagationCounter` around the model cuts each input
+            off there). The steps follow from it (:func:`budget_plan`). The exact region
+            refinement (step 4) reads the weights and calls the model only to verify (counted).
+            Default None: no limit, the pipeline above with ``steps=30``, which spends 73-80
+            propagations per input (measured on the zoo's fc and resnet at n = 432, 8 inputs,
+            every norm: 1 + 2 x 31 for f(x) and FMN, the rest projection, shrink and
+            verification).
 
     Shape:
         x: (B, ...). Returns a :class:`ClosestResult`: ``x_adv`` (B, ...), ``distance``,
-        ``success``, ``f_x``, ``f_adv``, ``exact_region``, ``rounding_bound`` (B,) and
+        ``success``, ``f_x``, ``f_adv``, ``exact_region``, ``rounding_bound``,
+        ``propagations`` (B,) and
         ``method`` (the stages that ran, e.g. ``"fmn+projection+region"``; ``region`` only
         where the exact region refinement ran). Rows with f(x) = 0 have no
         side to leave: ``success`` False, ``distance`` inf.
@@ -155,9 +174,14 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         >>> res = closest_adversarial(net, torch.rand(4, 10), norm="linf", bounds=(0, 1))
         >>> res.distance, res.success
     """
-    norm, box, f_x = prepare(model, x, norm, bounds)
+    counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget)
+    small = counter.budget < SMALL_BUDGET
     if methods is None:
-        methods = ("fmn",)
+        # below SMALL_BUDGET in l1: FAB, whose first projection onto the tangent hyperplane
+        # crosses at once, where FMN's l1 steps are still soft-thresholded (zoo fc net, 10
+        # points, budget 20: median l1 distance 2.357 against 2.525; in l2 / linf FMN was the
+        # closer one: 0.2952 / 0.01770 against 0.2976 / 0.01786)
+        methods = ("fab",) if small and check_norm(norm) == "l1" else ("fmn",)
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         raise InvalidInputError(f"methods must be a non-empty subset of {METHODS}, got "
@@ -167,10 +191,16 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
                                 f"norm={norm!r}")
     if refine not in (True, False, "auto"):
         raise InvalidInputError(f"refine must be True, False or 'auto', got {refine!r}")
-    for name, v, least in (("n_starts", n_starts, 1), ("steps", steps, 1),
+    for name, v, least in (("n_starts", n_starts, 1), ("steps", 1 if steps is None else steps, 1),
                            ("projection_steps", projection_steps, 0)):
         if not isinstance(v, int) or isinstance(v, bool) or v < least:
             raise InvalidInputError(f"{name} must be an integer >= {least}, got {v!r}")
+    if small:
+        projection_steps, refine = 0, False
+    plan = budget_plan(counter.budget, methods, n_starts, projection_steps)
+    if steps is None:
+        steps = plan[0]
+    min_fmn = MIN_FMN_STEPS if budget is None else 1
     x = x.detach()
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
     b, s = x.shape[0], n_starts
@@ -179,38 +209,51 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
     fs = f_x.repeat(s)
     per = Best(xs, norm, box)
     first = torch.arange(b, device=x.device)
+    net = model
+    model = counter
     with torch.no_grad():
-        stack = model_stack(model, x)
-        grads = gradient_stack(model, stack)
-        _candidates(model, x, f_x, norm, box, per, x, methods, steps, first, grads)
-        _fallback_l2(model, x, f_x, box, per)
-        _fallback_rays(model, x, f_x, box, per, stack, seed)
-        if s > 1:
-            radius = 0.5 * per.dist[:b]
-            starts = fab_starts(x, s, radius, norm, box, gen)[b:]
-            _candidates(model, xs[b:], fs[b:], norm, box, per, starts,
-                        [m for m in methods if m in ("fab", "fmn")] or ["fab"], steps,
-                        torch.arange(b, s * b, device=x.device), grads)
-        if projection_steps > 0:
-            boundary_projection(model, xs, fs, norm, box, per, projection_steps, stack,
-                                grad_stack=grads)
-        exact_s = torch.zeros(s * b, dtype=torch.bool, device=x.device)
-        if refine:
-            exact_s = exact_region_refinement(model, xs, fs, norm, box, per, max_region_solves,
-                                              input_shape, required=refine is True)
-            if projection_steps > 0 and bool(exact_s.any()):
+        stack = model_stack(net, x)
+        grads = gradient_stack(net, stack)
+        grads = None if grads is None else ChargedStack(grads, counter)
+        with counter.limited(counter.budget - plan[1]):
+            _candidates(model, x, f_x, norm, box, per, x, methods, steps, first, grads,
+                        min_fmn)
+            _fallback_l2(model, x, f_x, box, per)
+            _fallback_rays(model, x, f_x, box, per, stack, seed)
+            if s > 1:
+                radius = 0.5 * per.dist[:b]
+                starts = fab_starts(x, s, radius, norm, box, gen)[b:]
+                _candidates(model, xs[b:], fs[b:], norm, box, per, starts,
+                            [m for m in methods if m in ("fab", "fmn")] or ["fab"], steps,
+                            torch.arange(b, s * b, device=x.device), grads, min_fmn)
+        # the points of steps 3-4b come without f and grad f: their verification also pays
+        # for the rounding bound (2) at the point
+        with counter.limited(counter.budget - plan[1] if small else
+                             counter.budget - VERIFY_RESERVE - 2):
+            if projection_steps > 0:
+                boundary_projection(model, xs, fs, norm, box, per, projection_steps, stack,
+                                    grad_stack=grads)
+            exact_s = torch.zeros(s * b, dtype=torch.bool, device=x.device)
+            if refine:
+                exact_s = exact_region_refinement(model, xs, fs, norm, box, per,
+                                                  max_region_solves, input_shape,
+                                                  required=refine is True, net=net)
+                if projection_steps > 0 and bool(exact_s.any()):
+                    before = per.dist.clone()
+                    boundary_projection(model, xs, fs, norm, box, per, 2, stack,
+                                        grad_stack=grads)
+                    exact_s &= per.dist >= before
+            if projection_steps > 0:
+                # after the region refinement: its LP / QP search starts from the attack's own
+                # point (started from the shrunk point it ended worse on 8 of 96 small-net l1
+                # inputs)
                 before = per.dist.clone()
-                boundary_projection(model, xs, fs, norm, box, per, 2, stack, grad_stack=grads)
-                exact_s &= per.dist >= before
-        if projection_steps > 0:
-            # after the region refinement: its LP / QP search starts from the attack's own point
-            # (started from the shrunk point it ended worse on 8 of 96 small-net l1 inputs)
-            before = per.dist.clone()
-            radial_shrink(model, xs, fs, box, per, stack)
-            # a region optimum stays one up to its verification push (relative 1e-9 there)
-            exact_s &= per.dist >= before * (1 - 1e-6)
+                radial_shrink(model, xs, fs, box, per, stack)
+                # a region optimum stays one up to its verification push (relative 1e-9 there)
+                exact_s &= per.dist >= before * (1 - 1e-6)
         best = Best(x, norm, box)
-        best.offer(per.point, torch.isfinite(per.dist), torch.arange(s * b, device=x.device) % b)
+        best.offer(per.point, torch.isfinite(per.dist), torch.arange(s * b, device=x.device) % b,
+                   value=per.value, grad=per.grad)
         # exact_region of the chosen start
         chosen = per.dist.view(s, b) == best.dist.view(1, b)
         exact = (chosen & exact_s.view(s, b)).any(0)
@@ -222,7 +265,8 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
 
 def _candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
                 box: Box | None, best: Best, starts: torch.Tensor, methods: Sequence[str],
-                steps: int, rows: torch.Tensor, grads: PiecewiseLinearStack | None) -> None:
+                steps: int, rows: torch.Tensor, grads: PiecewiseLinearStack | None,
+                min_fmn: int = MIN_FMN_STEPS) -> None:
     """Steps 1-2: the attack families ``methods`` from ``starts`` (x's rows, or random starts
     for the iterative ones), offering their adversarial iterates to ``best`` at ``rows``; FMN
     backpropagates through ``grads`` if given."""
@@ -230,7 +274,7 @@ def _candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
         pts, found = deepfool_candidates(model, x, f_x, norm, box, steps=max(steps, 50))
         best.offer(pts, found, rows)
     if "fmn" in methods:
-        fmn_candidates(model, x, f_x, norm, box, best, starts, max(steps, MIN_FMN_STEPS),
+        fmn_candidates(model, x, f_x, norm, box, best, starts, max(steps, min_fmn),
                        rows=rows, stack=grads)
     if "fab" in methods:
         fab_candidates(model, x, f_x, norm, box, best, starts, steps, rows=rows)
@@ -275,6 +319,12 @@ def _fallback_rays(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Bo
         reach = FALLBACK_REACH * (1 + lp_norm(xr, "l2"))
         u = z * (reach / lp_norm(z, "l2")).view(view)
         u = u * torch.clamp(ray_box_exit(xr, u, box), max=1.0).view(view)
+    if stack is not None:
+        # the exact walk reads the model's matrices: charged as two forward passes
+        ok = torch.nonzero(model.charge(xr, 2)).flatten()
+        rep, xr, u = rep[ok], xr[ok], u[ok]
+        if ok.numel() == 0:
+            return
     # the segment-crossing search: exact walk on ``stack``, else bracketed (no second
     # inspection of the model)
     crossing = first_boundary_crossing(model, xr, u, 1.0, exact=stack is not None,
@@ -319,6 +369,7 @@ def boundary_projection(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, no
         if stack is not None:
             dt = stack.out_w.dtype
             t = first_root_on_ray(stack, xr.to(dt), u.to(dt), 1.0).to(x.dtype)
+            t = _charged_walk(model, xr, t)
             t_adv, crossed, x_adv, _ = verified_flip_along(model, xr, u, t, f_x[rows], box)
         else:
             # first the projection itself (t = 1 / scale, pushed just across): exact where it
@@ -362,6 +413,7 @@ def radial_shrink(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box
     if stack is not None:
         dt = stack.out_w.dtype
         t = first_root_on_ray(stack, xr.to(dt), u.to(dt), 1.0).to(x.dtype)
+        t = _charged_walk(model, xr, t)
         give_up = None
     else:
         s = torch.sign(f_x[rows])
@@ -372,6 +424,49 @@ def radial_shrink(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box
     t = torch.where((t > 0) & (t < 1), t, torch.full_like(t, float("nan")))
     _, crossed, x_adv, _ = verified_flip_along(model, xr, u, t, f_x[rows], box, give_up=give_up)
     best.offer(x_adv, crossed, rows)
+
+
+def _charged_walk(model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Charge an exact ray walk on the model's matrices as two forward passes per row to a
+    :class:`PropagationCounter` ``model``; rows it refuses get no crossing (NaN)."""
+    if not isinstance(model, PropagationCounter):
+        return t
+    ok = model.charge(x, 2)
+    return torch.where(ok, t, torch.full_like(t, float("nan")))
+
+
+# budgets below which closest_adversarial runs the attack of steps 1-2 alone (no projection or
+# shrink, whose points would need their rounding bound at the verification) and keeps back only
+# SMALL_VERIFY_RESERVE for the verification (the point in its batch and alone: a point that
+# needs a push is lost)
+SMALL_BUDGET = 40
+SMALL_VERIFY_RESERVE = 2
+# propagations per input kept back for boundary projection and radial shrink under a budget
+# (measured on the zoo's nets: 6-10 with two projection rounds, 3-4 for the shrink alone)
+POST_RESERVE = {0: 4, 1: 8, 2: 12}
+
+
+def budget_plan(budget: float, methods: Sequence[str] | None, n_starts: int,
+                projection_steps: int) -> tuple[int, int]:
+    """``(steps, reserve)`` of :func:`closest_adversarial` under ``budget`` propagations per
+    input: ``reserve`` kept back after the attacks of steps 1-2 (boundary projection, radial
+    shrink: :data:`POST_RESERVE`; the final verification:
+    :data:`randadv.attacks.budget.VERIFY_RESERVE`, plus 2 for the rounding bound of a point
+    those steps found), and the most iterations per start that fit
+    in the rest (one forward and one backward each, the f(x) pass and each run's first point
+    included). Below :data:`SMALL_BUDGET` only :data:`SMALL_VERIFY_RESERVE` is kept back."""
+    methods = tuple(methods or ("fmn",))
+    runs = n_starts * sum(m in methods for m in ("fmn", "fab", "ddn")) + ("deepfool" in methods)
+    post = POST_RESERVE.get(min(projection_steps, 2), 12)
+    reserve = VERIFY_RESERVE + 2 + post
+    if budget == float("inf"):
+        return 30, reserve
+    if budget < SMALL_BUDGET:
+        reserve = SMALL_VERIFY_RESERVE
+    # FMN: steps + 1 gradients per run; FAB, DDN: steps gradients and one forward
+    last = 2 if "fmn" in methods else 1
+    steps = max(1, int((budget - 1 - reserve - last * max(runs, 1)) // (2 * max(runs, 1))))
+    return steps, reserve
 
 
 def ray_box_exit(x: torch.Tensor, d: torch.Tensor, box: Box | None) -> torch.Tensor:
@@ -394,19 +489,22 @@ def _weight_count(model: nn.Module) -> int:
 
 def exact_region_refinement(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
                             box: Box | None, best: Best, max_solves: int,
-                            input_shape: Sequence[int] | None, required: bool) -> torch.Tensor:
+                            input_shape: Sequence[int] | None, required: bool,
+                            net: nn.Module | None = None) -> torch.Tensor:
     """Step 4: the exact closest boundary point of the best point's linear region (LP / QP),
     then of neighbouring regions while it improves. Returns the rows whose best point is that
-    region optimum."""
+    region optimum. ``net``: the model whose weights the LPs read, default ``model`` (which
+    may be a :class:`PropagationCounter` around it: the verification runs through ``model``)."""
     from randadv.exact.attack import pattern_search
     from randadv.exact.encoding import AffineNet, to_affine_layers
 
     shape = tuple(input_shape) if input_shape is not None else (
         tuple(x.shape[1:]) if x.dim() > 2 else None)
-    if not required and _weight_count(model) > 10 * MAX_EXACT_ENTRIES:
+    net = model if net is None else net
+    if not required and _weight_count(net) > 10 * MAX_EXACT_ENTRIES:
         return torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
     try:
-        net = AffineNet(to_affine_layers(model, shape))
+        net = AffineNet(to_affine_layers(net, shape))
     except InvalidInputError:
         if required:
             raise

@@ -20,7 +20,8 @@ import math
 import torch
 from torch import nn
 
-from randadv.attacks.lp_geometry import steepest
+from randadv.attacks.budget import VERIFY_RESERVE, budgeted, steps_within
+from randadv.attacks.lp_geometry import check_norm, steepest
 from randadv.attacks.min_norm import (
     Best,
     Box,
@@ -29,7 +30,6 @@ from randadv.attacks.min_norm import (
     clip,
     finalize,
     linear_distance_estimate,
-    prepare,
     value_and_grad,
 )
 
@@ -46,7 +46,7 @@ def ddn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Bo
         y = clip(x + delta, box)
         f, g = value_and_grad(model, y)
         adv = adversarial(f, f_x)
-        best.offer(y, adv, rows)
+        best.offer(y, adv, rows, value=f, grad=g)
         if eps is None:
             eps = linear_distance_estimate(f, g, x)
         else:
@@ -62,7 +62,8 @@ def ddn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Bo
 
 
 def ddn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | None = None, *,
-        steps: int = 100, gamma: float = 0.05, alpha: float = 0.5) -> ClosestResult:
+        steps: int | None = None, gamma: float = 0.05, alpha: float = 0.5,
+        budget: int | None = None) -> ClosestResult:
     """DDN (Rony et al., CVPR 2019) for a scalar-output model.
 
     Distance: l2 only.
@@ -72,9 +73,14 @@ def ddn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
         x: inputs (B, ...), floating point.
         norm: must be ``"l2"``.
         bounds: optional box ``(lo, hi)``.
-        steps: iterations.
+        steps: iterations; default 100, or with a ``budget`` as many as fit
+            (``(budget - 2 - VERIFY_RESERVE) // 2``: a forward and a backward each, and a
+            forward of the last iterate).
         gamma: norm adaptation factor.
         alpha: initial step length relative to eps (cosine-annealed).
+        budget: model propagations per input (forwards + backwards, AttackBench's count), the
+            f(x) pass and the final verification included: ``propagations <= budget``.
+            Default None: no limit (100 steps spend 2 * 100 + 2 + about 2).
 
     Shape:
         x: (B, ...); returns a :class:`ClosestResult`.
@@ -87,9 +93,12 @@ def ddn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
     """
     from randadv.errors import InvalidInputError
 
-    norm, box, f_x = prepare(model, x, norm, bounds)
-    if norm != "l2":
+    if check_norm(norm) != "l2":
         raise InvalidInputError(f"DDN is an l2 attack, got norm={norm!r}")
+    counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget)
+    if steps is None:
+        steps = 100 if budget is None else steps_within(budget, 2, 2 + VERIFY_RESERVE)
     best = Best(x, norm, box)
-    ddn_candidates(model, x, f_x, box, best, steps, gamma, alpha)
-    return finalize(model, x, best, f_x, norm, box, method="ddn")
+    with counter.limited(counter.budget - VERIFY_RESERVE):
+        ddn_candidates(counter, x, f_x, box, best, steps, gamma, alpha)
+    return finalize(counter, x, best, f_x, norm, box, method="ddn")

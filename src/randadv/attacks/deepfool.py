@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from randadv.attacks.budget import VERIFY_RESERVE, budgeted, steps_within
 from randadv.attacks.lp_geometry import hyperplane_step
 from randadv.attacks.min_norm import (
     Best,
@@ -26,20 +27,22 @@ from randadv.attacks.min_norm import (
     box_slack,
     clip,
     finalize,
-    prepare,
     value_and_grad,
 )
 
 
 def deepfool_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
-                        box: Box | None, steps: int = 50, overshoot: float = 0.02
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+                        box: Box | None, steps: int = 50, overshoot: float = 0.02,
+                        with_values: bool = False) -> tuple[torch.Tensor, ...]:
     """Raw DeepFool: ``(points, found)`` (B, ...), (B,): the first adversarial iterate per row
-    (a forward-pass check, not yet the reported verification)."""
+    (a forward-pass check, not yet the reported verification); with ``with_values`` also f
+    and grad f there (NaN where not found)."""
     b = x.shape[0]
     r_tot = torch.zeros_like(x)
     out = torch.full_like(x, float("nan"))
     found = torch.zeros(b, dtype=torch.bool, device=x.device)
+    f_out = torch.full((b,), float("nan"), dtype=x.dtype, device=x.device)
+    g_out = torch.full_like(x, float("nan"))
     todo = torch.arange(b, device=x.device)
     y = x.clone()
     for _ in range(steps + 1):
@@ -49,6 +52,7 @@ def deepfool_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, no
         adv = adversarial(f, f_x[todo])
         out[todo[adv]] = y[todo[adv]]
         found[todo[adv]] = True
+        f_out[todo[adv]], g_out[todo[adv]] = f[adv].to(x.dtype), g[adv].to(x.dtype)
         keep = ~adv
         todo, f, g = todo[keep], f[keep], g[keep]
         if todo.numel() == 0:
@@ -57,12 +61,12 @@ def deepfool_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, no
         step = hyperplane_step(g, -f, norm, lo, hi)
         r_tot[todo] += step
         y[todo] = clip(x[todo] + (1 + overshoot) * r_tot[todo], box)
-    return out, found
+    return (out, found, f_out, g_out) if with_values else (out, found)
 
 
 def deepfool(model: nn.Module, x: torch.Tensor, norm: str = "l2",
-             bounds: tuple | None = None, *, steps: int = 50,
-             overshoot: float = 0.02) -> ClosestResult:
+             bounds: tuple | None = None, *, steps: int | None = None,
+             overshoot: float = 0.02, budget: int | None = None) -> ClosestResult:
     """DeepFool (Moosavi-Dezfooli et al., CVPR 2016) for a scalar-output model.
 
     Distance: l1, l2, linf (``norm``).
@@ -72,12 +76,17 @@ def deepfool(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         x: inputs (B, ...), floating point (float64 stays float64).
         norm: ``"l1"``, ``"l2"`` or ``"linf"``.
         bounds: optional box ``(lo, hi)`` (scalars or tensors of one input's shape).
-        steps: maximum number of linearisation steps.
+        steps: maximum number of linearisation steps; default 50, or with a ``budget`` as
+            many as fit (``(budget - 1 - VERIFY_RESERVE) // 2 - 1``).
         overshoot: the total step is multiplied by ``1 + overshoot``.
+        budget: model propagations per input (forwards + backwards, AttackBench's count), the
+            f(x) pass and the final verification included: ``propagations <= budget``.
+            Default None: no limit (DeepFool stops at its first adversarial point: typically
+            a few steps, 2 propagations each).
 
     Shape:
         x: (B, ...); returns a :class:`ClosestResult` with ``x_adv`` (B, ...), ``distance``,
-        ``success`` (B,).
+        ``success``, ``propagations`` (B,).
 
     Example::
 
@@ -85,8 +94,12 @@ def deepfool(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         ...                           torch.nn.Linear(32, 1))
         >>> res = deepfool(net, torch.randn(4, 10), norm="linf")
     """
-    norm, box, f_x = prepare(model, x, norm, bounds)
-    pts, found = deepfool_candidates(model, x, f_x, norm, box, steps, overshoot)
+    counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget)
+    if steps is None:
+        steps = 50 if budget is None else steps_within(budget, 2, 3 + VERIFY_RESERVE)
+    with counter.limited(counter.budget - VERIFY_RESERVE):
+        pts, found, f, g = deepfool_candidates(counter, x, f_x, norm, box, steps, overshoot,
+                                               with_values=True)
     best = Best(x, norm, box)
-    best.offer(pts, found)
-    return finalize(model, x, best, f_x, norm, box, method="deepfool")
+    best.offer(pts, found, value=f, grad=g)
+    return finalize(counter, x, best, f_x, norm, box, method="deepfool")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from randadv.attacks.budget import VERIFY_RESERVE, budgeted, steps_within
 from randadv.attacks.lp_geometry import hyperplane_step, lp_norm, random_in_ball
 from randadv.attacks.min_norm import (
     Best,
@@ -31,7 +32,6 @@ from randadv.attacks.min_norm import (
     box_slack,
     clip,
     finalize,
-    prepare,
     value_and_grad,
 )
 
@@ -55,7 +55,7 @@ def fab_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: s
     for _ in range(steps):
         f, g = value_and_grad(model, y)
         adv = adversarial(f, fo)
-        best.offer(y, adv, rows)
+        best.offer(y, adv, rows, value=f, grad=g)
         # backward step on adversarial iterates, linearisation at y reused
         yb = torch.where(adv.view(view), xo + beta * (y - xo), y)
         f_lin = f + _sum_rows(g * (yb - y))
@@ -86,8 +86,9 @@ def fab_starts(x: torch.Tensor, n_starts: int, radius: torch.Tensor, norm: str,
 
 
 def fab(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | None = None, *,
-        steps: int = 20, n_starts: int = 4, alpha_max: float = 0.1, eta: float = 1.05,
-        beta: float = 0.9, seed: int = 0) -> ClosestResult:
+        steps: int | None = None, n_starts: int = 4, alpha_max: float = 0.1,
+        eta: float = 1.05, beta: float = 0.9, seed: int = 0, budget: int | None = None
+        ) -> ClosestResult:
     """FAB (Croce & Hein, ICML 2020) for a scalar-output model.
 
     Distance: l1, l2, linf (``norm``).
@@ -97,11 +98,16 @@ def fab(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
         x: inputs (B, ...), floating point.
         norm: ``"l1"``, ``"l2"`` or ``"linf"``.
         bounds: optional box ``(lo, hi)``.
-        steps: FAB iterations per start.
+        steps: FAB iterations per start; default 20, or with a ``budget`` as many as fit
+            (``((budget - 1 - VERIFY_RESERVE) // n_starts - 1) // 2``: a forward and a
+            backward each, and a forward of each start's last iterate).
         n_starts: x itself plus ``n_starts - 1`` random starts in the l_p ball of half the
             distance found by the first run.
         alpha_max, eta, beta: the paper's bias cap, overshoot and backward-step factor.
         seed: seed of the random starts (a private generator; the global RNG is untouched).
+        budget: model propagations per input (forwards + backwards, AttackBench's count), the
+            f(x) pass and the final verification included: ``propagations <= budget``.
+            Default None: no limit (20 steps x 4 starts spend 4 * 41 + 1 + about 2).
 
     Shape:
         x: (B, ...); returns a :class:`ClosestResult`.
@@ -112,11 +118,16 @@ def fab(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
         ...                           torch.nn.Linear(32, 1))
         >>> res = fab(net, torch.randn(4, 10), norm="l1", n_starts=2)
     """
-    norm, box, f_x = prepare(model, x, norm, bounds)
+    counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget)
+    if steps is None:
+        steps = 20 if budget is None else max(
+            1, (steps_within(budget, n_starts, 1 + VERIFY_RESERVE) - 1) // 2)
     best = Best(x, norm, box)
-    fab_candidates(model, x, f_x, norm, box, best, x, steps, alpha_max, eta, beta)
-    if n_starts > 1:
-        gen = torch.Generator(device=x.device).manual_seed(int(seed))
-        starts = fab_starts(x, n_starts, 0.5 * best.dist, norm, box, gen)[x.shape[0]:]
-        fab_candidates(model, x, f_x, norm, box, best, starts, steps, alpha_max, eta, beta)
-    return finalize(model, x, best, f_x, norm, box, method="fab")
+    with counter.limited(counter.budget - VERIFY_RESERVE):
+        fab_candidates(counter, x, f_x, norm, box, best, x, steps, alpha_max, eta, beta)
+        if n_starts > 1:
+            gen = torch.Generator(device=x.device).manual_seed(int(seed))
+            starts = fab_starts(x, n_starts, 0.5 * best.dist, norm, box, gen)[x.shape[0]:]
+            fab_candidates(counter, x, f_x, norm, box, best, starts, steps, alpha_max, eta,
+                           beta)
+    return finalize(counter, x, best, f_x, norm, box, method="fab")

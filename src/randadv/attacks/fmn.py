@@ -35,6 +35,7 @@ import math
 import torch
 from torch import nn
 
+from randadv.attacks.budget import VERIFY_RESERVE, ChargedStack, budgeted, steps_within
 from randadv.attacks.lp_geometry import dual_norm, hyperplane_step, lp_norm, project_ball
 from randadv.attacks.min_norm import (
     Best,
@@ -45,7 +46,6 @@ from randadv.attacks.min_norm import (
     finalize,
     gradient_stack,
     linear_distance_estimate,
-    prepare,
     value_and_grad,
 )
 from randadv.attacks.piecewise_linear import PiecewiseLinearStack
@@ -142,8 +142,8 @@ def fmn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: s
 
 
 def fmn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | None = None, *,
-        steps: int = 100, gamma: float = 0.05, gamma_final: float = 0.001,
-        alpha: float | None = None) -> ClosestResult:
+        steps: int | None = None, gamma: float = 0.05, gamma_final: float = 0.001,
+        alpha: float | None = None, budget: int | None = None) -> ClosestResult:
     """FMN (Pintor et al., NeurIPS 2021) for a scalar-output model.
 
     Distance: l1, l2, linf (``norm``).
@@ -153,27 +153,41 @@ def fmn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
         x: inputs (B, ...), floating point.
         norm: ``"l1"``, ``"l2"`` or ``"linf"``.
         bounds: optional box ``(lo, hi)``.
-        steps: iterations.
+        steps: iterations; default 100, or with a ``budget`` as many as fit in it
+            (``(budget - 1 - VERIFY_RESERVE) // 2 - 1``: each costs a forward and a backward,
+            plus the final one).
         gamma, gamma_final: radius adaptation factor, cosine-annealed.
         alpha: initial l2 step length (cosine-annealed to alpha / 100), in units of the box's
             l2 diameter, or without a finite box of the row's linear distance estimate
             ``|f(x)| / ||grad f(x)||_2``; default per norm :data:`ALPHA_BOX` /
             :data:`ALPHA_FREE`.
+        budget: model propagations per input (each forward and each backward of an input
+            counts 1, as in AttackBench, Cina et al. 2024), the f(x) pass and the final
+            verification included: ``propagations <= budget`` for every input (the attack
+            keeps :data:`randadv.attacks.budget.VERIFY_RESERVE` back for the verification).
+            Default None: no limit; 100 steps spend 2 * 101 + 1 + the verification's 2-4
+            (207 measured on a 10-32-1 ReLU net).
 
     Shape:
-        x: (B, ...); returns a :class:`ClosestResult`.
+        x: (B, ...); returns a :class:`ClosestResult` (``propagations`` per input).
 
     Example::
 
         >>> net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(),
         ...                           torch.nn.Linear(32, 1))
         >>> res = fmn(net, torch.randn(4, 10), norm="l2", steps=50)
+        >>> res = fmn(net, torch.randn(4, 10), norm="l2", budget=100)
+        >>> bool((res.propagations <= 100).all())
+        True
     """
-    norm, box, f_x = prepare(model, x, norm, bounds)
+    counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget)
+    if steps is None:
+        steps = 100 if budget is None else steps_within(budget, 2, 3 + VERIFY_RESERVE)
     best = Best(x, norm, box)
     # a conv model's dense stack is never the cheaper gradient: do not densify it for nothing
     convolutional = any(p.dim() > 2 for p in model.parameters())
     stack = None if convolutional else gradient_stack(model, model_stack(model, x))
-    fmn_candidates(model, x, f_x, norm, box, best, x, steps, gamma, gamma_final, alpha,
-                   stack=stack)
-    return finalize(model, x, best, f_x, norm, box, method="fmn")
+    with counter.limited(counter.budget - VERIFY_RESERVE):
+        fmn_candidates(counter, x, f_x, norm, box, best, x, steps, gamma, gamma_final, alpha,
+                       stack=None if stack is None else ChargedStack(stack, counter))
+    return finalize(counter, x, best, f_x, norm, box, method="fmn")

@@ -9,6 +9,7 @@ push across the boundary): no unverified point is ever reported.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import torch
@@ -18,7 +19,7 @@ from randadv.attacks.checks import check_attack_input, scalar_output
 from randadv.attacks.lp_geometry import check_norm, lp_norm
 from randadv.attacks.piecewise_linear import PiecewiseLinearStack
 from randadv.attacks.single_step import value_and_grad  # noqa: F401  (re-exported)
-from randadv.attacks.verify import verified_adversarial
+from randadv.attacks.verify import rounding_bound_of, verified_adversarial
 from randadv.errors import InvalidInputError
 
 Box = tuple[torch.Tensor, torch.Tensor]
@@ -46,6 +47,9 @@ class ClosestResult:
         rounding_bound: (B,) the bound on the forward pass's rounding error the flip was
             checked against (:func:`randadv.attacks.verify.rounding_bound`); ``|f_adv| /
             rounding_bound`` is the verified margin. NaN where there was no candidate.
+        propagations: (B,) model propagations spent per input (forwards + backwards of that
+            input, AttackBench's count; :mod:`randadv.attacks.budget`), verification included;
+            None from constructors that do not count.
     """
 
     x_adv: torch.Tensor
@@ -57,6 +61,7 @@ class ClosestResult:
     exact_region: torch.Tensor
     method: str = "closest"
     rounding_bound: torch.Tensor | None = None
+    propagations: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.distance.shape[0])
@@ -210,16 +215,76 @@ def gradient_stack(model: nn.Module, stack: PiecewiseLinearStack | None
 
 def finalize(model: nn.Module, x: torch.Tensor, best: Best, f_x: torch.Tensor, norm: str,
              box: Box | None, exact_region: torch.Tensor | None = None,
-             method: str = "closest") -> ClosestResult:
-    """Verify every candidate by a forward pass (:func:`verified_adversarial`) and measure."""
-    x_adv, success, f_adv, bound = verified_adversarial(model, x, best.point, f_x, box)
+             method: str = "closest", propagations: torch.Tensor | None = None
+             ) -> ClosestResult:
+    """Verify every candidate by a forward pass (:func:`verified_adversarial`) and measure;
+    ``model`` may be a :class:`randadv.attacks.budget.PropagationCounter`, whose counts after
+    the verification become ``propagations``."""
+    from randadv.attacks.budget import PropagationCounter
+
+    point, bound = best.point, None
+    if isinstance(model, PropagationCounter):
+        point, bound = _bound_within_budget(model, best)
+    if isinstance(model, PropagationCounter) and math.isfinite(model.budget):
+        x_adv, success, f_adv, bound = _verified_within_budget(model, x, point, f_x, box, bound)
+    else:
+        x_adv, success, f_adv, bound = verified_adversarial(model, x, point, f_x, box,
+                                                            bound=bound)
     dist = lp_norm(x_adv - x, norm)
     dist = torch.where(success, dist, torch.full_like(dist, float("inf")))
     if exact_region is None:
         exact_region = torch.zeros_like(success)
     return ClosestResult(x_adv=x_adv, distance=dist, success=success, f_x=f_x, f_adv=f_adv,
                          norm=norm, exact_region=exact_region & success, method=method,
-                         rounding_bound=bound)
+                         rounding_bound=bound,
+                         propagations=model.used.clone() if isinstance(model, PropagationCounter)
+                         else propagations)
+
+
+def _verified_within_budget(counter: nn.Module, x: torch.Tensor, point: torch.Tensor,
+                            f_x: torch.Tensor, box: Box | None, bound: torch.Tensor
+                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`verified_adversarial` under a budget: each point alone (a batch of one is the
+    evaluation alone; a candidate already clearly across costs 1 forward), then every accepted
+    point once more in one batch (1 forward), where a failure is a failure. In one batch call,
+    every accepted point is evaluated again at each push round of any other point, and a
+    counter that refuses those passes would revoke points already verified."""
+    b = x.shape[0]
+    x_adv, f_adv, bnd = x.clone(), f_x.clone().to(x.dtype), bound.clone()
+    success = torch.zeros(b, dtype=torch.bool, device=x.device)
+    for i in torch.nonzero(torch.isfinite(point.reshape(b, -1)).all(1)).flatten().tolist():
+        xa, ok, fa, bi = verified_adversarial(counter, x[i:i + 1], point[i:i + 1], f_x[i:i + 1],
+                                              box, bound=bound[i:i + 1])
+        x_adv[i], success[i], f_adv[i], bnd[i] = xa[0], ok[0], fa[0], bi[0]
+    acc = torch.nonzero(success).flatten()
+    if acc.numel() > 1:
+        f_all = scalar_output(counter, x_adv[acc]).to(x.dtype)
+        bad = ~(torch.sign(f_all) * torch.sign(f_x[acc]) < 0) | (f_all.abs() <= bnd[acc])
+        rows = acc[bad]
+        success[rows], x_adv[rows], f_adv[rows] = False, x[rows], f_x[rows].to(x.dtype)
+    return x_adv, success, f_adv, bnd
+
+
+def _bound_within_budget(counter: nn.Module, best: Best) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rounding bound of each best point for its verification under a budget: from the f
+    and grad f kept with the point (no propagation), else one forward and backward pass of the
+    model charged to ``counter`` (a point it has no budget for is dropped: NaN)."""
+    b = best.x.shape[0]
+    flat = best.grad.reshape(b, -1)
+    known = torch.isfinite(best.value) & torch.isfinite(flat).all(1)
+    bound = torch.where(known, rounding_bound_of(torch.nan_to_num(best.value),
+                                                 torch.nan_to_num(best.grad), best.point),
+                        torch.full_like(best.value, float("nan")))
+    point = best.point.clone()
+    miss = torch.nonzero(~known & torch.isfinite(best.point.reshape(b, -1)).all(1)).flatten()
+    if miss.numel():
+        got = counter.charge(best.point[miss], 1, 1)
+        point[miss[~got]] = float("nan")
+        miss = miss[got]
+        if miss.numel():
+            f, g = value_and_grad(counter.model, best.point[miss])
+            bound[miss] = rounding_bound_of(f, g, best.point[miss])
+    return point, bound
 
 
 def adversarial(f: torch.Tensor, f_x: torch.Tensor) -> torch.Tensor:

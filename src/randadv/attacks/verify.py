@@ -173,8 +173,9 @@ def unit_sum_rounding_bound(out_w: torch.Tensor, pre: torch.Tensor, act) -> torc
 
 @torch.no_grad()
 def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
-                         f_x: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor] | None = None
-                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                         f_x: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
+                         bound: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Make each candidate ``x_adv`` (B, ...) a checked adversarial example of ``x``.
 
     A candidate on (or within rounding of) the boundary is pushed along ``x_adv - x`` by the
@@ -201,9 +202,13 @@ def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
     f0 = f_x.to(x.dtype)
     cand = x_adv.to(x.dtype)
     live = torch.isfinite(_flat_rows(cand)).all(1) & (torch.sign(f_x) != 0)
+    given = bound
     bound = torch.full((b,), float("nan"), dtype=x.dtype, device=x.device)
-    if bool(live.any()):
-        bound[live] = rounding_bound(model, _clip(cand[live], bounds))
+    if given is not None:
+        bound = torch.where(live, given.to(x.dtype), bound)
+    need = live & torch.isnan(bound)
+    if bool(need.any()):
+        bound[need] = rounding_bound(model, _clip(cand[need], bounds))
     # column 0: the candidate as it is; then the push ladder
     ladder = torch.cat([torch.zeros(b, 1, dtype=x.dtype, device=x.device),
                         push_margins(f0, bound)], 1)
