@@ -60,22 +60,11 @@ from torch import nn
 
 from randadv.attacks.budget import PropagationCounter
 from randadv.attacks.closest import closest_adversarial
+from randadv.nets.conv import TwoLogitModel
 from randadv.nets.zoo import build_architecture
 
 OURS = "randadv closest"
 NORM_P = {"l1": 1, "l2": 2, "linf": float("inf")}
-
-
-class TwoLogits(nn.Module):
-    """(0, f(x)): argmax is 1 iff f(x) > 0."""
-
-    def __init__(self, phi: nn.Module) -> None:
-        super().__init__()
-        self.phi = phi
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.phi(x).reshape(-1, 1)
-        return torch.cat([torch.zeros_like(f), f], dim=1)
 
 
 def import_adv_lib():
@@ -197,7 +186,7 @@ def run_one(name, run, net, x, norm, budget):
         with torch.no_grad():
             labels = (net(x).reshape(-1) > 0).long()
         try:
-            run(TwoLogits(counter).eval(), x, labels, budget)
+            run(TwoLogitModel(counter).eval(), x, labels, budget)
         except Exception as e:  # noqa: BLE001 - a library's crash counts as failure, reported
             print(f"    {name} at budget {budget} raised {type(e).__name__}: {e}", flush=True)
         r = counter.result(name)

@@ -38,26 +38,14 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
 
 from randadv.attacks.closest import closest_adversarial
 from randadv.attacks.lp_geometry import lp_norm
+from randadv.nets.conv import TwoLogitModel
 from randadv.nets.zoo import build_architecture
 
 OURS = "randadv closest_adversarial"
 TARGET_SPEEDUP = 3.0
-
-
-class TwoLogits(nn.Module):
-    """(0, phi(x)): argmax is 1 iff phi(x) > 0."""
-
-    def __init__(self, phi: nn.Module) -> None:
-        super().__init__()
-        self.phi = phi
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.phi(x).reshape(-1, 1)
-        return torch.cat([torch.zeros_like(f), f], dim=1)
 
 
 class CannotRun(Exception):
@@ -70,14 +58,14 @@ def library_attacks(norm: str) -> dict:
 
     def foolbox_run(attack):
         def run(model, x, labels):
-            fmodel = fb.PyTorchModel(TwoLogits(model).eval(), bounds=(0, 1))
+            fmodel = fb.PyTorchModel(TwoLogitModel(model).eval(), bounds=(0, 1))
             _, clipped, _ = attack(fmodel, x, labels, epsilons=None)
             return clipped
         return run
 
     def ta_run(make):
         def run(model, x, labels):
-            return make(TwoLogits(model).eval())(x, labels)
+            return make(TwoLogitModel(model).eval())(x, labels)
         return run
 
     def fab(ta_norm):

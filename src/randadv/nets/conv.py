@@ -339,12 +339,13 @@ class LogitDifference(nn.Module):
 
 class TwoLogitModel(nn.Module):
     """A scalar model ``f`` as the two logits ``(0, f)``: class 1 iff f > 0 (for libraries that
-    expect classifiers, e.g. foolbox / torchattacks)."""
+    expect classifiers, e.g. foolbox / torchattacks); ``f`` of shape (B,) or (B, 1) gives
+    (B, 2)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.model(x)
+        f = self.model(x).reshape(x.shape[0])
         return torch.stack([torch.zeros_like(f), f], dim=-1)
