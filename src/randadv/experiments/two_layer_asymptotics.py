@@ -55,6 +55,15 @@ class TwoLayerAsymptotics(Experiment):
                       activation=["relu", "tanh"], pairs=200, chunk=20, max_eta=20.0,
                       output="rademacher"),
     }
+    param_help = {
+        "activation": "activations psi (relu, tanh, softplus, ...)",
+        "d": "input dimensions d (any size: the sampler never holds W)",
+        "k": "hidden widths k (the sampler streams k in blocks)",
+        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
+        "output": "output weights: rademacher (+-1/sqrt(k), the paper's) or gaussian",
+        "pairs": "independent (network, input) pairs sampled per grid cell",
+        "chunk": "pairs sampled together in one batch (memory; results do not depend on it)",
+    }
     columns = (("d", "int"), ("k", "int"), ("depth", "int"), ("activation", "str"),
                ("net", "int"), ("input", "int"), ("f_x", "float"), ("grad_norm", "float"),
                ("eta", "float"), ("eta_boundary", "float"), ("flipped", "bool"),

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from randadv.report.figures import _save  # noqa: E402
+from randadv.report.figures import _save, style_legend  # noqa: E402
 
 
 def _colors(n: int):
@@ -41,13 +41,13 @@ def asymptotics_figure(table: pd.DataFrame, path: Path, max_eta: float = 20.0,
             ax.plot(g.k, g[m], "o-", color=color, ms=3, label=f"d = {d:g}")
             ax.fill_between(g.k, g[m] - 2 * se.fillna(0), g[m] + 2 * se.fillna(0),
                             color=color, alpha=0.12, lw=0)
-            ax.plot(g.k, g[th], "--", color=color, lw=1)
+            ax.plot(g.k, g[th], "--", color=color, lw=1, label="_infinite width")
     for ax, *_, label in panels:
         ax.set_xscale("log")
         ax.set_xlabel("width k")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8, title="dashed: infinite width", title_fontsize=8)
+    style_legend(axes[0, 0], [({"ls": "--"}, "infinite width (same colour)")], fontsize=8)
     fig.suptitle(title)
     return _save(fig, path)
 
@@ -65,8 +65,8 @@ def window_figure(table: pd.DataFrame, path: Path, title: str = "") -> Path:
         se = (g.eta_se / g.eta_theory).fillna(0)
         ax.plot(g.k / d, r, "o-", color=color, ms=3, label=f"d = {d:g}")
         ax.fill_between(g.k / d, r - 2 * se, r + 2 * se, color=color, alpha=0.12, lw=0)
-    ax.axhline(1.0, color="k", ls=":", lw=1)
-    ax.axvline(1.0, color="0.5", ls="--", lw=1)
+    ax.axhline(1.0, color="k", ls=":", lw=1, label="linearised theory (ratio 1)")
+    ax.axvline(1.0, color="0.5", ls="--", lw=1, label="k = d")
     ax.set_xscale("log")
     lo, hi = (table.k / table.d).min(), (table.k / table.d).max()
     if math.isfinite(lo) and math.isfinite(hi):
