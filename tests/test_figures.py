@@ -7,6 +7,8 @@ import pytest
 from figure_checks import figure_problems
 from matplotlib.figure import Figure
 
+from randadv.data import load_mnist
+from randadv.data.errors import DataNotFoundError
 from randadv.experiments.registry import EXPERIMENTS
 from randadv.runner.run import run_experiment
 
@@ -22,6 +24,11 @@ def test_smoke_figures_have_whole_legends(name, tmp_path, monkeypatch, one_torch
 
     monkeypatch.setattr(Figure, "savefig", checking_savefig)
     exp = EXPERIMENTS[name]
+    if "data_dir" in exp.profiles["smoke"]:
+        try:
+            load_mnist(None, "test")
+        except DataNotFoundError:
+            pytest.skip("MNIST files not found (the experiment trains on MNIST)")
     summary = run_experiment(exp, "smoke", exp.params("smoke"), out=tmp_path, quiet=True)
     assert summary.figures and len(checked) >= len(summary.figures)
     problems = {f: p for f, p in checked.items() if p}
