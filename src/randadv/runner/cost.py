@@ -45,6 +45,7 @@ class Estimate:
     calibrated: list[Calibrated] = field(default_factory=list)
     compute_seconds: float | None = None
     factor: float = 1.0                   # the estimate's range: [est / factor, est * factor]
+    loo: float = 1.0                      # leave-one-out error of the fit (part of factor)
     extrapolated: float = 1.0             # dearest pending cost / costliest finished cost
     memory_bytes: int | None = None       # largest measured peak of one unit
     memory_hint_bytes: int | None = None  # largest Experiment.unit_memory over pending units
@@ -292,7 +293,7 @@ def estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int
     costs = [float(exp.unit_cost(u, params)) for _, u in pending]
     est.unit_seconds = [a + b * c for c in costs]
     est.compute_seconds = sum(est.unit_seconds)
-    est.factor = loo_factor(done)
+    est.loo = est.factor = loo_factor(done)
     top = max((c for c, _ in done), default=0.0)
     if top > 0 and max(costs) > top:
         # beyond the costliest finished unit the linear model is an extrapolation: widen the
@@ -322,7 +323,7 @@ def format_estimate(est: Estimate, threads: int, parallel: int) -> list[str]:
              f"{fmt_seconds(wall * est.factor)})"]
     n_done = sum(c.finished for c in est.calibrated)
     why = (f"cost model t = a + b * unit_cost fitted on {n_done} finished calibration unit(s)"
-           + (f", leave-one-out error up to x{loo_factor_of(est):.2f}" if n_done >= 3 else ""))
+           + (f", leave-one-out error up to x{est.loo:.2f}" if n_done >= 3 else ""))
     if est.extrapolated > 1:
         why += (f"; the dearest pending unit costs {est.extrapolated:.3g}x the costliest "
                 "finished one (extrapolated; --calibrate-seconds longer narrows the range)")
@@ -330,10 +331,6 @@ def format_estimate(est: Estimate, threads: int, parallel: int) -> list[str]:
         why += "; an unfinished calibration unit bounds the fit from below"
     lines.append(f"  ({why})")
     return lines
-
-
-def loo_factor_of(est: Estimate) -> float:
-    return loo_factor([(c.cost, c.seconds) for c in est.calibrated if c.finished])
 
 
 # ------------------------------------------------------------------ formatting

@@ -124,7 +124,8 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
                 todo = [(i, u) for i, u in enumerate(units)
                         if wanted is None or unit_key(u) in wanted]
                 pending = [(i, u) for i, u in todo if unit_key(u) not in done]
-                n_skipped += len(todo) - len(pending) if n_look == 1 else 0
+                if n_look == 1:
+                    n_skipped = len(todo) - len(pending)
                 if max_units is not None:
                     pending = pending[:max(0, max_units - n_run)]
                 n_run += _run_pending(ex, exp, store, log, pending, params, seed, device, spec,
