@@ -8,7 +8,19 @@ import time
 import pytest
 
 from randadv.experiments.base import Experiment, UnitContext
-from randadv.runner.cost import estimate, fit_unit_time, format_estimate, loo_factor, makespan
+from randadv.runner.cost import (
+    Calibrated,
+    cost_groups,
+    estimate,
+    fit_estimate,
+    fit_grouped,
+    fit_unit_time,
+    format_estimate,
+    loo_factor,
+    makespan,
+    pick_units,
+    replay_estimate,
+)
 
 
 class Sleepy(Experiment):
@@ -87,3 +99,63 @@ def test_no_finished_unit_gives_no_estimate_rather_than_a_bound():
     assert est.compute_seconds is None
     text = "\n".join(format_estimate(est, 1, 1))
     assert text.startswith("no time estimate") and "at least" not in text
+
+
+class TwoSpeeds(Experiment):
+    """Units of two 'activations' whose time per unit of cost differs 8x (not registered): the
+    case a single ``unit_cost`` cannot rank (tanh line search vs ReLU kink sweep)."""
+
+    name = "test-two-speeds"
+    profiles = {"smoke": dict(n=list(range(1, 9)), act=["fast", "slow"])}
+    default_profile = "smoke"
+    columns = (("n", "int"),)
+
+    def units(self, p):
+        return [dict(act=a, n=n) for a in p["act"] for n in p["n"]]
+
+    def run_unit(self, unit, p, ctx: UnitContext):
+        time.sleep((0.02 if unit["act"] == "slow" else 0.0025) * unit["n"])
+        return [dict(n=unit["n"])]
+
+    def unit_cost(self, unit, p):
+        return float(unit["n"])
+
+
+def test_cost_groups_are_the_categorical_axes():
+    units = [dict(act="a", n=1, flag=True), dict(act="b", n=2, flag=True)]
+    assert cost_groups(units) == [("'a'",), ("'b'",)]      # flag takes one value: no axis
+    assert cost_groups([dict(n=1), dict(n=2)]) == [(), ()]
+
+
+def test_every_cost_group_gets_a_calibration_unit():
+    costs = {i: float(i % 8 + 1) for i in range(16)}
+    groups = {i: ("slow",) if i >= 8 else ("fast",) for i in range(16)}
+    picks = pick_units(costs, 3, groups)
+    assert {groups[i] for i in picks} == {("fast",), ("slow",)}
+
+
+def test_group_factors_recover_two_speeds_that_a_pooled_fit_misses():
+    # times 1 c (fast) and 8 c (slow): a pooled fit is off by ~4x on one group or the other
+    pts = [(c, c, ("fast",)) for c in (1.0, 4.0)] + [(c, 8 * c, ("slow",)) for c in (2.0, 8.0)]
+    a, b, m = fit_grouped(pts)
+    for c, t, g in pts:
+        assert (a + b * c) * m[g] == pytest.approx(t, rel=1e-6)
+    assert m[("slow",)] / m[("fast",)] == pytest.approx(8.0, rel=1e-6)
+
+
+def test_grouped_estimate_within_1_5x_where_the_pooled_one_is_not():
+    exp = TwoSpeeds()
+    params = exp.params("smoke")
+    units = exp.units(params)
+    elapsed = {}
+    for i, u in enumerate(units):
+        t0 = time.perf_counter()
+        exp.run_unit(u, params, UnitContext(seed=0))
+        elapsed[i] = time.perf_counter() - t0
+    est, measured = replay_estimate(exp, params, units, elapsed, n_units=4)
+    assert measured / 1.5 <= est.compute_seconds <= measured * 1.5
+    # the same calibration units under one pooled fit: the model before cost groups
+    picks = [c.idx for c in est.calibrated]
+    cal = [Calibrated(i, units[i], float(units[i]["n"]), elapsed[i], None, True) for i in picks]
+    pooled = fit_estimate(exp, units, list(enumerate(units)), params, cal, grouped=False)
+    assert not measured / 1.5 <= pooled.compute_seconds <= measured * 1.5

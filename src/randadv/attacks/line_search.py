@@ -23,6 +23,8 @@ from torch import nn
 
 from randadv.nets.activations import Activation
 
+BRACKET_ULPS = 4   # the narrowest bracket, in units of the dtype's eps (0: rtol alone)
+
 Values = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ValuesAndSlopes = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -67,6 +69,8 @@ def first_root_of(values: Values, values_and_slopes: ValuesAndSlopes, f0: torch.
     exact = f_hi[idx] == 0
     root[idx[exact]] = hi[idx[exact]]
     idx = idx[~exact]
+    # a bracket cannot close below a few ulps of its end: stop there, not after max_iter
+    rtol = max(rtol, BRACKET_ULPS * torch.finfo(dt).eps)
     a, bb, s0 = lo[idx], hi[idx], sign0[idx]
     bisect = torch.zeros(idx.numel(), dtype=torch.bool, device=dev)
     for _ in range(max_iter):

@@ -4,11 +4,17 @@ A short calibration runs a stratified sample of the pending units (the cheapest,
 some between, by :meth:`Experiment.unit_cost`; all equal by default) in a fresh child process
 with the run's thread count, cheapest first, timing each and measuring its peak resident memory
 (Linux: ``/proc/self/clear_refs``). Time is fitted as ``t = a + b * cost`` (least squares in
-relative error, a, b >= 0) through the finished units; a unit still running when the calibration
-budget is spent is a censored point (its time is at least what it ran) that the fit must not
-undercut. The estimate's range comes from leave-one-out predictions of the finished units, widened
-where the dearest pending unit lies beyond the costliest finished one (extrapolation). Wall time
-for W workers is the makespan of the units dealt in run order to the first free worker.
+relative error, a, b >= 0) through the finished units, times a factor per *cost group*: the
+units sharing the values of the grid's categorical axes (activation, family, norm, ...), which
+``unit_cost`` cannot rank against each other (a tanh line search and a ReLU kink sweep of the same
+weights cost differently). Every group gets a calibration unit where the budget allows; a group
+with none takes the pooled fit and widens the range by the spread of the measured group factors.
+A unit still running when the calibration budget is spent is a censored point (its time is at
+least what it ran) that the fit must not undercut. The estimate's range comes from
+leave-one-out predictions of the finished units, widened where the dearest pending unit lies
+beyond the costliest finished one (extrapolation). Wall time for W workers is the makespan of
+the units dealt in run order to the first free worker. :func:`replay_estimate` checks the model
+offline against a finished run's recorded unit times (``benchmarks/cost_model_check.py``).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class Estimate:
     factor: float = 1.0                   # the estimate's range: [est / factor, est * factor]
     loo: float = 1.0                      # leave-one-out error of the fit (part of factor)
     extrapolated: float = 1.0             # dearest pending cost / costliest finished cost
+    groups_unmeasured: int = 0            # cost groups with no calibrated unit
     memory_bytes: int | None = None       # largest measured peak of one unit
     memory_hint_bytes: int | None = None  # largest Experiment.unit_memory over pending units
     unit_seconds: list[float] = field(default_factory=list)   # predicted, in run order
@@ -198,13 +205,39 @@ def _child(conn, ref: ExpRef, items: list[tuple[int, dict]], params: dict, seed:
     conn.close()
 
 
-def pick_units(costs: dict[int, float], n: int) -> list[int]:
-    """Calibration units: the cheapest, the dearest, then spread between (by cost, then index)."""
+def cost_groups(units: Sequence[dict]) -> list[tuple]:
+    """The cost group of each unit: its values of the categorical grid axes (keys holding a
+    str or bool in some unit and taking more than one value), in key order; ``()`` for all when
+    the grid has no such axis."""
+    keys: list[str] = []
+    for u in units:
+        for k, v in u.items():
+            if k not in keys and isinstance(v, (str, bool)):
+                keys.append(k)
+    keys = [k for k in keys if len({repr(u.get(k)) for u in units}) > 1]
+    return [tuple(repr(u.get(k)) for k in keys) for u in units]
+
+
+def pick_units(costs: dict[int, float], n: int,
+               groups: dict[int, tuple] | None = None) -> list[int]:
+    """Calibration units: the cheapest, the dearest, then (with cost groups) the cheapest of
+    every other group, largest groups first, then spread between (by cost, then index)."""
     order = sorted(costs, key=lambda i: (costs[i], i))
     if not order:
         return []
     picks = [order[0], order[-1]]
+    if groups and len(set(groups.values())) > 1:
+        sizes: dict[tuple, int] = {}
+        for i in order:
+            sizes[groups[i]] = sizes.get(groups[i], 0) + 1
+        seen = {groups[i] for i in picks}
+        for g in sorted(sizes, key=lambda g: (-sizes[g], g)):
+            if g not in seen and len(picks) < n:
+                picks.insert(-1, next(i for i in order if groups[i] == g))
+                seen.add(g)
     for j in range(1, max(0, n - 2) + 1):
+        if len(dict.fromkeys(picks)) >= n:
+            break
         picks.insert(-1, order[j * (len(order) - 1) // (n - 1)])
     return list(dict.fromkeys(picks))[:n]
 
@@ -221,7 +254,9 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
         raise ConfigError(f"{exp.name}.unit_cost must be > 0, got {costs[bad[0]]} for unit "
                           f"{by_idx[bad[0]]}")
     # cheapest first: it also warms the child up
-    picks = sorted(pick_units(costs, n_units), key=lambda i: (costs[i], i))
+    group_of = dict(zip((i for i, _ in pending), cost_groups([u for _, u in pending]),
+                        strict=True))
+    picks = sorted(pick_units(costs, n_units, group_of), key=lambda i: (costs[i], i))
     ctx = multiprocessing.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, daemon=True, args=(
@@ -271,30 +306,48 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
 def estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int, dict]],
              params: dict, seed: int, device: str, threads: int = 1, n_units: int = 2,
              budget_s: float = 60.0) -> Estimate:
+    """Calibrate (:func:`calibrate`) and fit: the dry run's estimate for the pending units."""
+    if not pending or n_units <= 0:
+        return fit_estimate(exp, units, pending, params, [])
+    cal = calibrate(exp, pending, params, seed, device, threads, n_units, budget_s)
+    return fit_estimate(exp, units, pending, params, cal)
+
+
+def fit_estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int, dict]],
+                 params: dict, cal: Sequence[Calibrated], grouped: bool = True) -> Estimate:
+    """The estimate from calibrated units (timed now, or replayed from a finished run's
+    recorded unit times by :func:`replay_estimate`); ``grouped=False``: one pooled fit, no
+    group factors (the model before cost groups, kept for the comparison)."""
     est = Estimate(len(units), len(pending))
     hints = [m for _, u in pending if (m := exp.unit_memory(u, params)) is not None]
     est.memory_hint_bytes = max(hints) if hints else None
-    if not pending or n_units <= 0:
+    if not pending or not cal:
         est.compute_seconds = 0.0 if not pending else None
         return est
-    cal = calibrate(exp, pending, params, seed, device, threads, n_units, budget_s)
-    est.calibrated = cal
+    est.calibrated = list(cal)
     peaks = [c.peak_bytes for c in cal if c.peak_bytes is not None]
     est.memory_bytes = max(peaks) if peaks else None
-    if not cal:
-        return est
-    done = [(c.cost, c.seconds) for c in cal if c.finished]
-    cens = [(c.cost, c.seconds) for c in cal if not c.finished]
+    groups = dict(zip((i for i, _ in pending), cost_groups([u for _, u in pending])
+                      if grouped else [()] * len(pending), strict=True))
+    done = [(c.cost, c.seconds, groups.get(c.idx, ())) for c in cal if c.finished]
+    cens = [(c.cost, c.seconds, groups.get(c.idx, ())) for c in cal if not c.finished]
     if not done:
         # not one unit finished: no time scale to extrapolate from (format_estimate says so)
         est.compute_seconds = None
         return est
-    a, b = fit_unit_time(done, cens)
+    a, b, factor = fit_grouped(done, cens)
     costs = [float(exp.unit_cost(u, params)) for _, u in pending]
-    est.unit_seconds = [a + b * c for c in costs]
+    gs = [groups[i] for i, _ in pending]
+    est.unit_seconds = [(a + b * c) * factor.get(g, 1.0) for c, g in zip(costs, gs, strict=True)]
     est.compute_seconds = sum(est.unit_seconds)
-    est.loo = est.factor = loo_factor(done)
-    top = max((c for c, _ in done), default=0.0)
+    est.loo = est.factor = loo_factor_grouped(done)
+    unmeasured = [t for t, g in zip(est.unit_seconds, gs, strict=True) if g not in factor]
+    if unmeasured and factor:
+        # groups with no calibrated unit take the pooled fit: widen by the groups' spread
+        spread = max(factor.values()) / min(factor.values())
+        est.groups_unmeasured = len({g for g in gs if g not in factor})
+        est.factor *= 1 + (spread - 1) * sum(unmeasured) / max(est.compute_seconds, 1e-12)
+    top = max((c for c, _, _ in done), default=0.0)
     if top > 0 and max(costs) > top:
         # beyond the costliest finished unit the linear model is an extrapolation: widen the
         # range by the (log) distance, and by the share of the estimate it carries
@@ -303,6 +356,63 @@ def estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int
             / max(est.compute_seconds, 1e-12)
         est.factor *= 1 + share * math.log10(est.extrapolated)
     return est
+
+
+def fit_grouped(points: Sequence[tuple[float, float, tuple]],
+                censored: Sequence[tuple[float, float, tuple]] = (),
+                rounds: int = 4) -> tuple[float, float, dict[tuple, float]]:
+    """``(a, b, m)`` of ``t = m[group] (a + b cost)``: :func:`fit_unit_time` on the times
+    divided by their group factor, each group factor the geometric mean of its finished units'
+    ratios to the fit (normalised to a geometric mean of 1 over groups), alternated ``rounds``
+    times. A group with no finished unit is absent from ``m`` (the caller uses 1, the pooled
+    fit). Censored points keep their lower bound under their group's factor."""
+    factor: dict[tuple, float] = {}
+    a = b = 0.0
+    for _ in range(rounds):
+        a, b = fit_unit_time([(c, t / factor.get(g, 1.0)) for c, t, g in points],
+                             [(c, t / factor.get(g, 1.0)) for c, t, g in censored])
+        logs: dict[tuple, list[float]] = {}
+        for c, t, g in points:
+            pred = a + b * c
+            if pred > 0 and t > 0:
+                logs.setdefault(g, []).append(math.log(t / pred))
+        if len(logs) < 2:
+            break
+        new = {g: sum(v) / len(v) for g, v in logs.items()}
+        mean = sum(new.values()) / len(new)
+        factor = {g: math.exp(v - mean) for g, v in new.items()}
+    return a, b, factor
+
+
+def loo_factor_grouped(points: Sequence[tuple[float, float, tuple]]) -> float:
+    """:func:`loo_factor` with the group factors: each finished unit predicted from the
+    others (its group's factor from its group's other units, the pooled fit where it was the
+    only one); 1.5 with fewer than 3 points."""
+    pts = [p for p in points if p[1] > 0]
+    if len(pts) < 3:
+        return 1.5
+    worst = 1.0
+    for i, (c, t, g) in enumerate(pts):
+        a, b, m = fit_grouped(pts[:i] + pts[i + 1:])
+        pred = (a + b * c) * m.get(g, 1.0)
+        if pred > 0:
+            worst = max(worst, pred / t, t / pred)
+    return worst
+
+
+def replay_estimate(exp: Experiment, params: dict, units: Sequence[dict],
+                    elapsed: dict[int, float], n_units: int = 4,
+                    grouped: bool = True) -> tuple[Estimate, float]:
+    """The estimate a dry run would have given for a finished run, from that run's recorded
+    unit times (``elapsed[idx]`` seconds) in place of a calibration, and the run's measured
+    compute time (sum of ``elapsed``): the cost model checked against reality offline."""
+    pending = list(enumerate(units))
+    costs = {i: float(exp.unit_cost(u, params)) for i, u in pending}
+    groups = dict(zip(costs, cost_groups(units), strict=True)) if grouped else None
+    picks = [i for i in pick_units(costs, n_units, groups) if i in elapsed]
+    cal = [Calibrated(i, units[i], costs[i], elapsed[i], None, True) for i in picks]
+    return (fit_estimate(exp, units, pending, params, cal, grouped=grouped),
+            sum(elapsed.values()))
 
 
 def format_estimate(est: Estimate, threads: int, parallel: int) -> list[str]:
@@ -327,6 +437,9 @@ def format_estimate(est: Estimate, threads: int, parallel: int) -> list[str]:
     if est.extrapolated > 1:
         why += (f"; the dearest pending unit costs {est.extrapolated:.3g}x the costliest "
                 "finished one (extrapolated; --calibrate-seconds longer narrows the range)")
+    if est.groups_unmeasured:
+        why += (f"; {est.groups_unmeasured} cost group(s) of the grid's categorical axes had no "
+                "calibration unit (--calibrate more)")
     if any(not c.finished for c in est.calibrated):
         why += "; an unfinished calibration unit bounds the fit from below"
     lines.append(f"  ({why})")

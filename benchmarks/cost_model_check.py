@@ -1,0 +1,63 @@
+"""The dry run's cost model against reality, offline (issue 16, item 1).
+
+For each finished run folder given, replays the dry run: the calibration units it would pick
+(``--calibrate N``) take their times recorded by the run instead of being run again, the cost
+model is fitted as ``randadv run --dry-run`` fits it, and its estimate of the whole run is
+compared with the run's measured compute time (sum of the recorded unit times). Printed per
+run: the estimate with cost groups (the current model) and with one pooled fit (the model
+before cost groups), the ratio estimate / measured of each, and whether it is within 1.5x.
+
+    python benchmarks/cost_model_check.py randadv-runs/*-quick-seed0 [--calibrate 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+from pathlib import Path
+
+from randadv.experiments.registry import get_experiment
+from randadv.runner.cost import fmt_seconds, replay_estimate
+
+
+def recorded(folder: Path) -> tuple[str, dict, dict[int, float]]:
+    con = sqlite3.connect(f"file:{folder / 'results.sqlite'}?mode=ro", uri=True)
+    try:
+        config = json.loads(con.execute("select value from meta where key = 'config'")
+                            .fetchone()[0])
+        elapsed = {int(i): float(t) for i, t in
+                   con.execute("select idx, elapsed from units where elapsed is not null")}
+    finally:
+        con.close()
+    return config["experiment"], config["params"], elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="finished run folders (--out of a run)")
+    ap.add_argument("--calibrate", type=int, default=4, help="calibration units (as the dry run)")
+    args = ap.parse_args()
+    print(f"{'run':44s} {'units':>6s} {'measured':>10s} {'grouped':>10s} {'ratio':>6s} "
+          f"{'pooled':>10s} {'ratio':>6s}  within 1.5x")
+    worst = 1.0
+    for folder in args.runs:
+        name, params, elapsed = recorded(folder)
+        exp = get_experiment(name)
+        units = exp.units(exp.params(exp.default_profile, None) | params)
+        if len(elapsed) < len(units):
+            print(f"{str(folder):44s} unfinished ({len(elapsed)} / {len(units)} units): skipped")
+            continue
+        est, measured = replay_estimate(exp, params, units, elapsed, args.calibrate)
+        pooled, _ = replay_estimate(exp, params, units, elapsed, args.calibrate, grouped=False)
+        r, rp = est.compute_seconds / measured, pooled.compute_seconds / measured
+        worst = max(worst, r, 1 / r)
+        print(f"{str(folder)[-44:]:44s} {len(units):6d} {fmt_seconds(measured):>10s} "
+              f"{fmt_seconds(est.compute_seconds):>10s} {r:6.2f} "
+              f"{fmt_seconds(pooled.compute_seconds):>10s} {rp:6.2f}  "
+              f"{'yes' if 1 / 1.5 <= r <= 1.5 else 'NO'}")
+    print(f"worst ratio (either way), grouped model: x{worst:.2f}")
+
+
+if __name__ == "__main__":
+    main()
