@@ -246,7 +246,7 @@ def max_relative_gradient_change(model: nn.Module, x: torch.Tensor,
                                  batch_size: int = 4096) -> GradientChangeResult:
     """Largest relative gradient change found within each radius (Bartlett et al. 2021, eq. (1)).
 
-    Args:
+    Arguments:
         model: a scalar-output model (randadv's RandomMLP / DeepReLUNet, an ``nn.Sequential``
             ReLU MLP, or any module treating the rows of a batch independently).
         x: inputs (B, d) or one input (d,).

@@ -138,7 +138,7 @@ def pgd_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: float,
            batch_size: int = 4096) -> PGDResult:
     """PGD-l2 on the margin loss -y f(x'), Algorithm 1 lines 3-6 (Madry et al. 2018).
 
-    Args:
+    Arguments:
         model: any torch module returning one scalar per input; y f(x) > 0 means correct.
         x: inputs (B, ...); y: labels (B,) in {-1, +1}.
         radius: the budget R = ||delta||.

@@ -45,7 +45,7 @@ def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0,
     eta grad f(x) changes the sign of the function; eta is of the opposite sign of f(x) and we
     limit our search to |eta| < 20".
 
-    Args:
+    Arguments:
         model: any torch module returning one scalar per input ((B,) or (B, 1)).
         x: inputs of shape (B, ...) (a 1-D ``x`` is one input of a :class:`RandomMLP`).
         max_eta: search bound on |eta|.

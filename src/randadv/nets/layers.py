@@ -88,7 +88,7 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 class SeededConv2d(nn.Module):
     """Random convolution, eqs. (1)-(2): ``phi_{i,a} = b_i + sum_{j,b} W_{ij,b} x_{j,a+b}``.
 
-    Args:
+    Arguments:
         in_channels, out_channels: ``n_C^(l-1)``, ``n_C^(l)``.
         kernel_size: patch size ``P^(l)`` (int or (kh, kw)).
         keys: seed keys of the layer, e.g. ``(seed, "resnet", "stage2.block0.conv1")``.

@@ -37,7 +37,7 @@ class RandomMLP(nn.Module):
     A pure function of its architecture and ``seed``: the same weights whatever the batch size,
     the number of networks built together, the memory budget or the compute block size.
 
-    Args:
+    Arguments:
         widths: input dimension followed by the hidden widths (at least one hidden layer).
         activation: name (``relu``, ``tanh``, ``softplus``, ``gelu``, ...) or elementwise callable.
         seed: integer seed of the network.

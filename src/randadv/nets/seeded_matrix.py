@@ -24,7 +24,7 @@ DEFAULT_MAX_WEIGHT_BYTES = 2 * 1024**3
 class GaussianMatrix(nn.Module):
     """A ``rows x cols`` matrix with i.i.d. N(0, std^2) entries, a pure function of ``keys``.
 
-    Args:
+    Arguments:
         rows, cols: shape.
         std: standard deviation of the entries.
         keys: seed keys (e.g. ``(seed, "layer", 0)``).

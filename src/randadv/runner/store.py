@@ -43,7 +43,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 class ResultStore:
     """Durable per-unit records of one experiment run.
 
-    Args:
+    Arguments:
         folder: the run's output folder (created if missing).
         experiment: experiment name.
         config: JSON-serialisable configuration (profile, parameters, seed); a folder that

@@ -47,7 +47,7 @@ class LazyTwoLayerNet(nn.Sequential):
     the fixed output layer (weight a / sqrt(m), ``requires_grad=False``). The initialisation
     W_0 (and b_0) is kept in buffers ``w0`` (``b0``) so the lazy ball can be checked.
 
-    Args:
+    Arguments:
         d: input dimension.
         m: width (number of hidden units).
         seed: W_0, a and b_0 come from generators seeded by ``(seed, "lazy", ...)``.

@@ -31,7 +31,7 @@ from randadv.train.lazy import LazyGroup
 class LazyDeepNet(nn.Sequential):
     """L hidden ReLU layers of width m in the NTK parameterisation; forward: (B, d) -> (B,).
 
-    Args:
+    Arguments:
         d: input dimension; m: width; depth: number of hidden layers L >= 1.
         seed: raw weights from ``generator(seed, "lazy-deep", layer)``, a from
             ``(seed, "lazy-deep", "a")``.
