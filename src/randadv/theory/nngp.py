@@ -327,6 +327,7 @@ def expected_grad_norm_sq(x: ArrayLike, widths_or_depth: int | Sequence[int],
 
     Arguments:
         x: one input (d,) -> float, or a batch (B, d) -> array (B,).
+        method: ``"exact"`` or ``"gia"`` (above).
         widths_or_depth, activation, bias_std, sigma_w, n_quad, quad: as in :func:`nngp_kernel`.
 
     Paper:
