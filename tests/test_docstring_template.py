@@ -67,7 +67,6 @@ PENDING_REDESIGN = {
 NEEDS_MNIST = {
     "randadv.data.binary.load_binary_mnist",
     "randadv.data.mnist.load_mnist",
-    "randadv.data.mnist.mnist_dirs",
 }
 
 BLOCKS = ("Paper", "Arguments", "Returns", "Attributes", "Example")
@@ -130,7 +129,7 @@ def public_names() -> list[Public]:
             obj = getattr(mod, name)
             if inspect.isclass(obj) or inspect.isfunction(obj) or inspect.isroutine(obj):
                 kind = "class" if inspect.isclass(obj) else "function"
-                qual = f"{obj.__module__}.{obj.__name__}"
+                qual = f"{obj.__module__}.{name}"
                 doc = inspect.getdoc(obj) if obj.__doc__ else ""
             else:
                 kind = "constant"
