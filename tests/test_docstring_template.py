@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import doctest
+import enum
 import importlib
 import inspect
 import re
@@ -159,6 +160,8 @@ def call_parameters(p: Public) -> list[str]:
     target = p.obj
     if p.kind == "constant":
         return []
+    if inspect.isclass(target) and issubclass(target, enum.Enum):
+        return ["value"]          # Norm("l2"): the metaclass's other parameters are Enum's
     try:
         sig = inspect.signature(target)
     except (TypeError, ValueError):
