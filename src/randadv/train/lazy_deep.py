@@ -35,6 +35,18 @@ class LazyDeepNet(nn.Sequential):
         d: input dimension; m: width; depth: number of hidden layers L >= 1.
         seed: raw weights from ``generator(seed, "lazy-deep", layer)``, a from
             ``(seed, "lazy-deep", "a")``.
+        dtype, device: of the parameters.
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Definition 2.1, carried to L hidden layers (the NTK parameterisation).
+
+    Example:
+        >>> import torch
+        >>> from randadv.train import LazyDeepNet
+        >>> net = LazyDeepNet(6, 32, depth=2, seed=0)
+        >>> net(torch.randn(3, 6)).shape
+        torch.Size([3])
     """
 
     def __init__(self, d: int, m: int, depth: int, seed: int = 0, *,
