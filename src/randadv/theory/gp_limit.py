@@ -85,7 +85,7 @@ class ValueGradLaw:
     unit e orthogonal to x. See the module docstring.
 
     Paper:
-        Bubeck et al. 2021, Section 1.2 (the Gaussian-process limit of eq. (1)); Bartlett et al.
+        Bubeck et al. 2021, Section 1.1 (the Gaussian-process limit of eq. (1)); Bartlett et al.
         2021, (NN-DEF) for deeper ReLU nets.
 
     Attributes:
@@ -178,7 +178,7 @@ class GPSamples:
     linearised single step (module docstring).
 
     Paper:
-        Bubeck et al. 2021, Section 1.2 (the k = +infinity Gaussian process); De Palma et al.
+        Bubeck et al. 2021, Section 1.1 (the k = +infinity Gaussian process); De Palma et al.
         2021, Section 3.
 
     Attributes:
@@ -295,7 +295,7 @@ def gp_value_grad_law(d: int, depth: int = 1, activation: str | Activation | Ten
     Only the number of hidden layers matters in the limit, not their widths.
 
     Paper:
-        Bubeck et al. 2021, eq. (1) and Section 1.2 (k = +infinity); Bartlett et al. 2021,
+        Bubeck et al. 2021, eq. (1) and Section 1.1 (k = +infinity); Bartlett et al. 2021,
         (NN-DEF).
 
     Arguments:
@@ -364,7 +364,7 @@ def sample_gp_value_and_grad(x: ArrayLike, n: int, depth: int = 1,
     (numpy ``default_rng``). Architecture arguments as in :func:`gp_value_grad_law`.
 
     Paper:
-        Bubeck et al. 2021, Section 1.2 (the Gaussian-process limit).
+        Bubeck et al. 2021, Section 1.1 (the Gaussian-process limit).
 
     Arguments:
         x: the input (d,); n: number of draws; depth, activation, bias_std, hidden_gain,
