@@ -199,8 +199,8 @@ def relu_dual_kernel_derivative(s11: ArrayLike, s12: ArrayLike, s22: ArrayLike,
     (Cho & Saul 2009, arc-cosine kernel of degree 0: ``P(u > 0, v > 0) = (pi - t) / (2 pi)``).
 
     Paper:
-        Bartlett et al. 2021, Lemma 2.1 (the sign pattern of a ReLU layer); the gradient kernel
-        of the NNGP limit (De Palma et al. 2021, Section 3).
+        Bartlett et al. 2021, Lemma 2.1 (at x = y: each ReLU unit is active with probability
+        1/2); the gradient kernel of the NNGP limit (De Palma et al. 2021, Section 3).
 
     Arguments:
         s11, s12, s22: covariance entries (broadcast together).
