@@ -36,6 +36,7 @@ import enum
 import importlib
 import inspect
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,7 @@ NEEDS_MNIST = {
 }
 
 BLOCKS = ("Paper", "Arguments", "Returns", "Attributes", "Example")
-HEADER = re.compile(r"^(%s):(.*)$" % "|".join(BLOCKS))
+HEADER = re.compile(r"^(" + "|".join(BLOCKS) + r"):(.*)$")
 LOCATOR = re.compile(
     r"\b(Theorem|Lemma|Corollary|Remark|Definition|Proposition|Section|Sec\.|eq\.|eqs\.|"
     r"Equation|Figure|Figures|Fig\.|Algorithm|Appendix|Table)", re.I)
@@ -205,7 +206,8 @@ def test_docstring_has_the_template_blocks(p: Public):
             f"{p.qualname}: Paper: must cite a year and a theorem/equation/section/figure, or "
             f"say 'none (utility: ...)'; got {paper!r}")
     if params:
-        named = b.get("Arguments", "") + "\n" + (b.get("Attributes", "") if p.kind == "class" else "")
+        named = b.get("Arguments", "") + "\n" + (
+            b.get("Attributes", "") if p.kind == "class" else "")
         words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", named))
         absent = [n for n in params if n not in words]
         assert not absent, f"{p.qualname}: Arguments:/Attributes: do not name {absent}"
@@ -225,14 +227,16 @@ def _mnist_found() -> bool:
 
 
 @pytest.mark.parametrize("p", PUBLIC, ids=IDS)
-def test_example_runs(p: Public):
+def test_example_runs(p: Public, tmp_path, monkeypatch):
     _skip_pending(p)
     example = blocks(p.doc).get("Example", "")
     if ">>>" not in example:
         pytest.skip("no Example (test_docstring_has_the_template_blocks fails for it)")
     if p.qualname in NEEDS_MNIST and not _mnist_found():
         pytest.skip("MNIST not found")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # the Examples' temporary files
     threads, dtype = torch.get_num_threads(), torch.get_default_dtype()
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     np.random.seed(0)
@@ -246,4 +250,6 @@ def test_example_runs(p: Public):
     finally:
         torch.set_num_threads(threads)
         torch.set_default_dtype(dtype)
+        torch.set_rng_state(torch_state)
+        np.random.set_state(np_state)
     assert runner.failures == 0, "".join(out)

@@ -269,7 +269,8 @@ def max_relative_gradient_change(model: nn.Module, x: torch.Tensor,
         >>> from randadv.nets import DeepReLUNet
         >>> from randadv.attacks import max_relative_gradient_change
         >>> net = DeepReLUNet([20, 30], seed=0)
-        >>> res = max_relative_gradient_change(net, torch.randn(2, 20), [0.1, 1.0, 10.0], n_directions=4, ascent_steps=0)
+        >>> res = max_relative_gradient_change(net, torch.randn(2, 20), [0.1, 1.0, 10.0],
+        ...                                    n_directions=4, ascent_steps=0)
         >>> bool((res.change[:, 1:] >= res.change[:, :-1]).all())   # a running maximum over r
         True
     """
@@ -328,7 +329,8 @@ def linearity_radius(model: nn.Module, x: torch.Tensor, eps: float, r_max: float
         >>> from torch import nn
         >>> from randadv.attacks import linearity_radius
         >>> lin = nn.Sequential(nn.Linear(4, 1), nn.Flatten(0))   # a linear map: never changes
-        >>> r = linearity_radius(lin, torch.ones(2, 4), eps=0.1, r_max=10.0, n_scan=3, bisect_steps=1, n_directions=2, ascent_steps=0)
+        >>> r = linearity_radius(lin, torch.ones(2, 4), eps=0.1, r_max=10.0, n_scan=3,
+        ...                      bisect_steps=1, n_directions=2, ascent_steps=0)
         >>> r.radius.tolist()
         [10.0, 10.0]
     """

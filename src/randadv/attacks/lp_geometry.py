@@ -162,7 +162,8 @@ def random_in_ball(shape: tuple[int, ...], radius: torch.Tensor, norm: str,
         >>> import torch
         >>> from randadv.attacks.lp_geometry import lp_norm, random_in_ball
         >>> r = torch.tensor([0.5, 2.0])
-        >>> p = random_in_ball((2, 10), r, "l1", torch.Generator().manual_seed(0), torch.float64, torch.device("cpu"))
+        >>> p = random_in_ball((2, 10), r, "l1", torch.Generator().manual_seed(0), torch.float64,
+        ...                    torch.device("cpu"))
         >>> bool((lp_norm(p, "l1") <= r).all())
         True
     """

@@ -108,7 +108,8 @@ def as_piecewise_linear(model: nn.Module) -> PiecewiseLinearStack | None:
         >>> from torch import nn
         >>> from randadv.nets import RandomMLP
         >>> from randadv.attacks import as_piecewise_linear
-        >>> as_piecewise_linear(RandomMLP([4, 8], seed=0)) is not None, as_piecewise_linear(nn.Tanh())
+        >>> mlp = RandomMLP([4, 8], seed=0)
+        >>> as_piecewise_linear(mlp) is not None, as_piecewise_linear(nn.Tanh())
         (True, None)
     """
     model = scalar_sequential(model)
@@ -190,7 +191,8 @@ def first_root_on_ray(stack: PiecewiseLinearStack, x: torch.Tensor, u: torch.Ten
         >>> lin = nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))
         >>> with torch.no_grad():
         ...     _ = lin[0].weight.copy_(torch.tensor([[1.0, 0.0]])); _ = lin[0].bias.fill_(-1.0)
-        >>> t = first_root_on_ray(as_piecewise_linear(lin), torch.zeros(2, 2), torch.tensor([[1.0, 0.0], [-1.0, 0.0]]), 5.0)
+        >>> u = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+        >>> t = first_root_on_ray(as_piecewise_linear(lin), torch.zeros(2, 2), u, 5.0)
         >>> [round(v, 6) if v == v else "nan" for v in t.tolist()]   # f = x_1 - 1
         [1.0, 'nan']
     """

@@ -358,7 +358,8 @@ class AffineNet:
     Example:
         >>> import numpy as np
         >>> from randadv.exact import AffineNet
-        >>> net = AffineNet([(np.array([[1.0], [-1.0]]), np.zeros(2)), (np.array([[1.0, 1.0]]), np.zeros(1))])
+        >>> hidden = (np.array([[1.0], [-1.0]]), np.zeros(2))
+        >>> net = AffineNet([hidden, (np.array([[1.0, 1.0]]), np.zeros(1))])
         >>> float(net.forward(np.array([-3.0]))[0]), net.hidden_widths   # relu(x) + relu(-x) = |x|
         (3.0, [2])
     """

@@ -39,8 +39,10 @@ class ScipNotInstalledError(ImportError, RandadvError):
     Example:
         >>> from randadv.exact import ScipNotInstalledError
         >>> from randadv.errors import RandadvError
-        >>> issubclass(ScipNotInstalledError, ImportError), issubclass(ScipNotInstalledError, RandadvError)
-        (True, True)
+        >>> issubclass(ScipNotInstalledError, ImportError)
+        True
+        >>> issubclass(ScipNotInstalledError, RandadvError)
+        True
     """
 
 

@@ -311,7 +311,8 @@ def closest_in_region(model: nn.Module, x_point: torch.Tensor, x_origin: torch.T
         >>> lin = nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))   # f = x_1 - 1: one region
         >>> with torch.no_grad():
         ...     _ = lin[0].weight.copy_(torch.tensor([[1.0, 0.0]])); _ = lin[0].bias.fill_(-1.0)
-        >>> [closest_in_region(lin, torch.zeros(1, 2), torch.zeros(1, 2), n).distance for n in ("l1", "l2", "linf")]
+        >>> x0 = torch.zeros(1, 2)
+        >>> [closest_in_region(lin, x0, x0, n).distance for n in ("l1", "l2", "linf")]
         [1.0, 1.0, 1.0]
     """
     norm = check_norm(norm)

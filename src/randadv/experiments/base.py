@@ -56,7 +56,8 @@ class Claim:
 
     Example:
         >>> from randadv.experiments import Claim
-        >>> c = Claim("Appendix D: the ratio is sqrt(k/d)", "0.50 vs 0.50", True, criterion="|z| < 3", scale="d = 10^4")
+        >>> c = Claim("Appendix D: the ratio is sqrt(k/d)", "0.50 vs 0.50", True,
+        ...           criterion="|z| < 3", scale="d = 10^4")
         >>> c.holds, c.reached
         (True, True)
     """

@@ -36,7 +36,8 @@ class Activation:
         >>> import torch
         >>> from randadv.nets import get_activation
         >>> relu = get_activation("relu")
-        >>> relu.fn(torch.tensor([-1.0, 2.0])).tolist(), relu.derivative(torch.tensor([-1.0, 2.0])).tolist()
+        >>> z = torch.tensor([-1.0, 2.0])
+        >>> relu.fn(z).tolist(), relu.derivative(z).tolist()
         ([0.0, 2.0], [0.0, 1.0])
     """
 

@@ -58,7 +58,7 @@ class RandomMLP(nn.Module):
         >>> from randadv.nets import RandomMLP
         >>> a, b = RandomMLP([10, 64, 32], seed=3), RandomMLP([10, 64, 32], seed=3, block_rows=8)
         >>> x = torch.randn(5, 10)
-        >>> a(x).shape, torch.allclose(a(x), b(x), atol=1e-6)   # same weights whatever the block size
+        >>> a(x).shape, torch.allclose(a(x), b(x), atol=1e-6)   # whatever the block size
         (torch.Size([5]), True)
     """
 

@@ -127,7 +127,8 @@ def scalar_sequential(model: nn.Module) -> nn.Module:
         >>> from torch import nn
         >>> from randadv.nets import LogitDifference
         >>> from randadv.nets.plain import scalar_sequential
-        >>> seq = scalar_sequential(LogitDifference(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))))
+        >>> seq = scalar_sequential(LogitDifference(nn.Sequential(nn.Linear(4, 8), nn.ReLU(),
+        ...                                                       nn.Linear(8, 2))))
         >>> seq[-1]
         Linear(in_features=8, out_features=1, bias=True)
     """

@@ -30,7 +30,8 @@ def derive_seed(*keys: object) -> int:
 
     Example:
         >>> from randadv.nets import derive_seed
-        >>> derive_seed("net", 3) == derive_seed("net", 3), derive_seed("net", 3) == derive_seed("net", 4)
+        >>> s = derive_seed("net", 3)
+        >>> s == derive_seed("net", 3), s == derive_seed("net", 4)
         (True, False)
     """
     blob = json.dumps(keys, sort_keys=True, separators=(",", ":"), default=str).encode()
@@ -52,7 +53,8 @@ def generator(*keys: object) -> torch.Generator:
     Example:
         >>> import torch
         >>> from randadv.nets import generator
-        >>> torch.equal(torch.randn(3, generator=generator("x", 1)), torch.randn(3, generator=generator("x", 1)))
+        >>> a = torch.randn(3, generator=generator("x", 1))
+        >>> torch.equal(a, torch.randn(3, generator=generator("x", 1)))
         True
     """
     return torch.Generator(device="cpu").manual_seed(derive_seed(*keys))

@@ -32,7 +32,8 @@ def load_results(out: str | os.PathLike, experiment: str | None = None) -> pd.Da
         >>> from randadv.experiments import get_experiment
         >>> from randadv.runner import run_experiment
         >>> exp, out = get_experiment("min-pert"), tempfile.mkdtemp() + "/run"
-        >>> _ = run_experiment(exp, "smoke", exp.params("smoke", {"k": "2,10", "runs": "2"}), out=out, quiet=True)
+        >>> _ = run_experiment(exp, "smoke", exp.params("smoke", {"k": "2,10", "runs": "2"}),
+        ...                    out=out, quiet=True)
         >>> df = randadv.load_results(out)
         >>> len(df), list(df.columns[:4])   # 2 widths x 2 matrices x 2 inputs
         (8, ['unit', 'd', 'k', 'run'])
@@ -74,7 +75,8 @@ def load_summary(out: str | os.PathLike,
         >>> from randadv.experiments import get_experiment
         >>> from randadv.runner import run_experiment
         >>> exp, out = get_experiment("min-pert"), tempfile.mkdtemp() + "/run"
-        >>> _ = run_experiment(exp, "smoke", exp.params("smoke", {"k": "2,10", "runs": "2"}), out=out, quiet=True)
+        >>> _ = run_experiment(exp, "smoke", exp.params("smoke", {"k": "2,10", "runs": "2"}),
+        ...                    out=out, quiet=True)
         >>> tables = randadv.load_summary(out)
         >>> sorted(tables), "verdict" in tables["claims"].columns
         (['claims', 'summary'], True)

@@ -131,7 +131,8 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
         >>> from randadv.experiments import get_experiment
         >>> from randadv.runner import run_experiment
         >>> exp, out = get_experiment("min-pert"), tempfile.mkdtemp() + "/run"
-        >>> s = run_experiment(exp, "smoke", exp.params("smoke", {"k": "2,10", "runs": "2"}), out=out, quiet=True)
+        >>> s = run_experiment(exp, "smoke", exp.params("smoke", {"k": "2,10", "runs": "2"}),
+        ...                    out=out, quiet=True)
         >>> s.units_total, s.units_run, s.report.name
         (4, 4, 'report.md')
     """
@@ -285,7 +286,8 @@ def redraw_report(exp: Experiment, out: Path) -> tuple[Path, list[Path]]:
         >>> from randadv.experiments import get_experiment
         >>> from randadv.runner import redraw_report, run_experiment
         >>> exp, out = get_experiment("min-pert"), Path(tempfile.mkdtemp()) / "run"
-        >>> _ = run_experiment(exp, "smoke", exp.params("smoke", {"k": "2,10", "runs": "2"}), out=out, quiet=True)
+        >>> _ = run_experiment(exp, "smoke", exp.params("smoke", {"k": "2,10", "runs": "2"}),
+        ...                    out=out, quiet=True)
         >>> report, figures = redraw_report(exp, out)
         >>> report.name, [f.name for f in figures]
         ('report.md', ['min_pert.png'])

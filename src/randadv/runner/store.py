@@ -58,8 +58,10 @@ class ResultStore:
     Example:
         >>> import tempfile
         >>> from randadv.runner import ResultStore
-        >>> store = ResultStore(tempfile.mkdtemp(), "demo", {"seed": 0}, [("k", "int"), ("ratio", "float")])
-        >>> store.write_unit("k=2", 0, {"k": 2}, [{"k": 2, "ratio": 0.1}, {"k": 2, "ratio": 0.2}], 0.5)
+        >>> columns = [("k", "int"), ("ratio", "float")]
+        >>> store = ResultStore(tempfile.mkdtemp(), "demo", {"seed": 0}, columns)
+        >>> records = [{"k": 2, "ratio": 0.1}, {"k": 2, "ratio": 0.2}]
+        >>> store.write_unit("k=2", 0, {"k": 2}, records, 0.5)
         >>> store.done_keys(), store.records()["ratio"].tolist()
         ({'k=2'}, [0.1, 0.2])
         >>> store.close()

@@ -178,8 +178,8 @@ def relu_dual_kernel(s11: ArrayLike, s12: ArrayLike, s22: ArrayLike,
 
     Example:
         >>> from randadv.theory import relu_dual_kernel
-        >>> round(float(relu_dual_kernel(1.0, 1.0, 1.0)), 4), round(float(relu_dual_kernel(1.0, 0.0, 1.0)), 4)
-        (0.5, 0.1592)
+        >>> [round(float(relu_dual_kernel(1.0, s12, 1.0)), 4) for s12 in (1.0, 0.0)]
+        [0.5, 0.1592]
     """
     a, b = float(slope_pos), float(slope_neg)
     s11, s12, s22 = np.broadcast_arrays(*(np.asarray(s, dtype=np.float64) for s in (s11, s12, s22)))

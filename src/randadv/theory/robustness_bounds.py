@@ -103,7 +103,9 @@ def theorem1_l1_radius(x_norm2: ArrayLike, delta: ArrayLike, M: ArrayLike,
 
     Example:
         >>> from randadv.theory import theorem1_l1_radius
-        >>> round(float(theorem1_l1_radius(1.0, 0.5, 2.0, 100) / theorem1_l1_radius(1.0, 0.5, 1.0, 100)), 6)
+        >>> r_m1 = theorem1_l1_radius(1.0, 0.5, 1.0, 100)
+        >>> r_m2 = theorem1_l1_radius(1.0, 0.5, 2.0, 100)
+        >>> round(float(r_m2 / r_m1), 6)   # proportional to 1 / M
         0.5
     """
     x = _check_positive(x_norm2, "x_norm2", allow_zero=True)
@@ -152,7 +154,8 @@ def corollary1_l1_radius(n: ArrayLike, delta: ArrayLike, pixel_ratio: ArrayLike,
 
     Example:
         >>> from randadv.theory import corollary1_l1_radius
-        >>> r1, r2 = corollary1_l1_radius(784, 0.5, 1.0, 1.0), corollary1_l1_radius(784, 0.5, 1.0, 2.0)
+        >>> r1 = corollary1_l1_radius(784, 0.5, 1.0, 1.0)
+        >>> r2 = corollary1_l1_radius(784, 0.5, 1.0, 2.0)
         >>> round(float(r2 / r1), 6)   # linear in ||x0||_2
         2.0
     """
@@ -205,8 +208,8 @@ def lp_radius(p: float, n: ArrayLike, delta: ArrayLike, pixel_ratio: ArrayLike,
     Example:
         >>> from randadv.theory import corollary1_l1_radius, lp_radius
         >>> r1 = corollary1_l1_radius(100, 0.5, 1.0, 1.0)
-        >>> round(float(lp_radius(2, 100, 0.5, 1.0, 1.0) / r1), 6), round(float(lp_radius(float("inf"), 100, 0.5, 1.0, 1.0) / r1), 6)
-        (0.1, 0.01)
+        >>> [round(float(lp_radius(p, 100, 0.5, 1.0, 1.0) / r1), 6) for p in (2, float("inf"))]
+        [0.1, 0.01]
     """
     p = _check_p(p)
     r1 = np.asarray(corollary1_l1_radius(n, delta, pixel_ratio, x_norm2))
@@ -276,8 +279,8 @@ def uniform_input_norm(n: ArrayLike, p: float, low: float = 0.0,
 
     Example:
         >>> from randadv.theory import uniform_input_norm
-        >>> float(uniform_input_norm(100, 1)), float(uniform_input_norm(300, 2)), float(uniform_input_norm(5, float("inf")))
-        (50.0, 10.0, 1.0)
+        >>> [float(uniform_input_norm(n, p)) for n, p in ((100, 1), (300, 2), (5, float("inf")))]
+        [50.0, 10.0, 1.0]
     """
     p = _check_p(p)
     a = _check_n(n)

@@ -57,7 +57,8 @@ def config_key(config: Mapping[str, Any]) -> str:
 
     Example:
         >>> from randadv.train import config_key
-        >>> config_key({"a": 1, "b": 2}) == config_key({"b": 2, "a": 1}), config_key({"a": 1}) == config_key({"a": 2})
+        >>> key = config_key({"a": 1, "b": 2})
+        >>> key == config_key({"b": 2, "a": 1}), key == config_key({"a": 1})
         (True, False)
     """
     blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode()
@@ -184,7 +185,9 @@ class ModelCache:
         >>> from randadv.train import LazyTwoLayerNet, ModelCache
         >>> cache = ModelCache(tempfile.mkdtemp())
         >>> config = {"d": 4, "m": 8, "seed": 0}
-        >>> model, result = cache.get_or_train(config, None, lambda: (LazyTwoLayerNet(4, 8), {"acc": 1.0}))
+        >>> def train():
+        ...     return LazyTwoLayerNet(4, 8), {"acc": 1.0}
+        >>> model, result = cache.get_or_train(config, None, train)
         >>> cached, saved = cache.get(config)
         >>> saved["result"], type(cached).__name__
         ({'acc': 1.0}, 'LazyTwoLayerNet')
