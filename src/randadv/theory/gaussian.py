@@ -122,12 +122,12 @@ class SingleStepPrediction:
     ``eta_mean``/``eta_std``: mean and std of the linearised smallest step |f| / ||grad f||^2 with
     f ~ N(0, f_var) and ||grad f||^2 at its mean; ``perturbation_mean``: mean of |f| / ||grad f||.
 
+    Paper:
+        Bubeck et al. 2021, eqs. (2), (3) and Lemma 1.
+
     Attributes:
         activation, depth, d: the network the prediction is for (``d=None``: d -> infinity).
         f_var, grad_norm_sq: as above; the other quantities are properties.
-
-    Paper:
-        Bubeck et al. 2021, eqs. (2), (3) and Lemma 1.
 
     Example:
         >>> from randadv.theory import single_step_prediction
