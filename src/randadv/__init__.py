@@ -11,6 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
+"""The package's version.
+
+Paper:
+    none (utility: the release of randadv).
+
+Example:
+    >>> import randadv
+    >>> isinstance(randadv.__version__, str)
+    True
+"""
 __all__ = ["__version__", "load_results", "load_summary"]
 
 

@@ -22,10 +22,21 @@ def loglog_fit(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
     """Least-squares ``log y = a + b log x`` over the finite positive pairs; returns ``(b, a)``,
     NaN unless there are at least 2 such pairs at 2 distinct x.
 
-    Example::
+    Paper:
+        De Palma et al. 2021, Figures 1, 2 (distance vs n on log-log axes); Lazy training 2022
+        ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS 2022), Figures 2, 3.
 
-        >>> loglog_fit([1, 4, 16], [2, 4, 8])      # y = 2 x^(1/2)
-        (0.5, 0.693...)
+    Arguments:
+        x, y: the points (non-finite or non-positive pairs are left out).
+
+    Returns:
+        ``(slope b, intercept a)``.
+
+    Example:
+        >>> from randadv.stats import loglog_fit
+        >>> b, a = loglog_fit([1, 4, 16], [2, 4, 8])      # y = 2 x^(1/2)
+        >>> round(b, 6), round(a, 6)                        # a = log 2
+        (0.5, 0.693147)
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
@@ -36,7 +47,22 @@ def loglog_fit(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
 
 
 def loglog_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
-    """The slope (fitted exponent) of :func:`loglog_fit`."""
+    """The slope (fitted exponent) of :func:`loglog_fit`.
+
+    Paper:
+        De Palma et al. 2021, Remark 5 and Figures 1, 2 (the exponent of r_p ~ n^e).
+
+    Arguments:
+        x, y: as in :func:`loglog_fit`.
+
+    Returns:
+        The slope (NaN without two distinct valid x).
+
+    Example:
+        >>> from randadv.stats import loglog_slope
+        >>> round(loglog_slope([10, 100, 1000], [1.0, 0.1, 0.01]), 6)
+        -1.0
+    """
     return loglog_fit(x, y)[0]
 
 
@@ -54,6 +80,18 @@ def bootstrap_median_slopes(cells: list[tuple[float, np.ndarray]], replicates: i
     Returns:
         the slopes of the replicates whose medians are all finite and positive (empty with
         fewer than 2 cells); their standard deviation is the slope's standard error.
+
+    Paper:
+        De Palma et al. 2021, Figures 1, 2 (the slope of the median distance vs n).
+
+    Example:
+        >>> import numpy as np
+        >>> from randadv.stats import bootstrap_median_slopes
+        >>> rng = np.random.default_rng(0)
+        >>> cells = [(n, np.sqrt(n) * rng.uniform(0.9, 1.1, (20, 5))) for n in (10, 100, 1000)]
+        >>> s = bootstrap_median_slopes(cells, replicates=200)
+        >>> s.shape, bool(abs(s.mean() - 0.5) < 0.02)   # median ~ sqrt(n): slope 1/2
+        ((200,), True)
     """
     rng = np.random.default_rng(seed)
     logn = np.log([c[0] for c in cells])
@@ -76,8 +114,18 @@ def bonferroni_t(n_tests: int, n_nets: int, alpha: float = 0.05) -> float:
     with ``n_nets - 1`` degrees of freedom; Bonferroni over the cells gives family-wise level
     ``alpha``.
 
-    Example::
+    Paper:
+        Bubeck et al. 2021, Section 4 and Figures 1-3 (measured means against the theory's,
+        cell by cell).
 
+    Arguments:
+        n_tests: number of cells; n_nets: networks per cell; alpha: family-wise level.
+
+    Returns:
+        The critical value.
+
+    Example:
+        >>> from randadv.stats import bonferroni_t
         >>> round(bonferroni_t(1, 1_000_000), 2)   # the normal 97.5% quantile
         1.96
     """
@@ -85,7 +133,22 @@ def bonferroni_t(n_tests: int, n_nets: int, alpha: float = 0.05) -> float:
 
 
 def binomial_se(p: float | np.ndarray, n: int | np.ndarray) -> float | np.ndarray:
-    """Standard error ``sqrt(p (1 - p) / n)`` of a fraction estimated from n trials."""
+    """Standard error ``sqrt(p (1 - p) / n)`` of a fraction estimated from n trials.
+
+    Paper:
+        Bubeck et al. 2021, Section 4 (the fraction of flipped signs).
+
+    Arguments:
+        p: the fraction(s); n: trials.
+
+    Returns:
+        The standard error (float or array).
+
+    Example:
+        >>> from randadv.stats import binomial_se
+        >>> round(float(binomial_se(0.5, 100)), 6)
+        0.05
+    """
     return np.sqrt(np.asarray(p, float) * (1 - np.asarray(p, float)) / np.asarray(n, float))
 
 
@@ -93,8 +156,17 @@ def binomial_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float
     """Clopper-Pearson interval of a binomial proportion (k successes of n), exact coverage
     >= ``level``.
 
-    Example::
+    Paper:
+        Bubeck et al. 2021, Section 4 (the fraction of flipped signs).
 
+    Arguments:
+        k: successes; n: trials; level: the coverage.
+
+    Returns:
+        ``(lower, upper)``; ``(0, 1)`` when ``n <= 0``.
+
+    Example:
+        >>> from randadv.stats import binomial_interval
         >>> binomial_interval(100, 100)[0] > 0.96   # all 100 flipped: P >= 0.964 at 95%
         True
     """
@@ -109,5 +181,20 @@ def binomial_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float
 def sequential_level(alpha: float, max_rounds: int) -> float:
     """Per-look level of a claim checked after each of at most ``max_rounds`` rounds: Bonferroni
     over the looks (``alpha / max_rounds``), so the chance that any look decides wrongly is at
-    most ``alpha`` whatever the stopping rule."""
+    most ``alpha`` whatever the stopping rule.
+
+    Paper:
+        none (utility: the claims' sequential stopping, issue 18's stats module).
+
+    Arguments:
+        alpha: the overall level; max_rounds: the most looks.
+
+    Returns:
+        ``alpha / max_rounds``.
+
+    Example:
+        >>> from randadv.stats import sequential_level
+        >>> sequential_level(0.05, 5)
+        0.01
+    """
     return alpha / max(int(max_rounds), 1)

@@ -121,12 +121,17 @@ class PropagationCounter(nn.Module):
         ``forward(q)``: (N,) outputs, f at the clamped queries, f(x) of the original for the
         rows refused (no budget left).
 
-    Example::
-
+    Example:
+        >>> import torch
+        >>> from randadv.nets import RandomMLP
+        >>> from randadv.attacks import value_and_grad
+        >>> from randadv.attacks.budget import PropagationCounter
+        >>> net, x = RandomMLP([5, 8], seed=0), torch.rand(3, 5)
         >>> counter = PropagationCounter(net, budget=20, box=(0.0, 1.0))
         >>> counter.begin(x)
-        >>> f, g = value_and_grad(counter, x)         # 2 propagations per sample
-        >>> counter.used                              # tensor([2, 2, ...])
+        >>> f, g = value_and_grad(counter, x)         # 1 forward + 1 backward per sample
+        >>> counter.used.tolist()
+        [2, 2, 2]
     """
 
     def __init__(self, model: nn.Module, budget: float | None = None, box: tuple | None = None,
@@ -287,7 +292,22 @@ class _Constant(nn.Module):
 
 
 def check_budget(budget: float | None) -> float:
-    """A budget of propagations per sample: None -> inf, else an integer >= 1."""
+    """A budget of propagations per sample: None -> inf, else an integer >= 1.
+
+    Paper:
+        Cina et al. 2024 (AttackBench), Section 3.
+
+    Arguments:
+        budget: None or a number >= 1.
+
+    Returns:
+        The budget as a float (inf for None).
+
+    Example:
+        >>> from randadv.attacks.budget import check_budget
+        >>> check_budget(None), check_budget(100)
+        (inf, 100.0)
+    """
     if budget is None:
         return math.inf
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
@@ -301,7 +321,27 @@ class ChargedStack:
     """A :class:`~randadv.attacks.piecewise_linear.PiecewiseLinearStack` whose
     ``value_and_grad`` (explicit backpropagation through the model's own matrices: no model
     call) is charged to a :class:`PropagationCounter` as 1 forward + 1 backward per row; rows
-    with no budget left get the counter's refused output and a zero gradient."""
+    with no budget left get the counter's refused output and a zero gradient.
+
+    Paper:
+        Cina et al. 2024 (AttackBench), Section 3 (propagations counted per sample).
+
+    Arguments:
+        stack: the model's piecewise-linear stack (:func:`randadv.attacks.as_piecewise_linear`).
+        counter: the :class:`PropagationCounter` charged.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import RandomMLP
+        >>> from randadv.attacks import as_piecewise_linear
+        >>> from randadv.attacks.budget import ChargedStack, PropagationCounter
+        >>> net, x = RandomMLP([5, 8], seed=0), torch.rand(3, 5)
+        >>> counter = PropagationCounter(net, budget=20)
+        >>> counter.begin(x)
+        >>> f, g = ChargedStack(as_piecewise_linear(net), counter).value_and_grad(x)
+        >>> counter.used.tolist(), torch.allclose(f, net(x), atol=1e-6)
+        ([2, 2, 2], True)
+    """
 
     def __init__(self, stack, counter: PropagationCounter) -> None:
         self.stack, self.counter = stack, counter
@@ -329,13 +369,43 @@ class ChargedStack:
 # (:func:`randadv.attacks.min_norm.finalize`): the candidate in its batch and alone (2), and one
 # further push of the ladder (2); the rounding bound comes from f and grad f kept with the point
 VERIFY_RESERVE = 4
+"""Propagations per sample an attack keeps back from its budget for the final verification.
+
+Paper:
+    Cina et al. 2024 (AttackBench), Section 3 (every query counts against the budget).
+
+Example:
+    >>> from randadv.attacks.budget import VERIFY_RESERVE
+    >>> VERIFY_RESERVE
+    4
+"""
 
 
 def budgeted(model: nn.Module, x: torch.Tensor, norm: str, bounds, budget: float | None
              ) -> tuple[PropagationCounter, str, tuple | None, torch.Tensor]:
     """:func:`randadv.attacks.min_norm.prepare` for a budgeted attack: ``(counter, norm, box,
     f(x))`` with the model wrapped in a :class:`PropagationCounter` for x (no limit where
-    ``budget`` is None) that has counted the forward pass of f(x)."""
+    ``budget`` is None) that has counted the forward pass of f(x).
+
+    Paper:
+        Cina et al. 2024 (AttackBench), Section 3 (attacks compared at equal budgets).
+
+    Arguments:
+        model: the scalar-output model; x: the originals (B, ...); norm: ``"l1"``, ``"l2"`` or
+        ``"linf"``; bounds: the input box or None; budget: propagations per sample or None.
+
+    Returns:
+        ``(counter, norm, box, f_x)``.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import RandomMLP
+        >>> from randadv.attacks.budget import budgeted
+        >>> net, x = RandomMLP([5, 8], seed=0), torch.rand(3, 5)
+        >>> counter, norm, box, f_x = budgeted(net, x, "l2", None, 50)
+        >>> counter.used.tolist(), torch.allclose(f_x, net(x))   # f(x) counted once
+        ([1, 1, 1], True)
+    """
     budget = check_budget(budget)
     norm, box, f_x = prepare(model, x, norm, bounds)
     # the attribution of any counter around the model (a batch of B rows is the batch), so
@@ -347,7 +417,23 @@ def budgeted(model: nn.Module, x: torch.Tensor, norm: str, bounds, budget: float
 
 def steps_within(budget: float, per_step: int, fixed: int, least: int = 1) -> int:
     """The iterations an attack of ``per_step`` propagations per iteration can take within
-    ``budget`` after ``fixed`` (its start and verification), at least ``least``."""
+    ``budget`` after ``fixed`` (its start and verification), at least ``least``.
+
+    Paper:
+        Cina et al. 2024 (AttackBench), Section 3.
+
+    Arguments:
+        budget: propagations per sample; per_step: propagations per iteration; fixed: the
+        propagations outside the iterations; least: the fewest iterations returned.
+
+    Returns:
+        The number of iterations.
+
+    Example:
+        >>> from randadv.attacks.budget import steps_within
+        >>> steps_within(100, 2, 10), steps_within(5, 2, 10)
+        (45, 1)
+    """
     return max(least, int((budget - fixed) // per_step))
 
 

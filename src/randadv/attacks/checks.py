@@ -72,7 +72,27 @@ def value_and_grad(model: nn.Module, x: torch.Tensor,
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(f(x), grad f(x))`` for a batch; explicit backpropagation for randadv's random MLPs and
     through ``stack`` (the model's :class:`PiecewiseLinearStack` with transposed maps) if given,
-    autograd otherwise (the model must treat the rows of a batch independently)."""
+    autograd otherwise (the model must treat the rows of a batch independently).
+
+    Paper:
+        Bubeck et al. 2021, Lemma 1 (the step along grad f(x) needs f and grad f).
+
+    Arguments:
+        model: a scalar-output model; x: the batch (B, ...); stack: its piecewise-linear stack
+        or None.
+
+    Returns:
+        ``(f, grad)`` of shapes (B,) and those of ``x``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from randadv.attacks import value_and_grad
+        >>> lin = nn.Sequential(nn.Linear(3, 1), nn.Flatten(0))
+        >>> f, g = value_and_grad(lin, torch.zeros(2, 3))
+        >>> torch.equal(g, lin[0].weight.detach().expand(2, 3))   # grad of a linear map: w
+        True
+    """
     if stack is not None:
         return stack.value_and_grad(x)
     from randadv.nets.mlp import RandomMLP

@@ -246,7 +246,7 @@ def max_relative_gradient_change(model: nn.Module, x: torch.Tensor,
                                  batch_size: int = 4096) -> GradientChangeResult:
     """Largest relative gradient change found within each radius (Bartlett et al. 2021, eq. (1)).
 
-    Args:
+    Arguments:
         model: a scalar-output model (randadv's RandomMLP / DeepReLUNet, an ``nn.Sequential``
             ReLU MLP, or any module treating the rows of a batch independently).
         x: inputs (B, d) or one input (d,).
@@ -260,6 +260,19 @@ def max_relative_gradient_change(model: nn.Module, x: torch.Tensor,
 
     Returns:
         :class:`GradientChangeResult` (B = 1 fields for a 1-D x keep their batch axis).
+
+    Paper:
+        Bartlett et al. 2021, eq. (1).
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import DeepReLUNet
+        >>> from randadv.attacks import max_relative_gradient_change
+        >>> net = DeepReLUNet([20, 30], seed=0)
+        >>> res = max_relative_gradient_change(net, torch.randn(2, 20), [0.1, 1.0, 10.0],
+        ...                                    n_directions=4, ascent_steps=0)
+        >>> bool((res.change[:, 1:] >= res.change[:, :-1]).all())   # a running maximum over r
+        True
     """
     _check_search_args(n_directions, ascent_steps, smoothing, batch_size)
     r = torch.as_tensor(radii, dtype=torch.float64).reshape(-1)
@@ -298,6 +311,28 @@ def linearity_radius(model: nn.Module, x: torch.Tensor, eps: float, r_max: float
     (:func:`max_relative_gradient_change`, running maximum) brackets each row's crossing of eps;
     ``bisect_steps`` geometric bisections (fresh random directions at each midpoint) narrow it.
     Since Delta is estimated from below, the radius is an estimate from above of the true one.
+
+    Paper:
+        Bartlett et al. 2021, eq. (1) and Section 2.4.
+
+    Arguments:
+        model: a scalar-output model; x: inputs (B, d) or (d,); eps: the fraction; r_max,
+        r_min: the radii scanned; n_scan: radii of the scan; bisect_steps: bisections;
+        n_directions, ascent_steps, smoothing, seed, batch_size: as in
+        :func:`max_relative_gradient_change`.
+
+    Returns:
+        A ``LinearityRadiusResult`` (the radius per row and the evidence behind it).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from randadv.attacks import linearity_radius
+        >>> lin = nn.Sequential(nn.Linear(4, 1), nn.Flatten(0))   # a linear map: never changes
+        >>> r = linearity_radius(lin, torch.ones(2, 4), eps=0.1, r_max=10.0, n_scan=3,
+        ...                      bisect_steps=1, n_directions=2, ascent_steps=0)
+        >>> r.radius.tolist()
+        [10.0, 10.0]
     """
     eps = check_positive(eps, "eps")
     r_max = check_positive(r_max, "r_max")

@@ -25,7 +25,23 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
 
 
 def lp_norm(v: torch.Tensor, norm: str) -> torch.Tensor:
-    """||v_b||_p of every row of ``v`` (B, ...) -> (B,)."""
+    """||v_b||_p of every row of ``v`` (B, ...) -> (B,).
+
+    Paper:
+        none (utility: the l1 / l2 / linf distances of De Palma et al. 2021, Remark 5).
+
+    Arguments:
+        v: rows (B, ...); norm: ``"l1"``, ``"l2"`` or ``"linf"``.
+
+    Returns:
+        The (B,) norms.
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks.lp_geometry import lp_norm
+        >>> [lp_norm(torch.tensor([[3.0, -4.0]]), n).item() for n in ("l1", "l2", "linf")]
+        [7.0, 5.0, 4.0]
+    """
     v = _flat(v)
     if norm == "l1":
         return v.abs().sum(1)
@@ -35,12 +51,45 @@ def lp_norm(v: torch.Tensor, norm: str) -> torch.Tensor:
 
 
 def dual_norm(v: torch.Tensor, norm: str) -> torch.Tensor:
-    """The dual norm (l1 <-> linf, l2 <-> l2) of every row."""
+    """The dual norm (l1 <-> linf, l2 <-> l2) of every row.
+
+    Paper:
+        none (utility: l_p geometry of the minimum-norm attacks; De Palma et al. 2021, Remark 5
+        names the norms).
+
+    Arguments:
+        v: rows (B, ...); norm: ``"l1"``, ``"l2"`` or ``"linf"``.
+
+    Returns:
+        The (B,) dual norms.
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks.lp_geometry import dual_norm
+        >>> dual_norm(torch.tensor([[3.0, -4.0]]), "l1").tolist()   # the linf norm
+        [4.0]
+    """
     return lp_norm(v, DUAL[norm])
 
 
 def steepest(g: torch.Tensor, norm: str) -> torch.Tensor:
-    """The unit-l_p direction v maximising g . v (so g . v = ||g||_dual); 0 where g = 0."""
+    """The unit-l_p direction v maximising g . v (so g . v = ||g||_dual); 0 where g = 0.
+
+    Paper:
+        none (utility: l_p geometry of the minimum-norm attacks).
+
+    Arguments:
+        g: rows (B, ...); norm: the l_p norm of v.
+
+    Returns:
+        The unit directions, the shape of ``g``.
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks.lp_geometry import steepest
+        >>> steepest(torch.tensor([[3.0, -4.0]]), "linf").tolist()   # sign(g)
+        [[1.0, -1.0]]
+    """
     gf = _flat(g)
     if norm == "l2":
         v = gf / gf.norm(dim=1, keepdim=True).clamp_min(torch.finfo(g.dtype).tiny)
@@ -53,7 +102,23 @@ def steepest(g: torch.Tensor, norm: str) -> torch.Tensor:
 
 
 def project_ball(delta: torch.Tensor, radius: torch.Tensor, norm: str) -> torch.Tensor:
-    """Euclidean projection of every row onto the l_p ball of radius ``radius`` (B,)."""
+    """Euclidean projection of every row onto the l_p ball of radius ``radius`` (B,).
+
+    Paper:
+        none (utility: l_p geometry of the minimum-norm attacks).
+
+    Arguments:
+        delta: rows (B, ...); radius: (B,) radii; norm: the l_p norm.
+
+    Returns:
+        The projected rows.
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks.lp_geometry import project_ball
+        >>> project_ball(torch.tensor([[3.0, -4.0]]), torch.tensor([1.0]), "linf").tolist()
+        [[1.0, -1.0]]
+    """
     d = _flat(delta)
     r = radius.to(d.dtype).reshape(-1, 1)
     if norm == "linf":
@@ -81,7 +146,27 @@ def random_in_ball(shape: tuple[int, ...], radius: torch.Tensor, norm: str,
                    generator: torch.Generator, dtype: torch.dtype,
                    device: torch.device) -> torch.Tensor:
     """Random points of the l_p balls of radii ``radius`` (B,): uniform direction (Gaussian for
-    l2, Laplace for l1, uniform cube for linf) scaled by ``radius * U^(1/n)``."""
+    l2, Laplace for l1, uniform cube for linf) scaled by ``radius * U^(1/n)``.
+
+    Paper:
+        none (utility: random starts of the minimum-norm attacks).
+
+    Arguments:
+        shape: (B, ...) of the result; radius: (B,) radii; norm: the l_p norm; generator: the
+        random source; dtype, device: of the result.
+
+    Returns:
+        The (B, ...) points.
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks.lp_geometry import lp_norm, random_in_ball
+        >>> r = torch.tensor([0.5, 2.0])
+        >>> p = random_in_ball((2, 10), r, "l1", torch.Generator().manual_seed(0), torch.float64,
+        ...                    torch.device("cpu"))
+        >>> bool((lp_norm(p, "l1") <= r).all())
+        True
+    """
     b = shape[0]
     n = 1
     for s in shape[1:]:
@@ -111,6 +196,22 @@ def hyperplane_step(g: torch.Tensor, gap: torch.Tensor, norm: str,
     (tau from the sorted breakpoints), l1 fills the largest ``a_i`` first. Where the box cannot
     reach the hyperplane the step saturates every coordinate (the closest the box allows).
     Rows with ``g = 0`` get ``delta = 0``.
+
+    Paper:
+        none (utility: the projection step of DeepFool / FMN / FAB onto a linearised boundary).
+
+    Arguments:
+        g: the rows' normals (B, ...); gap: (B,) the required ``g . delta``; norm: the l_p norm;
+        lower, upper: optional box on ``delta``.
+
+    Returns:
+        ``delta`` of the shape of ``g``.
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks.lp_geometry import hyperplane_step
+        >>> hyperplane_step(torch.tensor([[3.0, 4.0]]), torch.tensor([5.0]), "l2").tolist()
+        [[0.6000000238418579, 0.800000011920929]]
     """
     shape = g.shape
     gf = _flat(g)

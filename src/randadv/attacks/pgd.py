@@ -39,6 +39,22 @@ class PGDResult:
         robust: y f(x) > 0 and no success: no example in the checked ball was verified
             adversarial (a y f(x_adv) within rounding of 0 is not a verified flip).
         norm: ||x_adv - x||_2.
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Algorithm 1 and Figure 4 (robust accuracy under PGD-l2).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from randadv.attacks import pgd_l2
+        >>> lin = nn.Sequential(nn.Linear(2, 1, bias=False), nn.Flatten(0))
+        >>> with torch.no_grad():
+        ...     _ = lin[0].weight.copy_(torch.tensor([[1.0, 0.0]]))
+        >>> x, y = torch.tensor([[0.6, 0.5], [0.9, 0.5]]), torch.tensor([1.0, 1.0])
+        >>> r = pgd_l2(lin, x, y, radius=0.7, bounds=None)   # f(x) = x_1: flipped iff x_1 < 0.7
+        >>> r.success.tolist(), r.robust.tolist(), bool((r.norm <= 0.7 + 1e-6).all())
+        ([True, False], [False, True], True)
     """
 
     x_adv: torch.Tensor
@@ -69,6 +85,24 @@ def project_l2_box(z: torch.Tensor, center: torch.Tensor, radius: float | torch.
     t = 1 is the box projection. t is found by bisection (``iters`` halvings), keeping the
     feasible end, so the result is always inside both sets. Without ``bounds``: the ball
     projection. ``center`` must lie in the box.
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Algorithm 1 (the projection of the PGD step).
+
+    Arguments:
+        z: points (B, d); center: the ball centres (B, d), inside the box; radius: R (scalar
+        or (B,)); bounds: ``(lo, hi)`` or None; iters: bisection halvings.
+
+    Returns:
+        The projections (B, d).
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import project_l2_box
+        >>> p = project_l2_box(torch.tensor([[3.0, 0.5]]), torch.tensor([[0.5, 0.5]]), 1.0)
+        >>> [round(v, 4) for v in p[0].tolist()]   # clipped to the box first: x_1 = 1
+        [1.0, 0.5]
     """
     shape = z.shape
     z2, c2 = _rows(z), _rows(center)
@@ -138,7 +172,7 @@ def pgd_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: float,
            batch_size: int = 4096) -> PGDResult:
     """PGD-l2 on the margin loss -y f(x'), Algorithm 1 lines 3-6 (Madry et al. 2018).
 
-    Args:
+    Arguments:
         model: any torch module returning one scalar per input; y f(x) > 0 means correct.
         x: inputs (B, ...); y: labels (B,) in {-1, +1}.
         radius: the budget R = ||delta||.
@@ -147,12 +181,27 @@ def pgd_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radius: float,
         bounds: the box (default [0, 1], pixels); None for no box.
         random_start: start at a point uniform in B_2(x, R) (seeded by ``seed``) instead of x
             (Algorithm 1 starts at x).
+        seed: seed of the random start.
         keep: ``"best"`` returns the iterate of lowest margin (an attack), ``"last"`` the
             final iterate (adversarial training, Algorithm 1).
         batch_size: rows attacked together.
 
     Returns:
         :class:`PGDResult`, verified by :func:`randadv.attacks.verify.verified_in_ball`.
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Algorithm 1 (lines 3-6) and Appendix A.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import RandomMLP
+        >>> from randadv.attacks import pgd_l2
+        >>> net, x = RandomMLP([10, 32], seed=0), torch.rand(4, 10)
+        >>> y = torch.sign(net(x))                  # correct labels
+        >>> r = pgd_l2(net, x, y, radius=5.0, steps=20)
+        >>> r.x_adv.shape, bool(((r.x_adv - x).norm(dim=1) <= 5.0 + 1e-5).all())
+        (torch.Size([4, 10]), True)
     """
     x = check_attack_input(x).detach()
     radius = check_positive(radius, "radius")

@@ -93,6 +93,24 @@ def as_piecewise_linear(model: nn.Module) -> PiecewiseLinearStack | None:
     ``nn.LeakyReLU`` alternating, ending in a ``Linear`` with one output, also followed by
     shape-only modules (``nn.Flatten(0)``) or wrapped in :class:`randadv.nets.LogitDifference`
     over two logits (:func:`randadv.nets.plain.scalar_sequential`).
+
+    Paper:
+        De Palma et al. 2021, Section 2 (a ReLU net is piecewise linear: its regions and their
+        affine maps).
+
+    Arguments:
+        model: any module.
+
+    Returns:
+        The ``PiecewiseLinearStack`` or None.
+
+    Example:
+        >>> from torch import nn
+        >>> from randadv.nets import RandomMLP
+        >>> from randadv.attacks import as_piecewise_linear
+        >>> mlp = RandomMLP([4, 8], seed=0)
+        >>> as_piecewise_linear(mlp) is not None, as_piecewise_linear(nn.Tanh())
+        (True, None)
     """
     model = scalar_sequential(model)
     if isinstance(model, RandomMLP):
@@ -154,6 +172,29 @@ def first_root_on_ray(stack: PiecewiseLinearStack, x: torch.Tensor, u: torch.Ten
     ``"walk"`` (one forward pass per region). ``max_regions`` bounds the regions per row of
     both; ``max_bytes`` the breakpoint values the sweep holds at once (larger windows are
     halved). With one hidden layer a vectorised kink sweep is used instead.
+
+    Paper:
+        Bubeck et al. 2021, Section 4 (the smallest flipping eta along grad f); De Palma et al.
+        2021, Corollary 1, eq. (18) (the first crossing of a segment).
+
+    Arguments:
+        stack: the model's piecewise-linear stack; x: starting points (B, ...); u: directions
+        (B, ...); t_max: the bound; max_regions, method, max_bytes: as above.
+
+    Returns:
+        The (B,) first roots (NaN where none).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from randadv.attacks import as_piecewise_linear, first_root_on_ray
+        >>> lin = nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))
+        >>> with torch.no_grad():
+        ...     _ = lin[0].weight.copy_(torch.tensor([[1.0, 0.0]])); _ = lin[0].bias.fill_(-1.0)
+        >>> u = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+        >>> t = first_root_on_ray(as_piecewise_linear(lin), torch.zeros(2, 2), u, 5.0)
+        >>> [round(v, 6) if v == v else "nan" for v in t.tolist()]   # f = x_1 - 1
+        [1.0, 'nan']
     """
     if method not in ("sweep", "walk"):
         raise ValueError(f"method must be 'sweep' or 'walk', got {method!r}")

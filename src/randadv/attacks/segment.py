@@ -55,6 +55,19 @@ class SegmentCrossing:
         x_adv: ``x + t_adv v`` (x where not crossed).
         f_x, f_adv: f at x and at x_adv.
         exact: True when the piecewise-linear region walk was used (exact to float rounding).
+
+    Paper:
+        De Palma et al. 2021, Theorem 1 (segment part) and Corollary 1, eqs. (18), (19).
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import RandomMLP
+        >>> from randadv.attacks import first_boundary_crossing
+        >>> net, x = RandomMLP([10, 32], seed=0), torch.randn(4, 10)
+        >>> v = torch.nn.functional.normalize(torch.randn(4, 10))
+        >>> r = first_boundary_crossing(net, x, v, t_max=50.0)
+        >>> bool((torch.sign(r.f_adv[r.crossed]) != torch.sign(r.f_x[r.crossed])).all())
+        True
     """
 
     t: torch.Tensor
@@ -155,12 +168,18 @@ def first_boundary_crossing(model: nn.Module, x: torch.Tensor, v: torch.Tensor,
     Shape:
         x, v: (B, ...); fields of the :class:`SegmentCrossing` (B,) or (B, ...).
 
-    Example::
+    Returns:
+        :class:`SegmentCrossing`; ``crossed`` comes from a forward pass at ``x_adv``.
 
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import first_boundary_crossing
         >>> net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(),
         ...                           torch.nn.Linear(32, 1))
         >>> x = torch.randn(4, 10); v = torch.nn.functional.normalize(torch.randn(4, 10))
         >>> r = first_boundary_crossing(net, x, v, t_max=10.0)
+        >>> r.exact, r.t.shape
+        (True, torch.Size([4]))
     """
     check_attack_input(x)
     t_max = check_positive(t_max, "t_max")

@@ -45,7 +45,7 @@ def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0,
     eta grad f(x) changes the sign of the function; eta is of the opposite sign of f(x) and we
     limit our search to |eta| < 20".
 
-    Args:
+    Arguments:
         model: any torch module returning one scalar per input ((B,) or (B, 1)).
         x: inputs of shape (B, ...) (a 1-D ``x`` is one input of a :class:`RandomMLP`).
         max_eta: search bound on |eta|.
@@ -61,6 +61,20 @@ def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0,
     direction: ``eta`` is NaN, ``flipped`` False, and a ``RuntimeWarning`` says how many rows.
     NaN/inf in ``x``, a non-scalar model output or ``max_eta <= 0`` raise
     :class:`randadv.errors.InvalidInputError` / :class:`randadv.errors.ModelOutputError`.
+
+    Paper:
+        Bubeck et al. 2021, Theorem 1 and Section 4 (|eta| < 20); Bartlett et al. 2021,
+        Theorem 1.1 (deeper ReLU nets).
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import TwoLayerRandomNet
+        >>> from randadv.attacks import smallest_flip_step
+        >>> net = TwoLayerRandomNet(100, 200, seed=0)
+        >>> x = torch.nn.functional.normalize(torch.randn(8, 100)) * 10.0   # ||x|| = sqrt(d)
+        >>> r = smallest_flip_step(net, x)
+        >>> bool(r.flipped.all()), bool((r.eta.abs() < 20).all())
+        (True, True)
     """
     max_eta = check_positive(max_eta, "max_eta")
     if not isinstance(x, torch.Tensor):
@@ -184,6 +198,7 @@ def smallest_flip_step_on_ray(ray: TwoLayerRay, max_eta: float = 20.0, *,
         A :class:`RayFlipStepResult` (float64).
 
     Example:
+        >>> from randadv.attacks import smallest_flip_step_on_ray
         >>> from randadv.theory.two_layer_law import sample_two_layer_ray
         >>> r = smallest_flip_step_on_ray(sample_two_layer_ray(10**5, 10**4, pairs=8))
         >>> bool(r.flipped.all())

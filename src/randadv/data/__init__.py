@@ -36,7 +36,19 @@ __all__ = [
 
 
 def clear_cache() -> None:
-    """Drop every parsed file held in memory."""
+    """Drop every parsed file held in memory.
+
+    Paper:
+        none (utility: the loaders' in-memory cache of parsed files).
+
+    Returns:
+        None.
+
+    Example:
+        >>> from randadv.data import clear_cache
+        >>> clear_cache() is None
+        True
+    """
     from randadv.data import cifar, mnist
 
     for f in (mnist.read_idx_images, mnist.read_idx_labels,

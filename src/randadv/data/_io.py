@@ -32,11 +32,11 @@ def cached_parse(parse: Callable[[Path], Any]) -> Callable[[Path], Any]:
     def _cached(resolved: str, mtime_ns: int, size: int) -> Any:
         return parse(Path(resolved))
 
+    @functools.wraps(parse)  # name, module and docstring of the parser (help(), the doc test)
     def wrapper(path: Path) -> Any:
         p = Path(path).resolve()
         st = p.stat()
         return _cached(str(p), st.st_mtime_ns, st.st_size)
 
     wrapper.cache_clear = _cached.cache_clear  # type: ignore[attr-defined]
-    wrapper.__doc__ = parse.__doc__
     return wrapper

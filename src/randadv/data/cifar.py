@@ -18,6 +18,16 @@ from randadv.data.paths import find_file, not_found, search_dirs
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
+"""The CIFAR-10 class names, by label 0..9.
+
+Paper:
+    De Palma et al. 2021, Section 4.1 (CIFAR-10).
+
+Example:
+    >>> from randadv.data import CIFAR10_CLASSES
+    >>> len(CIFAR10_CLASSES), CIFAR10_CLASSES[0]
+    (10, 'airplane')
+"""
 CIFAR10_BATCHES = {
     "train": tuple(f"data_batch_{i}" for i in range(1, 6)),
     "test": ("test_batch",),
@@ -100,7 +110,23 @@ def _checked(path: Path, images: np.ndarray, labels: np.ndarray) -> tuple[np.nda
 
 
 def cifar10_dirs(root: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Directories searched for CIFAR-10 batches, in order (see :mod:`randadv.data.paths`)."""
+    """Directories searched for CIFAR-10 batches, in order (see :mod:`randadv.data.paths`).
+
+    Paper:
+        none (utility: where the data set is looked for).
+
+    Arguments:
+        root: a directory to search first (None: only the defaults).
+
+    Returns:
+        The directories, in search order.
+
+    Example:
+        >>> from pathlib import Path
+        >>> from randadv.data import cifar10_dirs
+        >>> cifar10_dirs("/tmp/my-cifar")[0] == Path("/tmp/my-cifar").resolve()
+        True
+    """
     return search_dirs("cifar10", root, CIFAR10_SUBDIRS)
 
 
@@ -129,6 +155,27 @@ def load_cifar10(root: str | os.PathLike[str] | None = None,
     Reads the binary or the python release from ``root``, ``root/cifar-10-batches-bin`` or
     ``root/cifar-10-batches-py``; ``None`` searches ``$RANDADV_DATA_DIR`` (and its ``cifar10``
     subfolder) or the default locations. The train split concatenates ``data_batch_1..5``.
+
+    Paper:
+        De Palma et al. 2021, Section 4.1 (CIFAR-10).
+
+    Arguments:
+        root: the data directory (None: the default search); split: ``"train"`` or ``"test"``.
+
+    Returns:
+        ``(images, labels)`` as above.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> from randadv.data import load_cifar10
+        >>> root = Path(tempfile.mkdtemp())   # a one-image test batch in the binary format
+        >>> rec = np.full((1, 3073), 255, dtype=np.uint8); rec[0, 0] = 3
+        >>> _ = (root / "test_batch.bin").write_bytes(rec.tobytes())
+        >>> images, labels = load_cifar10(root, split="test")
+        >>> images.shape, float(images.max()), labels.tolist()
+        (torch.Size([1, 3, 32, 32]), 1.0, [3])
     """
     fmt, paths = find_cifar10_batches(root, split)
     reader = read_cifar_bin if fmt == "bin" else read_cifar_pickle

@@ -48,7 +48,27 @@ def _payload(path: Path, data: bytes, offset: int, shape: tuple[int, ...]) -> np
 
 @cached_parse
 def read_idx_images(path: Path) -> np.ndarray:
-    """Parse an IDX3 image file (magic 2051) into a read-only uint8 array (N, rows, cols)."""
+    """Parse an IDX3 image file (magic 2051) into a read-only uint8 array (N, rows, cols).
+
+    Paper:
+        none (utility: the MNIST file format; the data of Lazy training 2022, Section 5).
+
+    Arguments:
+        path: the file (gzipped or not).
+
+    Returns:
+        A read-only uint8 array (N, rows, cols).
+
+    Example:
+        >>> import struct, tempfile
+        >>> from pathlib import Path
+        >>> from randadv.data import read_idx_images
+        >>> path = Path(tempfile.mkdtemp()) / "images-idx3-ubyte"
+        >>> _ = path.write_bytes(struct.pack(">iiii", 2051, 2, 2, 3) + bytes(range(12)))
+        >>> a = read_idx_images(path)
+        >>> a.shape, a[1].tolist()
+        ((2, 2, 3), [[6, 7, 8], [9, 10, 11]])
+    """
     data = read_bytes(path)
     n, rows, cols = _header(path, data, IDX_IMAGES_MAGIC, 3)
     return _payload(path, data, 16, (n, rows, cols))
@@ -56,7 +76,26 @@ def read_idx_images(path: Path) -> np.ndarray:
 
 @cached_parse
 def read_idx_labels(path: Path) -> np.ndarray:
-    """Parse an IDX1 label file (magic 2049) into a read-only uint8 array (N,)."""
+    """Parse an IDX1 label file (magic 2049) into a read-only uint8 array (N,).
+
+    Paper:
+        none (utility: the MNIST file format; the data of Lazy training 2022, Section 5).
+
+    Arguments:
+        path: the file (gzipped or not).
+
+    Returns:
+        A read-only uint8 array (N,).
+
+    Example:
+        >>> import struct, tempfile
+        >>> from pathlib import Path
+        >>> from randadv.data import read_idx_labels
+        >>> path = Path(tempfile.mkdtemp()) / "labels-idx1-ubyte"
+        >>> _ = path.write_bytes(struct.pack(">ii", 2049, 3) + bytes([7, 0, 1]))
+        >>> read_idx_labels(path).tolist()
+        [7, 0, 1]
+    """
     data = read_bytes(path)
     (n,) = _header(path, data, IDX_LABELS_MAGIC, 1)
     return _payload(path, data, 8, (n,))
@@ -70,7 +109,23 @@ def check_split(split: str) -> str:
 
 
 def mnist_dirs(root: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Directories searched for the MNIST files, in order (see :mod:`randadv.data.paths`)."""
+    """Directories searched for the MNIST files, in order (see :mod:`randadv.data.paths`).
+
+    Paper:
+        none (utility: where the data set is looked for).
+
+    Arguments:
+        root: a directory to search first (None: only the defaults).
+
+    Returns:
+        The directories, in search order.
+
+    Example:
+        >>> from pathlib import Path
+        >>> from randadv.data import mnist_dirs
+        >>> mnist_dirs("/tmp/my-mnist")[0] == Path("/tmp/my-mnist").resolve()
+        True
+    """
     return search_dirs("mnist", root, MNIST_SUBDIRS)
 
 
@@ -90,6 +145,22 @@ def load_mnist(root: str | os.PathLike[str] | None = None,
     ``root`` is a directory holding the IDX files (gzipped or not), directly or under
     ``MNIST/raw/``; ``None`` searches ``$RANDADV_DATA_DIR`` or the default locations.
     Parsed files are cached in memory; each call returns fresh tensors.
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Section 5 (MNIST).
+
+    Arguments:
+        root: the data directory (None: the default search); split: ``"train"`` or ``"test"``.
+
+    Returns:
+        ``(images, labels)`` as above.
+
+    Example:
+        >>> from randadv.data import load_mnist
+        >>> images, labels = load_mnist(split="test")
+        >>> images.shape, labels.dtype, float(images.max()) <= 1.0
+        (torch.Size([10000, 28, 28]), torch.int64, True)
     """
     img_name, lab_name = MNIST_FILES[check_split(split)]
     img_path = find_mnist_file(img_name, root)

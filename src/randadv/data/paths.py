@@ -22,6 +22,16 @@ from pathlib import Path
 from randadv.data.errors import DataNotFoundError
 
 ENV_VAR = "RANDADV_DATA_DIR"
+"""The environment variable naming a data directory (the CLI's ``--data-dir`` wins over it).
+
+Paper:
+    none (utility: where the data sets are looked for).
+
+Example:
+    >>> from randadv.data import ENV_VAR
+    >>> ENV_VAR
+    'RANDADV_DATA_DIR'
+"""
 HOW_TO_POINT = (f"pass its directory with --data-dir DIR (root=DIR in Python) or set "
                 f"{ENV_VAR}, or put it in shared/data/<name> under the working folder")
 

@@ -35,6 +35,22 @@ class BinaryTask:
 
     Build with :meth:`pair`, :meth:`parity`, :meth:`groups` or :meth:`parse`, then call
     :meth:`apply` on ``(images, labels)``.
+
+    Paper:
+        De Palma et al. 2021, Section 4.1 (parity of CIFAR-10 classes); Lazy training 2022
+        ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS 2022), Section 5
+        (MNIST 0 vs 1).
+
+    Attributes:
+        negative, positive: the class groups (y = -1 and y = +1); name: e.g. ``"0v1"``.
+
+    Example:
+        >>> import torch
+        >>> from randadv.data import BinaryTask
+        >>> task = BinaryTask.parse("0v1")
+        >>> x, y = task.apply(torch.zeros(4, 2), torch.tensor([0, 1, 2, 1]))
+        >>> task.name, x.shape, y.tolist()
+        ('0v1', torch.Size([3, 2]), [-1.0, 1.0, 1.0])
     """
 
     negative: tuple[int, ...]

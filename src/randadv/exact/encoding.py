@@ -275,6 +275,26 @@ def to_affine_layers(model: nn.Module, input_shape: Sequence[int] | None = None)
 
     Raises:
         InvalidInputError: naming the first unsupported layer or activation.
+
+    Paper:
+        De Palma et al. 2021, Section 2, eqs. (1)-(5) (every layer type as an affine map).
+
+    Arguments:
+        model: the network; input_shape: (C, H, W) for ``nn.Conv2d`` layers (RandomImageNet:
+        its own by default).
+
+    Returns:
+        The layers ``[(W, b), ...]`` (float64 numpy).
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import RandomLeNet
+        >>> from randadv.exact import AffineNet, to_affine_layers
+        >>> net = RandomLeNet(8, channels=1, width=2, dense=(4,), dtype=torch.float64)
+        >>> x = net.sample_inputs(1, "x")
+        >>> aff = AffineNet(to_affine_layers(net))
+        >>> bool(abs(aff.forward(x.reshape(1, -1).numpy())[0] - net(x)[0].item()) < 1e-9)
+        True
     """
     from randadv.nets import RandomMLP
     from randadv.nets.conv import RandomImageNet
@@ -326,7 +346,23 @@ def float64_model(model: nn.Module) -> tuple[nn.Module, bool]:
 
 @dataclass
 class AffineNet:
-    """A ReLU network as affine layers (float64), with forward, gradient and region maps."""
+    """A ReLU network as affine layers (float64), with forward, gradient and region maps.
+
+    Paper:
+        De Palma et al. 2021, Section 2 (a ReLU net: affine layers with ReLU between, linear in
+        each activation region).
+
+    Attributes:
+        layers: ``[(W, b), ...]`` float64 numpy, ReLU between consecutive layers.
+
+    Example:
+        >>> import numpy as np
+        >>> from randadv.exact import AffineNet
+        >>> hidden = (np.array([[1.0], [-1.0]]), np.zeros(2))
+        >>> net = AffineNet([hidden, (np.array([[1.0, 1.0]]), np.zeros(1))])
+        >>> float(net.forward(np.array([-3.0]))[0]), net.hidden_widths   # relu(x) + relu(-x) = |x|
+        (3.0, [2])
+    """
 
     layers: Layers
 

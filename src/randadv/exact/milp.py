@@ -28,7 +28,22 @@ from randadv.exact.encoding import AffineNet, Box
 
 
 class ScipNotInstalledError(ImportError, RandadvError):
-    """l2 distances need SCIP: ``pip install randadv[scip]`` (installs pyscipopt)."""
+    """l2 distances need SCIP: ``pip install randadv[scip]`` (installs pyscipopt).
+
+    Paper:
+        none (utility: the exact l2 distances need the SCIP solver).
+
+    Arguments:
+        message: what was asked and how to install SCIP.
+
+    Example:
+        >>> from randadv.exact import ScipNotInstalledError
+        >>> from randadv.errors import RandadvError
+        >>> issubclass(ScipNotInstalledError, ImportError)
+        True
+        >>> issubclass(ScipNotInstalledError, RandadvError)
+        True
+    """
 
 
 @dataclass

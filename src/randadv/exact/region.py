@@ -36,6 +36,21 @@ class RegionPoint:
             projection lies in the region).
         status: ``"optimal"``, ``"infeasible"`` or ``"approximate"`` (l2 without pyscipopt).
         method: ``"projection"``, ``"lp"``, ``"scip"`` or ``"slsqp"``.
+
+    Paper:
+        De Palma et al. 2021, Section 4 (the closest adversarial example, here within one
+        linear region).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from randadv.exact import closest_in_region
+        >>> lin = nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))
+        >>> with torch.no_grad():
+        ...     _ = lin[0].weight.copy_(torch.tensor([[1.0, 0.0]])); _ = lin[0].bias.fill_(-1.0)
+        >>> r = closest_in_region(lin, torch.zeros(1, 2), torch.zeros(1, 2), "l2")
+        >>> r.distance, r.exact, r.status
+        (1.0, True, 'optimal')
     """
 
     point: torch.Tensor | None
@@ -275,6 +290,30 @@ def closest_in_region(model: nn.Module, x_point: torch.Tensor, x_origin: torch.T
     when it stays in the region, else SCIP) is solved; without pyscipopt the l2 QP falls back to
     SLSQP and the result is marked ``exact=False``. Use ``level`` slightly past 0 (on the other
     side of ``f(x_origin)``) to get a strictly adversarial point.
+
+    Paper:
+        De Palma et al. 2021, Section 4 and Figures 1, 2 (the closest adversarial example in
+        l1, l2, linf), within one linear region.
+
+    Arguments:
+        model: a ReLU network :func:`to_affine_layers` reads; x_point: a point of the region;
+        x_origin: the point whose distance is measured; norm: ``"l1"``, ``"l2"`` or ``"linf"``;
+        bounds: optional box; level: the level set ``f = level``; input_shape: as in
+        :func:`to_affine_layers`.
+
+    Returns:
+        :class:`RegionPoint`.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from randadv.exact import closest_in_region
+        >>> lin = nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))   # f = x_1 - 1: one region
+        >>> with torch.no_grad():
+        ...     _ = lin[0].weight.copy_(torch.tensor([[1.0, 0.0]])); _ = lin[0].bias.fill_(-1.0)
+        >>> x0 = torch.zeros(1, 2)
+        >>> [closest_in_region(lin, x0, x0, n).distance for n in ("l1", "l2", "linf")]
+        [1.0, 1.0, 1.0]
     """
     norm = check_norm(norm)
     for name, t in (("x_point", x_point), ("x_origin", x_origin)):

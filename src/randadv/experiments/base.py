@@ -19,7 +19,21 @@ from randadv.errors import ConfigError
 
 @dataclass(frozen=True)
 class UnitContext:
-    """What a unit of work needs besides its own parameters."""
+    """What a unit of work needs besides its own parameters.
+
+    Paper:
+        none (utility: what the runner hands each unit of work).
+
+    Attributes:
+        seed: the run's seed (every random tensor derives from it); device: where the unit
+        computes; out: the run folder, or None.
+
+    Example:
+        >>> from randadv.experiments import UnitContext
+        >>> ctx = UnitContext(seed=0)
+        >>> ctx.device.type, ctx.out
+        ('cpu', None)
+    """
 
     seed: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -28,7 +42,25 @@ class UnitContext:
 
 @dataclass(frozen=True)
 class Claim:
-    """One statement of a paper checked against the measurements."""
+    """One statement of a paper checked against the measurements.
+
+    Paper:
+        none (utility: a claim's ``statement`` cites the theorem or figure of its paper that
+        it checks).
+
+    Attributes:
+        statement: the paper's words or a paraphrase, with its source; measured: the numbers;
+        holds: True / False, None when undecided; criterion: how ``holds`` was decided;
+        scale: the scale of the paper's claim; reached: whether the run reaches it;
+        decidable: False for a claim reported only.
+
+    Example:
+        >>> from randadv.experiments import Claim
+        >>> c = Claim("Appendix D: the ratio is sqrt(k/d)", "0.50 vs 0.50", True,
+        ...           criterion="|z| < 3", scale="d = 10^4")
+        >>> c.holds, c.reached
+        (True, True)
+    """
 
     statement: str          # the paper's words or our paraphrase, with its source
     measured: str           # the numbers
@@ -54,7 +86,22 @@ class Claim:
 
 
 class Experiment:
-    """Base class; subclasses set the class attributes and implement the methods."""
+    """Base class; subclasses set the class attributes and implement the methods.
+
+    Paper:
+        none (utility: the base of every experiment; each subclass names its paper and figures
+        in ``paper`` and ``figures_reproduced``).
+
+    Attributes:
+        name, paper, figures_reproduced, summary, profiles, default_profile, columns,
+        param_help: the class attributes of docs/architecture.md, "Adding an experiment".
+
+    Example:
+        >>> from randadv.experiments import Experiment, get_experiment
+        >>> exp = get_experiment("min-pert")
+        >>> isinstance(exp, Experiment), sorted(exp.profiles)
+        (True, ['paper', 'quick', 'smoke'])
+    """
 
     name: str = ""
     paper: str = ""

@@ -30,9 +30,37 @@ def _discover() -> dict[str, Experiment]:
 
 
 EXPERIMENTS: dict[str, Experiment] = _discover()
+"""Every experiment by its CLI name, found by importing the modules of
+:mod:`randadv.experiments`.
+
+Paper:
+    none (utility: the registry behind ``randadv list``; each experiment cites its figures).
+
+Example:
+    >>> from randadv.experiments import EXPERIMENTS
+    >>> "two-layer-single-step" in EXPERIMENTS, EXPERIMENTS["min-pert"].name
+    (True, 'min-pert')
+"""
 
 
 def get_experiment(name: str) -> Experiment:
+    """The registered experiment ``name`` (the names of ``randadv list``).
+
+    Paper:
+        none (utility: the registry behind ``randadv list``).
+
+    Arguments:
+        name: the CLI name.
+
+    Returns:
+        The :class:`Experiment`; :class:`randadv.errors.ConfigError` naming the known ones
+        otherwise.
+
+    Example:
+        >>> from randadv.experiments import get_experiment
+        >>> get_experiment("min-pert").name
+        'min-pert'
+    """
     try:
         return EXPERIMENTS[name]
     except KeyError:

@@ -24,6 +24,21 @@ class Activation:
 
     ``piecewise_linear`` activations are positively homogeneous ReLU-like maps
     ``psi(z) = z * (slope_pos if z > 0 else slope_neg)`` whose kinks are at 0 only.
+
+    Paper:
+        Bubeck et al. 2021, eq. (1) (psi and the psi' of grad f).
+
+    Attributes:
+        name: registry name; fn: psi; derivative: psi' (elementwise torch functions).
+        piecewise_linear, slope_pos, slope_neg: as above.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import get_activation
+        >>> relu = get_activation("relu")
+        >>> z = torch.tensor([-1.0, 2.0])
+        >>> relu.fn(z).tolist(), relu.derivative(z).tolist()
+        ([0.0, 2.0], [0.0, 1.0])
     """
 
     name: str
@@ -72,6 +87,17 @@ ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": Activation("sigmoid", torch.sigmoid,
                           lambda z: torch.sigmoid(z) * (1.0 - torch.sigmoid(z))),
 }
+"""The registry of named activations: name -> :class:`Activation`.
+
+Paper:
+    Bubeck et al. 2021, eq. (1) (any activation psi; Section 4 uses ReLU, tanh, ...);
+    Bartlett et al. 2021, Section 1 (ReLU).
+
+Example:
+    >>> from randadv.nets import ACTIVATIONS
+    >>> ACTIVATIONS["relu"].piecewise_linear, ACTIVATIONS["tanh"].piecewise_linear
+    (True, False)
+"""
 
 
 def _autograd_derivative(fn: TensorFn) -> TensorFn:
@@ -86,7 +112,24 @@ def _autograd_derivative(fn: TensorFn) -> TensorFn:
 
 def get_activation(activation: str | Activation | TensorFn) -> Activation:
     """Resolve a name (``relu``, ``tanh``, ``softplus``, ``gelu``, ...), an :class:`Activation`,
-    or any elementwise callable (its derivative then comes from autograd)."""
+    or any elementwise callable (its derivative then comes from autograd).
+
+    Paper:
+        Bubeck et al. 2021, eq. (1) (the activation psi).
+
+    Arguments:
+        activation: a registry name, an :class:`Activation`, or an elementwise callable.
+
+    Returns:
+        :class:`Activation`.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import get_activation
+        >>> act = get_activation(torch.sin)   # psi' by autograd: cos
+        >>> round(float(act.derivative(torch.tensor([0.0]))[0]), 6)
+        1.0
+    """
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, str):

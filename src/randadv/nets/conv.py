@@ -57,6 +57,25 @@ def uniform_images(num: int, image_size: int | Sequence[int], *keys: object, cha
     distribution"). Drawn in float64 on the CPU from ``generator(*keys)`` and rounded to
     ``dtype``: the same keys give the same images in any dtype and on any device; the first
     ``m`` of ``num`` images are the images drawn with ``num = m``.
+
+    Paper:
+        De Palma et al. 2021, Section 4 (random inputs with uniform pixels).
+
+    Arguments:
+        num: number of images; image_size: H (square) or (H, W); keys: seed keys;
+        channels: C; low, high: the interval; dtype, device: of the result.
+
+    Returns:
+        A (num, channels, H, W) tensor.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import uniform_images
+        >>> x = uniform_images(4, 8, "inputs", 0, channels=1)
+        >>> x.shape, bool((x >= 0).all() and (x <= 1).all())
+        (torch.Size([4, 1, 8, 8]), True)
+        >>> torch.equal(uniform_images(2, 8, "inputs", 0, channels=1), x[:2])
+        True
     """
     h, w = _image_size(image_size)
     if num < 0 or channels <= 0:
@@ -80,6 +99,19 @@ class RandomImageNet(nn.Module):
             Theorem 2 (eq. (14): ``M = pixel_ratio ** -1/2``) and Corollary 1.
         num_outputs: 1 (forward returns (B,)) or K (forward returns (B, K)).
         layers: the ``nn.Sequential`` of named layers; ``config``: the constructor arguments.
+
+    Paper:
+        De Palma et al. 2021, Section 2, eqs. (1)-(5).
+
+    Arguments:
+        layers, input_shape, flatten_shape, num_outputs, config: the attributes above.
+        name: the architecture's name; seed: its seed; dtype: of its parameters.
+
+    Example:
+        >>> from randadv.nets import RandomLeNet
+        >>> net = RandomLeNet(8, channels=1, width=4, dense=(8,))
+        >>> net.n, net.pixel_ratio, net(net.sample_inputs(2, "x")).shape
+        (64, 0.0625, torch.Size([2]))
     """
 
     def __init__(self, layers: nn.Sequential, input_shape: tuple[int, int, int],
@@ -186,11 +218,23 @@ class ConvNetBuilder:
     (C, H, W) of the current layer is tracked. ``padding``, ``sigma_w2``, ``sigma_b2``, ``bias``,
     ``fan_in`` set the defaults of every weight layer; each call may override them.
 
-    Example::
+    Paper:
+        De Palma et al. 2021, Section 2, eqs. (1)-(5) (any combination of the layer types).
 
-        b = ConvNetBuilder("custom", (3, 16, 16), seed=0)
-        b.conv(8, 3).act().sum_pool(2).conv(8, 3, padding="periodic").act()
-        net = b.build(num_outputs=1)          # flatten + linear output
+    Arguments:
+        architecture: the network's name (part of every layer's seed keys).
+        input_shape: (C, H, W); seed: the network's seed.
+        padding, sigma_w2, sigma_b2, bias, fan_in: defaults of every weight layer (as in
+            :class:`randadv.nets.SeededConv2d`).
+        dtype, device, requires_grad: of the parameters; activation: the default of ``act()``.
+
+    Example:
+        >>> from randadv.nets import ConvNetBuilder
+        >>> b = ConvNetBuilder("custom", (3, 16, 16), seed=0)
+        >>> b = b.conv(8, 3).act().sum_pool(2).conv(8, 3, padding="periodic").act()
+        >>> net = b.build(num_outputs=1)          # flatten + linear output
+        >>> net.pixel_ratio, net(net.sample_inputs(2, "x")).shape
+        (0.25, torch.Size([2]))
     """
 
     def __init__(self, architecture: str, input_shape: tuple[int, int, int], seed: int = 0, *,
@@ -323,7 +367,22 @@ class ConvNetBuilder:
 
 
 class LogitDifference(nn.Module):
-    """A two-logit model as one scalar logit ``z_positive - z_negative`` (same classifier)."""
+    """A two-logit model as one scalar logit ``z_positive - z_negative`` (same classifier).
+
+    Paper:
+        none (utility: a two-logit classifier as the scalar-output model the attacks take).
+
+    Arguments:
+        model: a module returning (B, K) logits; positive, negative: the two logits' indices.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from randadv.nets import LogitDifference
+        >>> m = LogitDifference(nn.Linear(4, 2))
+        >>> m(torch.zeros(3, 4)).shape
+        torch.Size([3])
+    """
 
     def __init__(self, model: nn.Module, positive: int = 1, negative: int = 0) -> None:
         super().__init__()
@@ -340,7 +399,23 @@ class LogitDifference(nn.Module):
 class TwoLogitModel(nn.Module):
     """A scalar model ``f`` as the two logits ``(0, f)``: class 1 iff f > 0 (for libraries that
     expect classifiers, e.g. foolbox / torchattacks); ``f`` of shape (B,) or (B, 1) gives
-    (B, 2)."""
+    (B, 2).
+
+    Paper:
+        none (utility: a scalar-output model as a classifier of two logits).
+
+    Arguments:
+        model: the scalar model f.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from randadv.nets import TwoLogitModel
+        >>> two = TwoLogitModel(nn.Sequential(nn.Linear(4, 1), nn.Flatten(0)))
+        >>> z = two(torch.ones(3, 4))
+        >>> z.shape, z[:, 0].tolist()
+        (torch.Size([3, 2]), [0.0, 0.0, 0.0])
+    """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()

@@ -111,7 +111,24 @@ def _group(modules: Sequence[nn.Module]) -> nn.Module:
 class RandomImageNetEnsemble(nn.Module):
     """N networks of the same architecture (e.g. ``[RandomResNet(s, seed=k) for k in seeds]``)
     evaluated together. Weights are frozen copies (buffers); forward: (N, B, C, H, W) or
-    (B, C, H, W) -> (N, B)."""
+    (B, C, H, W) -> (N, B).
+
+    Paper:
+        De Palma et al. 2021, Section 4 and Figures 1, 2 (many random networks at once).
+
+    Arguments:
+        nets: the networks (same architecture).
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import RandomConvNet4, RandomImageNetEnsemble
+        >>> nets = [RandomConvNet4(6, channels=1, seed=s, width=4, depth=2) for s in (0, 1)]
+        >>> ens = RandomImageNetEnsemble(nets)
+        >>> x = nets[0].sample_inputs(3, "x")
+        >>> out = ens(x)
+        >>> out.shape, torch.allclose(out[1], nets[1](x), atol=1e-5)
+        (torch.Size([2, 3]), True)
+    """
 
     def __init__(self, nets: Sequence[RandomImageNet]) -> None:
         super().__init__()

@@ -22,6 +22,21 @@ class RandomMLPEnsemble(nn.Module):
     """N random MLPs with the same architecture and seeds ``seeds``; all weights materialised.
 
     forward: ``x`` of shape (B, d) (the same inputs for every member) or (N, B, d) -> (N, B).
+
+    Paper:
+        Bubeck et al. 2021, Section 4 (averages over many random networks).
+
+    Arguments:
+        widths: as in :class:`RandomMLP`; seeds: one seed per member; activation: psi;
+        kwargs: the other arguments of :class:`RandomMLP`.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import RandomMLP, RandomMLPEnsemble
+        >>> ens = RandomMLPEnsemble([10, 16], seeds=[0, 1, 2])
+        >>> x = torch.randn(5, 10)
+        >>> ens(x).shape, torch.allclose(ens(x)[2], RandomMLP([10, 16], seed=2)(x), atol=1e-5)
+        (torch.Size([3, 5]), True)
     """
 
     def __init__(self, widths: Sequence[int], seeds: Sequence[int],

@@ -88,7 +88,7 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 class SeededConv2d(nn.Module):
     """Random convolution, eqs. (1)-(2): ``phi_{i,a} = b_i + sum_{j,b} W_{ij,b} x_{j,a+b}``.
 
-    Args:
+    Arguments:
         in_channels, out_channels: ``n_C^(l-1)``, ``n_C^(l)``.
         kernel_size: patch size ``P^(l)`` (int or (kh, kw)).
         keys: seed keys of the layer, e.g. ``(seed, "resnet", "stage2.block0.conv1")``.
@@ -102,6 +102,17 @@ class SeededConv2d(nn.Module):
         fan_in: ``"patch"`` (C_in * kh * kw) or ``"channels"`` (C_in, the paper's notation).
         dtype, device: of the parameters.
         requires_grad: whether the parameters are trainable.
+
+    Paper:
+        De Palma et al. 2021, Section 2, eqs. (1), (2) (weights N(0, sigma_W^2 / n_C)).
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import SeededConv2d
+        >>> conv = SeededConv2d(1, 3, 3, (0, "doc", "conv"), padding="periodic")
+        >>> again = SeededConv2d(1, 3, 3, (0, "doc", "conv"), padding="periodic")
+        >>> conv(torch.ones(2, 1, 5, 5)).shape, torch.equal(conv.weight, again.weight)
+        (torch.Size([2, 3, 5, 5]), True)
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
@@ -185,6 +196,20 @@ class SeededLinear(nn.Module):
 
     Input (B, ...) is flattened to (B, in_features); weights ~ N(0, sigma_w2 / in_features),
     biases ~ N(0, sigma_b2). Output (B, out_features).
+
+    Paper:
+        De Palma et al. 2021, Section 2, eq. (5).
+
+    Arguments:
+        in_features, out_features: sizes; keys: seed keys of the layer; sigma_w2, sigma_b2:
+        weight and bias variance factors; bias: whether there is a bias; dtype, device: of the
+        parameters; requires_grad: whether they are trainable.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import SeededLinear
+        >>> SeededLinear(12, 2, (0, "doc", "dense"))(torch.ones(5, 3, 2, 2)).shape
+        torch.Size([5, 2])
     """
 
     def __init__(self, in_features: int, out_features: int, keys: tuple, *,
@@ -220,7 +245,20 @@ class SeededLinear(nn.Module):
 
 
 class Nonlinearity(nn.Module):
-    """Elementwise activation tau (Section 2, "nonlinear layer"); ReLU by default."""
+    """Elementwise activation tau (Section 2, "nonlinear layer"); ReLU by default.
+
+    Paper:
+        De Palma et al. 2021, Section 2, eq. (2).
+
+    Arguments:
+        activation: tau (name, :class:`Activation` or callable).
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import Nonlinearity
+        >>> Nonlinearity()(torch.tensor([-1.0, 3.0])).tolist()
+        [0.0, 3.0]
+    """
 
     def __init__(self, activation: str | Activation | TensorFn = "relu") -> None:
         super().__init__()
@@ -260,13 +298,39 @@ class _Pool2d(nn.Module):
 
 
 class SumPool2d(_Pool2d):
-    """Sum pooling, eq. (4): ``phi_{i,alpha} = sum_{beta in alpha} phi_{i,beta}``."""
+    """Sum pooling, eq. (4): ``phi_{i,alpha} = sum_{beta in alpha} phi_{i,beta}``.
+
+    Paper:
+        De Palma et al. 2021, Section 2, eq. (4).
+
+    Arguments:
+        kernel_size: window (and stride) size.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import SumPool2d
+        >>> SumPool2d(2)(torch.ones(1, 1, 4, 4)).tolist()
+        [[[[4.0, 4.0], [4.0, 4.0]]]]
+    """
 
     scale_by_area = True
 
 
 class AvgPool2d(_Pool2d):
-    """Average pooling (Keras ``AveragePooling2D``): eq. (4) divided by the window size."""
+    """Average pooling (Keras ``AveragePooling2D``): eq. (4) divided by the window size.
+
+    Paper:
+        De Palma et al. 2021, Section 2, eq. (4).
+
+    Arguments:
+        kernel_size: window (and stride) size.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import AvgPool2d
+        >>> AvgPool2d(2)(torch.ones(1, 1, 4, 4)).tolist()
+        [[[[1.0, 1.0], [1.0, 1.0]]]]
+    """
 
 
 class ResidualBlock(nn.Module):
@@ -275,6 +339,21 @@ class ResidualBlock(nn.Module):
     ``shortcut`` is the identity when None (the paper's eq. (3)) or a projection (e.g. a 1x1
     strided :class:`SeededConv2d`, as in ResNet v1 when the shape changes); ``post`` is the
     activation after the addition (ResNet v1) or None.
+
+    Paper:
+        De Palma et al. 2021, Section 2, eq. (3).
+
+    Arguments:
+        main: the residual branch; shortcut: None (identity) or a projection; post: the module
+        after the addition, or None.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from randadv.nets import ResidualBlock
+        >>> block = ResidualBlock(nn.Identity())   # x + x
+        >>> block(torch.tensor([1.0, -2.0])).tolist()
+        [2.0, -4.0]
     """
 
     def __init__(self, main: nn.Module, shortcut: nn.Module | None = None,
@@ -290,7 +369,24 @@ class ResidualBlock(nn.Module):
 
 
 def set_trainable(module: nn.Module, flag: bool = True) -> nn.Module:
-    """Set ``requires_grad`` of every parameter of ``module``; returns ``module``."""
+    """Set ``requires_grad`` of every parameter of ``module``; returns ``module``.
+
+    Paper:
+        none (utility: trainable or frozen weights for the trained-vs-random experiments).
+
+    Arguments:
+        module: any module; flag: the new ``requires_grad``.
+
+    Returns:
+        ``module`` itself.
+
+    Example:
+        >>> from torch import nn
+        >>> from randadv.nets import set_trainable
+        >>> m = set_trainable(nn.Linear(2, 2), False)
+        >>> [p.requires_grad for p in m.parameters()]
+        [False, False]
+    """
     for p in module.parameters():
         p.requires_grad_(flag)
     return module

@@ -37,7 +37,7 @@ class RandomMLP(nn.Module):
     A pure function of its architecture and ``seed``: the same weights whatever the batch size,
     the number of networks built together, the memory budget or the compute block size.
 
-    Args:
+    Arguments:
         widths: input dimension followed by the hidden widths (at least one hidden layer).
         activation: name (``relu``, ``tanh``, ``softplus``, ``gelu``, ...) or elementwise callable.
         seed: integer seed of the network.
@@ -48,6 +48,18 @@ class RandomMLP(nn.Module):
         max_weight_bytes: layers larger than this are streamed block by block, never held whole.
         block_rows: rows per compute block of streamed layers.
         generate_on: ``"cpu"`` (identical weights everywhere) or ``"device"`` (see GaussianMatrix).
+
+    Paper:
+        Bubeck et al. 2021, eq. (1) (one hidden layer); Bartlett et al. 2021, Section 1,
+        (NN-DEF) (ReLU, any widths); De Palma et al. 2021, Section 2 (biases).
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import RandomMLP
+        >>> a, b = RandomMLP([10, 64, 32], seed=3), RandomMLP([10, 64, 32], seed=3, block_rows=8)
+        >>> x = torch.randn(5, 10)
+        >>> a(x).shape, torch.allclose(a(x), b(x), atol=1e-6)   # whatever the block size
+        (torch.Size([5]), True)
     """
 
     def __init__(self, widths: Sequence[int], activation: str | Activation | TensorFn = "relu",
@@ -158,6 +170,21 @@ class TwoLayerRandomNet(RandomMLP):
     """f(x) = k^-1/2 sum_l a_l psi(w_l . x), w_l ~ N(0, I/d), a_l uniform on {-1, +1}.
 
     Bubeck, Cherapanamjeri, Gidel, Tachet des Combes (2021), eq. (1). forward: (B, d) -> (B,).
+
+    Paper:
+        Bubeck et al. 2021, eq. (1).
+
+    Arguments:
+        d: input dimension; k: width; activation: psi; seed: the network's seed; dtype,
+        device: of the weights; kwargs: the other arguments of :class:`RandomMLP`.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import TwoLayerRandomNet
+        >>> net = TwoLayerRandomNet(100, 50, seed=0)
+        >>> f, g = net.value_and_grad(torch.randn(8, 100))
+        >>> f.shape, g.shape
+        (torch.Size([8]), torch.Size([8, 100]))
     """
 
     def __init__(self, d: int, k: int, activation: str | Activation | TensorFn = "relu",
@@ -172,6 +199,22 @@ class DeepRandomNet(RandomMLP):
 
     Hidden weights N(0, 1/fan_in) as in NN-DEF (Bartlett et al. 2021); output Rademacher/sqrt(k)
     (default, equal to eq. (1) at L = 1) or Gaussian N(0, 1/k).
+
+    Paper:
+        Bubeck et al. 2021, Section 4 and Appendix A; Bartlett et al. 2021, Section 1
+        (NN-DEF).
+
+    Arguments:
+        d: input dimension; k: width; depth: number of hidden layers L; activation: psi;
+        seed: the network's seed; output: ``"rademacher"`` or ``"gaussian"``; kwargs: the
+        other arguments of :class:`RandomMLP`.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import DeepRandomNet
+        >>> net = DeepRandomNet(10, 32, depth=3, seed=0)
+        >>> net.depth, net(torch.randn(4, 10)).shape
+        (3, torch.Size([4]))
     """
 
     def __init__(self, d: int, k: int, depth: int,
@@ -183,10 +226,26 @@ class DeepRandomNet(RandomMLP):
 
 
 class DeepReLUNet(RandomMLP):
-    """The NN-DEF network of Bartlett, Bubeck, Cherapanamjeri (2021), Section 1.1.
+    """The NN-DEF network of Bartlett, Bubeck, Cherapanamjeri (2021), Section 1.
 
     ``widths = [d, d_1, ..., d_l]``; (W_i)_jk ~ N(0, 1/d_{i-1}), output W_{l+1} ~ N(0, I/d_l),
     ReLU. For these bias-free nets f(x) = grad f(x) . x (positive homogeneity).
+
+    Paper:
+        Bartlett et al. 2021, Section 1, (NN-DEF) and Theorem 1.1.
+
+    Arguments:
+        widths: ``[d, d_1, ..., d_l]``; seed: the network's seed; kwargs: the other arguments
+        of :class:`RandomMLP`.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import DeepReLUNet
+        >>> net = DeepReLUNet([20, 30, 10], seed=0, dtype=torch.float64)
+        >>> x = torch.randn(3, 20, dtype=torch.float64)
+        >>> f, g = net.value_and_grad(x)
+        >>> torch.allclose(f, (g * x).sum(1))   # f(x) = grad f(x) . x
+        True
     """
 
     def __init__(self, widths: Sequence[int], seed: int = 0, **kwargs) -> None:

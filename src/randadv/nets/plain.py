@@ -23,6 +23,25 @@ def plain_relu_sequential(net: RandomImageNet) -> nn.Sequential:
 
     Raises:
         InvalidInputError: a layer that has no plain equivalent here (residual blocks, strides).
+
+    Paper:
+        De Palma et al. 2021, Section 2 (the same layers, eqs. (1)-(5), as plain torch modules).
+
+    Arguments:
+        net: the network.
+
+    Returns:
+        An ``nn.Sequential`` computing the same function.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import RandomLeNet
+        >>> from randadv.nets.plain import plain_relu_sequential
+        >>> net = RandomLeNet(8, channels=1, width=4, dense=(8,))
+        >>> seq = plain_relu_sequential(net)
+        >>> x = net.sample_inputs(3, "x")
+        >>> torch.allclose(seq(x).reshape(-1), net(x), atol=1e-5)
+        True
     """
     dt = net.dtype
     mods: list[nn.Module] = []
@@ -94,6 +113,24 @@ def scalar_sequential(model: nn.Module) -> nn.Module:
       which is why every flip is still verified on the model itself).
 
     Any other model is returned as it is.
+
+    Paper:
+        none (utility: the model forms the exact readers take).
+
+    Arguments:
+        model: any module.
+
+    Returns:
+        The ``nn.Sequential`` ending in ``Linear(h, 1)``, or ``model`` unchanged.
+
+    Example:
+        >>> from torch import nn
+        >>> from randadv.nets import LogitDifference
+        >>> from randadv.nets.plain import scalar_sequential
+        >>> seq = scalar_sequential(LogitDifference(nn.Sequential(nn.Linear(4, 8), nn.ReLU(),
+        ...                                                       nn.Linear(8, 2))))
+        >>> seq[-1]
+        Linear(in_features=8, out_features=1, bias=True)
     """
     from randadv.nets.conv import LogitDifference
 

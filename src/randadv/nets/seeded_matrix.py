@@ -18,13 +18,24 @@ from randadv.errors import InvalidInputError
 from randadv.nets.seeding import derive_seed, generator
 
 GEN_BLOCK_ROWS = 256
+"""Rows drawn from one seed: a matrix is generated in blocks of this many rows, each from its
+own seed, so its values do not depend on the compute block size.
+
+Paper:
+    none (utility: the seeding of large random weight matrices).
+
+Example:
+    >>> from randadv.nets import GEN_BLOCK_ROWS
+    >>> GEN_BLOCK_ROWS
+    256
+"""
 DEFAULT_MAX_WEIGHT_BYTES = 2 * 1024**3
 
 
 class GaussianMatrix(nn.Module):
     """A ``rows x cols`` matrix with i.i.d. N(0, std^2) entries, a pure function of ``keys``.
 
-    Args:
+    Arguments:
         rows, cols: shape.
         std: standard deviation of the entries.
         keys: seed keys (e.g. ``(seed, "layer", 0)``).
@@ -36,6 +47,19 @@ class GaussianMatrix(nn.Module):
         block_rows: rows per compute block when streaming (rounded up to ``GEN_BLOCK_ROWS``).
         generate_on: ``"cpu"`` (default; identical values on every machine) or ``"device"``
             (draw blocks on the input's device: faster on a GPU, other values).
+
+    Paper:
+        Bubeck et al. 2021, eq. (1) and Bartlett et al. 2021, Section 1, (NN-DEF) (the
+        Gaussian weights, at any size).
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import GaussianMatrix
+        >>> held = GaussianMatrix(600, 5, 1.0, (0, "doc"), materialize=True)
+        >>> streamed = GaussianMatrix(600, 5, 1.0, (0, "doc"), materialize=False, block_rows=256)
+        >>> x = torch.randn(2, 5)
+        >>> torch.allclose(held.mm(x), streamed.mm(x), atol=1e-5)
+        True
     """
 
     def __init__(self, rows: int, cols: int, std: float, keys: tuple, *,

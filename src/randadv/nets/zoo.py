@@ -66,6 +66,20 @@ class RandomFCNet(RandomImageNet):
 
     As the reference ``FF_img_model`` (hidden_shape [100, 100], He-normal weights, no biases).
     The flattening is at the input (``L_f = 0``), so ``pixel_ratio = 1``.
+
+    Paper:
+        De Palma et al. 2021, Section 4 and Figures 1, 2 (the fully connected net).
+
+    Arguments:
+        image_size: H (square) or (H, W); channels: C; seed: the network's seed; hidden: the
+        hidden widths; activation, sigma_w2, sigma_b2, bias: as in :class:`SeededLinear`;
+        num_outputs: 1 or K; dtype, device, requires_grad: of the parameters.
+
+    Example:
+        >>> from randadv.nets import RandomFCNet
+        >>> net = RandomFCNet(4, channels=1, hidden=(8, 8))
+        >>> net.n, net.pixel_ratio, net(net.sample_inputs(3, "x")).shape
+        (16, 1.0, torch.Size([3]))
     """
 
     def __init__(self, image_size: int | Sequence[int], channels: int = 3, seed: int = 0, *,
@@ -91,6 +105,20 @@ class RandomLeNet(RandomImageNet):
 
     As the reference ``le_net_model`` (He-normal weights, no biases, 2x2 average pooling with
     stride 2 dropping odd rows/columns). ``pixel_ratio = (s // 4)^2 / s^2``.
+
+    Paper:
+        De Palma et al. 2021, Section 4 and Figures 1, 2 (the LeNet-style net).
+
+    Arguments:
+        image_size: H (square) or (H, W); channels: C; seed: the network's seed; width: conv
+        filters; dense: the dense widths; pool: ``"avg"`` or ``"sum"``; padding, activation,
+        sigma_w2, sigma_b2, bias: as in :class:`SeededConv2d`; num_outputs: 1 or K; dtype,
+        device, requires_grad: of the parameters.
+
+    Example:
+        >>> from randadv.nets import RandomLeNet
+        >>> RandomLeNet(12, channels=1, width=4, dense=(8,)).pixel_ratio   # (12 // 4)^2 / 12^2
+        0.0625
     """
 
     def __init__(self, image_size: int | Sequence[int], channels: int = 3, seed: int = 0, *,
@@ -124,6 +152,21 @@ class RandomConvNet4(RandomImageNet):
     reference used ``VarianceScaling(0.02)``; with zero biases a ReLU net is positively
     homogeneous, so any ``sigma_w2`` gives the same classifier (``phi`` scales by a positive
     constant); we default to He (2.0) for well-scaled outputs. ``pixel_ratio = 1``.
+
+    Paper:
+        De Palma et al. 2021, Section 4 and Figures 1, 2 (the plain convolutional net).
+
+    Arguments:
+        image_size: H (square) or (H, W); channels: C; seed: the network's seed; width: filters
+        per layer; depth: number of conv layers; padding, activation, sigma_w2, sigma_b2, bias:
+        as in :class:`SeededConv2d`; num_outputs: 1 or K; dtype, device, requires_grad: of the
+        parameters.
+
+    Example:
+        >>> from randadv.nets import RandomConvNet4
+        >>> net = RandomConvNet4(6, channels=1, width=4, depth=2)
+        >>> net.pixel_ratio, net(net.sample_inputs(2, "x")).shape
+        (1.0, torch.Size([2]))
     """
 
     def __init__(self, image_size: int | Sequence[int], channels: int = 3, seed: int = 0, *,
@@ -153,6 +196,21 @@ class RandomResNet(RandomImageNet):
     projection shortcut; flatten; linear output. He-normal weights (sigma_w2 = 2), zero biases
     (trainable parameters, as Keras' Conv2D). ``pixel_ratio = ceil(ceil(s/2)/2)^2 / s^2``.
     ``widths`` and ``blocks_per_stage`` generalise it (ResNet-(6 b + 2)).
+
+    Paper:
+        De Palma et al. 2021, Section 4 and Figures 1-4.
+
+    Arguments:
+        image_size: H (square) or (H, W); channels: C; seed: the network's seed; widths:
+        filters per stage; blocks_per_stage: b; padding, activation, sigma_w2, sigma_b2, bias:
+        as in :class:`SeededConv2d`; num_outputs: 1 or K; dtype, device, requires_grad: of the
+        parameters.
+
+    Example:
+        >>> from randadv.nets import RandomResNet
+        >>> net = RandomResNet(8, channels=1, widths=(4, 4, 4), blocks_per_stage=1)
+        >>> net.pixel_ratio, net(net.sample_inputs(2, "x")).shape   # ceil(ceil(8/2)/2)^2 / 8^2
+        (0.0625, torch.Size([2]))
     """
 
     def __init__(self, image_size: int | Sequence[int], channels: int = 3, seed: int = 0, *,
@@ -186,13 +244,40 @@ ARCHITECTURES: dict[str, type[RandomImageNet]] = {
     "conv4": RandomConvNet4,
     "resnet": RandomResNet,
 }
+"""The paper's networks by name: ``"fc"``, ``"lenet"``, ``"conv4"``, ``"resnet"`` -> class.
+
+Paper:
+    De Palma et al. 2021, Section 4 and Figures 1, 2.
+
+Example:
+    >>> from randadv.nets import ARCHITECTURES
+    >>> sorted(ARCHITECTURES)
+    ['conv4', 'fc', 'lenet', 'resnet']
+"""
 
 
 def build_architecture(name: str, image_size: int | Sequence[int], seed: int = 0, *,
                        channels: int = 3, dtype: torch.dtype = torch.float32,
                        device: torch.device | str | None = None, **kwargs) -> RandomImageNet:
     """The network ``name`` (``"fc"``, ``"lenet"``, ``"conv4"``, ``"resnet"``) for
-    ``channels x image_size x image_size`` inputs; ``kwargs`` go to the class."""
+    ``channels x image_size x image_size`` inputs; ``kwargs`` go to the class.
+
+    Paper:
+        De Palma et al. 2021, Section 4 and Figures 1, 2.
+
+    Arguments:
+        name: a key of :data:`ARCHITECTURES`; image_size: H; seed: the network's seed;
+        channels: C; dtype, device: of the parameters; kwargs: the class's other arguments.
+
+    Returns:
+        The :class:`RandomImageNet`.
+
+    Example:
+        >>> from randadv.nets import build_architecture
+        >>> net = build_architecture("fc", 4, channels=1, hidden=(8,))
+        >>> type(net).__name__, net.n
+        ('RandomFCNet', 16)
+    """
     try:
         cls = ARCHITECTURES[name]
     except KeyError:

@@ -9,6 +9,16 @@ from enum import Enum
 from randadv.errors import InvalidInputError
 
 NORMS = ("l1", "l2", "linf")
+"""The norms' names, in order.
+
+Paper:
+    De Palma et al. 2021, Remark 5 (the l_p distances, p = 1, 2, inf).
+
+Example:
+    >>> from randadv.protocol import NORMS
+    >>> NORMS
+    ('l1', 'l2', 'linf')
+"""
 _ALIASES = {"l1": "l1", "1": "l1", "l2": "l2", "2": "l2", "linf": "linf", "inf": "linf",
             "l_inf": "linf", "l_infty": "linf"}
 
@@ -17,10 +27,21 @@ class Norm(str, Enum):
     """An l_p norm, p in {1, 2, inf}. A ``str`` subclass equal to its name (``Norm.L2 ==
     "l2"``), so it keys dictionaries, serialises to JSON and compares as the plain names did.
 
-    Example::
+    Paper:
+        De Palma et al. 2021, Remark 5 (the l1, l2, linf distances of Figures 1, 2).
 
+    Attributes:
+        L1, L2, LINF: the members; ``p``: the exponent (1.0, 2.0, inf); ``dual``: the dual norm.
+
+    Arguments:
+        value: a member's name (``Norm("l2")``); :meth:`parse` also takes aliases.
+
+    Example:
+        >>> from randadv.protocol import Norm
         >>> Norm.parse("inf"), Norm.L1.dual, Norm.L2.p
         (<Norm.LINF: 'linf'>, <Norm.LINF: 'linf'>, 2.0)
+        >>> Norm.L2 == "l2"
+        True
     """
 
     L1 = "l1"
@@ -55,5 +76,20 @@ class Norm(str, Enum):
 
 
 def check_norm(norm: object) -> Norm:
-    """Normalise ``norm`` to :class:`Norm` (``"l1"``, ``"l2"`` or ``"linf"``)."""
+    """Normalise ``norm`` to :class:`Norm` (``"l1"``, ``"l2"`` or ``"linf"``).
+
+    Paper:
+        De Palma et al. 2021, Remark 5 (the l1, l2, linf distances).
+
+    Arguments:
+        norm: a :class:`Norm`, a name or an alias (``"inf"``, ``"2"``, ...).
+
+    Returns:
+        The :class:`Norm`; :class:`randadv.errors.InvalidInputError` for anything else.
+
+    Example:
+        >>> from randadv.protocol import check_norm
+        >>> check_norm("2")
+        <Norm.L2: 'l2'>
+    """
     return Norm.parse(norm)

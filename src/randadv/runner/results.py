@@ -14,8 +14,8 @@ def load_results(out: str | os.PathLike, experiment: str | None = None) -> pd.Da
     """The per-sample records of the run in ``out``, each joined with its unit's parameters.
 
     Paper:
-        Any of the four papers: the records are the measurements behind each experiment's
-        figures (``randadv list`` names the figures an experiment reproduces).
+        none (utility: reads any experiment's records, the measurements behind its figures;
+        ``randadv list`` names the figures each experiment reproduces).
 
     Arguments:
         out: a run folder (``randadv run ... --out OUT``).
@@ -27,8 +27,16 @@ def load_results(out: str | os.PathLike, experiment: str | None = None) -> pd.Da
         text), then the experiment's record columns (``randadv export`` writes these).
 
     Example:
-        >>> df = randadv.load_results("randadv-runs/two-layer-single-step-quick-seed0")
-        >>> df.groupby(["d", "k"]).eta.mean()
+        >>> import tempfile
+        >>> import randadv
+        >>> from randadv.experiments import get_experiment
+        >>> from randadv.runner import run_experiment
+        >>> exp, out = get_experiment("min-pert"), tempfile.mkdtemp() + "/run"
+        >>> _ = run_experiment(exp, "smoke", exp.params("smoke", {"k": "2,10", "runs": "2"}),
+        ...                    out=out, quiet=True)
+        >>> df = randadv.load_results(out)
+        >>> len(df), list(df.columns[:4])   # 2 widths x 2 matrices x 2 inputs
+        (8, ['unit', 'd', 'k', 'run'])
     """
     exp = experiment_of(out, experiment)
     store = open_results(exp, out)
@@ -57,8 +65,21 @@ def load_summary(out: str | os.PathLike,
         ``{"summary": ..., "claims": ...}``: the report's "Summary by grid cell" table and its
         claims table (columns statement, measured, criterion, scale, verdict).
 
+    Paper:
+        none (utility: the report's tables of any experiment; ``randadv list`` names the
+        figures each experiment reproduces).
+
     Example:
-        >>> randadv.load_summary(out)["claims"][["statement", "verdict"]]
+        >>> import tempfile
+        >>> import randadv
+        >>> from randadv.experiments import get_experiment
+        >>> from randadv.runner import run_experiment
+        >>> exp, out = get_experiment("min-pert"), tempfile.mkdtemp() + "/run"
+        >>> _ = run_experiment(exp, "smoke", exp.params("smoke", {"k": "2,10", "runs": "2"}),
+        ...                    out=out, quiet=True)
+        >>> tables = randadv.load_summary(out)
+        >>> sorted(tables), "verdict" in tables["claims"].columns
+        (['claims', 'summary'], True)
     """
     exp = experiment_of(out, experiment)
     store = open_results(exp, out)

@@ -43,6 +43,28 @@ def run_config(exp: Experiment, profile: str, params: dict, seed: int) -> dict:
 
 @dataclass
 class RunSummary:
+    """What :func:`run_experiment` did.
+
+    Paper:
+        none (utility: the runner's account of a run).
+
+    Attributes:
+        out: the run folder; report: its report.md; figures: the figures drawn; units_total,
+        units_run, units_skipped: the grid's units, those run now and those already stored;
+        seconds: the wall time.
+
+    Example:
+        >>> import tempfile
+        >>> from randadv.experiments import get_experiment
+        >>> from randadv.runner import run_experiment
+        >>> exp, out = get_experiment("min-pert"), tempfile.mkdtemp() + "/run"
+        >>> params = exp.params("smoke", {"k": "2,10", "runs": "2"})
+        >>> s = run_experiment(exp, "smoke", params, out=out, quiet=True, max_units=3)
+        >>> s = run_experiment(exp, "smoke", params, out=out, quiet=True)   # resumes
+        >>> s.units_total, s.units_run, s.units_skipped
+        (4, 1, 3)
+    """
+
     out: Path
     report: Path
     figures: list[Path]
@@ -91,6 +113,28 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
     (used to test resumption). ``until_decided`` adds networks in rounds and stops once the
     claims are decided and every fitted exponent's standard error is at most ``se_target``
     (:mod:`randadv.runner.sequential`).
+
+    Paper:
+        none (utility: runs any experiment; each one reproduces its paper's figures).
+
+    Arguments:
+        exp: the experiment; profile: its profile's name; params: ``exp.params(profile, ...)``;
+        seed: the run's seed; out: the run folder (None: a default under randadv-runs/);
+        device: torch device of the units; workers: local processes; quiet: no progress
+        output; max_units, executor, until_decided, se_target: as above.
+
+    Returns:
+        :class:`RunSummary`.
+
+    Example:
+        >>> import tempfile
+        >>> from randadv.experiments import get_experiment
+        >>> from randadv.runner import run_experiment
+        >>> exp, out = get_experiment("min-pert"), tempfile.mkdtemp() + "/run"
+        >>> s = run_experiment(exp, "smoke", exp.params("smoke", {"k": "2,10", "runs": "2"}),
+        ...                    out=out, quiet=True)
+        >>> s.units_total, s.units_run, s.report.name
+        (4, 4, 'report.md')
     """
     t0 = time.perf_counter()
     spec = executor or ExecutorSpec("local", workers=workers)
@@ -224,7 +268,30 @@ def experiment_of(out: str | os.PathLike, name: str | None = None) -> Experiment
 
 
 def redraw_report(exp: Experiment, out: Path) -> tuple[Path, list[Path]]:
-    """Figures and report from stored results only, no recomputation."""
+    """Figures and report from stored results only, no recomputation.
+
+    Paper:
+        none (utility: the report and figures of a stored run; each experiment's figures are
+        its paper's).
+
+    Arguments:
+        exp: the experiment stored in ``out``; out: the run folder.
+
+    Returns:
+        ``(report path, figure paths)``.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from randadv.experiments import get_experiment
+        >>> from randadv.runner import redraw_report, run_experiment
+        >>> exp, out = get_experiment("min-pert"), Path(tempfile.mkdtemp()) / "run"
+        >>> _ = run_experiment(exp, "smoke", exp.params("smoke", {"k": "2,10", "runs": "2"}),
+        ...                    out=out, quiet=True)
+        >>> report, figures = redraw_report(exp, out)
+        >>> report.name, [f.name for f in figures]
+        ('report.md', ['min_pert.png'])
+    """
     store = open_results(exp, out)
     try:
         config = store.config

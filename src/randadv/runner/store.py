@@ -43,7 +43,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 class ResultStore:
     """Durable per-unit records of one experiment run.
 
-    Args:
+    Arguments:
         folder: the run's output folder (created if missing).
         experiment: experiment name.
         config: JSON-serialisable configuration (profile, parameters, seed); a folder that
@@ -51,6 +51,20 @@ class ResultStore:
         columns: ``(name, type)`` pairs of the per-record columns, type in int/float/str/bool.
         create: create the store if absent (False: it must exist, e.g. for report/export).
         verify: check every unit's records against its checksum on opening (O(records)).
+
+    Paper:
+        none (utility: the results store of every experiment).
+
+    Example:
+        >>> import tempfile
+        >>> from randadv.runner import ResultStore
+        >>> columns = [("k", "int"), ("ratio", "float")]
+        >>> store = ResultStore(tempfile.mkdtemp(), "demo", {"seed": 0}, columns)
+        >>> records = [{"k": 2, "ratio": 0.1}, {"k": 2, "ratio": 0.2}]
+        >>> store.write_unit("k=2", 0, {"k": 2}, records, 0.5)
+        >>> store.done_keys(), store.records()["ratio"].tolist()
+        ({'k=2'}, [0.1, 0.2])
+        >>> store.close()
     """
 
     def __init__(self, folder: str | os.PathLike, experiment: str, config: dict | None,

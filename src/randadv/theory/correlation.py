@@ -67,7 +67,22 @@ def _out(arr: np.ndarray, scalar: bool) -> np.ndarray | float:
 
 
 def input_correlation(x: ArrayLike, y: ArrayLike) -> float:
-    """Cosine ``x.y / (||x|| ||y||)`` of two nonzero vectors of the same shape (d,)."""
+    """Cosine ``x.y / (||x|| ||y||)`` of two nonzero vectors of the same shape (d,).
+
+    Paper:
+        Bartlett et al. 2021, Lemma 3.2 (cos theta of the two inputs).
+
+    Arguments:
+        x, y: nonzero vectors of the same shape (d,).
+
+    Returns:
+        The cosine as a float.
+
+    Example:
+        >>> from randadv.theory import input_correlation
+        >>> round(input_correlation([1.0, 0.0], [1.0, 1.0]), 4)
+        0.7071
+    """
     xa, ya = _as_float_array(x, "x"), _as_float_array(y, "y")
     if xa.ndim != 1 or xa.shape != ya.shape:
         raise InvalidInputError(f"x and y must be vectors of the same shape (d,), got "
@@ -85,6 +100,20 @@ def relu_correlation_map(rho: ArrayLike) -> np.ndarray | float:
     Bartlett et al. 2021, Lemma 3.2 (Cho & Saul 2009, eq. (6)). ``c(1) = 1``, ``c(0) = 1/pi``,
     ``c(-1) = 0``; c is increasing, convex and ``c(rho) >= rho``. Float in, float out; arrays
     elementwise. ``rho`` is clipped to [-1, 1] (values beyond ``1 + 1e-12`` raise).
+
+    Paper:
+        Bartlett et al. 2021, Lemma 3.2.
+
+    Arguments:
+        rho: correlation in [-1, 1] (float or array).
+
+    Returns:
+        ``c(rho)``, a float for a float, else an array.
+
+    Example:
+        >>> from randadv.theory import relu_correlation_map
+        >>> [round(float(relu_correlation_map(r)), 4) for r in (-1.0, 0.0, 1.0)]
+        [0.0, 0.3183, 1.0]
     """
     r = check_rho(rho)
     t = np.arccos(r)
@@ -99,6 +128,23 @@ def relu_correlation_iterates(rho: ArrayLike, depth: int) -> np.ndarray:
 
     Shape ``(depth + 1,)`` for a scalar ``rho``, ``(depth + 1, *rho.shape)`` for an array. The
     iterates increase to 1 (Bartlett et al. 2021, Lemma 3.2 and proof of Theorem 3.1).
+
+    Paper:
+        Bartlett et al. 2021, Lemma 3.2 and Theorem 3.1 (very deep nets are nearly constant).
+
+    Arguments:
+        rho: the input correlation (float or array).
+        depth: number of ReLU layers.
+
+    Returns:
+        The iterates, shape ``(depth + 1,)`` or ``(depth + 1, *rho.shape)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from randadv.theory import relu_correlation_iterates
+        >>> r = relu_correlation_iterates(0.0, 50)
+        >>> bool(np.all(np.diff(r) > 0)), round(float(r[1]), 4), bool(r[-1] > 0.95)
+        (True, 0.3183, True)
     """
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
         raise InvalidInputError(f"depth must be an integer >= 0, got {depth!r}")
@@ -118,6 +164,22 @@ def relu_dual_kernel(s11: ArrayLike, s12: ArrayLike, s22: ArrayLike,
     Cho & Saul 2009, arc-cosine kernel of degree 1: ``E relu(u) relu(v) =
     sqrt(s11 s22) (sin t + (pi - t) cos t) / (2 pi)``, ``cos t = s12 / sqrt(s11 s22)``; the
     leaky case follows from ``psi(z) = a relu(z) - b relu(-z)``.
+
+    Paper:
+        Bartlett et al. 2021, Lemma 3.2 (its numerator, unnormalised); the NNGP layer map of
+        De Palma et al. 2021, Section 3.
+
+    Arguments:
+        s11, s12, s22: covariance entries (broadcast together).
+        slope_pos, slope_neg: the slopes of psi for z > 0 and z < 0.
+
+    Returns:
+        ``E psi(u) psi(v)``, an array of the broadcast shape.
+
+    Example:
+        >>> from randadv.theory import relu_dual_kernel
+        >>> [round(float(relu_dual_kernel(1.0, s12, 1.0)), 4) for s12 in (1.0, 0.0)]
+        [0.5, 0.1592]
     """
     a, b = float(slope_pos), float(slope_neg)
     s11, s12, s22 = np.broadcast_arrays(*(np.asarray(s, dtype=np.float64) for s in (s11, s12, s22)))
@@ -134,7 +196,24 @@ def relu_dual_kernel(s11: ArrayLike, s12: ArrayLike, s22: ArrayLike,
 def relu_dual_kernel_derivative(s11: ArrayLike, s12: ArrayLike, s22: ArrayLike,
                                 slope_pos: float = 1.0, slope_neg: float = 0.0) -> np.ndarray:
     """``E psi'(u) psi'(v)`` for the same Gaussian pair and piecewise-linear psi
-    (Cho & Saul 2009, arc-cosine kernel of degree 0: ``P(u > 0, v > 0) = (pi - t) / (2 pi)``)."""
+    (Cho & Saul 2009, arc-cosine kernel of degree 0: ``P(u > 0, v > 0) = (pi - t) / (2 pi)``).
+
+    Paper:
+        Bartlett et al. 2021, Lemma 2.1 (at x = y: each ReLU unit is active with probability
+        1/2); the gradient kernel of the NNGP limit (De Palma et al. 2021, Section 3).
+
+    Arguments:
+        s11, s12, s22: covariance entries (broadcast together).
+        slope_pos, slope_neg: the slopes of psi for z > 0 and z < 0.
+
+    Returns:
+        ``E psi'(u) psi'(v)``, an array of the broadcast shape.
+
+    Example:
+        >>> from randadv.theory import relu_dual_kernel_derivative
+        >>> round(float(relu_dual_kernel_derivative(1.0, 0.0, 1.0)), 4)   # P(u > 0, v > 0) = 1/4
+        0.25
+    """
     a, b = float(slope_pos), float(slope_neg)
     s11, s12, s22 = np.broadcast_arrays(*(np.asarray(s, dtype=np.float64) for s in (s11, s12, s22)))
     norm = np.sqrt(s11 * s22)
@@ -194,6 +273,24 @@ def gaussian_expectation_2d(fn: NumpyFn2, s11: ArrayLike, s12: ArrayLike, s22: A
     the angle (``n_quad`` angles). Kinks of ReLU-like activations lie on rays through 0, so the
     error is O(n^-2) for them (about 2e-5 at n = 256) and spectral for smooth fn.
     Uses ``u = a g1``, ``v = b g1 + c g2`` with the Cholesky factor of the covariance.
+
+    Paper:
+        none (utility: 2-D Gaussian quadrature behind the dual kernels and the infinite-width law).
+
+    Arguments:
+        fn: elementwise ``(u, v) -> array`` or a tuple of arrays (numpy).
+        s11, s12, s22: the covariance entries (broadcast together).
+        n_quad: nodes per axis (hermite) or angles (polar).
+        quad: ``"polar"`` or ``"hermite"``.
+        max_nodes: cap on nodes times broadcast size (memory guard).
+
+    Returns:
+        ``E fn(u, v)`` of the broadcast shape (a tuple when ``fn`` returns a tuple).
+
+    Example:
+        >>> from randadv.theory import gaussian_expectation_2d
+        >>> round(float(gaussian_expectation_2d(lambda u, v: u * v, 1.0, 0.3, 2.0)), 6)   # E uv
+        0.3
     """
     if quad not in QUADRATURES:
         raise InvalidInputError(f"quad must be one of {QUADRATURES}, got {quad!r}")
@@ -278,6 +375,26 @@ def correlation_map(rho: ArrayLike, activation: str | Activation | TensorFn = "r
     :func:`gaussian_expectation_2d` for any activation; for ReLU it equals
     :func:`relu_correlation_map` for every q (Bartlett et al. 2021, Lemma 3.2). For
     non-homogeneous activations (tanh, gelu, ...) it depends on q.
+
+    Paper:
+        Bartlett et al. 2021, Lemma 3.2 (the ReLU case, the same for every q); other activations:
+        the layer-to-layer kernel map of the NNGP limit, De Palma et al. 2021, Section 3.
+
+    Arguments:
+        rho: correlation of the two pre-activations (float or array, in [-1, 1]).
+        activation: psi (name, :class:`randadv.nets.Activation` or callable).
+        q: variance of each pre-activation.
+        n_quad, quad: the quadrature of :func:`gaussian_expectation_2d`.
+
+    Returns:
+        The next layer's correlation, a float for a float ``rho``, else an array of its shape.
+
+    Example:
+        >>> from randadv.theory import correlation_map
+        >>> round(float(correlation_map(0.0, "relu")), 4)   # c(0) = 1/pi
+        0.3183
+        >>> round(float(correlation_map(1.0, "tanh", q=2.0)), 4)
+        1.0
     """
     r = check_rho(rho)
     q = float(_as_float_array(q, "q"))

@@ -23,7 +23,24 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 def gaussian_expectation(fn: TensorFn, variance: float = 1.0) -> float:
-    """E[fn(X)] for X ~ N(0, variance), by adaptive quadrature split at 0 (handles ReLU kinks)."""
+    """E[fn(X)] for X ~ N(0, variance), by adaptive quadrature split at 0 (handles ReLU kinks).
+
+    Paper:
+        none (utility: 1-D Gaussian quadrature behind the activation moments).
+
+    Arguments:
+        fn: elementwise torch function of X.
+        variance: variance of X.
+
+    Returns:
+        The expectation as a float.
+
+    Example:
+        >>> import torch
+        >>> from randadv.theory import gaussian_expectation
+        >>> round(gaussian_expectation(torch.relu), 6)   # 1 / sqrt(2 pi)
+        0.398942
+    """
     if variance < 0:
         raise ValueError(f"variance must be >= 0, got {variance}")
     if variance == 0:
@@ -41,7 +58,21 @@ def gaussian_expectation(fn: TensorFn, variance: float = 1.0) -> float:
 
 @dataclass(frozen=True)
 class ActivationMoments:
-    """Gaussian moments of psi at pre-activation variance ``q``."""
+    """Gaussian moments of psi at pre-activation variance ``q``.
+
+    Paper:
+        Bubeck et al. 2021, eqs. (2), (3) (the moments that set E f^2 and E ||grad f||^2).
+
+    Attributes:
+        q: the pre-activation variance.
+        psi_sq, dpsi_sq, x2_dpsi_sq: E psi(X)^2, E psi'(X)^2, E X^2 psi'(X)^2 for X ~ N(0, q).
+
+    Example:
+        >>> from randadv.theory import activation_moments
+        >>> m = activation_moments("relu")
+        >>> round(m.psi_sq, 6), round(m.dpsi_sq, 6), round(m.x2_dpsi_sq, 6)
+        (0.5, 0.5, 0.5)
+    """
 
     q: float
     psi_sq: float       # E psi(X)^2
@@ -62,7 +93,24 @@ def _moments(act: Activation, q: float) -> ActivationMoments:
 
 def activation_moments(activation: str | Activation | TensorFn, q: float = 1.0
                        ) -> ActivationMoments:
-    """E psi(X)^2, E psi'(X)^2 and E X^2 psi'(X)^2 for X ~ N(0, q)."""
+    """E psi(X)^2, E psi'(X)^2 and E X^2 psi'(X)^2 for X ~ N(0, q).
+
+    Paper:
+        Bubeck et al. 2021, eqs. (2), (3) (E psi^2 and E psi'^2 set E f^2 and E ||grad f||^2).
+
+    Arguments:
+        activation: psi (name, :class:`randadv.nets.Activation` or callable).
+        q: variance of X.
+
+    Returns:
+        :class:`ActivationMoments`.
+
+    Example:
+        >>> from randadv.theory import activation_moments
+        >>> m = activation_moments("relu", q=2.0)   # ReLU: E psi^2 = q / 2, E psi'^2 = 1 / 2
+        >>> round(m.psi_sq, 6), round(m.dpsi_sq, 6)
+        (1.0, 0.5)
+    """
     return _moments(get_activation(activation), float(q))
 
 
@@ -73,6 +121,19 @@ class SingleStepPrediction:
     ``f_var``: E f(x)^2; ``grad_norm_sq``: E ||grad f(x)||^2; ``grad_norm``: its square root;
     ``eta_mean``/``eta_std``: mean and std of the linearised smallest step |f| / ||grad f||^2 with
     f ~ N(0, f_var) and ||grad f||^2 at its mean; ``perturbation_mean``: mean of |f| / ||grad f||.
+
+    Paper:
+        Bubeck et al. 2021, eqs. (2), (3) and Lemma 1.
+
+    Attributes:
+        activation, depth, d: the network the prediction is for (``d=None``: d -> infinity).
+        f_var, grad_norm_sq: as above; the other quantities are properties.
+
+    Example:
+        >>> from randadv.theory import single_step_prediction
+        >>> p = single_step_prediction("relu", depth=1, d=100)
+        >>> round(p.f_var, 6), round(p.grad_norm_sq, 6)
+        (0.5, 0.5)
     """
 
     activation: str
@@ -117,6 +178,26 @@ def single_step_prediction(activation: str | Activation | TensorFn = "relu", dep
     which tends to E psi'(X)^2 (eq. (3)). For depth > 1 the gradient uses the mean-field product
     E psi'(z_L)^2 prod_{i<L} g E psi'(z_i)^2 (gradient-independence approximation, g the
     ``hidden_gain`` of :class:`randadv.nets.RandomMLP`), without a finite-d term.
+
+    Paper:
+        Bubeck et al. 2021, eqs. (2), (3) and Lemma 3 (depth 1); the deeper nets of their
+        Section 4 by the mean-field product.
+
+    Arguments:
+        activation: psi (name, :class:`randadv.nets.Activation` or callable).
+        depth: number of hidden layers.
+        d: input dimension (``None``: the d -> infinity limit).
+        x_norm_sq_over_d: ``||x||^2 / d``.
+        hidden_gain: g, the hidden layers' weight gain.
+
+    Returns:
+        :class:`SingleStepPrediction`.
+
+    Example:
+        >>> from randadv.theory import single_step_prediction
+        >>> p = single_step_prediction("relu", depth=2)   # ReLU: E ||grad f||^2 = 2^-depth
+        >>> round(p.grad_norm_sq, 6)
+        0.25
     """
     act = get_activation(activation)
     if depth < 1:

@@ -83,6 +83,20 @@ class ValueGradLaw:
     ``f_var`` = A = Var f(x); ``f_radial_cov`` = B = Cov(f(x), u . grad f(x)) with u = x/||x||;
     ``radial_var`` = R = Var(u . grad f(x)); ``tangential_var`` = T = Var(e . grad f(x)) for every
     unit e orthogonal to x. See the module docstring.
+
+    Paper:
+        Bubeck et al. 2021, Section 1.1 (the Gaussian-process limit of eq. (1)); Bartlett et al.
+        2021, (NN-DEF) for deeper ReLU nets.
+
+    Attributes:
+        d, x_norm: the input's dimension and norm; f_var, f_radial_cov, radial_var,
+        tangential_var: A, B, R, T above.
+
+    Example:
+        >>> from randadv.theory import gp_value_grad_law
+        >>> law = gp_value_grad_law(100, 1, "relu")   # E f^2 = E psi^2, d T = E psi'^2
+        >>> round(law.f_var, 6), round(100 * law.tangential_var, 6)
+        (0.5, 0.5)
     """
 
     d: int
@@ -161,7 +175,23 @@ class GPSamples:
 
     ``grad_radial`` = u . grad f (u = x/||x||); ``grad_tangential_sq`` = ||(I - u u^T) grad f||^2;
     ``grad`` (n, d) only when drawn with ``full=True``. The derived quantities are those of the
-    linearised single step (module docstring)."""
+    linearised single step (module docstring).
+
+    Paper:
+        Bubeck et al. 2021, Section 1.1 (the k = +infinity Gaussian process); De Palma et al.
+        2021, Section 3.
+
+    Attributes:
+        d, x_norm: the input's dimension and norm; f, grad_radial, grad_tangential_sq, grad:
+        as above.
+
+    Example:
+        >>> import numpy as np
+        >>> from randadv.theory import sample_gp_value_and_grad
+        >>> s = sample_gp_value_and_grad(np.ones(10), 1000, seed=0)
+        >>> s.f.shape, s.grad is None
+        ((1000,), True)
+    """
 
     d: int
     x_norm: float
@@ -263,6 +293,24 @@ def gp_value_grad_law(d: int, depth: int = 1, activation: str | Activation | Ten
     et al. (2021) (``DeepReLUNet``). Piecewise-linear activations use closed forms, others 2-D
     Gaussian quadrature (``n_quad``, ``quad`` as in :func:`randadv.theory.nngp.nngp_kernel`).
     Only the number of hidden layers matters in the limit, not their widths.
+
+    Paper:
+        Bubeck et al. 2021, eq. (1) and Section 1.1 (k = +infinity); Bartlett et al. 2021,
+        (NN-DEF).
+
+    Arguments:
+        d: input dimension; depth: number of hidden layers; activation: psi; x_norm: ||x||;
+        bias_std: hidden biases' std; hidden_gain: the hidden layers' gain; n_quad, quad: the
+        quadrature of non-piecewise-linear activations.
+
+    Returns:
+        :class:`ValueGradLaw`.
+
+    Example:
+        >>> from randadv.theory import gp_value_grad_law
+        >>> law = gp_value_grad_law(50, 2, "relu")   # ReLU: E ||grad f||^2 = 2^-depth
+        >>> round(49 * law.tangential_var + law.radial_var, 6)
+        0.25
     """
     d = _positive_int(d, "d")
     depth = _positive_int(depth, "depth")
@@ -313,7 +361,26 @@ def sample_gp_value_and_grad(x: ArrayLike, n: int, depth: int = 1,
     ``full=False`` (default) draws only the sufficient statistics of the single step, at O(n)
     cost whatever d: ``f``, ``u . grad f`` (u = x/||x||) and ``||(I - u u^T) grad f||^2 =
     T chi^2_{d-1}``; ``full=True`` also returns the gradients (n, d). Deterministic in ``seed``
-    (numpy ``default_rng``). Architecture arguments as in :func:`gp_value_grad_law`."""
+    (numpy ``default_rng``). Architecture arguments as in :func:`gp_value_grad_law`.
+
+    Paper:
+        Bubeck et al. 2021, Section 1.1 (the Gaussian-process limit).
+
+    Arguments:
+        x: the input (d,); n: number of draws; depth, activation, bias_std, hidden_gain,
+        n_quad, quad: as in :func:`gp_value_grad_law`; seed: int or numpy Generator; full:
+        also draw the gradients.
+
+    Returns:
+        :class:`GPSamples`.
+
+    Example:
+        >>> import numpy as np
+        >>> from randadv.theory import sample_gp_value_and_grad
+        >>> s = sample_gp_value_and_grad(np.ones(10), 4000, seed=0, full=True)
+        >>> s.grad.shape, bool(abs(s.f.var() - 0.5) < 0.06)   # Var f = 1/2; SE 0.011
+        ((4000, 10), True)
+    """
     arr = _as_float_array(x, "x")
     if arr.ndim != 1 or arr.size == 0:
         raise InvalidInputError(f"x must be one input of shape (d,), got {arr.shape}")
@@ -330,7 +397,22 @@ class GPSingleStep:
 
     Means and standard deviations over the draws; ``eta_*`` and ``rel_*`` over the draws whose
     linearised step lies within the search bound (``flipped``), the others over all draws.
-    The Monte-Carlo error of a mean is its std / sqrt(n)."""
+    The Monte-Carlo error of a mean is its std / sqrt(n).
+
+    Paper:
+        Bubeck et al. 2021, Theorem 1 and Section 4 (the single step, here at infinite width).
+
+    Attributes:
+        n: draws; flipped: fraction within the bound; eta_mean, eta_std, grad_norm_mean,
+        grad_norm_std, f_abs_mean, f_abs_std, pert_mean, rel_mean, rel_std,
+        radial_fraction_mean: the means and standard deviations named.
+
+    Example:
+        >>> from randadv.theory import gp_single_step
+        >>> s = gp_single_step(100, n=2000, seed=0)
+        >>> s.n, 0.0 <= s.flipped <= 1.0
+        (2000, True)
+    """
 
     n: int
     flipped: float
@@ -383,7 +465,25 @@ def gp_single_step(d: int, depth: int = 1, activation: str | Activation | Tensor
     fraction of the linearised step within the bound, ``|eta|``, ``||grad f||``, ``|f|``,
     ``||eta grad f||``, ``||eta grad f|| / ||x||`` and the radial fraction of the step, from
     ``n`` draws of :func:`gp_value_grad_law` (``seed``: deterministic; cached per arguments for
-    registry activations). Cheap: O(n) whatever d."""
+    registry activations). Cheap: O(n) whatever d.
+
+    Paper:
+        Bubeck et al. 2021, Theorem 1 and Section 4 (|eta| < 20, the fraction flipped).
+
+    Arguments:
+        d: input dimension; depth: hidden layers; activation: psi; x_norm: ||x||; bias_std,
+        hidden_gain: as in :class:`randadv.nets.RandomMLP`; max_eta: the search bound on
+        |eta|; max_rel: optional bound on ``||eta grad f|| / ||x||``; n: draws; seed: seed.
+
+    Returns:
+        :class:`GPSingleStep`.
+
+    Example:
+        >>> from randadv.theory import gp_single_step
+        >>> s = gp_single_step(100, n=2000, seed=0)
+        >>> s.flipped > 0.9   # ReLU: almost every linearised step flips within |eta| < 20
+        True
+    """
     d, depth, n = _positive_int(d, "d"), _positive_int(depth, "depth"), _positive_int(n, "n")
     if not max_eta > 0:
         raise InvalidInputError(f"max_eta must be > 0, got {max_eta}")

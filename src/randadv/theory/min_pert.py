@@ -65,7 +65,24 @@ def _inputs(x: ArrayLike, d: int) -> tuple[np.ndarray, bool]:
 
 def min_pert_delta(W1: ArrayLike, x: ArrayLike) -> np.ndarray:
     """The solution ``delta* = W1^+ W1 x`` of Min-Pert (projection of x onto the row space of
-    W1), shape of x: (d,) or (B, d); float64 numpy."""
+    W1), shape of x: (d,) or (B, d); float64 numpy.
+
+    Paper:
+        Bartlett et al. 2021, Appendix D (Min-Pert).
+
+    Arguments:
+        W1: first-layer weights (k, d).
+        x: one input (d,) or a batch (B, d).
+
+    Returns:
+        ``delta*``, float64 numpy of the shape of ``x``.
+
+    Example:
+        >>> import numpy as np
+        >>> from randadv.theory import min_pert_delta
+        >>> min_pert_delta(np.array([[1.0, 0.0, 0.0]]), np.array([1.0, 2.0, 3.0])).tolist()
+        [1.0, 0.0, 0.0]
+    """
     basis = row_space_basis(W1)
     xa, single = _inputs(x, basis.shape[0])
     delta = (xa @ basis) @ basis.T
@@ -75,12 +92,25 @@ def min_pert_delta(W1: ArrayLike, x: ArrayLike) -> np.ndarray:
 def min_pert_radius(W1: ArrayLike, x: ArrayLike) -> float | np.ndarray:
     """``||W1^+ W1 x||``, the optimal value of Min-Pert (Bartlett et al. 2021, Appendix D).
 
-    Args:
+    Arguments:
         W1: first-layer weights (k, d), numpy or torch (any dtype; computed in float64).
         x: one input (d,) -> float, or a batch (B, d) -> array (B,).
 
     Equals ``||x||`` when k >= d and W1 has full column rank; for orthonormal rows it is the norm
     of the exact projection ``W1^T W1 x``.
+
+    Paper:
+        Bartlett et al. 2021, Appendix D (Min-Pert).
+
+    Returns:
+        ``||W1^+ W1 x||``: a float for one input, an array (B,) for a batch.
+
+    Example:
+        >>> import numpy as np
+        >>> from randadv.theory import min_pert_radius
+        >>> W1 = np.random.default_rng(0).standard_normal((5, 3))   # k >= d: the whole of x
+        >>> round(float(min_pert_radius(W1, np.array([3.0, 0.0, 4.0]))), 6)
+        5.0
     """
     basis = row_space_basis(W1)
     xa, single = _inputs(x, basis.shape[0])
@@ -89,7 +119,24 @@ def min_pert_radius(W1: ArrayLike, x: ArrayLike) -> float | np.ndarray:
 
 
 def min_pert_ratio(W1: ArrayLike, x: ArrayLike) -> float | np.ndarray:
-    """``||W1^+ W1 x|| / ||x||`` (the quantity of Fig. 1); x must be nonzero."""
+    """``||W1^+ W1 x|| / ||x||`` (the quantity of Fig. 1); x must be nonzero.
+
+    Paper:
+        Bartlett et al. 2021, Appendix D, Figure 1.
+
+    Arguments:
+        W1: first-layer weights (k, d).
+        x: one nonzero input (d,) or a batch (B, d).
+
+    Returns:
+        The ratio: a float for one input, an array (B,) for a batch.
+
+    Example:
+        >>> import numpy as np
+        >>> from randadv.theory import min_pert_ratio
+        >>> round(float(min_pert_ratio(np.array([[1.0, 0.0, 0.0, 0.0]]), np.ones(4))), 6)
+        0.5
+    """
     basis = row_space_basis(W1)
     xa, single = _inputs(x, basis.shape[0])
     norms = np.linalg.norm(xa, axis=1)
@@ -100,7 +147,22 @@ def min_pert_ratio(W1: ArrayLike, x: ArrayLike) -> float | np.ndarray:
 
 
 def min_pert_ratio_theory(k: int, d: int) -> float:
-    """The paper's prediction ``sqrt(min(k, d) / d)`` of ``||delta*|| / ||x||`` (Appendix D)."""
+    """The paper's prediction ``sqrt(min(k, d) / d)`` of ``||delta*|| / ||x||`` (Appendix D).
+
+    Paper:
+        Bartlett et al. 2021, Appendix D.
+
+    Arguments:
+        k: width; d: input dimension.
+
+    Returns:
+        ``sqrt(min(k, d) / d)`` as a float.
+
+    Example:
+        >>> from randadv.theory import min_pert_ratio_theory
+        >>> min_pert_ratio_theory(25, 100), min_pert_ratio_theory(200, 100)
+        (0.5, 1.0)
+    """
     k, d = _check_kd(k, d)
     return math.sqrt(min(k, d) / d)
 
@@ -108,7 +170,23 @@ def min_pert_ratio_theory(k: int, d: int) -> float:
 def min_pert_ratio_sq_moments(k: int, d: int) -> tuple[float, float]:
     """Exact mean and standard deviation of ``(||delta*|| / ||x||)^2`` for Gaussian W1 (k, d)
     and x independent of it: Beta(k/2, (d-k)/2), mean k/d, variance 2 k (d - k) / (d^2 (d + 2));
-    the constant 1 when k >= d."""
+    the constant 1 when k >= d.
+
+    Paper:
+        Bartlett et al. 2021, Appendix D (the law of ||delta*||^2 / ||x||^2).
+
+    Arguments:
+        k: width; d: input dimension.
+
+    Returns:
+        ``(mean, std)`` of the squared ratio.
+
+    Example:
+        >>> from randadv.theory import min_pert_ratio_sq_moments
+        >>> mean, std = min_pert_ratio_sq_moments(1, 2)   # Beta(1/2, 1/2): 1/2 and sqrt(1/8)
+        >>> round(mean, 6), round(std, 6)
+        (0.5, 0.353553)
+    """
     k, d = _check_kd(k, d)
     if k >= d:
         return 1.0, 0.0
@@ -118,7 +196,22 @@ def min_pert_ratio_sq_moments(k: int, d: int) -> tuple[float, float]:
 def min_pert_ratio_mean(k: int, d: int) -> float:
     """Exact ``E ||delta*|| / ||x||`` for Gaussian W1 (k, d) and independent x:
     ``E sqrt(Beta(k/2, (d-k)/2)) = Gamma((k+1)/2) Gamma(d/2) / (Gamma(k/2) Gamma((d+1)/2))``,
-    slightly below ``sqrt(k/d)`` (Jensen); 1 when k >= d."""
+    slightly below ``sqrt(k/d)`` (Jensen); 1 when k >= d.
+
+    Paper:
+        Bartlett et al. 2021, Appendix D (the concentration around sqrt(k/d)).
+
+    Arguments:
+        k: width; d: input dimension.
+
+    Returns:
+        The exact mean as a float.
+
+    Example:
+        >>> from randadv.theory import min_pert_ratio_mean
+        >>> round(min_pert_ratio_mean(1, 2), 4), min_pert_ratio_mean(5, 3)   # 2 / pi; k >= d
+        (0.6366, 1.0)
+    """
     k, d = _check_kd(k, d)
     if k >= d:
         return 1.0

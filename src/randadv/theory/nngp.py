@@ -68,6 +68,18 @@ class NNGPKernel:
 
     ``kxy = E f(x) f(y)``, ``kxx = E f(x)^2``, ``kyy = E f(y)^2``; ``layers[l]`` is the
     pre-activation covariance ``(Sigma_xx, Sigma_xy, Sigma_yy)`` of hidden layer l + 1.
+
+    Paper:
+        De Palma et al. 2021, Section 3 (the kernel K(x, y) = E phi(x) phi(y) of the limit).
+
+    Attributes:
+        kxy, kxx, kyy, layers: as above.
+
+    Example:
+        >>> from randadv.theory import nngp_kernel
+        >>> k = nngp_kernel([1.0, 1.0], [1.0, -1.0], 1)   # orthogonal inputs, ||x||^2 = d
+        >>> round(k.kxx, 4), round(k.kxy / k.kxx, 4), len(k.layers)   # c(0) = 1/pi
+        (0.5, 0.3183, 1)
     """
 
     kxy: float
@@ -202,7 +214,7 @@ def nngp_kernel(x: ArrayLike, y: ArrayLike, widths_or_depth: int | Sequence[int]
                 n_quad: int = DEFAULT_N_QUAD, quad: str = "polar") -> NNGPKernel:
     """Infinite-width ``E f(x) f(y)``, ``E f(x)^2``, ``E f(y)^2`` of ``RandomMLP(widths, ...)``.
 
-    Args:
+    Arguments:
         x, y: inputs of shape (d,) (numpy, lists or torch tensors).
         widths_or_depth: the number L of hidden layers, or the widths ``[d, d_1, ..., d_L]``
             (hidden widths only matter at finite width).
@@ -214,6 +226,19 @@ def nngp_kernel(x: ArrayLike, y: ArrayLike, widths_or_depth: int | Sequence[int]
 
     Recursion of Lee et al. 2018 (NNGP), eq. (4); for bias-free ReLU the normalised kernel is
     ``relu_correlation_iterates(rho, L)[L]`` (Bartlett et al. 2021, Lemma 3.2).
+
+    Paper:
+        De Palma et al. 2021, Section 3 (the Gaussian-process limit); Bartlett et al. 2021,
+        Lemma 3.2 (bias-free ReLU).
+
+    Returns:
+        :class:`NNGPKernel`.
+
+    Example:
+        >>> from randadv.theory import nngp_kernel, relu_correlation_iterates
+        >>> k = nngp_kernel([1.0, 1.0], [1.0, -1.0], 3)
+        >>> abs(k.kxy / k.kxx - float(relu_correlation_iterates(0.0, 3)[3])) < 1e-9
+        True
     """
     if output not in OUTPUTS:
         raise InvalidInputError(f"output must be one of {OUTPUTS}, got {output!r}")
@@ -238,7 +263,25 @@ def nngp_kernel_matrix(X: ArrayLike, Y: ArrayLike | None, widths_or_depth: int |
                        n_quad: int = DEFAULT_N_QUAD, quad: str = "polar") -> np.ndarray:
     """The matrix ``E f(X_i) f(Y_j)`` of shape (n, m) for X (n, d) and Y (m, d) (Y = None: X).
 
-    Same recursion and arguments as :func:`nngp_kernel`."""
+    Same recursion and arguments as :func:`nngp_kernel`.
+
+    Paper:
+        De Palma et al. 2021, Section 3 (the kernel of the Gaussian-process limit).
+
+    Arguments:
+        X: inputs (n, d); Y: inputs (m, d) or None; widths_or_depth, activation, bias_std,
+        output, sigma_w, n_quad, quad: as in :func:`nngp_kernel`.
+
+    Returns:
+        The (n, m) float64 matrix.
+
+    Example:
+        >>> import numpy as np
+        >>> from randadv.theory import nngp_kernel_matrix
+        >>> K = nngp_kernel_matrix(np.array([[1.0, 1.0], [1.0, -1.0]]), None, 1)
+        >>> K.shape, np.round(np.diag(K), 4).tolist()
+        ((2, 2), [0.5, 0.5])
+    """
     if output not in OUTPUTS:
         raise InvalidInputError(f"output must be one of {OUTPUTS}, got {output!r}")
     xa = _inputs(X, "X")
@@ -282,9 +325,22 @@ def expected_grad_norm_sq(x: ArrayLike, widths_or_depth: int | Sequence[int],
     ``E[1{z_j > 0} ||grad z_j||^2] = E ||grad z_j||^2 / 2`` (the sign symmetry behind
     Bartlett et al. 2021, Lemma 2.1, used in Lemma 2.2).
 
-    Args:
+    Arguments:
         x: one input (d,) -> float, or a batch (B, d) -> array (B,).
+        method: ``"exact"`` or ``"gia"`` (above).
         widths_or_depth, activation, bias_std, sigma_w, n_quad, quad: as in :func:`nngp_kernel`.
+
+    Paper:
+        Bubeck et al. 2021, eq. (3) (depth 1); Bartlett et al. 2021, Lemma 2.2 (deeper ReLU nets).
+
+    Returns:
+        ``E ||grad f(x)||^2``: a float for one input, an array (B,) for a batch.
+
+    Example:
+        >>> import numpy as np
+        >>> from randadv.theory import expected_grad_norm_sq
+        >>> round(float(expected_grad_norm_sq(np.ones(10), 3)), 6)   # ReLU: 2^-L
+        0.125
     """
     if method not in GRAD_METHODS:
         raise InvalidInputError(f"method must be one of {GRAD_METHODS}, got {method!r}")

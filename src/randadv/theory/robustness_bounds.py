@@ -89,7 +89,25 @@ def smoothness_constant(pixel_ratio: ArrayLike) -> float | np.ndarray:
 def theorem1_l1_radius(x_norm2: ArrayLike, delta: ArrayLike, M: ArrayLike,
                        n: ArrayLike) -> float | np.ndarray:
     """Theorem 1, eq. (10): ``||x0||_2 delta sqrt(pi) / (M a_n)`` for a Gaussian process whose
-    kernel satisfies eq. (8) with constant ``M``."""
+    kernel satisfies eq. (8) with constant ``M``.
+
+    Paper:
+        De Palma et al. 2021, Theorem 1, eq. (10).
+
+    Arguments:
+        x_norm2: ``||x0||_2``; delta: failure probability; M: the constant of eq. (8); n: input
+        dimension.
+
+    Returns:
+        The l1 radius (float or array).
+
+    Example:
+        >>> from randadv.theory import theorem1_l1_radius
+        >>> r_m1 = theorem1_l1_radius(1.0, 0.5, 1.0, 100)
+        >>> r_m2 = theorem1_l1_radius(1.0, 0.5, 2.0, 100)
+        >>> round(float(r_m2 / r_m1), 6)   # proportional to 1 / M
+        0.5
+    """
     x = _check_positive(x_norm2, "x_norm2", allow_zero=True)
     d, m = _check_delta(delta), _check_positive(M, "M")
     return _out(x * d * math.sqrt(math.pi) / (m * np.asarray(dudley_denominator(n))))
@@ -97,7 +115,22 @@ def theorem1_l1_radius(x_norm2: ArrayLike, delta: ArrayLike, M: ArrayLike,
 
 def theorem1_segment_radius(x_norm2: ArrayLike, delta: ArrayLike,
                             M: ArrayLike) -> float | np.ndarray:
-    """Theorem 1, eq. (12): ``pi ||x0||_2 delta / (2 M + pi)``."""
+    """Theorem 1, eq. (12): ``pi ||x0||_2 delta / (2 M + pi)``.
+
+    Paper:
+        De Palma et al. 2021, Theorem 1, eq. (12).
+
+    Arguments:
+        x_norm2: ``||x0||_2``; delta: failure probability; M: the constant of eq. (8).
+
+    Returns:
+        The length (float or array).
+
+    Example:
+        >>> from randadv.theory import theorem1_segment_radius
+        >>> round(float(theorem1_segment_radius(1.0, 0.5, 1.0)), 4)   # pi / 2 / (2 + pi)
+        0.3055
+    """
     x = _check_positive(x_norm2, "x_norm2", allow_zero=True)
     d, m = _check_delta(delta), _check_positive(M, "M")
     return _out(math.pi * x * d / (2 * m + math.pi))
@@ -107,7 +140,25 @@ def corollary1_l1_radius(n: ArrayLike, delta: ArrayLike, pixel_ratio: ArrayLike,
                          x_norm2: ArrayLike) -> float | np.ndarray:
     """Corollary 1, eq. (16): the l1 radius
     ``||x0||_2 delta sqrt(pi) sqrt(|I^(L_f)|/|I^(0)|) / a_n`` within which, with probability
-    ``>= 1 - delta``, no boundary crosses the ball ``B^1_r(x0)`` (eq. (17))."""
+    ``>= 1 - delta``, no boundary crosses the ball ``B^1_r(x0)`` (eq. (17)).
+
+    Paper:
+        De Palma et al. 2021, Corollary 1, eqs. (16), (17).
+
+    Arguments:
+        n: input dimension; delta: failure probability; pixel_ratio: ``|I^(L_f)| / |I^(0)|``;
+        x_norm2: ``||x0||_2``.
+
+    Returns:
+        The radius (float or array, broadcast over the arguments).
+
+    Example:
+        >>> from randadv.theory import corollary1_l1_radius
+        >>> r1 = corollary1_l1_radius(784, 0.5, 1.0, 1.0)
+        >>> r2 = corollary1_l1_radius(784, 0.5, 1.0, 2.0)
+        >>> round(float(r2 / r1), 6)   # linear in ||x0||_2
+        2.0
+    """
     x = _check_positive(x_norm2, "x_norm2", allow_zero=True)
     d, rho = _check_delta(delta), _check_positive(pixel_ratio, "pixel_ratio")
     return _out(x * d * math.sqrt(math.pi) * np.sqrt(rho) / np.asarray(dudley_denominator(n)))
@@ -117,7 +168,22 @@ def corollary1_segment_radius(delta: ArrayLike, pixel_ratio: ArrayLike,
                               x_norm2: ArrayLike) -> float | np.ndarray:
     """Corollary 1, eq. (18): ``pi ||x0||_2 delta / (2 sqrt(|I^(0)|/|I^(L_f)|) + pi)``: the
     length of a segment from ``x0`` along a fixed unit direction that, with probability
-    ``>= 1 - delta``, no boundary crosses (eq. (19)). Independent of n."""
+    ``>= 1 - delta``, no boundary crosses (eq. (19)). Independent of n.
+
+    Paper:
+        De Palma et al. 2021, Corollary 1, eqs. (18), (19).
+
+    Arguments:
+        delta: failure probability; pixel_ratio: ``|I^(L_f)| / |I^(0)|``; x_norm2: ``||x0||_2``.
+
+    Returns:
+        The length (float or array).
+
+    Example:
+        >>> from randadv.theory import corollary1_segment_radius
+        >>> round(float(corollary1_segment_radius(0.5, 1.0, 1.0)), 4)   # pi / 2 / (2 + pi)
+        0.3055
+    """
     x = _check_positive(x_norm2, "x_norm2", allow_zero=True)
     d, rho = _check_delta(delta), _check_positive(pixel_ratio, "pixel_ratio")
     return _out(math.pi * x * d / (2 / np.sqrt(rho) + math.pi))
@@ -127,7 +193,24 @@ def lp_radius(p: float, n: ArrayLike, delta: ArrayLike, pixel_ratio: ArrayLike,
               x_norm2: ArrayLike) -> float | np.ndarray:
     """Remark 5: the l_p radius implied by eq. (16) through eq. (23),
     ``r_p = r_1 n^{1/p - 1}`` (``p = inf``: ``r_1 / n``): with probability ``>= 1 - delta`` no
-    boundary crosses ``B^p_{r_p}(x0)`` (eq. (24))."""
+    boundary crosses ``B^p_{r_p}(x0)`` (eq. (24)).
+
+    Paper:
+        De Palma et al. 2021, Remark 5, eqs. (23), (24).
+
+    Arguments:
+        p: the norm (1, 2, ..., ``float("inf")``); n, delta, pixel_ratio, x_norm2: as in
+        :func:`corollary1_l1_radius`.
+
+    Returns:
+        ``r_p`` (float or array).
+
+    Example:
+        >>> from randadv.theory import corollary1_l1_radius, lp_radius
+        >>> r1 = corollary1_l1_radius(100, 0.5, 1.0, 1.0)
+        >>> [round(float(lp_radius(p, 100, 0.5, 1.0, 1.0) / r1), 6) for p in (2, float("inf"))]
+        [0.1, 0.01]
+    """
     p = _check_p(p)
     r1 = np.asarray(corollary1_l1_radius(n, delta, pixel_ratio, x_norm2))
     return _out(r1 * np.asarray(_check_n(n)) ** (1.0 / p - 1.0))
@@ -136,7 +219,22 @@ def lp_radius(p: float, n: ArrayLike, delta: ArrayLike, pixel_ratio: ArrayLike,
 def remark5_exponent(p: float, relative: bool = False) -> float:
     """Exponent ``e`` of the Remark 5 scaling ``r_p ~ n^e`` (up to logarithms) for inputs with
     Theta(1) entries: ``1/p - 1/2`` (l1: 1/2, l2: 0, linf: -1/2); ``relative=True``: of
-    ``r_p / ||x0||_p``, ``-1/2`` for every p."""
+    ``r_p / ||x0||_p``, ``-1/2`` for every p.
+
+    Paper:
+        De Palma et al. 2021, Remark 5.
+
+    Arguments:
+        p: the norm (``float("inf")`` for linf); relative: the exponent of ``r_p / ||x0||_p``.
+
+    Returns:
+        The exponent as a float.
+
+    Example:
+        >>> from randadv.theory import remark5_exponent
+        >>> [remark5_exponent(p) for p in (1, 2, float("inf"))], remark5_exponent(1, relative=True)
+        ([0.5, 0.0, -0.5], -0.5)
+    """
     p = _check_p(p)
     return -0.5 if relative else 1.0 / p - 0.5
 
@@ -144,7 +242,23 @@ def remark5_exponent(p: float, relative: bool = False) -> float:
 def remark5_scaling(n: ArrayLike, p: float, c: float = 1.0,
                     relative: bool = False) -> float | np.ndarray:
     """``c n^e`` with ``e = remark5_exponent(p, relative)``: the reference lines ``c sqrt(n)``,
-    ``c``, ``c / sqrt(n)`` of the distance-vs-n figures (Figures 1, 2)."""
+    ``c``, ``c / sqrt(n)`` of the distance-vs-n figures (Figures 1, 2).
+
+    Paper:
+        De Palma et al. 2021, Remark 5 and Figures 1, 2.
+
+    Arguments:
+        n: input dimension(s); p: the norm; c: the prefactor; relative: as in
+        :func:`remark5_exponent`.
+
+    Returns:
+        ``c n^e`` (float or array).
+
+    Example:
+        >>> from randadv.theory import remark5_scaling
+        >>> float(remark5_scaling(100, 1, c=2.0)), float(remark5_scaling(100, float("inf")))
+        (20.0, 0.1)
+    """
     return _out(float(c) * np.asarray(_check_n(n)) ** remark5_exponent(p, relative))
 
 
@@ -152,7 +266,22 @@ def uniform_input_norm(n: ArrayLike, p: float, low: float = 0.0,
                        high: float = 1.0) -> float | np.ndarray:
     """Typical ``||x||_p`` of ``x`` with ``n`` i.i.d. entries uniform in [low, high], for the
     overlays when no measured norm is at hand: ``(n E|x_i|^p)^{1/p}`` (the law of large numbers'
-    value; p = inf: ``max(|low|, |high|)``). For [0, 1]: l1 ``n/2``, l2 ``sqrt(n/3)``."""
+    value; p = inf: ``max(|low|, |high|)``). For [0, 1]: l1 ``n/2``, l2 ``sqrt(n/3)``.
+
+    Paper:
+        De Palma et al. 2021, Remark 5 (inputs with Theta(1) entries) and Figures 1, 2.
+
+    Arguments:
+        n: input dimension(s); p: the norm; low, high: the interval of the entries.
+
+    Returns:
+        ``||x||_p`` (float or array).
+
+    Example:
+        >>> from randadv.theory import uniform_input_norm
+        >>> [float(uniform_input_norm(n, p)) for n, p in ((100, 1), (300, 2), (5, float("inf")))]
+        [50.0, 10.0, 1.0]
+    """
     p = _check_p(p)
     a = _check_n(n)
     if not (math.isfinite(low) and math.isfinite(high) and low < high):

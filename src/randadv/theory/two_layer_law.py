@@ -77,6 +77,15 @@ class TwoLayerRay:
             ``x + eta grad f(x)`` are ``z + eta c``); a: (B, k) output weights. float64.
         f_x: (B,) f(x) = a . psi(z); grad_norm: (B,) ||grad f(x)|| (both float64).
         pairs: (B,) the pair indices drawn.
+
+    Paper:
+        Bubeck et al. 2021, eq. (1) and Section 4 (the step along grad f(x)).
+
+    Example:
+        >>> from randadv.theory import sample_two_layer_ray
+        >>> ray = sample_two_layer_ray(100, 50, pairs=3, seed=0)
+        >>> ray.z.shape, ray.a.shape, ray.f_x.dtype
+        (torch.Size([3, 50]), torch.Size([3, 50]), torch.float64)
     """
 
     d: int
@@ -153,6 +162,7 @@ def sample_two_layer_ray(d: int, k: int, activation: str | Activation | TensorFn
         A :class:`TwoLayerRay` (float64).
 
     Example:
+        >>> from randadv.theory import sample_two_layer_ray
         >>> ray = sample_two_layer_ray(10**6, 1000, "relu", pairs=4, seed=0)
         >>> ray.z.shape, bool((ray.grad_norm > 0).all())
         (torch.Size([4, 1000]), True)
@@ -221,7 +231,20 @@ def sample_two_layer_ray(d: int, k: int, activation: str | Activation | TensorFn
 @dataclass(frozen=True)
 class FourthMoments:
     """E f(x)^4 and E ||grad f(x)||^4 of the two-layer net at ||x|| = sqrt(d), exact at every
-    d and k (:func:`fourth_moments`), and the second moments they go with."""
+    d and k (:func:`fourth_moments`), and the second moments they go with.
+
+    Paper:
+        Bubeck et al. 2021, eqs. (1)-(3) (the moments at finite d and k).
+
+    Attributes:
+        f_sq, f_4: E f^2, E f^4; grad_sq, grad_4: E ||grad f||^2, E ||grad f||^4.
+
+    Example:
+        >>> from randadv.theory import fourth_moments
+        >>> m = fourth_moments("relu", 100, 10**6)   # k -> infinity: E f^4 -> 3 (E f^2)^2
+        >>> round(m.f_4 / m.f_sq**2, 3)
+        3.0
+    """
 
     f_sq: float
     f_4: float
@@ -264,6 +287,7 @@ def fourth_moments(activation: str | Activation | TensorFn, d: int, k: int,
         :class:`FourthMoments`.
 
     Example:
+        >>> from randadv.theory import fourth_moments
         >>> m = fourth_moments("relu", 10**6, 1000)
         >>> round(m.f_sq, 6), round(m.grad_sq, 6)
         (0.5, 0.5)

@@ -45,7 +45,23 @@ DEFAULT_PGD_STEPS = 100     # T_2, Appendix A
 
 @dataclass
 class AdversarialTrainConfig:
-    """Algorithm 1's parameters: budget R, ball radius V, beta, bs, T_2, T_1 (= max_epochs)."""
+    """Algorithm 1's parameters: budget R, ball radius V, beta, bs, T_2, T_1 (= max_epochs).
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Algorithm 1 and Appendix A (alpha = 2.5 R / 100, T_2 = 100, beta = 0.01).
+
+    Attributes:
+        radius: the budget R; v: the lazy-ball radius V; lr: beta; batch_size: bs;
+        pgd_steps: T_2; max_epochs: T_1; patience: epochs without a better robust accuracy
+        before stopping; bounds: the input box of the attack (None: none); seed: data order.
+
+    Example:
+        >>> from randadv.train import AdversarialTrainConfig
+        >>> cfg = AdversarialTrainConfig(radius=0.5, v=1.0)
+        >>> cfg.lr, cfg.pgd_steps
+        (0.01, 100)
+    """
 
     radius: float                  # R, the perturbation budget ||delta||
     v: float                       # V, radius of B_{2,inf}(W_0, V)
@@ -70,7 +86,28 @@ class AdversarialTrainConfig:
 @torch.no_grad()
 def project_to_lazy_ball(model: LazyTwoLayerNet, v: float) -> None:
     """Algorithm 1, line 11: W <- P_{B_{2,inf}(W_0, V)}(W), row by row (with the bias, the
-    augmented rows (w_s, b_s) are projected)."""
+    augmented rows (w_s, b_s) are projected).
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Algorithm 1, line 11.
+
+    Arguments:
+        model: the net (its first layer is projected in place); v: the radius V.
+
+    Returns:
+        None.
+
+    Example:
+        >>> import torch
+        >>> from randadv.train import LazyTwoLayerNet, project_to_lazy_ball
+        >>> net = LazyTwoLayerNet(5, 16, seed=0)
+        >>> with torch.no_grad():
+        ...     _ = net[0].weight.add_(1.0)        # every row 1 * sqrt(5) from W_0
+        >>> project_to_lazy_ball(net, 0.5)
+        >>> round(net.max_deviation(), 6)
+        0.5
+    """
     layer = model[0]
     dw = layer.weight - model.w0
     sq = dw.square().sum(dim=1)
@@ -95,7 +132,31 @@ def train_adversarial(model: LazyTwoLayerNet, x: torch.Tensor, y: torch.Tensor,
                       y_test: torch.Tensor | None = None,
                       log: Callable[[str], None] | None = None) -> TrainResult:
     """Algorithm 1 on ``model`` (in place); returns a :class:`TrainResult` whose ``history``
-    lists the robust training accuracy per epoch. ``test_acc`` is the clean test accuracy."""
+    lists the robust training accuracy per epoch. ``test_acc`` is the clean test accuracy.
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Algorithm 1 and Figure 4.
+
+    Arguments:
+        model: the net, trained in place; x, y: training inputs and labels in {-1, +1};
+        cfg: :class:`AdversarialTrainConfig`; x_test, y_test: optional test set; log:
+        optional progress callback.
+
+    Returns:
+        :class:`TrainResult` (``history``: robust training accuracy per epoch).
+
+    Example:
+        >>> import torch
+        >>> from randadv.train import AdversarialTrainConfig, LazyTwoLayerNet, train_adversarial
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.rand(32, 4, generator=g); y = torch.where(x[:, 0] > 0.5, 1.0, -1.0)
+        >>> net = LazyTwoLayerNet(4, 16, seed=0)
+        >>> cfg = AdversarialTrainConfig(radius=0.05, v=0.5, pgd_steps=5, max_epochs=2)
+        >>> r = train_adversarial(net, x, y, cfg)
+        >>> net.max_deviation() <= 0.5 + 1e-6, r.epochs <= 2, r.history[0]["epoch"]   # 0: before
+        (True, True, 0)
+    """
     check_data(x, y, model.d)
     t0 = time.perf_counter()
     dev = next(model.parameters()).device

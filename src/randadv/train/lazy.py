@@ -47,12 +47,23 @@ class LazyTwoLayerNet(nn.Sequential):
     the fixed output layer (weight a / sqrt(m), ``requires_grad=False``). The initialisation
     W_0 (and b_0) is kept in buffers ``w0`` (``b0``) so the lazy ball can be checked.
 
-    Args:
+    Arguments:
         d: input dimension.
         m: width (number of hidden units).
         seed: W_0, a and b_0 come from generators seeded by ``(seed, "lazy", ...)``.
         bias: first-layer biases (trainable, inside the ball with w_s).
         dtype, device: of the parameters.
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Definition 2.1.
+
+    Example:
+        >>> import torch
+        >>> from randadv.train import LazyTwoLayerNet
+        >>> net = LazyTwoLayerNet(10, 64, seed=0)
+        >>> net(torch.randn(3, 10)).shape, net.max_deviation(), net[2].weight.requires_grad
+        (torch.Size([3]), 0.0, False)
     """
 
     def __init__(self, d: int, m: int, seed: int = 0, *, bias: bool = False,
@@ -139,12 +150,45 @@ def max_deviation(model: nn.Module) -> float:
 
 
 def lazy_radius(c0: float, m: int) -> float:
-    """The radius C_0 / sqrt(m) of the lazy ball (Definition 2.1)."""
+    """The radius C_0 / sqrt(m) of the lazy ball (Definition 2.1).
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Definition 2.1.
+
+    Arguments:
+        c0: C_0; m: the width.
+
+    Returns:
+        ``C_0 / sqrt(m)``.
+
+    Example:
+        >>> from randadv.train import lazy_radius
+        >>> lazy_radius(10.0, 100)
+        1.0
+    """
     return float(c0) / math.sqrt(m)
 
 
 def logistic_loss(margin: torch.Tensor) -> torch.Tensor:
-    """l(y f(x)) = log(1 + exp(-y f(x))), elementwise on margins y f(x)."""
+    """l(y f(x)) = log(1 + exp(-y f(x))), elementwise on margins y f(x).
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Section 5.1 and Algorithm 1 (the logistic loss l).
+
+    Arguments:
+        margin: y f(x), any shape.
+
+    Returns:
+        The losses, elementwise.
+
+    Example:
+        >>> import torch
+        >>> from randadv.train import logistic_loss
+        >>> round(logistic_loss(torch.tensor([0.0])).item(), 6)   # log 2
+        0.693147
+    """
     return F.softplus(-margin)
 
 
@@ -154,6 +198,19 @@ class LazyTrainConfig:
 
     ``max_epochs`` caps training when the iterates never leave the ball (the paper does not
     say what happens then). The data order of epoch e comes from ``generator(seed, "order", e)``.
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Section 5.1 and Definition 2.1 (R = C_0 / sqrt(m)).
+
+    Attributes:
+        c0: C_0; lr: the learning rate; batch_size: the mini-batch size; max_epochs: as
+        above; seed: the data order's seed; max_steps: optional cap on SGD steps.
+
+    Example:
+        >>> from randadv.train import LazyTrainConfig
+        >>> LazyTrainConfig().lr, LazyTrainConfig(c0=5.0).c0
+        (0.1, 5.0)
     """
 
     c0: float = 10.0
@@ -177,7 +234,25 @@ class LazyTrainConfig:
 
 @dataclass
 class TrainResult:
-    """What a training run did: steps taken, why it stopped, accuracies, deviations."""
+    """What a training run did: steps taken, why it stopped, accuracies, deviations.
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Section 5.1 (training stops when an iterate leaves the lazy ball).
+
+    Attributes:
+        steps, epochs: SGD steps and epochs done; stop_reason: e.g. ``"left_ball"``;
+        max_deviation: max_s ||w_s - w_{s,0}||; radius: the lazy ball's; train_loss,
+        train_acc, test_acc: at the end; seconds: wall time; history: per-epoch records.
+
+    Example:
+        >>> import torch
+        >>> from randadv.train import LazyTrainConfig, LazyTwoLayerNet, train_lazy_sgd
+        >>> x = torch.randn(16, 4); y = torch.sign(x[:, 0])
+        >>> r = train_lazy_sgd(LazyTwoLayerNet(4, 32, seed=0), x, y, LazyTrainConfig(max_epochs=1))
+        >>> r.max_deviation <= r.radius, sorted(r.to_dict())[:3]
+        (True, ['epochs', 'history', 'max_deviation'])
+    """
 
     steps: int
     epochs: float                  # epochs completed (fractional at an early stop)
@@ -222,7 +297,30 @@ def scalar_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
              batch: int = 8192) -> tuple[float, float]:
-    """(mean logistic loss, accuracy of sign f(x) = y) over (x, y)."""
+    """(mean logistic loss, accuracy of sign f(x) = y) over (x, y).
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Section 5.1 (logistic loss, accuracy of sign f).
+
+    Arguments:
+        model: a scalar-output model; x, y: inputs and labels in {-1, +1}; batch: rows per
+        forward pass.
+
+    Returns:
+        ``(loss, accuracy)``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from randadv.train import evaluate
+        >>> lin = nn.Sequential(nn.Linear(1, 1, bias=False), nn.Flatten(0))
+        >>> with torch.no_grad():
+        ...     _ = lin[0].weight.fill_(1.0)
+        >>> loss, acc = evaluate(lin, torch.tensor([[2.0], [-1.0]]), torch.tensor([1.0, 1.0]))
+        >>> acc
+        0.5
+    """
     if x.shape[0] == 0:
         return float("nan"), float("nan")
     loss, correct = 0.0, 0
@@ -251,6 +349,27 @@ def train_lazy_sgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     weights and ``cfg.seed`` (data order from a seeded generator). Trains ``model`` in place;
     any model with ``d``, ``m`` and ``lazy_groups()`` (:class:`LazyTwoLayerNet`,
     :class:`randadv.train.lazy_deep.LazyDeepNet`) works.
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Section 5.1 and Definition 2.1.
+
+    Arguments:
+        model: the net, trained in place; x, y: training inputs and labels in {-1, +1}; cfg:
+        :class:`LazyTrainConfig`; x_test, y_test: optional test set; log: optional progress
+        callback.
+
+    Returns:
+        :class:`TrainResult`.
+
+    Example:
+        >>> import torch
+        >>> from randadv.train import LazyTrainConfig, LazyTwoLayerNet, train_lazy_sgd
+        >>> x = torch.randn(64, 4); y = torch.sign(x[:, 0])
+        >>> net = LazyTwoLayerNet(4, 32, seed=0)
+        >>> r = train_lazy_sgd(net, x, y, LazyTrainConfig(c0=1.0, max_epochs=50))
+        >>> r.stop_reason, net.max_deviation() <= r.radius   # a small ball is left early
+        ('left_ball', True)
     """
     check_data(x, y, model.d)
     t0 = time.perf_counter()

@@ -31,10 +31,22 @@ from randadv.train.lazy import LazyGroup
 class LazyDeepNet(nn.Sequential):
     """L hidden ReLU layers of width m in the NTK parameterisation; forward: (B, d) -> (B,).
 
-    Args:
+    Arguments:
         d: input dimension; m: width; depth: number of hidden layers L >= 1.
         seed: raw weights from ``generator(seed, "lazy-deep", layer)``, a from
             ``(seed, "lazy-deep", "a")``.
+        dtype, device: of the parameters.
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Definition 2.1, carried to L hidden layers (the NTK parameterisation).
+
+    Example:
+        >>> import torch
+        >>> from randadv.train import LazyDeepNet
+        >>> net = LazyDeepNet(6, 32, depth=2, seed=0)
+        >>> net(torch.randn(3, 6)).shape
+        torch.Size([3])
     """
 
     def __init__(self, d: int, m: int, depth: int, seed: int = 0, *,

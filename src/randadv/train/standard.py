@@ -41,7 +41,20 @@ DEFAULT_BATCH_SIZE = 32
 
 @dataclass
 class StandardTrainConfig:
-    """Adam (lr 1e-4), batch size 32, ``epochs`` epochs (15 MNIST / 25 CIFAR-10 in the paper)."""
+    """Adam (lr 1e-4), batch size 32, ``epochs`` epochs (15 MNIST / 25 CIFAR-10 in the paper).
+
+    Paper:
+        De Palma et al. 2021, Section 4.1 (the trained networks of Figures 3, 4).
+
+    Attributes:
+        epochs: training epochs; lr: Adam's learning rate; batch_size: the mini-batch size;
+        seed: the data order's seed.
+
+    Example:
+        >>> from randadv.train import StandardTrainConfig
+        >>> StandardTrainConfig().lr, StandardTrainConfig().batch_size
+        (0.0001, 32)
+    """
 
     epochs: int = 15
     lr: float = DEFAULT_LR
@@ -73,6 +86,27 @@ def train_standard(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
     ``checkpoint_dir``: resume from / write ``checkpoint.pt`` there (a checkpoint written with
     another configuration raises :class:`randadv.errors.StoreError`).
+
+    Paper:
+        De Palma et al. 2021, Section 4.1 (Adam, the trained networks of Figures 3, 4).
+
+    Arguments:
+        model: trained in place; x, y: training inputs and labels in {-1, +1}; cfg:
+        :class:`StandardTrainConfig`; checkpoint_dir: as above (None: no checkpoints);
+        x_test, y_test: optional test set; log: optional progress callback.
+
+    Returns:
+        :class:`TrainResult`.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import RandomFCNet, set_trainable
+        >>> from randadv.train import StandardTrainConfig, train_standard
+        >>> net = set_trainable(RandomFCNet(4, channels=1, hidden=(8,)))
+        >>> x = net.sample_inputs(32, "x"); y = torch.where(x[:, 0, 0, 0] > 0.5, 1.0, -1.0)
+        >>> r = train_standard(net, x, y, StandardTrainConfig(epochs=2, lr=1e-2))
+        >>> r.epochs, 0.0 <= r.train_acc <= 1.0
+        (2.0, True)
     """
     _check(x, y)
     t0 = time.perf_counter()

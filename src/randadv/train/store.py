@@ -44,7 +44,23 @@ def model_kind(model: nn.Module) -> tuple[str, dict[str, Any]]:
 
 
 def config_key(config: Mapping[str, Any]) -> str:
-    """A short stable hash of a JSON-able training configuration (the cache key)."""
+    """A short stable hash of a JSON-able training configuration (the cache key).
+
+    Paper:
+        none (utility: the cache key of a training configuration).
+
+    Arguments:
+        config: JSON-able mapping.
+
+    Returns:
+        The key (hex string).
+
+    Example:
+        >>> from randadv.train import config_key
+        >>> key = config_key({"a": 1, "b": 2})
+        >>> key == config_key({"b": 2, "a": 1}), key == config_key({"a": 1})
+        (True, False)
+    """
     blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.blake2b(blob, digest_size=10).hexdigest()
 
@@ -76,7 +92,25 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 def save_model(model: nn.Module, folder: str | os.PathLike[str],
                train_config: Mapping[str, Any] | None = None,
                result: Mapping[str, Any] | None = None) -> Path:
-    """Write ``model.pt`` + ``config.json`` (+ ``result.json``) into ``folder``."""
+    """Write ``model.pt`` + ``config.json`` (+ ``result.json``) into ``folder``.
+
+    Paper:
+        none (utility: trained models on disk).
+
+    Arguments:
+        model: a randadv model (its ``config`` rebuilds it); folder: created if missing;
+        train_config: the training configuration; result: the training result.
+
+    Returns:
+        The folder.
+
+    Example:
+        >>> import tempfile
+        >>> from randadv.train import LazyTwoLayerNet, save_model
+        >>> folder = save_model(LazyTwoLayerNet(4, 8), tempfile.mkdtemp() + "/m", {"lr": 0.1})
+        >>> sorted(p.name for p in folder.iterdir())
+        ['config.json', 'model.pt']
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     kind, args = model_kind(model)
@@ -96,7 +130,28 @@ def save_model(model: nn.Module, folder: str | os.PathLike[str],
 
 def load_model(folder: str | os.PathLike[str],
                device: torch.device | str | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a saved model; returns ``(model, config)`` (``config["result"]`` if saved)."""
+    """Rebuild a saved model; returns ``(model, config)`` (``config["result"]`` if saved).
+
+    Paper:
+        none (utility: trained models on disk).
+
+    Arguments:
+        folder: written by :func:`save_model`; device: where to load it.
+
+    Returns:
+        ``(model, config)``.
+
+    Example:
+        >>> import tempfile
+        >>> import torch
+        >>> from randadv.train import LazyTwoLayerNet, load_model, save_model
+        >>> net = LazyTwoLayerNet(4, 8, seed=1)
+        >>> folder = save_model(net, tempfile.mkdtemp() + "/m")
+        >>> again, config = load_model(folder)
+        >>> x = torch.randn(2, 4)
+        >>> torch.equal(again(x), net(x))
+        True
+    """
     folder = Path(folder)
     cfg_path, pt = folder / "config.json", folder / "model.pt"
     if not cfg_path.is_file() or not pt.is_file():
@@ -117,7 +172,26 @@ def load_model(folder: str | os.PathLike[str],
 
 
 class ModelCache:
-    """Trained models under ``root/<config_key>/``; ``root=None`` disables caching."""
+    """Trained models under ``root/<config_key>/``; ``root=None`` disables caching.
+
+    Paper:
+        none (utility: trained models are trained once and reused).
+
+    Arguments:
+        root: the cache folder, or None.
+
+    Example:
+        >>> import tempfile
+        >>> from randadv.train import LazyTwoLayerNet, ModelCache
+        >>> cache = ModelCache(tempfile.mkdtemp())
+        >>> config = {"d": 4, "m": 8, "seed": 0}
+        >>> def train():
+        ...     return LazyTwoLayerNet(4, 8), {"acc": 1.0}
+        >>> model, result = cache.get_or_train(config, None, train)
+        >>> cached, saved = cache.get(config)
+        >>> saved["result"], type(cached).__name__
+        ({'acc': 1.0}, 'LazyTwoLayerNet')
+    """
 
     def __init__(self, root: str | os.PathLike[str] | None) -> None:
         self.root = Path(root) if root else None
