@@ -29,7 +29,7 @@ from randadv.experiments._lazy_common import (
     sample_counts,
     validate_dims,
 )
-from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.experiments.base import Claim, Experiment, Param, UnitContext
 from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope
 from randadv.train.lazy import LazyTrainConfig, train_lazy_sgd
@@ -44,32 +44,26 @@ class LazyMultilayer(Experiment):
     figures_reproduced = "Figures 5-6 (normalised data) extended to L = 1..4 hidden layers"
     summary = ("deep ReLU nets (NTK parameterisation) trained in the lazy regime on MNIST 0 vs 1:"
                " smallest single flipping gradient step, ||grad f||, ||delta|| vs d and depth")
+    parameters = dict(
+        data_dir=Param(""),
+        d=Param([25, 100, 196, 400, 784], "input dimensions (downsampled MNIST, d = side^2)"),
+        depth=Param([1, 2, 3, 4], "hidden layers L", min=1),
+        m=Param(500, "width of the hidden layers", min=1),
+        c0=Param(10.0, "initial scale C0 of the lazy (NTK) parameterisation", gt=0),
+        seeds=Param(1, min=1),
+        lr=Param(0.1, gt=0),
+        batch_size=Param(64, min=1),
+        max_epochs=Param(3, "epochs of lazy SGD", min=1),
+        n_train=Param(0, min=0),
+        n_test=Param(200, min=0),
+        max_eta=Param(50.0, gt=0),
+        model_dir=Param(""),
+    )
     profiles = {
-        "smoke": dict(data_dir="", d=[25, 100], depth=[1, 2], m=100, c0=10.0, seeds=1,
-                      lr=0.1, batch_size=64, max_epochs=20, n_train=1000, n_test=50,
-                      max_eta=50.0, model_dir=""),
-        "quick": dict(data_dir="", d=[25, 100, 196, 400, 784], depth=[1, 2, 3, 4], m=500,
-                      c0=10.0, seeds=1, lr=0.1, batch_size=64, max_epochs=3, n_train=0,
-                      n_test=200, max_eta=50.0, model_dir=""),
-        "paper": dict(data_dir="", d=[25, 49, 100, 196, 400, 625, 784], depth=[1, 2, 3, 4],
-                      m=2000, c0=10.0, seeds=5, lr=0.1, batch_size=64, max_epochs=20,
-                      n_train=0, n_test=0, max_eta=50.0, model_dir=""),
-    }
-    param_help = {
-        "batch_size": "mini-batch size of the training",
-        "c0": "initial scale C0 of the lazy (NTK) parameterisation",
-        "d": "input dimensions (downsampled MNIST, d = side^2)",
-        "data_dir": ("dataset folder for this run (empty: --data-dir, $RANDADV_DATA_DIR, the "
-                    "usual places)"),
-        "depth": "hidden layers L",
-        "lr": "learning rate of the training",
-        "m": "width of the hidden layers",
-        "max_epochs": "epochs of lazy SGD",
-        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
-        "model_dir": "folder caching trained models, resumable (empty: OUT/models of the run)",
-        "n_test": "test images attacked/evaluated (0: the whole test split)",
-        "n_train": "training images used (0: the whole training split)",
-        "seeds": "training seeds (networks) per grid cell",
+        "smoke": dict(d=[25, 100], depth=[1, 2], m=100, max_epochs=20, n_train=1000, n_test=50),
+        "quick": dict(),
+        "paper": dict(d=[25, 49, 100, 196, 400, 625, 784], m=2000, seeds=5, max_epochs=20,
+                      n_test=0),
     }
     columns = (("depth", "int"), ("d", "int"), ("m", "int"), ("c0", "float"), ("seed", "int"),
                ("index", "int"), ("y", "int"), ("f_x", "float"), ("grad_norm", "float"),
@@ -91,12 +85,6 @@ class LazyMultilayer(Experiment):
 
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"])
-        require(all(L >= 1 for L in p["depth"]), f"depth must be >= 1, got {p['depth']}")
-        require(p["m"] >= 1 and p["c0"] > 0 and p["seeds"] >= 1, "m, seeds >= 1, c0 > 0")
-        require(p["lr"] > 0 and p["batch_size"] >= 1 and p["max_epochs"] >= 1,
-                "lr > 0, batch_size and max_epochs >= 1")
-        require(p["n_train"] >= 0 and p["n_test"] >= 0 and p["max_eta"] > 0,
-                "n_train, n_test >= 0 and max_eta > 0")
 
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(depth=int(L), d=int(d), seed=s)
