@@ -71,3 +71,34 @@ def test_bad_profile_value_is_caught():
 
     with pytest.raises(ConfigError, match="ks must be a non-empty list"):
         Empty().params("quick")
+
+
+# ---------------------------------------------------------------------- records
+def test_columns_come_from_the_record_type():
+    from typing import TypedDict
+
+    from randadv.experiments.base import record_columns
+
+    Row = TypedDict("Row", {"d": int, "eta": float, "flipped": bool, "kind": str})
+
+    class WithRecord(Experiment):
+        record = Row
+
+    assert WithRecord.columns == (("d", "int"), ("eta", "float"), ("flipped", "bool"),
+                                  ("kind", "str"))
+    with pytest.raises(TypeError, match="not int, float, str or bool"):
+        record_columns(TypedDict("Bad", {"x": list}))
+
+
+def test_store_refuses_records_of_another_shape(tmp_path):
+    from randadv.errors import StoreError
+    from randadv.runner.store import ResultStore
+
+    store = ResultStore(tmp_path, "toy", {"a": 1}, [("n", "int"), ("v", "float")])
+    try:
+        store.write_unit("u0", 0, {"n": 0}, [dict(n=0, v=1.0)], 0.1)
+        with pytest.raises(StoreError, match=r"missing \['v'\], extra \['w'\]"):
+            store.write_unit("u1", 1, {"n": 1}, [dict(n=1, w=2.0)], 0.1)
+        assert store.done_keys() == {"u0"}     # nothing of the refused unit was stored
+    finally:
+        store.close()

@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -216,6 +216,18 @@ def scip_available() -> bool:
 
 
 # ---------------------------------------------------------------------- the experiment
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"arch": str, "family": str, "n": int, "hidden": int,
+                              "pixel_ratio": float, "net": int, "inputs": str, "point": int,
+                              "norm": str, "n_starts": int, "x_norm": float, "x_norm2": float,
+                              "f_x": float, "exact_distance": float, "exact_lower": float,
+                              "exact_status": str, "exact_verified": bool, "exact_note": str,
+                              "n_binaries": int, "exact_seconds": float, "attack_distance": float,
+                              "attack_success": bool, "attack_verified": bool, "attack_f": float,
+                              "attack_seconds": float, "exact_region": bool, "ratio": float,
+                              "tol": float, "radius_unit": float})
+
+
 class AttackOptimality(Experiment):
     name = "attack-optimality"
     paper = ("De Palma, Kiani, Lloyd, \"Adversarial Robustness Guarantees for Random Deep "
@@ -251,16 +263,7 @@ class AttackOptimality(Experiment):
                              "conv:1x4x4:4:p2", "conv:1x6x6:2:p2"],
                       nets=5, points=10, time_limit=120.0),
     }
-    columns = (("arch", "str"), ("family", "str"), ("n", "int"), ("hidden", "int"),
-               ("pixel_ratio", "float"), ("net", "int"), ("inputs", "str"), ("point", "int"),
-               ("norm", "str"), ("n_starts", "int"), ("x_norm", "float"), ("x_norm2", "float"),
-               ("f_x", "float"), ("exact_distance", "float"), ("exact_lower", "float"),
-               ("exact_status", "str"), ("exact_verified", "bool"), ("exact_note", "str"),
-               ("n_binaries", "int"),
-               ("exact_seconds", "float"), ("attack_distance", "float"),
-               ("attack_success", "bool"), ("attack_verified", "bool"), ("attack_f", "float"),
-               ("attack_seconds", "float"), ("exact_region", "bool"), ("ratio", "float"),
-               ("tol", "float"), ("radius_unit", "float"))
+    record = Record
 
     report_notes = (
         "Networks: fc = randadv.nets.DeepReLUNet (Gaussian weights N(0, 1/fan_in) in the first "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,13 +122,16 @@ class Experiment:
     parameters: Mapping[str, Param] = {}  # declared once; the defaults are default_profile's
     profiles: Mapping[str, Mapping[str, Any]] = {}   # overrides of the defaults, per profile
     default_profile: str = "quick"
-    columns: tuple[tuple[str, str], ...] = ()
+    record: type | None = None   # a TypedDict of one record: its fields give ``columns``
+    columns: tuple[tuple[str, str], ...] = ()   # (name, type) of the stored record fields
     param_help: Mapping[str, str] = {}   # --set key -> its meaning (`randadv params NAME`)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """From ``parameters``: ``param_help``, and ``profiles`` as whole parameter sets (each
         profile's overrides applied to the defaults)."""
         super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("record") is not None:
+            cls.columns = record_columns(cls.record)
         if "parameters" not in cls.__dict__:
             return
         cls.param_help = {k: p.help or COMMON_HELP[k] for k, p in cls.parameters.items()}
@@ -210,6 +214,19 @@ class Experiment:
 
     def check_claims(self, records: pd.DataFrame, params: Mapping[str, Any]) -> list[Claim]:
         return []
+
+
+COLUMN_TYPES = {int: "int", float: "float", str: "str", bool: "bool"}
+
+
+def record_columns(record: type) -> tuple[tuple[str, str], ...]:
+    """``(name, type)`` of each field of a record type (a ``TypedDict`` with int, float, str or
+    bool fields), in the order of its declaration: the columns of the results store."""
+    hints = typing.get_type_hints(record)
+    bad = {k: t for k, t in hints.items() if t not in COLUMN_TYPES}
+    if bad:
+        raise TypeError(f"{record.__name__}: fields {bad} are not int, float, str or bool")
+    return tuple((k, COLUMN_TYPES[t]) for k, t in hints.items())
 
 
 ANY_SIZE = "any size (an exact statement, or a check of the measurement itself)"

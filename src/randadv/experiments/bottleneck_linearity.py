@@ -13,7 +13,7 @@ import itertools
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,12 @@ def bottleneck_widths(architecture: str, m: int, width: int) -> list[int]:
     if architecture == "middle":
         return [width, m, width]
     raise ValueError(f"unknown architecture {architecture!r}")
+
+
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"architecture": str, "d": int, "bottleneck": int, "widths": str,
+                              "d_min": int, "eps": float, "net": int, "input": int, "radius": float,
+                              "upper": float, "censored": bool, "grad_norm": float})
 
 
 class BottleneckLinearity(Experiment):
@@ -76,10 +82,7 @@ class BottleneckLinearity(Experiment):
                       eps=[0.25, 0.5, 1.0], nets=10, inputs=20, n_directions=32, ascent_steps=8,
                       n_scan=12, bisect_steps=6),
     }
-    columns = (("architecture", "str"), ("d", "int"), ("bottleneck", "int"), ("widths", "str"),
-               ("d_min", "int"), ("eps", "float"), ("net", "int"), ("input", "int"),
-               ("radius", "float"), ("upper", "float"), ("censored", "bool"),
-               ("grad_norm", "float"))
+    record = Record
     report_notes = (
         "Inputs have ||x|| = sqrt(d). The radius is the largest r at which the search of "
         "`randadv.attacks.linearity` (random directions on the sphere of radius r, the two "

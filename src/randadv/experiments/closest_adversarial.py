@@ -23,7 +23,7 @@ import functools
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -99,6 +99,14 @@ def _quantile(values: np.ndarray, q: float) -> float:
     return float(np.quantile(values, q, method="inverted_cdf"))
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"architecture": str, "s": int, "n": int, "net": int, "index": int,
+                              "norm": str, "distance": float, "rel_distance": float,
+                              "x_norm": float, "x_norm2": float, "success": bool,
+                              "attack_success": bool, "own_norm": bool, "recheck": bool,
+                              "f_x": float, "f_adv": float, "pixel_ratio": float})
+
+
 class ClosestAdversarial(Experiment):
     name = "closest-adversarial"
     paper = ("De Palma, Kiani, Lloyd, \"Adversarial Robustness Guarantees for Random Deep "
@@ -132,12 +140,7 @@ class ClosestAdversarial(Experiment):
                       sizes=list(range(12, 61, 4)), size_caps=["none"], nets=200, points=10,
                       attack_steps=50, n_starts=3),
     }
-    columns = (("architecture", "str"), ("s", "int"), ("n", "int"), ("net", "int"),
-               ("index", "int"), ("norm", "str"), ("distance", "float"),
-               ("rel_distance", "float"), ("x_norm", "float"), ("x_norm2", "float"),
-               ("success", "bool"), ("attack_success", "bool"), ("own_norm", "bool"),
-               ("recheck", "bool"), ("f_x", "float"), ("f_adv", "float"),
-               ("pixel_ratio", "float"))
+    record = Record
 
     report_notes = (
         "Networks: randadv.nets.zoo with He-normal weights and zero biases, 3-channel s x s "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -75,6 +75,13 @@ PLATEAU = (
     "correction that grows with depth and shrinks with width. ")
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"kind": str, "d": int, "width": int, "depth": int, "net": int,
+                              "index": int, "rho0": float, "corr": float, "corr_theory": float,
+                              "f_x": float, "grad_norm": float, "eta": float, "flipped": bool,
+                              "rel_pert": float})
+
+
 class DepthConstant(Experiment):
     name = "depth-constant"
     paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
@@ -111,10 +118,7 @@ class DepthConstant(Experiment):
         "paper": dict(d=[16, 64, 256], width=256, depth=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
                       nets=20, points=100, pairs=20, exact_max_depth=512),
     }
-    columns = (("kind", "str"), ("d", "int"), ("width", "int"), ("depth", "int"), ("net", "int"),
-               ("index", "int"), ("rho0", "float"), ("corr", "float"), ("corr_theory", "float"),
-               ("f_x", "float"), ("grad_norm", "float"), ("eta", "float"), ("flipped", "bool"),
-               ("rel_pert", "float"))
+    record = Record
     report_notes = (
         "Theorem 3.1 needs L >= d^3 and k >= (L d)^20: far out of reach (d = 16 would need "
         "L >= 4096 and k >= 10^96); the experiment shows the trend at L <= 128. Hidden weights "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,14 @@ def crossing(xs: np.ndarray, ys: np.ndarray, level: float = 0.5,
             w = a / (a - b)
             return float(np.exp((1 - w) * np.log(xs[i]) + w * np.log(xs[i + 1])))
     return float("nan")
+
+
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"part": str, "d": int, "m": int, "v": float, "radius": float,
+                              "seed": int, "index": int, "y": int, "f_x": float, "correct": bool,
+                              "f_adv": float, "robust": bool, "adv_norm": float,
+                              "clean_test_acc": float, "robust_train_acc": float, "epochs": float,
+                              "stop_reason": str, "max_dev_ratio": float, "train_seconds": float})
 
 
 class LazyAdversarialTraining(Experiment):
@@ -94,12 +102,7 @@ class LazyAdversarialTraining(Experiment):
                       m=[100, 1000, 10000], v=[0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0], seeds=5,
                       pgd_steps_train=100, pgd_steps_test=100, max_epochs=20, n_train=0, n_test=0),
     }
-    columns = (("part", "str"), ("d", "int"), ("m", "int"), ("v", "float"),
-               ("radius", "float"), ("seed", "int"), ("index", "int"), ("y", "int"),
-               ("f_x", "float"), ("correct", "bool"), ("f_adv", "float"), ("robust", "bool"),
-               ("adv_norm", "float"), ("clean_test_acc", "float"),
-               ("robust_train_acc", "float"), ("epochs", "float"), ("stop_reason", "str"),
-               ("max_dev_ratio", "float"), ("train_seconds", "float"))
+    record = Record
 
     report_notes = (
         "Algorithm 1 as written: each epoch PGD-l2 examples of the whole training set (T2 steps "

@@ -16,7 +16,7 @@ import itertools
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,13 @@ from randadv.stats import loglog_slope
 from randadv.train.lazy import LazyTrainConfig, train_lazy_sgd
 from randadv.train.lazy_deep import LazyDeepNet
 from randadv.train.store import ModelCache
+
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"depth": int, "d": int, "m": int, "c0": float, "seed": int,
+                              "index": int, "y": int, "f_x": float, "grad_norm": float,
+                              "eta": float, "eta_boundary": float, "flipped": bool,
+                              "perturbation_norm": float, "test_acc": float, "steps": int,
+                              "stop_reason": str, "max_dev_ratio": float})
 
 
 class LazyMultilayer(Experiment):
@@ -65,11 +72,7 @@ class LazyMultilayer(Experiment):
         "paper": dict(d=[25, 49, 100, 196, 400, 625, 784], m=2000, seeds=5, max_epochs=20,
                       n_test=0),
     }
-    columns = (("depth", "int"), ("d", "int"), ("m", "int"), ("c0", "float"), ("seed", "int"),
-               ("index", "int"), ("y", "int"), ("f_x", "float"), ("grad_norm", "float"),
-               ("eta", "float"), ("eta_boundary", "float"), ("flipped", "bool"),
-               ("perturbation_norm", "float"), ("test_acc", "float"), ("steps", "int"),
-               ("stop_reason", "str"), ("max_dev_ratio", "float"))
+    record = Record
 
     report_notes = (
         "Not in the paper (its Section 6 open question). Net: h_1 = relu(W_1 x) with W_1 rows "

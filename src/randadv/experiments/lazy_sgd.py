@@ -15,7 +15,7 @@ import itertools
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,15 @@ BIAS_CHOICES = ("paper", "true", "false")
 def _bias(p: Mapping[str, Any], normalize: bool) -> bool:
     """Figures 2-3 (raw pixels) use first-layer biases, Figures 5-6 (||x|| = 1) do not."""
     return (not normalize) if p["bias"] == "paper" else p["bias"] == "true"
+
+
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"d": int, "m": int, "c0": float, "normalize": bool, "bias": bool,
+                              "seed": int, "index": int, "y": int, "f_x": float, "correct": bool,
+                              "grad_norm": float, "eta": float, "eta_boundary": float,
+                              "flipped": bool, "perturbation_norm": float, "x_norm": float,
+                              "test_acc": float, "train_acc": float, "steps": int, "epochs": float,
+                              "stop_reason": str, "max_dev_ratio": float, "train_seconds": float})
 
 
 class LazySGD(Experiment):
@@ -79,13 +88,7 @@ class LazySGD(Experiment):
         "paper": dict(d=PAPER_D, m=[1000, 10000, 100000], c0=[10.0, 20.0, 30.0, 40.0],
                       grid="figures", seeds=5, max_epochs=20, n_test=0),
     }
-    columns = (("d", "int"), ("m", "int"), ("c0", "float"), ("normalize", "bool"),
-               ("bias", "bool"), ("seed", "int"), ("index", "int"), ("y", "int"),
-               ("f_x", "float"), ("correct", "bool"), ("grad_norm", "float"), ("eta", "float"),
-               ("eta_boundary", "float"), ("flipped", "bool"), ("perturbation_norm", "float"),
-               ("x_norm", "float"), ("test_acc", "float"), ("train_acc", "float"),
-               ("steps", "int"), ("epochs", "float"), ("stop_reason", "str"),
-               ("max_dev_ratio", "float"), ("train_seconds", "float"))
+    record = Record
 
     report_notes = (
         "Model (Definition 2.1): f(x) = m^-1/2 sum_s a_s relu(w_s . x [+ b_s]), w_s0 ~ N(0, I_d), "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 import torch
@@ -40,6 +40,11 @@ def min_pert_ratio_torch(w1: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return (xx @ q).norm(dim=1) / xx.norm(dim=1)
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"d": int, "k": int, "run": int, "input": int, "ratio": float,
+                              "theory": float, "exact_mean": float})
+
+
 class MinPert(Experiment):
     name = "min-pert"
     paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
@@ -59,8 +64,7 @@ class MinPert(Experiment):
         "quick": dict(),
         "paper": dict(d=10000, k=[10, 50, 100, 500, 1000, 5000, 10000], inputs=1),
     }
-    columns = (("d", "int"), ("k", "int"), ("run", "int"), ("input", "int"),
-               ("ratio", "float"), ("theory", "float"), ("exact_mean", "float"))
+    record = Record
     report_notes = (
         "W_1 has i.i.d. N(0, 1) entries as in Appendix D (the scale does not matter: the row "
         "space is that of any Gaussian matrix); x is uniform on the sphere of radius sqrt(d), "

@@ -15,7 +15,7 @@ import itertools
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,13 @@ def uniform_coordinate_quantile(d: int, q: float) -> float:
     return math.sqrt(float(scipy.special.betaincinv(0.5, (d - 1) / 2.0, q))) if d > 1 else 1.0
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"family": str, "depth": int, "d": int, "widths": str, "d_min": int,
+                              "net": int, "input": int, "f_x": float, "grad_norm": float,
+                              "eta": float, "flipped": bool, "rel_pert": float,
+                              "lin_rel_pert": float})
+
+
 class MultilayerSingleStep(Experiment):
     name = "multilayer-single-step"
     paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
@@ -97,10 +104,7 @@ class MultilayerSingleStep(Experiment):
         "paper": dict(d=[16, 64, 256, 1024, 4096], depth=[1, 2, 3, 4, 5, 6, 7, 8], width=512,
                       bottleneck_width=16, poly_cap=4096, nets=20, inputs=50),
     }
-    columns = (("family", "str"), ("depth", "int"), ("d", "int"), ("widths", "str"),
-               ("d_min", "int"), ("net", "int"), ("input", "int"), ("f_x", "float"),
-               ("grad_norm", "float"), ("eta", "float"), ("flipped", "bool"),
-               ("rel_pert", "float"), ("lin_rel_pert", "float"))
+    record = Record
     report_notes = (
         "Families (hidden widths d_1..d_L; `width` k, `bottleneck_width` b): constant k,...,k; "
         "widening k/4 -> 4k geometrically; narrowing 4k -> k/4; bottleneck k,...,b,...,k (b at "

@@ -27,7 +27,7 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -109,6 +109,15 @@ def _slopes(per: dict, ns: np.ndarray, stats: dict, pick: dict) -> dict[str, flo
     return {s: loglog_slope(x, np.array([fn(*cat[n]) for n in ns])) for s, fn in stats.items()}
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"family": str, "inputs": str, "n": int, "size": int, "net": int,
+                              "point": int, "direction": int, "x_norm2": float, "f_x": float,
+                              "t": float, "t_rel": float, "crossed": bool, "unverified": bool,
+                              "t_cap_rel": float, "end_flipped": bool, "nngp_end_flip": float,
+                              "radius_unit": float, "radius_unit_rel": float, "pixel_ratio": float,
+                              "exact": bool})
+
+
 class SegmentCrossing(Experiment):
     name = "segment-crossing"
     paper = ("De Palma, Kiani, Lloyd, \"Adversarial Robustness Guarantees for Random Deep "
@@ -147,12 +156,7 @@ class SegmentCrossing(Experiment):
                       width=512, resnet_widths=[32, 64, 128], resnet_blocks=3, nets=50, points=10,
                       directions=10, bootstrap=500),
     }
-    columns = (("family", "str"), ("inputs", "str"), ("n", "int"), ("size", "int"),
-               ("net", "int"), ("point", "int"), ("direction", "int"), ("x_norm2", "float"),
-               ("f_x", "float"), ("t", "float"), ("t_rel", "float"), ("crossed", "bool"),
-               ("unverified", "bool"), ("t_cap_rel", "float"), ("end_flipped", "bool"),
-               ("nngp_end_flip", "float"), ("radius_unit", "float"),
-               ("radius_unit_rel", "float"), ("pixel_ratio", "float"), ("exact", "bool"))
+    record = Record
 
     report_notes = (
         "Families: mlpL = randadv.nets.DeepReLUNet([n] + [width] * L) (bias-free, He-scaled "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,13 @@ def percentile_fit(distances: np.ndarray, upto: float = 0.25) -> tuple[float, fl
     return float(a), float(b), float(1 - (resid ** 2).sum() / ss) if ss > 0 else float("nan")
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"net": int, "state": str, "inputs": str, "norm": str, "index": int,
+                              "distance": float, "success": bool, "own_norm": bool, "x_norm": float,
+                              "f_x": float, "y": int, "correct": bool, "train_acc": float,
+                              "test_acc": float, "train_seconds": float})
+
+
 class TrainedVsRandom(Experiment):
     name = "trained-vs-random"
     paper = ("De Palma, Kiani, Lloyd, \"Adversarial Robustness Guarantees for Random Deep "
@@ -85,11 +92,7 @@ class TrainedVsRandom(Experiment):
         "paper": dict(widths=[32, 64, 128], blocks_per_stage=3, nets=5, epochs=15, n_train=0,
                       lr=1e-4, points=200, attack_steps=20, n_starts=3),
     }
-    columns = (("net", "int"), ("state", "str"), ("inputs", "str"), ("norm", "str"),
-               ("index", "int"), ("distance", "float"), ("success", "bool"),
-               ("own_norm", "bool"), ("x_norm", "float"), ("f_x", "float"), ("y", "int"),
-               ("correct", "bool"),
-               ("train_acc", "float"), ("test_acc", "float"), ("train_seconds", "float"))
+    record = Record
 
     report_notes = (
         "Network: the simplified residual network of randadv.nets.zoo (He-normal weights, "

@@ -24,6 +24,7 @@ from scipy import stats
 
 from randadv.attacks import smallest_flip_step_on_ray
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
+from randadv.experiments.two_layer_single_step import Record
 from randadv.nets import ACTIVATIONS
 from randadv.nets.seeding import derive_seed
 from randadv.theory.gaussian import single_step_prediction
@@ -64,10 +65,7 @@ class TwoLayerAsymptotics(Experiment):
         "paper": dict(d=[10, 100, 1000, 10**4, 10**5, 10**6, 10**7, 10**8],
                       k=[10, 100, 1000, 10**4, 10**5, 10**6, 10**7, 10**8], pairs=200, chunk=20),
     }
-    columns = (("d", "int"), ("k", "int"), ("depth", "int"), ("activation", "str"),
-               ("net", "int"), ("input", "int"), ("f_x", "float"), ("grad_norm", "float"),
-               ("eta", "float"), ("eta_boundary", "float"), ("flipped", "bool"),
-               ("perturbation_norm", "float"), ("x_norm", "float"))
+    record = Record
 
     report_notes = (
         "Every record is one independent (network, input) pair drawn from the exact joint law "

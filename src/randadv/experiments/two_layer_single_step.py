@@ -13,7 +13,7 @@ import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,13 @@ MAX_WEIGHT_ENTRIES = 10**12   # beyond this a cell is refused up front (~4 TB of
 # the widest deep (L > 1) cells of the paper's protocol (its footnote 1: k < 10^6 for L > 1; our
 # paper profile's deep_max_k): below it the deep-network claims are "not reached at this scale"
 DEEP_PAPER_K = 10_000
+
+
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"d": int, "k": int, "depth": int, "activation": str, "net": int,
+                              "input": int, "f_x": float, "grad_norm": float, "eta": float,
+                              "eta_boundary": float, "flipped": bool, "perturbation_norm": float,
+                              "x_norm": float})
 
 
 class TwoLayerSingleStep(Experiment):
@@ -63,10 +70,7 @@ class TwoLayerSingleStep(Experiment):
                       k=[10, 50, 100, 1000, 10000, 100000, 1000000], activation=["relu"],
                       deep_max_k=10000, nets=100, inputs=100),
     }
-    columns = (("d", "int"), ("k", "int"), ("depth", "int"), ("activation", "str"),
-               ("net", "int"), ("input", "int"), ("f_x", "float"), ("grad_norm", "float"),
-               ("eta", "float"), ("eta_boundary", "float"), ("flipped", "bool"),
-               ("perturbation_norm", "float"), ("x_norm", "float"))
+    record = Record
 
     report_notes = (
         "Deep networks use NN-DEF weights (N(0, 1/fan_in), Bartlett et al. 2021) after the first "

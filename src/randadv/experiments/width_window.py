@@ -19,7 +19,7 @@ import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,12 @@ def ratio_grid(ratio_min: float, ratio_max: float, n_ratios: int) -> np.ndarray:
 def widths_for(d: int, ratios: np.ndarray) -> list[int]:
     """The distinct widths ``k = max(1, round(r d))`` of a dimension d, increasing."""
     return sorted({max(1, int(round(r * d))) for r in ratios})
+
+
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"activation": str, "d": int, "k": int, "ratio": float, "net": int,
+                              "input": int, "f_x": float, "grad_norm": float, "eta": float,
+                              "flipped": bool, "perturbation_norm": float, "x_norm": float})
 
 
 class WidthWindow(Experiment):
@@ -75,10 +81,7 @@ class WidthWindow(Experiment):
         "paper": dict(d=[100, 300, 1000, 3000, 10000], n_ratios=33, nets=20, inputs=50,
                       gp_samples=400_000),
     }
-    columns = (("activation", "str"), ("d", "int"), ("k", "int"), ("ratio", "float"),
-               ("net", "int"), ("input", "int"), ("f_x", "float"), ("grad_norm", "float"),
-               ("eta", "float"), ("flipped", "bool"), ("perturbation_norm", "float"),
-               ("x_norm", "float"))
+    record = Record
     report_notes = (
         "Nets: `TwoLayerRandomNet(d, k, activation)`, f(x) = k^-1/2 sum_l a_l psi(w_l . x), "
         "w_l ~ N(0, I/d), a_l = +-1, float32; k = round(r d) for r on the log grid (cells whose k "
