@@ -39,6 +39,7 @@ from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitCon
 from randadv.nets import ConvNetBuilder, DeepReLUNet
 from randadv.nets.plain import plain_relu_sequential
 from randadv.nets.seeding import derive_seed, generator
+from randadv.stats import binomial_se
 from randadv.theory.robustness_bounds import lp_radius
 
 NORMS = ("l1", "l2", "linf")
@@ -550,7 +551,7 @@ class AttackOptimality(Experiment):
                 continue
             n_pts = len(de)
             worst = max(DELTA_GRID, key=lambda dl: (de < dl).mean() - dl)
-            excess = [((de < dl).mean(), dl, 2 * math.sqrt(dl * (1 - dl) / n_pts))
+            excess = [((de < dl).mean(), dl, 2 * binomial_se(dl, n_pts))
                       for dl in DELTA_GRID]
             holds = all(f <= dl + se for f, dl, se in excess)
             claims.append(Claim(

@@ -22,7 +22,7 @@ from randadv.attacks.linearity import linearity_radius
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets import DeepReLUNet, sphere_points
 from randadv.nets.seeding import derive_seed
-from randadv.stats import loglog_slope
+from randadv.stats import loglog_slope, mean_se
 
 ARCHITECTURES = ("single", "middle")
 
@@ -143,8 +143,7 @@ class BottleneckLinearity(Experiment):
                              radius_q25=float(g.radius.quantile(0.25)),
                              radius_q75=float(g.radius.quantile(0.75)),
                              log_median_radius_mean=float(per_net.mean()),
-                             log_median_radius_se=float(per_net.std(ddof=1)
-                                                        / math.sqrt(len(per_net))),
+                             log_median_radius_se=float(mean_se(per_net)),
                              censored=float(g.censored.mean()),
                              radius_over_sqrt_dmin=float(g.radius.median() / math.sqrt(m))))
         return pd.DataFrame(rows)

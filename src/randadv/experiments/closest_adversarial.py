@@ -37,7 +37,7 @@ from randadv.nets.conv import uniform_images
 from randadv.nets.layers import SeededConv2d, SeededLinear
 from randadv.nets.seeding import derive_seed
 from randadv.nets.zoo import ARCHITECTURES, build_architecture
-from randadv.stats import bootstrap_median_slopes, loglog_fit
+from randadv.stats import binomial_se, bootstrap_median_slopes, loglog_fit
 from randadv.theory.robustness_bounds import dudley_denominator, lp_radius, remark5_exponent
 
 P_OF = {"l1": 1.0, "l2": 2.0, "linf": math.inf}
@@ -370,7 +370,7 @@ class ClosestAdversarial(Experiment):
                 "different batch) rounds the other way",
                 bool(confirmed == found), "all confirmed", scale=ANY_SIZE))
         for (arch, norm), g in t.groupby(["architecture", "norm"], sort=True):
-            tol = 2 * np.sqrt(delta * (1 - delta) / g.nets.clip(lower=1))
+            tol = 2 * binomial_se(delta, g.nets.clip(lower=1))
             ok = bool(((g.below_delta <= delta + tol) & (g.below_half <= 0.5)).all())
             claims.append(Claim(
                 f"Corollary 1 + eq. (23): P(distance < r_p(delta)) <= delta; the median is at "

@@ -27,6 +27,7 @@ from randadv.experiments._flip_capped import flip_steps_capped
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets import DeepReLUNet, sphere_points
 from randadv.nets.seeding import derive_seed, generator
+from randadv.stats import mean_se
 from randadv.theory.correlation import relu_correlation_iterates
 
 MEDIAN_ABS_NORMAL = 0.6744897501960817   # median of |N(0, 1)|: the linear-limit sqrt(d)|u_1|
@@ -218,7 +219,7 @@ class DepthConstant(Experiment):
                 dispersion_theory=float(1 - g.corr_theory.mean()),
                 same_sign_nets=float(same_sign.mean()),
                 flip_frac=float(within.mean()),
-                flip_frac_se=float(frac_net.std(ddof=1) / math.sqrt(len(frac_net))),
+                flip_frac_se=float(mean_se(frac_net)),
                 found_frac=float(g.flipped.mean()),
                 sens_median=quantile_inf(s, 0.5),
                 sens_q25=quantile_inf(s, 0.25), sens_q75=quantile_inf(s, 0.75),
@@ -240,7 +241,7 @@ class DepthConstant(Experiment):
         for (d, depth, rho), g in pairs.groupby(["d", "depth", "rho0"], sort=True):
             per_net = g.groupby("net")["corr"].mean()
             rows.append(dict(d=d, depth=depth, rho0=rho, corr_mean=float(g["corr"].mean()),
-                             corr_se=float(per_net.std(ddof=1) / math.sqrt(len(per_net))),
+                             corr_se=float(mean_se(per_net)),
                              corr_theory=float(g.corr_theory.iloc[0])))
         return pd.DataFrame(rows)
 

@@ -19,7 +19,7 @@ import torch
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import GaussianMatrix, sphere_points
 from randadv.nets.seeding import derive_seed
-from randadv.stats import loglog_slope
+from randadv.stats import loglog_slope, mean_se
 from randadv.theory.min_pert import (
     min_pert_ratio_mean,
     min_pert_ratio_sq_moments,
@@ -112,7 +112,7 @@ class MinPert(Experiment):
         rows = []
         for (d, k), g in df.groupby(["d", "k"], sort=True):
             per_run = g.groupby("run").ratio.mean()
-            se = per_run.std(ddof=1) / math.sqrt(len(per_run)) if len(per_run) > 1 else math.nan
+            se = mean_se(per_run)
             m2, s2 = min_pert_ratio_sq_moments(int(k), int(d))
             rows.append(dict(d=d, k=k, runs=len(per_run), n=len(g), mean=g.ratio.mean(),
                              std=g.ratio.std(ddof=1), se=se, sqrt_k_over_d=g.theory.iloc[0],

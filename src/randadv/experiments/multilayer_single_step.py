@@ -26,7 +26,7 @@ from randadv.experiments._flip_capped import flip_steps_capped
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import DeepReLUNet, sphere_points
 from randadv.nets.seeding import derive_seed
-from randadv.stats import bonferroni_t, loglog_slope
+from randadv.stats import bonferroni_t, loglog_slope, mean_se
 from randadv.theory.nngp import expected_grad_norm_sq, nngp_kernel
 
 FAMILIES = ("constant", "widening", "narrowing", "bottleneck", "polynomial")
@@ -201,8 +201,7 @@ class MultilayerSingleStep(Experiment):
             per_net = g.groupby("net")
 
             def se(col: pd.Series, net: pd.Series = g.net) -> float:
-                m = col.groupby(net).mean()
-                return float(m.std(ddof=1) / math.sqrt(len(m))) if len(m) > 1 else math.nan
+                return float(mean_se(col.groupby(net).mean()))
 
             rows.append(dict(
                 family=fam, depth=depth, d=d, widths=g.widths.iloc[0], d_min=g.d_min.iloc[0],

@@ -38,7 +38,7 @@ from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitCon
 from randadv.nets import DeepReLUNet, RandomFCNet, RandomResNet
 from randadv.nets.plain import plain_relu_sequential
 from randadv.nets.seeding import derive_seed, generator
-from randadv.stats import loglog_slope
+from randadv.stats import loglog_slope, mean_se
 from randadv.theory.correlation import relu_correlation_iterates
 from randadv.theory.robustness_bounds import corollary1_segment_radius
 
@@ -312,8 +312,7 @@ class SegmentCrossing(Experiment):
                 radius_q=float(q * g.radius_unit.median()),
                 below_r_q=float((rel_all <= q * g.radius_unit_rel.to_numpy(float)).mean()),
                 end_flip=float(g.end_flipped.mean()),
-                end_flip_se=float(per_net_end.std(ddof=1) / math.sqrt(len(per_net_end)))
-                if len(per_net_end) > 1 else math.nan,
+                end_flip_se=float(mean_se(per_net_end)),
                 nngp_end_flip=float(g.nngp_end_flip.mean()),
                 unverified=int(g.unverified.sum()), exact=bool(g.exact.all())))
         return pd.DataFrame(rows)
@@ -455,7 +454,7 @@ class SegmentCrossing(Experiment):
             if depth is not None:
                 width = FC_HIDDEN if fam == "fc" else int(p.get("width", 256))
                 per = g.end_flipped.groupby(g.net.astype(str) + ":" + g.n.astype(str)).mean()
-                se = float(per.std(ddof=1) / math.sqrt(len(per))) if len(per) > 1 else math.nan
+                se = float(mean_se(per))
                 meas, th = float(g.end_flipped.mean()), float(g.nngp_end_flip.mean())
                 allow = depth / width
                 claims.append(Claim(

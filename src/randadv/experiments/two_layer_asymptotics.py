@@ -27,6 +27,7 @@ from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitCon
 from randadv.experiments.two_layer_single_step import Record
 from randadv.nets import ACTIVATIONS
 from randadv.nets.seeding import derive_seed
+from randadv.stats import binomial_se, loglog_slope, mean_se
 from randadv.theory.gaussian import single_step_prediction
 from randadv.theory.two_layer_law import fourth_moments, sample_two_layer_ray
 
@@ -133,10 +134,10 @@ class TwoLayerAsymptotics(Experiment):
             gsq, fsq = g.grad_norm ** 2, g.f_x ** 2
             rows.append(dict(
                 depth=1, activation=act, d=d, k=k, n=n, flipped=nf / n,
-                flipped_se=math.sqrt(max(nf / n * (1 - nf / n), 0.0) / n),
+                flipped_se=float(binomial_se(nf / n, n)),
                 flip_theory=th.flip_fraction(p["max_eta"]),
                 eta_mean=eta.mean(), eta_std=eta.std(ddof=1),
-                eta_se=eta.std(ddof=1) / math.sqrt(nf) if nf > 1 else float("nan"),
+                eta_se=mean_se(eta),
                 eta_theory=th.eta_mean,
                 grad_norm_mean=g.grad_norm.mean(), grad_norm_std=g.grad_norm.std(ddof=1),
                 grad_norm_theory=th.grad_norm,
@@ -223,7 +224,7 @@ class TwoLayerAsymptotics(Experiment):
         fl = t[(t.activation == "relu") & (t.flipped > 0)]
         if fl.d.nunique() >= 3:
             g = fl.groupby("d").pert_over_x.mean()
-            slope = float(np.polyfit(np.log(g.index.values), np.log(g.values), 1)[0])
+            slope = loglog_slope(g.index.values, g.values)
             claims.append(Claim(
                 "Theorem 2: ||eta grad f(x)|| = O(1) while ||x|| = sqrt(d), i.e. the relative "
                 "perturbation ||delta|| / ||x|| decays like d^-1/2 (ReLU)",

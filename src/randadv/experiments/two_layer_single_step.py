@@ -15,14 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
-import numpy as np
 import pandas as pd
 
 from randadv.attacks import smallest_flip_step
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import ACTIVATIONS, DeepRandomNet, sphere_points
 from randadv.nets.seeding import derive_seed
-from randadv.stats import bonferroni_t, loglog_slope
+from randadv.stats import bonferroni_t, loglog_slope, mean_se
 from randadv.theory.gaussian import single_step_prediction
 
 MAX_WEIGHT_ENTRIES = 10**12   # beyond this a cell is refused up front (~4 TB of float32 weights)
@@ -220,7 +219,7 @@ class TwoLayerSingleStep(Experiment):
                           & (df.k == row.k)]
                 per_net = (cell.f_x ** 2).groupby(cell.net).mean()
                 if len(per_net) >= 2:
-                    se = per_net.std(ddof=1) / np.sqrt(len(per_net))
+                    se = mean_se(per_net)
                     zs.append(abs(per_net.mean() - row.f_sq_theory) / se)
             if zs:
                 z = float(max(zs))

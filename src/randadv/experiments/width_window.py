@@ -28,6 +28,7 @@ from randadv.attacks import smallest_flip_step
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets import ACTIVATIONS, TwoLayerRandomNet, get_activation, sphere_points
 from randadv.nets.seeding import derive_seed
+from randadv.stats import mean_se
 from randadv.theory.gp_limit import gp_single_step
 
 MAX_WEIGHT_ENTRIES = 10**11      # one net: d * k weights (streamed block by block beyond 2 GiB)
@@ -164,8 +165,7 @@ class WidthWindow(Experiment):
             g = g.assign(nonlin=g.abs_eta / g.eta_lin - 1)
             per_net = g.groupby("net")[["flip", "abs_eta", "grad_norm", "abs_f", "rel",
                                         "nonlin"]].mean()
-            se = per_net.std(ddof=1) / math.sqrt(len(per_net)) if len(per_net) > 1 else \
-                per_net.mean() * math.nan
+            se = mean_se(per_net)
             gp = self.gp(act, int(d), p)
             rows.append(dict(
                 activation=act, d=d, k=k, ratio=k / d, nets=len(per_net), n=len(g),
