@@ -24,6 +24,7 @@ import pandas as pd
 from randadv.attacks.pgd import pgd_l2
 from randadv.experiments._lazy_common import (
     mnist01,
+    mnist_training,
     model_root,
     sample_counts,
     validate_dims,
@@ -68,7 +69,8 @@ class LazyAdversarialTraining(Experiment):
     summary = ("projected adversarial training inside the lazy ball on MNIST 0 vs 1; robust "
                "test accuracy under PGD-l2 vs ||delta|| and d, and vs V and m")
     parameters = dict(
-        data_dir=Param(""),
+        **mnist_training(0.01, 6, "most epochs of adversarial training", n_train=2000,
+                         n_test=200),
         d=Param([49, 196, 784],
                 "input dimensions (downsampled MNIST, d = side^2) of the budget part"),
         radius=Param([0.05, 0.2, 0.8], "l2 attack radii of the budget part", gt=0),
@@ -79,19 +81,12 @@ class LazyAdversarialTraining(Experiment):
         m=Param([100, 1000], "widths m of the width part", min=1),
         v=Param([0.05, 0.2, 0.8],
                 "weight budgets v (the projection radius of Algorithm 1) of the width part", gt=0),
-        seeds=Param(1, min=1),
-        lr=Param(0.01, gt=0),
-        batch_size=Param(64, min=1),
         pgd_steps_train=Param(10, "PGD steps of the training-time attack (Algorithm 1)", min=1),
         pgd_steps_test=Param(20, "PGD steps of the test-time attack", min=1),
         pgd_restarts=Param(0, "random restarts of the test-time PGD", min=0),
-        max_epochs=Param(6, "most epochs of adversarial training", min=1),
         patience=Param(2,
                        "epochs without improvement of the robust accuracy before stopping (best "
                        "weights restored)", min=1),
-        n_train=Param(2000, min=0),
-        n_test=Param(200, min=0),
-        model_dir=Param(""),
     )
     profiles = {
         "smoke": dict(d=[25, 100], radius=[0.1, 0.8], m_budget=100, d_width=100, m=[100],

@@ -25,6 +25,7 @@ import torch
 from randadv.attacks import smallest_flip_step
 from randadv.experiments._lazy_common import (
     mnist01,
+    mnist_training,
     model_root,
     sample_counts,
     validate_dims,
@@ -52,19 +53,12 @@ class LazyMultilayer(Experiment):
     summary = ("deep ReLU nets (NTK parameterisation) trained in the lazy regime on MNIST 0 vs 1:"
                " smallest single flipping gradient step, ||grad f||, ||delta|| vs d and depth")
     parameters = dict(
-        data_dir=Param(""),
+        **mnist_training(0.1, 3, "epochs of lazy SGD", n_train=0, n_test=200),
         d=Param([25, 100, 196, 400, 784], "input dimensions (downsampled MNIST, d = side^2)"),
         depth=Param([1, 2, 3, 4], "hidden layers L", min=1),
         m=Param(500, "width of the hidden layers", min=1),
         c0=Param(10.0, "initial scale C0 of the lazy (NTK) parameterisation", gt=0),
-        seeds=Param(1, min=1),
-        lr=Param(0.1, gt=0),
-        batch_size=Param(64, min=1),
-        max_epochs=Param(3, "epochs of lazy SGD", min=1),
-        n_train=Param(0, min=0),
-        n_test=Param(200, min=0),
         max_eta=Param(50.0, gt=0),
-        model_dir=Param(""),
     )
     profiles = {
         "smoke": dict(d=[25, 100], depth=[1, 2], m=100, max_epochs=20, n_train=1000, n_test=50),

@@ -24,6 +24,7 @@ import torch
 from randadv.attacks import smallest_flip_step
 from randadv.experiments._lazy_common import (
     mnist01,
+    mnist_training,
     model_root,
     sample_counts,
     validate_dims,
@@ -60,7 +61,7 @@ class LazySGD(Experiment):
     summary = ("SGD in the lazy regime on MNIST 0 vs 1, then the exact smallest single "
                "gradient step that flips each test prediction: ||delta||, ||grad f||, eta vs d")
     parameters = dict(
-        data_dir=Param(""),
+        **mnist_training(0.1, 5, "epochs of lazy SGD", n_train=0, n_test=500),
         d=Param([25, 100, 196, 400, 784], "input dimensions (downsampled MNIST, d = side^2)"),
         m=Param([1000], "hidden widths m", min=1),
         c0=Param([10.0, 40.0], "initial scales C0 of Definition 2.1", gt=0),
@@ -72,14 +73,7 @@ class LazySGD(Experiment):
         bias=Param("paper",
                    "bias terms: paper (with raw pixels, without normalised inputs, as Appendix "
                    "A), true or false", choices=BIAS_CHOICES),
-        seeds=Param(1, min=1),
-        lr=Param(0.1, gt=0),
-        batch_size=Param(64, min=1),
-        max_epochs=Param(5, "epochs of lazy SGD", min=1),
-        n_train=Param(0, min=0),
-        n_test=Param(500, min=0),
         max_eta=Param(50.0, gt=0),
-        model_dir=Param(""),
     )
     profiles = {
         "smoke": dict(d=[25, 100], m=[200], c0=[10.0], grid="figures", max_epochs=20,
