@@ -70,3 +70,21 @@ def test_bootstrap_median_slopes_spread_shrinks_with_more_networks():
     se_small = bootstrap_median_slopes(cells(8), seed=0).std(ddof=1)
     se_large = bootstrap_median_slopes(cells(32), seed=0).std(ddof=1)
     assert 0.3 <= se_large / se_small <= 0.8
+
+
+def test_mean_se_is_the_standard_error_of_a_mean_over_units():
+    import pandas as pd
+
+    from randadv.stats import mean_se
+
+    rng = np.random.default_rng(3)
+    # 2000 means of 25 N(0, 1) values: mean_se estimates 1/5; its average over the
+    # replicates is within a few of its own standard errors (~0.141/5/sqrt(2000)) of c4/5
+    ses = [mean_se(rng.standard_normal(25)) for _ in range(2000)]
+    c4 = 0.98964   # E s / sigma for n = 25 (sd of s / sigma: 0.1436)
+    assert abs(np.mean(ses) - c4 / 5) < 4 * 0.1436 / 5 / math.sqrt(2000)
+    assert math.isnan(mean_se([1.0])) and math.isnan(mean_se([]))
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 0.0, 0.0]})
+    se = mean_se(df)
+    assert se["b"] == 0 and abs(se["a"] - 1 / math.sqrt(3)) < 1e-15
+    assert mean_se(pd.DataFrame({"a": [1.0]})).isna().all()

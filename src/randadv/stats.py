@@ -11,10 +11,11 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import scipy.stats
 
 __all__ = ["binomial_interval", "binomial_se", "bonferroni_t", "bootstrap_median_slopes",
-           "loglog_fit", "loglog_slope", "sequential_level"]
+           "loglog_fit", "loglog_slope", "mean_se", "sequential_level"]
 
 
 def loglog_fit(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
@@ -130,6 +131,22 @@ def bonferroni_t(n_tests: int, n_nets: int, alpha: float = 0.05) -> float:
         1.96
     """
     return float(scipy.stats.t.ppf(1 - alpha / (2 * max(n_tests, 1)), max(n_nets - 1, 1)))
+
+
+def mean_se(values: Sequence[float] | np.ndarray | pd.Series | pd.DataFrame
+            ) -> float | pd.Series:
+    """Standard error of a mean over independent units (per-network summaries):
+    ``std(ddof=1) / sqrt(n)``; NaN with fewer than 2 values. A DataFrame gives one per column.
+
+    Example::
+
+        >>> mean_se([1.0, 2.0, 3.0])     # std 1, n 3
+        0.577...
+    """
+    v = values if isinstance(values, pd.Series | pd.DataFrame) else pd.Series(values, dtype=float)
+    if len(v) < 2:
+        return v.mean() * math.nan if isinstance(v, pd.DataFrame) else math.nan
+    return v.std(ddof=1) / math.sqrt(len(v))
 
 
 def binomial_se(p: float | np.ndarray, n: int | np.ndarray) -> float | np.ndarray:

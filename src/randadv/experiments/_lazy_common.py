@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from randadv.data import load_binary_mnist
-from randadv.experiments.base import UnitContext, require
+from randadv.experiments.base import Param, UnitContext, require
 from randadv.nets.seeding import generator
 
 MNIST_SIDE = 28
@@ -22,6 +22,16 @@ def sample_counts(p: dict[str, Any] | Any) -> tuple[int, int]:
     """(n_train, n_test) a unit uses: the ``n_train`` / ``n_test`` params, 0 meaning all of
     MNIST 0 vs 1 (for the cost models, which run before any data is read)."""
     return (p["n_train"] or MNIST01_SIZES["train"], p["n_test"] or MNIST01_SIZES["test"])
+
+
+def mnist_training(lr: float, max_epochs: int, epochs_help: str, n_train: int, n_test: int
+                   ) -> dict[str, Param]:
+    """The parameters the lazy-training experiments share (a model trained on MNIST 0 vs 1):
+    data and model folders, training seeds, learning rate, batch size, epochs, sample counts."""
+    return dict(data_dir=Param(""), model_dir=Param(""), seeds=Param(1, min=1),
+                lr=Param(lr, gt=0), batch_size=Param(64, min=1),
+                max_epochs=Param(max_epochs, epochs_help, min=1),
+                n_train=Param(n_train, min=0), n_test=Param(n_test, min=0))
 
 
 def side_of(d: int) -> int:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -35,10 +35,11 @@ from torch import nn
 
 from randadv.attacks.closest import closest_adversarial
 from randadv.errors import ConfigError, RandadvError
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, UnitContext, require
+from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import ConvNetBuilder, DeepReLUNet
 from randadv.nets.plain import plain_relu_sequential
 from randadv.nets.seeding import derive_seed, generator
+from randadv.stats import binomial_se
 from randadv.theory.robustness_bounds import lp_radius
 
 NORMS = ("l1", "l2", "linf")
@@ -216,6 +217,18 @@ def scip_available() -> bool:
 
 
 # ---------------------------------------------------------------------- the experiment
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"arch": str, "family": str, "n": int, "hidden": int,
+                              "pixel_ratio": float, "net": int, "inputs": str, "point": int,
+                              "norm": str, "n_starts": int, "x_norm": float, "x_norm2": float,
+                              "f_x": float, "exact_distance": float, "exact_lower": float,
+                              "exact_status": str, "exact_verified": bool, "exact_note": str,
+                              "n_binaries": int, "exact_seconds": float, "attack_distance": float,
+                              "attack_success": bool, "attack_verified": bool, "attack_f": float,
+                              "attack_seconds": float, "exact_region": bool, "ratio": float,
+                              "tol": float, "radius_unit": float})
+
+
 class AttackOptimality(Experiment):
     name = "attack-optimality"
     paper = ("De Palma, Kiani, Lloyd, \"Adversarial Robustness Guarantees for Random Deep "
@@ -224,44 +237,34 @@ class AttackOptimality(Experiment):
                           "solves; Corollary 1 / Remark 5 lower bound")
     summary = ("closest-adversarial attack vs exact MILP distance (l1, l2, linf) on small random "
                "ReLU nets: ratio distribution, attack >= exact check, Corollary 1 radius")
+    parameters = dict(
+        archs=Param(["fc:10:16", "fc:12:12-12", "conv:1x4x4:2:p2"],
+                    "small architectures solved exactly: fc:D:W1-W2-... (ReLU MLP D -> W1 -> ... "
+                    "-> 1) or conv:CxHxW:C1-C2-...[:pK] (3x3 same convolutions, optional K x K "
+                    "pooling)"),
+        nets=Param(2, min=1),
+        points=Param(4, "inputs per network, input kind and norm", min=1),
+        inputs=Param(["uniform", "gaussian"],
+                     "input kinds: uniform (in the box [0, 1]^n) and/or gaussian",
+                     choices=INPUT_KINDS),
+        norms=Param(["l1", "l2", "linf"], choices=NORMS),
+        n_starts=Param([1, 3],
+                       "restart counts of the attack compared with the exact distance (one record"
+                       " per value)", min=1),
+        attack_steps=Param(20, "steps of each attack run of closest_adversarial", min=1),
+        time_limit=Param(10.0,
+                         "seconds per exact MILP/MIQCP solve (past it: a dual lower bound and the"
+                         " best point)", gt=0),
+        bias_std=Param(0.0, "standard deviation of the random biases (0: no biases)", min=0),
+    )
     profiles = {
-        "smoke": dict(archs=["fc:6:8"], nets=1, points=3, inputs=["uniform", "gaussian"],
-                      norms=["l1", "l2", "linf"], n_starts=[1], attack_steps=10,
-                      time_limit=10.0, bias_std=0.0),
-        "quick": dict(archs=["fc:10:16", "fc:12:12-12", "conv:1x4x4:2:p2"], nets=2,
-                      points=4, inputs=["uniform", "gaussian"], norms=["l1", "l2", "linf"],
-                      n_starts=[1, 3], attack_steps=20, time_limit=10.0, bias_std=0.0),
+        "smoke": dict(archs=["fc:6:8"], nets=1, points=3, n_starts=[1], attack_steps=10),
+        "quick": dict(),
         "paper": dict(archs=["fc:10:16", "fc:10:32", "fc:16:16-16", "fc:20:32", "fc:20:32-32",
                              "conv:1x4x4:4:p2", "conv:1x6x6:2:p2"],
-                      nets=5, points=10, inputs=["uniform", "gaussian"],
-                      norms=["l1", "l2", "linf"], n_starts=[1, 3], attack_steps=20,
-                      time_limit=120.0, bias_std=0.0),
+                      nets=5, points=10, time_limit=120.0),
     }
-    param_help = {
-        "archs": ("small architectures solved exactly: fc:D:W1-W2-... (ReLU MLP D -> W1 -> ... "
-                 "-> 1) or conv:CxHxW:C1-C2-...[:pK] (3x3 same convolutions, optional K x K "
-                 "pooling)"),
-        "attack_steps": "steps of each attack run of closest_adversarial",
-        "bias_std": "standard deviation of the random biases (0: no biases)",
-        "inputs": "input kinds: uniform (in the box [0, 1]^n) and/or gaussian",
-        "n_starts": ("restart counts of the attack compared with the exact distance (one record "
-                    "per value)"),
-        "nets": "number of random networks (independent seeds) per grid cell",
-        "norms": "norms of the distances: l1, l2, linf",
-        "points": "inputs per network, input kind and norm",
-        "time_limit": ("seconds per exact MILP/MIQCP solve (past it: a dual lower bound and the "
-                      "best point)"),
-    }
-    columns = (("arch", "str"), ("family", "str"), ("n", "int"), ("hidden", "int"),
-               ("pixel_ratio", "float"), ("net", "int"), ("inputs", "str"), ("point", "int"),
-               ("norm", "str"), ("n_starts", "int"), ("x_norm", "float"), ("x_norm2", "float"),
-               ("f_x", "float"), ("exact_distance", "float"), ("exact_lower", "float"),
-               ("exact_status", "str"), ("exact_verified", "bool"), ("exact_note", "str"),
-               ("n_binaries", "int"),
-               ("exact_seconds", "float"), ("attack_distance", "float"),
-               ("attack_success", "bool"), ("attack_verified", "bool"), ("attack_f", "float"),
-               ("attack_seconds", "float"), ("exact_region", "bool"), ("ratio", "float"),
-               ("tol", "float"), ("radius_unit", "float"))
+    record = Record
 
     report_notes = (
         "Networks: fc = randadv.nets.DeepReLUNet (Gaussian weights N(0, 1/fan_in) in the first "
@@ -290,25 +293,11 @@ class AttackOptimality(Experiment):
         " suggests.")
 
     def validate(self, p: dict[str, Any]) -> None:
-        require(len(p["archs"]) >= 1, "archs must not be empty")
         for spec in p["archs"]:
             a = parse_arch(spec)
             require(a.n <= 1024, f"{spec}: input dimension {a.n} too large for exact solves")
             require(a.hidden_neurons <= 1024,
                     f"{spec}: {a.hidden_neurons} hidden neurons, too many for exact solves")
-        require(p["nets"] >= 1, f"nets must be >= 1, got {p['nets']}")
-        require(p["points"] >= 1, f"points must be >= 1, got {p['points']}")
-        bad = [k for k in p["inputs"] if k not in INPUT_KINDS]
-        require(not bad and len(p["inputs"]) >= 1,
-                f"inputs must be among {INPUT_KINDS}, got {p['inputs']}")
-        bad = [k for k in p["norms"] if k not in NORMS]
-        require(not bad and len(p["norms"]) >= 1,
-                f"norms must be among {NORMS}, got {p['norms']}")
-        require(len(p["n_starts"]) >= 1 and all(s >= 1 for s in p["n_starts"]),
-                f"n_starts must be a list of integers >= 1, got {p['n_starts']}")
-        require(p["attack_steps"] >= 1, f"attack_steps must be >= 1, got {p['attack_steps']}")
-        require(p["time_limit"] > 0, f"time_limit must be > 0, got {p['time_limit']}")
-        require(p["bias_std"] >= 0, f"bias_std must be >= 0, got {p['bias_std']}")
 
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(arch=a, net=i, inputs=k, norm=nm) for a in p["archs"]
@@ -562,7 +551,7 @@ class AttackOptimality(Experiment):
                 continue
             n_pts = len(de)
             worst = max(DELTA_GRID, key=lambda dl: (de < dl).mean() - dl)
-            excess = [((de < dl).mean(), dl, 2 * math.sqrt(dl * (1 - dl) / n_pts))
+            excess = [((de < dl).mean(), dl, 2 * binomial_se(dl, n_pts))
                       for dl in DELTA_GRID]
             holds = all(f <= dl + se for f, dl, se in excess)
             claims.append(Claim(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,64 @@ class Claim:
         return {True: "holds", False: "does not hold", None: "undecided"}[self.holds]
 
 
+@dataclass(frozen=True)
+class Param:
+    """One ``--set`` parameter: its default (whose type is the parameter's: int, float, bool,
+    str or a list of one of them), its meaning, and the checks the type implies, applied to the
+    value or to every element of a list: bounds (``min``/``max`` inclusive, ``gt``/``lt``
+    strict), ``choices``, ``unique`` elements. ``why`` is appended to a bound's message."""
+
+    default: Any
+    help: str = ""      # empty: the shared meaning in COMMON_HELP
+    min: float | None = None
+    max: float | None = None
+    gt: float | None = None
+    lt: float | None = None
+    choices: tuple[str, ...] | None = None
+    unique: bool = False
+    why: str = ""
+
+    def check(self, key: str, value: Any) -> None:
+        """Raise :class:`ConfigError` naming ``key`` if ``value`` breaks a check."""
+        items = value if isinstance(value, list) else [value]
+        require(isinstance(value, list) == isinstance(self.default, list) and items != [],
+                f"{key} must be a non-empty list" if isinstance(self.default, list)
+                else f"{key} must be a single value, got {value}")
+        if self.choices is not None:
+            bad = [v for v in items if v not in self.choices]
+            require(not bad, f"unknown {key} {bad if isinstance(value, list) else repr(value)}; "
+                             f"known: {', '.join(map(str, self.choices))}")
+        lo = (self.min, "[", ">=") if self.min is not None else (self.gt, "(", ">")
+        hi = (self.max, "]", "<=") if self.max is not None else (self.lt, ")", "<")
+        ok = all((lo[0] is None or (v >= lo[0] if lo[1] == "[" else v > lo[0])) and
+                 (hi[0] is None or (v <= hi[0] if hi[1] == "]" else v < hi[0])) for v in items)
+        if not ok:
+            rule = (f"in {lo[1]}{lo[0]:g}, {hi[0]:g}{hi[1]}" if lo[0] is not None
+                    and hi[0] is not None else f"{lo[2]} {lo[0]:g}" if lo[0] is not None
+                    else f"{hi[2]} {hi[0]:g}")
+            raise ConfigError(f"{key} must be {rule}, got {value}"
+                              + (f" ({self.why})" if self.why else ""))
+        require(not self.unique or len(set(items)) == len(items), f"{key} repeat: {value}")
+
+
+COMMON_HELP = {   # meanings shared by several experiments' parameters of the same name
+    "attack_steps": "steps of each closest_adversarial attack",
+    "batch_size": "mini-batch size of the training",
+    "data_dir": ("dataset folder for this run (empty: --data-dir, $RANDADV_DATA_DIR, the usual "
+                 "places)"),
+    "lr": "learning rate of the training",
+    "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
+    "max_rel": "largest relative perturbation ||eta grad f|| / ||x|| searched",
+    "model_dir": "folder caching trained models, resumable (empty: OUT/models of the run)",
+    "n_test": "test images attacked/evaluated (0: the whole test split)",
+    "n_train": "training images used (0: the whole training split)",
+    "nets": "number of random networks (independent seeds) per grid cell",
+    "norms": "norms of the distances: l1, l2, linf",
+    "output": "output weights: rademacher (+-1/sqrt(k), the paper's) or gaussian",
+    "seeds": "training seeds (networks) per grid cell",
+}
+
+
 class Experiment:
     """Base class; subclasses set the class attributes and implement the methods.
 
@@ -107,10 +166,29 @@ class Experiment:
     paper: str = ""
     figures_reproduced: str = ""
     summary: str = ""
-    profiles: Mapping[str, Mapping[str, Any]] = {}
+    parameters: Mapping[str, Param] = {}  # declared once; the defaults are default_profile's
+    profiles: Mapping[str, Mapping[str, Any]] = {}   # overrides of the defaults, per profile
     default_profile: str = "quick"
-    columns: tuple[tuple[str, str], ...] = ()
+    record: type | None = None   # a TypedDict of one record: its fields give ``columns``
+    columns: tuple[tuple[str, str], ...] = ()   # (name, type) of the stored record fields
     param_help: Mapping[str, str] = {}   # --set key -> its meaning (`randadv params NAME`)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """From ``parameters``: ``param_help``, and ``profiles`` as whole parameter sets (each
+        profile's overrides applied to the defaults)."""
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("record") is not None:
+            cls.columns = record_columns(cls.record)
+        if "parameters" not in cls.__dict__:
+            return
+        cls.param_help = {k: p.help or COMMON_HELP[k] for k, p in cls.parameters.items()}
+        defaults = {k: p.default for k, p in cls.parameters.items()}
+        for name, over in cls.profiles.items():
+            unknown = sorted(set(over) - set(defaults))
+            if unknown:
+                raise TypeError(f"{cls.__name__}: profile {name!r} sets undeclared {unknown}")
+        cls.profiles = {name: {**copy.deepcopy(defaults), **copy.deepcopy(dict(over))}
+                        for name, over in cls.profiles.items()}
 
     # -- configuration ---------------------------------------------------------------------
     def params(self, profile: str, overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -124,11 +202,14 @@ class Experiment:
                 raise ConfigError(f"unknown parameter {key!r} for {self.name}; "
                                   f"known: {', '.join(sorted(params))}")
             params[key] = parse_value(key, text, params[key])
+        for key, spec in self.parameters.items():
+            spec.check(key, params[key])
         self.validate(params)
         return params
 
     def validate(self, params: dict[str, Any]) -> None:
-        """Raise :class:`ConfigError` on impossible values (override in subclasses)."""
+        """Raise :class:`ConfigError` on impossible combinations of values (override in
+        subclasses; each parameter's own checks come from its :class:`Param`)."""
 
     def reaches_paper(self, params: Mapping[str, Any], *keys: str) -> bool:
         """Whether the run's grid reaches the ``paper`` profile's on every numeric ``key``: its
@@ -180,6 +261,19 @@ class Experiment:
 
     def check_claims(self, records: pd.DataFrame, params: Mapping[str, Any]) -> list[Claim]:
         return []
+
+
+COLUMN_TYPES = {int: "int", float: "float", str: "str", bool: "bool"}
+
+
+def record_columns(record: type) -> tuple[tuple[str, str], ...]:
+    """``(name, type)`` of each field of a record type (a ``TypedDict`` with int, float, str or
+    bool fields), in the order of its declaration: the columns of the results store."""
+    hints = typing.get_type_hints(record)
+    bad = {k: t for k, t in hints.items() if t not in COLUMN_TYPES}
+    if bad:
+        raise TypeError(f"{record.__name__}: fields {bad} are not int, float, str or bool")
+    return tuple((k, COLUMN_TYPES[t]) for k, t in hints.items())
 
 
 ANY_SIZE = "any size (an exact statement, or a check of the measurement itself)"

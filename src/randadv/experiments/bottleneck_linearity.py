@@ -13,16 +13,16 @@ import itertools
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from randadv.attacks.linearity import linearity_radius
-from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets import DeepReLUNet, sphere_points
 from randadv.nets.seeding import derive_seed
-from randadv.stats import loglog_slope
+from randadv.stats import loglog_slope, mean_se
 
 ARCHITECTURES = ("single", "middle")
 
@@ -37,6 +37,12 @@ def bottleneck_widths(architecture: str, m: int, width: int) -> list[int]:
     raise ValueError(f"unknown architecture {architecture!r}")
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"architecture": str, "d": int, "bottleneck": int, "widths": str,
+                              "d_min": int, "eps": float, "net": int, "input": int, "radius": float,
+                              "upper": float, "censored": bool, "grad_norm": float})
+
+
 class BottleneckLinearity(Experiment):
     name = "bottleneck-linearity"
     paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
@@ -44,37 +50,39 @@ class BottleneckLinearity(Experiment):
     figures_reproduced = "Sections 2.3-2.4 (R ~ sqrt(d_min)), Appendix D (no figure)"
     summary = ("radius within which ||grad f(x+v) - grad f(x)|| < eps ||grad f(x)||, vs the "
                "bottleneck width d_min; fitted exponent vs 1/2")
+    parameters = dict(
+        d=Param(512, "input dimension", min=2),
+        width=Param(512, "width of the wide hidden layers", min=1),
+        bottleneck=Param([16, 32, 64, 128, 256], "bottleneck widths d_min (the x axis)", min=1),
+        architecture=Param(["single", "middle"],
+                           "where the bottleneck sits: single (one hidden layer of width d_min) "
+                           "or middle (width x bottleneck x width)",
+                           choices=ARCHITECTURES),
+        eps=Param([0.5, 1.0],
+                  "relative gradient change eps defining the linearity radius (Bartlett et al. "
+                  "eq. (1))", gt=0),
+        nets=Param(8, min=2, why="standard errors"),
+        inputs=Param(6, "inputs per network (uniform on the sphere of radius sqrt(d))", min=1),
+        n_directions=Param(16,
+                           "random directions tried on each sphere of radius r before the ascent",
+                           min=1),
+        ascent_steps=Param(4,
+                           "projected ascent steps of the gradient-change search from the best "
+                           "direction", min=0),
+        n_scan=Param(10, "radii scanned (log grid) before the bisection", min=2),
+        bisect_steps=Param(4,
+                           "bisection steps refining the linearity radius between two scanned "
+                           "radii", min=0),
+    )
     profiles = {
-        "smoke": dict(d=64, width=64, bottleneck=[8, 16, 32], architecture=["single"],
-                      eps=[1.0], nets=2, inputs=3, n_directions=6, ascent_steps=2, n_scan=6,
-                      bisect_steps=2),
-        "quick": dict(d=512, width=512, bottleneck=[16, 32, 64, 128, 256],
-                      architecture=["single", "middle"], eps=[0.5, 1.0], nets=8, inputs=6,
-                      n_directions=16, ascent_steps=4, n_scan=10, bisect_steps=4),
+        "smoke": dict(d=64, width=64, bottleneck=[8, 16, 32], architecture=["single"], eps=[1.0],
+                      nets=2, inputs=3, n_directions=6, ascent_steps=2, n_scan=6, bisect_steps=2),
+        "quick": dict(),
         "paper": dict(d=2048, width=2048, bottleneck=[16, 32, 64, 128, 256, 512, 1024],
-                      architecture=["single", "middle"], eps=[0.25, 0.5, 1.0], nets=10,
-                      inputs=20, n_directions=32, ascent_steps=8, n_scan=12, bisect_steps=6),
+                      eps=[0.25, 0.5, 1.0], nets=10, inputs=20, n_directions=32, ascent_steps=8,
+                      n_scan=12, bisect_steps=6),
     }
-    param_help = {
-        "architecture": ("where the bottleneck sits: single (one hidden layer of width d_min) or "
-                        "middle (width x bottleneck x width)"),
-        "ascent_steps": ("projected ascent steps of the gradient-change search from the best "
-                        "direction"),
-        "bisect_steps": "bisection steps refining the linearity radius between two scanned radii",
-        "bottleneck": "bottleneck widths d_min (the x axis)",
-        "d": "input dimension",
-        "eps": ("relative gradient change eps defining the linearity radius (Bartlett et al. eq. "
-               "(1))"),
-        "inputs": "inputs per network (uniform on the sphere of radius sqrt(d))",
-        "n_directions": "random directions tried on each sphere of radius r before the ascent",
-        "n_scan": "radii scanned (log grid) before the bisection",
-        "nets": "number of random networks (independent seeds) per grid cell",
-        "width": "width of the wide hidden layers",
-    }
-    columns = (("architecture", "str"), ("d", "int"), ("bottleneck", "int"), ("widths", "str"),
-               ("d_min", "int"), ("eps", "float"), ("net", "int"), ("input", "int"),
-               ("radius", "float"), ("upper", "float"), ("censored", "bool"),
-               ("grad_norm", "float"))
+    record = Record
     report_notes = (
         "Inputs have ||x|| = sqrt(d). The radius is the largest r at which the search of "
         "`randadv.attacks.linearity` (random directions on the sphere of radius r, the two "
@@ -91,18 +99,6 @@ class BottleneckLinearity(Experiment):
         "definition); the bottleneck widths are all below d and the other widths.")
 
     def validate(self, p: dict[str, Any]) -> None:
-        require(p["d"] >= 2 and p["width"] >= 1, f"d >= 2 and width >= 1: {p['d']}, {p['width']}")
-        require(len(p["bottleneck"]) >= 1 and all(m >= 1 for m in p["bottleneck"]),
-                f"bottleneck must be a non-empty list of integers >= 1, got {p['bottleneck']}")
-        bad = [a for a in p["architecture"] if a not in ARCHITECTURES]
-        require(not bad, f"unknown architecture {bad}; known: {', '.join(ARCHITECTURES)}")
-        require(len(p["eps"]) >= 1 and all(e > 0 for e in p["eps"]), f"eps must be > 0: {p['eps']}")
-        require(p["nets"] >= 2, f"nets must be >= 2 (standard errors), got {p['nets']}")
-        for key in ("inputs", "n_directions"):
-            require(p[key] >= 1, f"{key} must be >= 1, got {p[key]}")
-        require(p["ascent_steps"] >= 0 and p["bisect_steps"] >= 0,
-                "ascent_steps and bisect_steps must be >= 0")
-        require(p["n_scan"] >= 2, f"n_scan must be >= 2, got {p['n_scan']}")
         require(p["d"] * max(p["width"], max(p["bottleneck"])) <= 10**8, "layers over 1e8 weights")
 
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -147,8 +143,7 @@ class BottleneckLinearity(Experiment):
                              radius_q25=float(g.radius.quantile(0.25)),
                              radius_q75=float(g.radius.quantile(0.75)),
                              log_median_radius_mean=float(per_net.mean()),
-                             log_median_radius_se=float(per_net.std(ddof=1)
-                                                        / math.sqrt(len(per_net))),
+                             log_median_radius_se=float(mean_se(per_net)),
                              censored=float(g.censored.mean()),
                              radius_over_sqrt_dmin=float(g.radius.median() / math.sqrt(m))))
         return pd.DataFrame(rows)

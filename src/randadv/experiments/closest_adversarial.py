@@ -23,7 +23,7 @@ import functools
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -32,12 +32,12 @@ from torch import nn
 
 from randadv.errors import ConfigError
 from randadv.experiments._closest_common import NORMS, attack_all_norms, lp_rows
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, UnitContext, require
+from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets.conv import uniform_images
 from randadv.nets.layers import SeededConv2d, SeededLinear
 from randadv.nets.seeding import derive_seed
 from randadv.nets.zoo import ARCHITECTURES, build_architecture
-from randadv.stats import bootstrap_median_slopes, loglog_fit
+from randadv.stats import binomial_se, bootstrap_median_slopes, loglog_fit
 from randadv.theory.robustness_bounds import dudley_denominator, lp_radius, remark5_exponent
 
 P_OF = {"l1": 1.0, "l2": 2.0, "linf": math.inf}
@@ -99,6 +99,14 @@ def _quantile(values: np.ndarray, q: float) -> float:
     return float(np.quantile(values, q, method="inverted_cdf"))
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"architecture": str, "s": int, "n": int, "net": int, "index": int,
+                              "norm": str, "distance": float, "rel_distance": float,
+                              "x_norm": float, "x_norm2": float, "success": bool,
+                              "attack_success": bool, "own_norm": bool, "recheck": bool,
+                              "f_x": float, "f_adv": float, "pixel_ratio": float})
+
+
 class ClosestAdversarial(Experiment):
     name = "closest-adversarial"
     paper = ("De Palma, Kiani, Lloyd, \"Adversarial Robustness Guarantees for Random Deep "
@@ -107,37 +115,32 @@ class ClosestAdversarial(Experiment):
     summary = ("closest-adversarial l1, l2, linf distances of random fc / LeNet / conv / residual "
                "nets at uniform random images vs n = 3 s^2: medians and percentile bands, fits "
                "c n^{1/p - 1/2}, relative distances ~ n^{-1/2}, Corollary 1's radius")
+    parameters = dict(
+        architectures=Param(["fc", "resnet"],
+                            "networks of De Palma et al.: fc, lenet, conv4, resnet",
+                            choices=ARCHITECTURES, unique=True),
+        sizes=Param([12, 20, 28, 36, 44, 52, 60], "image sides s (the x axis: n = channels x s^2)",
+                    min=4, max=512, unique=True),
+        size_caps=Param(["resnet:36"],
+                        "largest image side per architecture, ARCH:S (none: no cap)"),
+        nets=Param(6, min=1),
+        points=Param(2, "uniform images in [0, 1]^n attacked per network", min=1),
+        norms=Param(["l1", "l2", "linf"], choices=NORMS, unique=True),
+        attack_steps=Param(30, min=1),
+        n_starts=Param(1, "restarts of the attack per point", min=1),
+        delta=Param(0.05,
+                    "probability delta of Corollary 1's radius r_p(delta) drawn as the lower "
+                    "bound", gt=0, lt=1),
+        channels=Param(3, "image channels (input n = channels x size^2)", min=1),
+    )
     profiles = {
-        "smoke": dict(architectures=["fc"], sizes=[8, 12], size_caps=["none"], nets=2,
-                      points=2, norms=["l1", "l2", "linf"], attack_steps=30, n_starts=1,
-                      delta=0.05, channels=3),
-        "quick": dict(architectures=["fc", "resnet"], sizes=[12, 20, 28, 36, 44, 52, 60],
-                      size_caps=["resnet:36"], nets=6, points=2,
-                      norms=["l1", "l2", "linf"], attack_steps=30, n_starts=1, delta=0.05,
-                      channels=3),
+        "smoke": dict(architectures=["fc"], sizes=[8, 12], size_caps=["none"], nets=2),
+        "quick": dict(),
         "paper": dict(architectures=["resnet", "fc", "lenet", "conv4"],
                       sizes=list(range(12, 61, 4)), size_caps=["none"], nets=200, points=10,
-                      norms=["l1", "l2", "linf"], attack_steps=50, n_starts=3, delta=0.05,
-                      channels=3),
+                      attack_steps=50, n_starts=3),
     }
-    param_help = {
-        "architectures": "networks of De Palma et al.: fc, lenet, conv4, resnet",
-        "attack_steps": "steps of each closest_adversarial attack",
-        "channels": "image channels (input n = channels x size^2)",
-        "delta": "probability delta of Corollary 1's radius r_p(delta) drawn as the lower bound",
-        "n_starts": "restarts of the attack per point",
-        "nets": "number of random networks (independent seeds) per grid cell",
-        "norms": "norms of the distances: l1, l2, linf",
-        "points": "uniform images in [0, 1]^n attacked per network",
-        "size_caps": "largest image side per architecture, ARCH:S (none: no cap)",
-        "sizes": "image sides s (the x axis: n = channels x s^2)",
-    }
-    columns = (("architecture", "str"), ("s", "int"), ("n", "int"), ("net", "int"),
-               ("index", "int"), ("norm", "str"), ("distance", "float"),
-               ("rel_distance", "float"), ("x_norm", "float"), ("x_norm2", "float"),
-               ("success", "bool"), ("attack_success", "bool"), ("own_norm", "bool"),
-               ("recheck", "bool"), ("f_x", "float"), ("f_adv", "float"),
-               ("pixel_ratio", "float"))
+    record = Record
 
     report_notes = (
         "Networks: randadv.nets.zoo with He-normal weights and zero biases, 3-channel s x s "
@@ -169,29 +172,11 @@ class ClosestAdversarial(Experiment):
 
     # ------------------------------------------------------------------ configuration
     def validate(self, p: dict[str, Any]) -> None:
-        archs = p["architectures"]
-        bad = [a for a in archs if a not in ARCHITECTURES]
-        require(bool(archs) and not bad, f"unknown architecture(s) {bad}; known: "
-                                         f"{', '.join(ARCHITECTURES)}")
-        require(len(set(archs)) == len(archs), f"architectures repeat: {archs}")
-        sizes = p["sizes"]
-        require(bool(sizes) and all(4 <= s <= 512 for s in sizes),
-                f"sizes (input side s, n = channels s^2) must be integers in 4..512, got {sizes}")
-        require(len(set(sizes)) == len(sizes), f"sizes repeat: {sizes}")
+        archs, sizes = p["architectures"], p["sizes"]
         caps = parse_size_caps(p["size_caps"])
         require(all(v >= 1 for v in caps.values()), f"size_caps must be >= 1: {caps}")
         require(all(any(s <= caps.get(a, s) for s in sizes) for a in archs),
                 f"size_caps {caps} leave an architecture with no size of {sizes}")
-        norms = p["norms"]
-        bad = [v for v in norms if v not in NORMS]
-        require(bool(norms) and not bad, f"norms must be among {NORMS}, got {norms}")
-        require(len(set(norms)) == len(norms), f"norms repeat: {norms}")
-        require(p["nets"] >= 1, f"nets must be >= 1, got {p['nets']}")
-        require(p["points"] >= 1, f"points must be >= 1, got {p['points']}")
-        require(p["attack_steps"] >= 1, f"attack_steps must be >= 1, got {p['attack_steps']}")
-        require(p["n_starts"] >= 1, f"n_starts must be >= 1, got {p['n_starts']}")
-        require(0 < p["delta"] < 1, f"delta must be in (0, 1), got {p['delta']}")
-        require(p["channels"] >= 1, f"channels must be >= 1, got {p['channels']}")
 
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         caps = parse_size_caps(p["size_caps"])
@@ -385,7 +370,7 @@ class ClosestAdversarial(Experiment):
                 "different batch) rounds the other way",
                 bool(confirmed == found), "all confirmed", scale=ANY_SIZE))
         for (arch, norm), g in t.groupby(["architecture", "norm"], sort=True):
-            tol = 2 * np.sqrt(delta * (1 - delta) / g.nets.clip(lower=1))
+            tol = 2 * binomial_se(delta, g.nets.clip(lower=1))
             ok = bool(((g.below_delta <= delta + tol) & (g.below_half <= 0.5)).all())
             claims.append(Claim(
                 f"Corollary 1 + eq. (23): P(distance < r_p(delta)) <= delta; the median is at "

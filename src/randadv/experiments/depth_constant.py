@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -24,9 +24,10 @@ import scipy.stats
 import torch
 
 from randadv.experiments._flip_capped import flip_steps_capped
-from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets import DeepReLUNet, sphere_points
 from randadv.nets.seeding import derive_seed, generator
+from randadv.stats import mean_se
 from randadv.theory.correlation import relu_correlation_iterates
 
 MEDIAN_ABS_NORMAL = 0.6744897501960817   # median of |N(0, 1)|: the linear-limit sqrt(d)|u_1|
@@ -75,6 +76,13 @@ PLATEAU = (
     "correction that grows with depth and shrinks with width. ")
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"kind": str, "d": int, "width": int, "depth": int, "net": int,
+                              "index": int, "rho0": float, "corr": float, "corr_theory": float,
+                              "f_x": float, "grad_norm": float, "eta": float, "flipped": bool,
+                              "rel_pert": float})
+
+
 class DepthConstant(Experiment):
     name = "depth-constant"
     paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
@@ -83,39 +91,35 @@ class DepthConstant(Experiment):
     summary = ("deep constant-width nets: spread of f on the sphere, image correlations vs the "
                "iterated ReLU correlation map, flip fraction (|eta| < 20) and "
                "sqrt(d)||delta||/||x|| vs depth up to 128")
+    parameters = dict(
+        d=Param([16, 64], "input dimensions", min=2),
+        width=Param(64, "width of every hidden layer", min=1),
+        depth=Param([1, 2, 4, 8, 16, 32, 64, 128], "depths L of the ReLU networks", min=1),
+        nets=Param(4, min=2, why="standard errors"),
+        points=Param(24, "inputs per network for the spread of f and the flip steps", min=2),
+        pairs=Param(8, "input pairs per correlation rho0 (Lemma 3.2's correlation map)", min=1),
+        rho0=Param([-0.5, 0.0, 0.5, 0.9], "input correlations x.y/d of the pairs", min=-1,
+                   max=1),
+        max_eta=Param(20.0, gt=0),
+        max_rel=Param(2.0, gt=0),
+        hidden_gain=Param(2.0,
+                          "variance gain of the hidden layers (2: He scaling, f keeps its scale "
+                          "with depth)", gt=0),
+        exact_max_depth=Param(128,
+                              "deepest L searched by the exact layer sweep; deeper nets use the "
+                              "grid bracket + Newton search"),
+        n_grid=Param(1024,
+                     "grid points per ray of the bracket search (depths over exact_max_depth)",
+                     min=16),
+    )
     profiles = {
         "smoke": dict(d=[16], width=32, depth=[1, 4, 16], nets=3, points=12, pairs=4,
-                      rho0=[0.0, 0.5], max_eta=20.0, max_rel=2.0, hidden_gain=2.0,
-                      exact_max_depth=8, n_grid=1024),
-        "quick": dict(d=[16, 64], width=64, depth=[1, 2, 4, 8, 16, 32, 64, 128], nets=4,
-                      points=24, pairs=8, rho0=[-0.5, 0.0, 0.5, 0.9], max_eta=20.0,
-                      max_rel=2.0, hidden_gain=2.0,
-                      exact_max_depth=128, n_grid=1024),
+                      rho0=[0.0, 0.5], exact_max_depth=8),
+        "quick": dict(),
         "paper": dict(d=[16, 64, 256], width=256, depth=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
-                      nets=20, points=100, pairs=20, rho0=[-0.5, 0.0, 0.5, 0.9], max_eta=20.0,
-                      max_rel=2.0, hidden_gain=2.0,
-                      exact_max_depth=512, n_grid=1024),
+                      nets=20, points=100, pairs=20, exact_max_depth=512),
     }
-    param_help = {
-        "d": "input dimensions",
-        "depth": "depths L of the ReLU networks",
-        "exact_max_depth": ("deepest L searched by the exact layer sweep; deeper nets use the "
-                           "grid bracket + Newton search"),
-        "hidden_gain": ("variance gain of the hidden layers (2: He scaling, f keeps its scale "
-                       "with depth)"),
-        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
-        "max_rel": "largest relative perturbation ||eta grad f|| / ||x|| searched",
-        "n_grid": "grid points per ray of the bracket search (depths over exact_max_depth)",
-        "nets": "number of random networks (independent seeds) per grid cell",
-        "pairs": "input pairs per correlation rho0 (Lemma 3.2's correlation map)",
-        "points": "inputs per network for the spread of f and the flip steps",
-        "rho0": "input correlations x.y/d of the pairs",
-        "width": "width of every hidden layer",
-    }
-    columns = (("kind", "str"), ("d", "int"), ("width", "int"), ("depth", "int"), ("net", "int"),
-               ("index", "int"), ("rho0", "float"), ("corr", "float"), ("corr_theory", "float"),
-               ("f_x", "float"), ("grad_norm", "float"), ("eta", "float"), ("flipped", "bool"),
-               ("rel_pert", "float"))
+    record = Record
     report_notes = (
         "Theorem 3.1 needs L >= d^3 and k >= (L d)^20: far out of reach (d = 16 would need "
         "L >= 4096 and k >= 10^96); the experiment shows the trend at L <= 128. Hidden weights "
@@ -141,18 +145,6 @@ class DepthConstant(Experiment):
         + PAPER_COST)
 
     def validate(self, p: dict[str, Any]) -> None:
-        require(len(p["d"]) >= 1 and all(v >= 2 for v in p["d"]), f"d must be >= 2: {p['d']}")
-        require(len(p["depth"]) >= 1 and all(v >= 1 for v in p["depth"]),
-                f"depth must be a non-empty list of integers >= 1, got {p['depth']}")
-        require(p["width"] >= 1, f"width must be >= 1, got {p['width']}")
-        require(p["nets"] >= 2, f"nets must be >= 2 (standard errors), got {p['nets']}")
-        require(p["points"] >= 2, f"points must be >= 2, got {p['points']}")
-        require(p["pairs"] >= 1, f"pairs must be >= 1, got {p['pairs']}")
-        require(all(-1.0 <= r <= 1.0 for r in p["rho0"]), f"rho0 must lie in [-1, 1]: {p['rho0']}")
-        require(p["max_eta"] > 0, f"max_eta must be > 0, got {p['max_eta']}")
-        require(p["max_rel"] > 0, f"max_rel must be > 0, got {p['max_rel']}")
-        require(p["n_grid"] >= 16, f"n_grid must be >= 16, got {p['n_grid']}")
-        require(p["hidden_gain"] > 0, f"hidden_gain must be > 0, got {p['hidden_gain']}")
         require(max(p["depth"]) * p["width"] ** 2 <= 10**9, "depth x width^2 over 1e9 weights")
 
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -227,7 +219,7 @@ class DepthConstant(Experiment):
                 dispersion_theory=float(1 - g.corr_theory.mean()),
                 same_sign_nets=float(same_sign.mean()),
                 flip_frac=float(within.mean()),
-                flip_frac_se=float(frac_net.std(ddof=1) / math.sqrt(len(frac_net))),
+                flip_frac_se=float(mean_se(frac_net)),
                 found_frac=float(g.flipped.mean()),
                 sens_median=quantile_inf(s, 0.5),
                 sens_q25=quantile_inf(s, 0.25), sens_q75=quantile_inf(s, 0.75),
@@ -249,7 +241,7 @@ class DepthConstant(Experiment):
         for (d, depth, rho), g in pairs.groupby(["d", "depth", "rho0"], sort=True):
             per_net = g.groupby("net")["corr"].mean()
             rows.append(dict(d=d, depth=depth, rho0=rho, corr_mean=float(g["corr"].mean()),
-                             corr_se=float(per_net.std(ddof=1) / math.sqrt(len(per_net))),
+                             corr_se=float(mean_se(per_net)),
                              corr_theory=float(g.corr_theory.iloc[0])))
         return pd.DataFrame(rows)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -24,11 +24,12 @@ import pandas as pd
 from randadv.attacks.pgd import pgd_l2
 from randadv.experiments._lazy_common import (
     mnist01,
+    mnist_training,
     model_root,
     sample_counts,
     validate_dims,
 )
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, UnitContext, require
+from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
 from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope
 from randadv.train.adversarial import AdversarialTrainConfig, train_adversarial
@@ -52,6 +53,14 @@ def crossing(xs: np.ndarray, ys: np.ndarray, level: float = 0.5,
     return float("nan")
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"part": str, "d": int, "m": int, "v": float, "radius": float,
+                              "seed": int, "index": int, "y": int, "f_x": float, "correct": bool,
+                              "f_adv": float, "robust": bool, "adv_norm": float,
+                              "clean_test_acc": float, "robust_train_acc": float, "epochs": float,
+                              "stop_reason": str, "max_dev_ratio": float, "train_seconds": float})
+
+
 class LazyAdversarialTraining(Experiment):
     name = "lazy-adversarial-training"
     paper = ("Wang, Ullah, Mianjy, Arora, \"Adversarial Robustness is at Odds with Lazy "
@@ -59,55 +68,36 @@ class LazyAdversarialTraining(Experiment):
     figures_reproduced = "Section 5.2 (Figure 4) and Appendix A (Algorithm 1)"
     summary = ("projected adversarial training inside the lazy ball on MNIST 0 vs 1; robust "
                "test accuracy under PGD-l2 vs ||delta|| and d, and vs V and m")
+    parameters = dict(
+        **mnist_training(0.01, 6, "most epochs of adversarial training", n_train=2000,
+                         n_test=200),
+        d=Param([49, 196, 784],
+                "input dimensions (downsampled MNIST, d = side^2) of the budget part"),
+        radius=Param([0.05, 0.2, 0.8], "l2 attack radii of the budget part", gt=0),
+        m_budget=Param(1000, "width m of the budget part", min=1),
+        v_budget_c=Param(10.0, "budget part's v = v_budget_c / sqrt(m_budget)", gt=0),
+        d_width=Param(784, "input dimension of the width part"),
+        radius_width=Param(0.2, "l2 attack radius of the width part", gt=0),
+        m=Param([100, 1000], "widths m of the width part", min=1),
+        v=Param([0.05, 0.2, 0.8],
+                "weight budgets v (the projection radius of Algorithm 1) of the width part", gt=0),
+        pgd_steps_train=Param(10, "PGD steps of the training-time attack (Algorithm 1)", min=1),
+        pgd_steps_test=Param(20, "PGD steps of the test-time attack", min=1),
+        pgd_restarts=Param(0, "random restarts of the test-time PGD", min=0),
+        patience=Param(2,
+                       "epochs without improvement of the robust accuracy before stopping (best "
+                       "weights restored)", min=1),
+    )
     profiles = {
-        "smoke": dict(data_dir="", d=[25, 100], radius=[0.1, 0.8], m_budget=100,
-                      v_budget_c=10.0, d_width=100, radius_width=0.2, m=[100],
-                      v=[0.05, 1.0], seeds=1, lr=0.01, batch_size=64, pgd_steps_train=5,
-                      pgd_steps_test=10, pgd_restarts=0, max_epochs=3, patience=2,
-                      n_train=300, n_test=100, model_dir=""),
-        "quick": dict(data_dir="", d=[49, 196, 784], radius=[0.05, 0.2, 0.8],
-                      m_budget=1000, v_budget_c=10.0, d_width=784, radius_width=0.2,
-                      m=[100, 1000], v=[0.05, 0.2, 0.8], seeds=1, lr=0.01, batch_size=64,
-                      pgd_steps_train=10, pgd_steps_test=20, pgd_restarts=0, max_epochs=6,
-                      patience=2, n_train=2000, n_test=200, model_dir=""),
-        "paper": dict(data_dir="", d=PAPER_D,
-                      radius=[0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0],
-                      m_budget=1000, v_budget_c=10.0, d_width=784, radius_width=0.2,
+        "smoke": dict(d=[25, 100], radius=[0.1, 0.8], m_budget=100, d_width=100, m=[100],
+                      v=[0.05, 1.0], pgd_steps_train=5, pgd_steps_test=10, max_epochs=3,
+                      n_train=300, n_test=100),
+        "quick": dict(),
+        "paper": dict(d=PAPER_D, radius=[0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0],
                       m=[100, 1000, 10000], v=[0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0], seeds=5,
-                      lr=0.01, batch_size=64, pgd_steps_train=100, pgd_steps_test=100,
-                      pgd_restarts=0, max_epochs=20, patience=2, n_train=0, n_test=0,
-                      model_dir=""),
+                      pgd_steps_train=100, pgd_steps_test=100, max_epochs=20, n_train=0, n_test=0),
     }
-    param_help = {
-        "batch_size": "mini-batch size of the training",
-        "d": "input dimensions (downsampled MNIST, d = side^2) of the budget part",
-        "d_width": "input dimension of the width part",
-        "data_dir": ("dataset folder for this run (empty: --data-dir, $RANDADV_DATA_DIR, the "
-                    "usual places)"),
-        "lr": "learning rate of the training",
-        "m": "widths m of the width part",
-        "m_budget": "width m of the budget part",
-        "max_epochs": "most epochs of adversarial training",
-        "model_dir": "folder caching trained models, resumable (empty: OUT/models of the run)",
-        "n_test": "test images attacked/evaluated (0: the whole test split)",
-        "n_train": "training images used (0: the whole training split)",
-        "patience": ("epochs without improvement of the robust accuracy before stopping (best "
-                    "weights restored)"),
-        "pgd_restarts": "random restarts of the test-time PGD",
-        "pgd_steps_test": "PGD steps of the test-time attack",
-        "pgd_steps_train": "PGD steps of the training-time attack (Algorithm 1)",
-        "radius": "l2 attack radii of the budget part",
-        "radius_width": "l2 attack radius of the width part",
-        "seeds": "training seeds (networks) per grid cell",
-        "v": "weight budgets v (the projection radius of Algorithm 1) of the width part",
-        "v_budget_c": "budget part's v = v_budget_c / sqrt(m_budget)",
-    }
-    columns = (("part", "str"), ("d", "int"), ("m", "int"), ("v", "float"),
-               ("radius", "float"), ("seed", "int"), ("index", "int"), ("y", "int"),
-               ("f_x", "float"), ("correct", "bool"), ("f_adv", "float"), ("robust", "bool"),
-               ("adv_norm", "float"), ("clean_test_acc", "float"),
-               ("robust_train_acc", "float"), ("epochs", "float"), ("stop_reason", "str"),
-               ("max_dev_ratio", "float"), ("train_seconds", "float"))
+    record = Record
 
     report_notes = (
         "Algorithm 1 as written: each epoch PGD-l2 examples of the whole training set (T2 steps "
@@ -131,17 +121,6 @@ class LazyAdversarialTraining(Experiment):
 
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"] + [p["d_width"]])
-        for key in ("radius", "v"):
-            require(all(r > 0 for r in p[key]), f"{key} must be > 0, got {p[key]}")
-        require(p["radius_width"] > 0 and p["v_budget_c"] > 0,
-                "radius_width and v_budget_c must be > 0")
-        require(all(m >= 1 for m in p["m"]) and p["m_budget"] >= 1, "widths must be >= 1")
-        require(p["seeds"] >= 1 and p["max_epochs"] >= 1 and p["patience"] >= 1,
-                "seeds, max_epochs and patience must be >= 1")
-        require(p["pgd_steps_train"] >= 1 and p["pgd_steps_test"] >= 1 and
-                p["pgd_restarts"] >= 0, "pgd steps must be >= 1, restarts >= 0")
-        require(p["lr"] > 0 and p["batch_size"] >= 1, "lr > 0 and batch_size >= 1 needed")
-        require(p["n_train"] >= 0 and p["n_test"] >= 0, "n_train and n_test must be >= 0")
 
     def cells(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         v_a = p["v_budget_c"] / math.sqrt(p["m_budget"])

@@ -16,7 +16,7 @@ import itertools
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -25,16 +25,24 @@ import torch
 from randadv.attacks import smallest_flip_step
 from randadv.experiments._lazy_common import (
     mnist01,
+    mnist_training,
     model_root,
     sample_counts,
     validate_dims,
 )
-from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.experiments.base import Claim, Experiment, Param, UnitContext
 from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope
 from randadv.train.lazy import LazyTrainConfig, train_lazy_sgd
 from randadv.train.lazy_deep import LazyDeepNet
 from randadv.train.store import ModelCache
+
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"depth": int, "d": int, "m": int, "c0": float, "seed": int,
+                              "index": int, "y": int, "f_x": float, "grad_norm": float,
+                              "eta": float, "eta_boundary": float, "flipped": bool,
+                              "perturbation_norm": float, "test_acc": float, "steps": int,
+                              "stop_reason": str, "max_dev_ratio": float})
 
 
 class LazyMultilayer(Experiment):
@@ -44,38 +52,21 @@ class LazyMultilayer(Experiment):
     figures_reproduced = "Figures 5-6 (normalised data) extended to L = 1..4 hidden layers"
     summary = ("deep ReLU nets (NTK parameterisation) trained in the lazy regime on MNIST 0 vs 1:"
                " smallest single flipping gradient step, ||grad f||, ||delta|| vs d and depth")
+    parameters = dict(
+        **mnist_training(0.1, 3, "epochs of lazy SGD", n_train=0, n_test=200),
+        d=Param([25, 100, 196, 400, 784], "input dimensions (downsampled MNIST, d = side^2)"),
+        depth=Param([1, 2, 3, 4], "hidden layers L", min=1),
+        m=Param(500, "width of the hidden layers", min=1),
+        c0=Param(10.0, "initial scale C0 of the lazy (NTK) parameterisation", gt=0),
+        max_eta=Param(50.0, gt=0),
+    )
     profiles = {
-        "smoke": dict(data_dir="", d=[25, 100], depth=[1, 2], m=100, c0=10.0, seeds=1,
-                      lr=0.1, batch_size=64, max_epochs=20, n_train=1000, n_test=50,
-                      max_eta=50.0, model_dir=""),
-        "quick": dict(data_dir="", d=[25, 100, 196, 400, 784], depth=[1, 2, 3, 4], m=500,
-                      c0=10.0, seeds=1, lr=0.1, batch_size=64, max_epochs=3, n_train=0,
-                      n_test=200, max_eta=50.0, model_dir=""),
-        "paper": dict(data_dir="", d=[25, 49, 100, 196, 400, 625, 784], depth=[1, 2, 3, 4],
-                      m=2000, c0=10.0, seeds=5, lr=0.1, batch_size=64, max_epochs=20,
-                      n_train=0, n_test=0, max_eta=50.0, model_dir=""),
+        "smoke": dict(d=[25, 100], depth=[1, 2], m=100, max_epochs=20, n_train=1000, n_test=50),
+        "quick": dict(),
+        "paper": dict(d=[25, 49, 100, 196, 400, 625, 784], m=2000, seeds=5, max_epochs=20,
+                      n_test=0),
     }
-    param_help = {
-        "batch_size": "mini-batch size of the training",
-        "c0": "initial scale C0 of the lazy (NTK) parameterisation",
-        "d": "input dimensions (downsampled MNIST, d = side^2)",
-        "data_dir": ("dataset folder for this run (empty: --data-dir, $RANDADV_DATA_DIR, the "
-                    "usual places)"),
-        "depth": "hidden layers L",
-        "lr": "learning rate of the training",
-        "m": "width of the hidden layers",
-        "max_epochs": "epochs of lazy SGD",
-        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
-        "model_dir": "folder caching trained models, resumable (empty: OUT/models of the run)",
-        "n_test": "test images attacked/evaluated (0: the whole test split)",
-        "n_train": "training images used (0: the whole training split)",
-        "seeds": "training seeds (networks) per grid cell",
-    }
-    columns = (("depth", "int"), ("d", "int"), ("m", "int"), ("c0", "float"), ("seed", "int"),
-               ("index", "int"), ("y", "int"), ("f_x", "float"), ("grad_norm", "float"),
-               ("eta", "float"), ("eta_boundary", "float"), ("flipped", "bool"),
-               ("perturbation_norm", "float"), ("test_acc", "float"), ("steps", "int"),
-               ("stop_reason", "str"), ("max_dev_ratio", "float"))
+    record = Record
 
     report_notes = (
         "Not in the paper (its Section 6 open question). Net: h_1 = relu(W_1 x) with W_1 rows "
@@ -91,12 +82,6 @@ class LazyMultilayer(Experiment):
 
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"])
-        require(all(L >= 1 for L in p["depth"]), f"depth must be >= 1, got {p['depth']}")
-        require(p["m"] >= 1 and p["c0"] > 0 and p["seeds"] >= 1, "m, seeds >= 1, c0 > 0")
-        require(p["lr"] > 0 and p["batch_size"] >= 1 and p["max_epochs"] >= 1,
-                "lr > 0, batch_size and max_epochs >= 1")
-        require(p["n_train"] >= 0 and p["n_test"] >= 0 and p["max_eta"] > 0,
-                "n_train, n_test >= 0 and max_eta > 0")
 
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(depth=int(L), d=int(d), seed=s)

@@ -15,7 +15,7 @@ import itertools
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -24,11 +24,12 @@ import torch
 from randadv.attacks import smallest_flip_step
 from randadv.experiments._lazy_common import (
     mnist01,
+    mnist_training,
     model_root,
     sample_counts,
     validate_dims,
 )
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, UnitContext, require
+from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
 from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope
 from randadv.train.lazy import LazyTrainConfig, LazyTwoLayerNet, train_lazy_sgd
@@ -43,6 +44,15 @@ def _bias(p: Mapping[str, Any], normalize: bool) -> bool:
     return (not normalize) if p["bias"] == "paper" else p["bias"] == "true"
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"d": int, "m": int, "c0": float, "normalize": bool, "bias": bool,
+                              "seed": int, "index": int, "y": int, "f_x": float, "correct": bool,
+                              "grad_norm": float, "eta": float, "eta_boundary": float,
+                              "flipped": bool, "perturbation_norm": float, "x_norm": float,
+                              "test_acc": float, "train_acc": float, "steps": int, "epochs": float,
+                              "stop_reason": str, "max_dev_ratio": float, "train_seconds": float})
+
+
 class LazySGD(Experiment):
     name = "lazy-sgd"
     paper = ("Wang, Ullah, Mianjy, Arora, \"Adversarial Robustness is at Odds with Lazy "
@@ -50,46 +60,29 @@ class LazySGD(Experiment):
     figures_reproduced = "Section 5.1 (Figures 2, 3) and Appendix A (Figures 5, 6, 7)"
     summary = ("SGD in the lazy regime on MNIST 0 vs 1, then the exact smallest single "
                "gradient step that flips each test prediction: ||delta||, ||grad f||, eta vs d")
+    parameters = dict(
+        **mnist_training(0.1, 5, "epochs of lazy SGD", n_train=0, n_test=500),
+        d=Param([25, 100, 196, 400, 784], "input dimensions (downsampled MNIST, d = side^2)"),
+        m=Param([1000], "hidden widths m", min=1),
+        c0=Param([10.0, 40.0], "initial scales C0 of Definition 2.1", gt=0),
+        grid=Param("full",
+                   "full (every m x C0) or figures (the paper's two slices: all m at the first "
+                   "C0, all C0 at the first m)", choices=("figures", "full")),
+        normalize=Param([False, True],
+                        "input preprocessing: False (raw pixels) and/or True (normalised inputs)"),
+        bias=Param("paper",
+                   "bias terms: paper (with raw pixels, without normalised inputs, as Appendix "
+                   "A), true or false", choices=BIAS_CHOICES),
+        max_eta=Param(50.0, gt=0),
+    )
     profiles = {
-        "smoke": dict(data_dir="", d=[25, 100], m=[200], c0=[10.0], grid="figures",
-                      normalize=[False, True], bias="paper", seeds=1, lr=0.1, batch_size=64,
-                      max_epochs=20, n_train=1000, n_test=100, max_eta=50.0, model_dir=""),
-        "quick": dict(data_dir="", d=[25, 100, 196, 400, 784], m=[1000], c0=[10.0, 40.0],
-                      grid="full", normalize=[False, True], bias="paper", seeds=1, lr=0.1,
-                      batch_size=64, max_epochs=5, n_train=0, n_test=500, max_eta=50.0,
-                      model_dir=""),
-        "paper": dict(data_dir="", d=PAPER_D, m=[1000, 10000, 100000],
-                      c0=[10.0, 20.0, 30.0, 40.0], grid="figures", normalize=[False, True],
-                      bias="paper", seeds=5, lr=0.1, batch_size=64, max_epochs=20, n_train=0,
-                      n_test=0, max_eta=50.0, model_dir=""),
+        "smoke": dict(d=[25, 100], m=[200], c0=[10.0], grid="figures", max_epochs=20,
+                      n_train=1000, n_test=100),
+        "quick": dict(),
+        "paper": dict(d=PAPER_D, m=[1000, 10000, 100000], c0=[10.0, 20.0, 30.0, 40.0],
+                      grid="figures", seeds=5, max_epochs=20, n_test=0),
     }
-    param_help = {
-        "batch_size": "mini-batch size of the training",
-        "bias": ("bias terms: paper (with raw pixels, without normalised inputs, as Appendix A), "
-                "true or false"),
-        "c0": "initial scales C0 of Definition 2.1",
-        "d": "input dimensions (downsampled MNIST, d = side^2)",
-        "data_dir": ("dataset folder for this run (empty: --data-dir, $RANDADV_DATA_DIR, the "
-                    "usual places)"),
-        "grid": ("full (every m x C0) or figures (the paper's two slices: all m at the first C0, "
-                "all C0 at the first m)"),
-        "lr": "learning rate of the training",
-        "m": "hidden widths m",
-        "max_epochs": "epochs of lazy SGD",
-        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
-        "model_dir": "folder caching trained models, resumable (empty: OUT/models of the run)",
-        "n_test": "test images attacked/evaluated (0: the whole test split)",
-        "n_train": "training images used (0: the whole training split)",
-        "normalize": "input preprocessing: False (raw pixels) and/or True (normalised inputs)",
-        "seeds": "training seeds (networks) per grid cell",
-    }
-    columns = (("d", "int"), ("m", "int"), ("c0", "float"), ("normalize", "bool"),
-               ("bias", "bool"), ("seed", "int"), ("index", "int"), ("y", "int"),
-               ("f_x", "float"), ("correct", "bool"), ("grad_norm", "float"), ("eta", "float"),
-               ("eta_boundary", "float"), ("flipped", "bool"), ("perturbation_norm", "float"),
-               ("x_norm", "float"), ("test_acc", "float"), ("train_acc", "float"),
-               ("steps", "int"), ("epochs", "float"), ("stop_reason", "str"),
-               ("max_dev_ratio", "float"), ("train_seconds", "float"))
+    record = Record
 
     report_notes = (
         "Model (Definition 2.1): f(x) = m^-1/2 sum_s a_s relu(w_s . x [+ b_s]), w_s0 ~ N(0, I_d), "
@@ -119,18 +112,6 @@ class LazySGD(Experiment):
     # ------------------------------------------------------------------ configuration
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"])
-        require(all(m >= 1 for m in p["m"]), f"m must be >= 1, got {p['m']}")
-        require(all(c > 0 for c in p["c0"]), f"c0 must be > 0, got {p['c0']}")
-        require(p["grid"] in ("figures", "full"), f"grid must be figures or full, got "
-                                                   f"{p['grid']!r}")
-        require(p["bias"] in BIAS_CHOICES, f"bias must be one of {BIAS_CHOICES}, got "
-                                           f"{p['bias']!r}")
-        require(p["seeds"] >= 1, f"seeds must be >= 1, got {p['seeds']}")
-        require(p["lr"] > 0 and p["batch_size"] >= 1 and p["max_epochs"] >= 1,
-                "lr must be > 0, batch_size and max_epochs >= 1")
-        require(p["n_train"] >= 0 and p["n_test"] >= 0, "n_train and n_test must be >= 0")
-        require(p["max_eta"] > 0, f"max_eta must be > 0, got {p['max_eta']}")
-        require(isinstance(p["data_dir"], str), "data_dir must be a string")
 
     def cells(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         if p["grid"] == "full":

@@ -11,15 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 import torch
 
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, UnitContext, require
+from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import GaussianMatrix, sphere_points
 from randadv.nets.seeding import derive_seed
-from randadv.stats import loglog_slope
+from randadv.stats import loglog_slope, mean_se
 from randadv.theory.min_pert import (
     min_pert_ratio_mean,
     min_pert_ratio_sq_moments,
@@ -40,25 +40,31 @@ def min_pert_ratio_torch(w1: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return (xx @ q).norm(dim=1) / xx.norm(dim=1)
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"d": int, "k": int, "run": int, "input": int, "ratio": float,
+                              "theory": float, "exact_mean": float})
+
+
 class MinPert(Experiment):
     name = "min-pert"
     paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
              "networks\", NeurIPS 2021")
     figures_reproduced = "Appendix D, Figure 1"
     summary = "Min-Pert radius ||W1^+ W1 x|| / ||x|| of one-hidden-layer nets vs k, with sqrt(k/d)"
+    parameters = dict(
+        d=Param(1000, "input dimension", min=2),
+        k=Param([1, 5, 10, 50, 100, 500, 1000], "widths k of the first layer W (the x axis)",
+                min=1),
+        runs=Param(10, "independent random matrices W per width", min=2,
+                   why="standard errors"),
+        inputs=Param(5, "inputs per run", min=1),
+    )
     profiles = {
         "smoke": dict(d=200, k=[2, 10, 50, 100, 200], runs=4, inputs=2),
-        "quick": dict(d=1000, k=[1, 5, 10, 50, 100, 500, 1000], runs=10, inputs=5),
-        "paper": dict(d=10000, k=[10, 50, 100, 500, 1000, 5000, 10000], runs=10, inputs=1),
+        "quick": dict(),
+        "paper": dict(d=10000, k=[10, 50, 100, 500, 1000, 5000, 10000], inputs=1),
     }
-    param_help = {
-        "d": "input dimension",
-        "inputs": "inputs per run",
-        "k": "widths k of the first layer W (the x axis)",
-        "runs": "independent random matrices W per width",
-    }
-    columns = (("d", "int"), ("k", "int"), ("run", "int"), ("input", "int"),
-               ("ratio", "float"), ("theory", "float"), ("exact_mean", "float"))
+    record = Record
     report_notes = (
         "W_1 has i.i.d. N(0, 1) entries as in Appendix D (the scale does not matter: the row "
         "space is that of any Gaussian matrix); x is uniform on the sphere of radius sqrt(d), "
@@ -76,11 +82,6 @@ class MinPert(Experiment):
         "cores).")
 
     def validate(self, p: dict[str, Any]) -> None:
-        require(p["d"] >= 2, f"d must be >= 2, got {p['d']}")
-        require(len(p["k"]) >= 1 and all(k >= 1 for k in p["k"]),
-                f"k must be a non-empty list of integers >= 1, got {p['k']}")
-        require(p["runs"] >= 2, f"runs must be >= 2 (standard errors), got {p['runs']}")
-        require(p["inputs"] >= 1, f"inputs must be >= 1, got {p['inputs']}")
         big = [k for k in p["k"] if k * p["d"] > MAX_ENTRIES]
         require(not big, f"k = {big} with d = {p['d']}: W_1 over {MAX_ENTRIES:.0e} entries")
 
@@ -111,7 +112,7 @@ class MinPert(Experiment):
         rows = []
         for (d, k), g in df.groupby(["d", "k"], sort=True):
             per_run = g.groupby("run").ratio.mean()
-            se = per_run.std(ddof=1) / math.sqrt(len(per_run)) if len(per_run) > 1 else math.nan
+            se = mean_se(per_run)
             m2, s2 = min_pert_ratio_sq_moments(int(k), int(d))
             rows.append(dict(d=d, k=k, runs=len(per_run), n=len(g), mean=g.ratio.mean(),
                              std=g.ratio.std(ddof=1), se=se, sqrt_k_over_d=g.theory.iloc[0],

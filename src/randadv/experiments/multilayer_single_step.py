@@ -15,7 +15,7 @@ import itertools
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -23,10 +23,10 @@ import scipy.special
 import scipy.stats
 
 from randadv.experiments._flip_capped import flip_steps_capped
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, UnitContext, require
+from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import DeepReLUNet, sphere_points
 from randadv.nets.seeding import derive_seed
-from randadv.stats import bonferroni_t, loglog_slope
+from randadv.stats import bonferroni_t, loglog_slope, mean_se
 from randadv.theory.nngp import expected_grad_norm_sq, nngp_kernel
 
 FAMILIES = ("constant", "widening", "narrowing", "bottleneck", "polynomial")
@@ -64,6 +64,13 @@ def uniform_coordinate_quantile(d: int, q: float) -> float:
     return math.sqrt(float(scipy.special.betaincinv(0.5, (d - 1) / 2.0, q))) if d > 1 else 1.0
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"family": str, "depth": int, "d": int, "widths": str, "d_min": int,
+                              "net": int, "input": int, "f_x": float, "grad_norm": float,
+                              "eta": float, "flipped": bool, "rel_pert": float,
+                              "lin_rel_pert": float})
+
+
 class MultilayerSingleStep(Experiment):
     name = "multilayer-single-step"
     paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
@@ -71,35 +78,33 @@ class MultilayerSingleStep(Experiment):
     figures_reproduced = "Theorem 1.1 and Lemma 2.2 (no figure in the paper)"
     summary = ("smallest flipping step, ||grad f||, |f(x)| and ||eta grad f|| / ||x|| vs d for "
                "constant / widening / narrowing / bottleneck / polynomial widths, depths 1..8")
+    parameters = dict(
+        d=Param([16, 64, 256, 1024], "input dimensions", min=2),
+        depth=Param([1, 2, 4, 8], "depths L (hidden layers)", min=1),
+        family=Param(list(FAMILIES),
+                     "width profiles: constant, widening, narrowing, bottleneck, polynomial",
+                     choices=FAMILIES),
+        width=Param(64, "hidden width of the constant family (and the scale of the others)",
+                    min=1),
+        bottleneck_width=Param(8, "width of the narrow layer of the bottleneck family",
+                               min=1),
+        poly_cap=Param(256,
+                       "largest width of the polynomial family (widths between sqrt(d) and "
+                       "min(d^2, poly_cap))", min=1),
+        nets=Param(8, min=2, why="standard errors"),
+        inputs=Param(16, "inputs per network", min=1),
+        max_eta=Param(20.0, gt=0),
+        max_rel=Param(1.0, gt=0),
+        delta=Param(0.1, "failure probability delta in Theorem 1.1's statement", gt=0, lt=1),
+    )
     profiles = {
         "smoke": dict(d=[16, 64], depth=[1, 2], family=["constant", "bottleneck"], width=32,
-                      bottleneck_width=8, poly_cap=256, nets=3, inputs=8, max_eta=20.0,
-                      max_rel=1.0, delta=0.1),
-        "quick": dict(d=[16, 64, 256, 1024], depth=[1, 2, 4, 8], family=list(FAMILIES),
-                      width=64, bottleneck_width=8, poly_cap=256, nets=8, inputs=16,
-                      max_eta=20.0, max_rel=1.0, delta=0.1),
-        "paper": dict(d=[16, 64, 256, 1024, 4096], depth=[1, 2, 3, 4, 5, 6, 7, 8],
-                      family=list(FAMILIES), width=512, bottleneck_width=16, poly_cap=4096,
-                      nets=20, inputs=50, max_eta=20.0, max_rel=1.0, delta=0.1),
+                      nets=3, inputs=8),
+        "quick": dict(),
+        "paper": dict(d=[16, 64, 256, 1024, 4096], depth=[1, 2, 3, 4, 5, 6, 7, 8], width=512,
+                      bottleneck_width=16, poly_cap=4096, nets=20, inputs=50),
     }
-    param_help = {
-        "bottleneck_width": "width of the narrow layer of the bottleneck family",
-        "d": "input dimensions",
-        "delta": "failure probability delta in Theorem 1.1's statement",
-        "depth": "depths L (hidden layers)",
-        "family": "width profiles: constant, widening, narrowing, bottleneck, polynomial",
-        "inputs": "inputs per network",
-        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
-        "max_rel": "largest relative perturbation ||eta grad f|| / ||x|| searched",
-        "nets": "number of random networks (independent seeds) per grid cell",
-        "poly_cap": ("largest width of the polynomial family (widths between sqrt(d) and "
-                    "min(d^2, poly_cap))"),
-        "width": "hidden width of the constant family (and the scale of the others)",
-    }
-    columns = (("family", "str"), ("depth", "int"), ("d", "int"), ("widths", "str"),
-               ("d_min", "int"), ("net", "int"), ("input", "int"), ("f_x", "float"),
-               ("grad_norm", "float"), ("eta", "float"), ("flipped", "bool"),
-               ("rel_pert", "float"), ("lin_rel_pert", "float"))
+    record = Record
     report_notes = (
         "Families (hidden widths d_1..d_L; `width` k, `bottleneck_width` b): constant k,...,k; "
         "widening k/4 -> 4k geometrically; narrowing 4k -> k/4; bottleneck k,...,b,...,k (b at "
@@ -127,18 +132,6 @@ class MultilayerSingleStep(Experiment):
         "over ~10^4 regions to the end of their bound.")
 
     def validate(self, p: dict[str, Any]) -> None:
-        for key in ("d", "depth"):
-            require(len(p[key]) >= 1 and all(v >= 1 for v in p[key]),
-                    f"{key} must be a non-empty list of integers >= 1, got {p[key]}")
-        require(all(v >= 2 for v in p["d"]), f"d must be >= 2, got {p['d']}")
-        bad = [f for f in p["family"] if f not in FAMILIES]
-        require(not bad, f"unknown family {bad}; known: {', '.join(FAMILIES)}")
-        for key in ("width", "bottleneck_width", "poly_cap", "nets", "inputs"):
-            require(p[key] >= 1, f"{key} must be >= 1, got {p[key]}")
-        require(p["nets"] >= 2, f"nets must be >= 2 (standard errors), got {p['nets']}")
-        require(p["max_eta"] > 0, f"max_eta must be > 0, got {p['max_eta']}")
-        require(p["max_rel"] > 0, f"max_rel must be > 0, got {p['max_rel']}")
-        require(0 < p["delta"] < 1, f"delta must be in (0, 1), got {p['delta']}")
         for cell in self.cells(p):
             w = [cell["d"], *self.widths(cell, p)]
             n = sum(a * b for a, b in itertools.pairwise(w))
@@ -208,8 +201,7 @@ class MultilayerSingleStep(Experiment):
             per_net = g.groupby("net")
 
             def se(col: pd.Series, net: pd.Series = g.net) -> float:
-                m = col.groupby(net).mean()
-                return float(m.std(ddof=1) / math.sqrt(len(m))) if len(m) > 1 else math.nan
+                return float(mean_se(col.groupby(net).mean()))
 
             rows.append(dict(
                 family=fam, depth=depth, d=d, widths=g.widths.iloc[0], d_min=g.d_min.iloc[0],

@@ -27,18 +27,18 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
 import torch
 
 from randadv.attacks.segment import first_boundary_crossing
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, UnitContext, require
+from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import DeepReLUNet, RandomFCNet, RandomResNet
 from randadv.nets.plain import plain_relu_sequential
 from randadv.nets.seeding import derive_seed, generator
-from randadv.stats import loglog_slope
+from randadv.stats import loglog_slope, mean_se
 from randadv.theory.correlation import relu_correlation_iterates
 from randadv.theory.robustness_bounds import corollary1_segment_radius
 
@@ -109,6 +109,15 @@ def _slopes(per: dict, ns: np.ndarray, stats: dict, pick: dict) -> dict[str, flo
     return {s: loglog_slope(x, np.array([fn(*cat[n]) for n in ns])) for s, fn in stats.items()}
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"family": str, "inputs": str, "n": int, "size": int, "net": int,
+                              "point": int, "direction": int, "x_norm2": float, "f_x": float,
+                              "t": float, "t_rel": float, "crossed": bool, "unverified": bool,
+                              "t_cap_rel": float, "end_flipped": bool, "nngp_end_flip": float,
+                              "radius_unit": float, "radius_unit_rel": float, "pixel_ratio": float,
+                              "exact": bool})
+
+
 class SegmentCrossing(Experiment):
     name = "segment-crossing"
     paper = ("De Palma, Kiani, Lloyd, \"Adversarial Robustness Guarantees for Random Deep "
@@ -116,48 +125,38 @@ class SegmentCrossing(Experiment):
     figures_reproduced = "Theorem 1 (second part), Corollary 1 eqs. (18)-(19) (no figure)"
     summary = ("first boundary crossing t* of x + t v along random unit directions vs input "
                "dimension n: t*/||x|| flat in n, P(t* < r(delta)) <= delta")
+    parameters = dict(
+        families=Param(["mlp1", "mlp2", "fc"],
+                       "network families: mlpL (L hidden layers: mlp1, mlp2, mlp4) and the zoo's "
+                       "fc, lenet, conv4, resnet"),
+        dims=Param([16, 64, 256, 1024, 4096], "input dimensions n of the MLP families"),
+        image_sizes=Param([4, 8, 16, 32], "image sides of the zoo families"),
+        channels=Param(3, "image channels of the conv families", min=1),
+        width=Param(256, "hidden width of the MLP families", min=1),
+        resnet_widths=Param([8, 16, 32], "channel widths of the resnet family's stages", min=1),
+        resnet_blocks=Param(1, "residual blocks per stage of the resnet family", min=1),
+        nets=Param(16, min=2, why="bootstrap over nets"),
+        points=Param(8, "inputs per network", min=1),
+        directions=Param(8, "random directions per point", min=1),
+        inputs=Param("uniform", "input distribution: uniform (box) or gaussian",
+                     choices=INPUT_KINDS),
+        t_cap=Param(10.0, "farthest crossing searched, in units of ||x||", gt=0),
+        q=Param(0.1, "quantile level of the reported crossing distances", gt=0, lt=1),
+        n_grid=Param(512,
+                     "grid points on [0, t_cap ||x||] per direction (the exact search starts from"
+                     " them)", min=16),
+        bootstrap=Param(200, "bootstrap resamples for the confidence intervals", min=10),
+    )
     profiles = {
-        "smoke": dict(families=["mlp1", "fc"], dims=[16, 64, 256], image_sizes=[4, 8],
-                      channels=3, width=64, resnet_widths=[8, 16, 32], resnet_blocks=1,
-                      nets=3, points=4, directions=4, inputs="uniform", t_cap=10.0, q=0.1,
-                      n_grid=256, bootstrap=50),
-        "quick": dict(families=["mlp1", "mlp2", "fc"], dims=[16, 64, 256, 1024, 4096],
-                      image_sizes=[4, 8, 16, 32], channels=3, width=256,
-                      resnet_widths=[8, 16, 32], resnet_blocks=1, nets=16, points=8,
-                      directions=8, inputs="uniform", t_cap=10.0, q=0.1, n_grid=512,
-                      bootstrap=200),
+        "smoke": dict(families=["mlp1", "fc"], dims=[16, 64, 256], image_sizes=[4, 8], width=64,
+                      nets=3, points=4, directions=4, n_grid=256, bootstrap=50),
+        "quick": dict(),
         "paper": dict(families=["mlp1", "mlp2", "mlp4", "fc", "resnet"],
-                      dims=[16, 64, 256, 1024, 4096, 16384],
-                      image_sizes=[12, 16, 20, 24, 28, 32], channels=3, width=512,
-                      resnet_widths=[32, 64, 128], resnet_blocks=3, nets=50, points=10,
-                      directions=10, inputs="uniform", t_cap=10.0, q=0.1, n_grid=512,
-                      bootstrap=500),
+                      dims=[16, 64, 256, 1024, 4096, 16384], image_sizes=[12, 16, 20, 24, 28, 32],
+                      width=512, resnet_widths=[32, 64, 128], resnet_blocks=3, nets=50, points=10,
+                      directions=10, bootstrap=500),
     }
-    param_help = {
-        "bootstrap": "bootstrap resamples for the confidence intervals",
-        "channels": "image channels of the conv families",
-        "dims": "input dimensions n of the MLP families",
-        "directions": "random directions per point",
-        "families": ("network families: mlpL (L hidden layers: mlp1, mlp2, mlp4) and the zoo's fc, "
-                    "lenet, conv4, resnet"),
-        "image_sizes": "image sides of the zoo families",
-        "inputs": "input distribution: uniform (box) or gaussian",
-        "n_grid": ("grid points on [0, t_cap ||x||] per direction (the exact search starts from "
-                  "them)"),
-        "nets": "number of random networks (independent seeds) per grid cell",
-        "points": "inputs per network",
-        "q": "quantile level of the reported crossing distances",
-        "resnet_blocks": "residual blocks per stage of the resnet family",
-        "resnet_widths": "channel widths of the resnet family's stages",
-        "t_cap": "farthest crossing searched, in units of ||x||",
-        "width": "hidden width of the MLP families",
-    }
-    columns = (("family", "str"), ("inputs", "str"), ("n", "int"), ("size", "int"),
-               ("net", "int"), ("point", "int"), ("direction", "int"), ("x_norm2", "float"),
-               ("f_x", "float"), ("t", "float"), ("t_rel", "float"), ("crossed", "bool"),
-               ("unverified", "bool"), ("t_cap_rel", "float"), ("end_flipped", "bool"),
-               ("nngp_end_flip", "float"), ("radius_unit", "float"),
-               ("radius_unit_rel", "float"), ("pixel_ratio", "float"), ("exact", "bool"))
+    record = Record
 
     report_notes = (
         "Families: mlpL = randadv.nets.DeepReLUNet([n] + [width] * L) (bias-free, He-scaled "
@@ -185,7 +184,6 @@ class SegmentCrossing(Experiment):
         " default calibration budget.")
 
     def validate(self, p: dict[str, Any]) -> None:
-        require(len(p["families"]) >= 1, "families must not be empty")
         for fam in p["families"]:
             check_family(fam)
         if any(f.startswith("mlp") for f in p["families"]):
@@ -194,18 +192,6 @@ class SegmentCrossing(Experiment):
         if any(f in ZOO for f in p["families"]):
             require(len(p["image_sizes"]) >= 1 and all(s >= 2 for s in p["image_sizes"]),
                     f"image_sizes must be integers >= 2, got {p['image_sizes']}")
-        require(p["channels"] >= 1, f"channels must be >= 1, got {p['channels']}")
-        require(p["width"] >= 1, f"width must be >= 1, got {p['width']}")
-        require(len(p["resnet_widths"]) >= 1 and min(p["resnet_widths"]) >= 1
-                and p["resnet_blocks"] >= 1, "resnet_widths and resnet_blocks must be >= 1")
-        require(p["nets"] >= 2, f"nets must be >= 2 (bootstrap over nets), got {p['nets']}")
-        require(p["points"] >= 1 and p["directions"] >= 1, "points and directions must be >= 1")
-        require(p["inputs"] in INPUT_KINDS, f"inputs must be one of {INPUT_KINDS}, got "
-                                            f"{p['inputs']!r}")
-        require(p["t_cap"] > 0, f"t_cap must be > 0, got {p['t_cap']}")
-        require(0 < p["q"] < 1, f"q must be in (0, 1), got {p['q']}")
-        require(p["n_grid"] >= 16, f"n_grid must be >= 16, got {p['n_grid']}")
-        require(p["bootstrap"] >= 10, f"bootstrap must be >= 10, got {p['bootstrap']}")
 
     def _sizes(self, family: str, p: Mapping[str, Any]) -> list[int]:
         return list(p["image_sizes"]) if family in ZOO else list(p["dims"])
@@ -326,8 +312,7 @@ class SegmentCrossing(Experiment):
                 radius_q=float(q * g.radius_unit.median()),
                 below_r_q=float((rel_all <= q * g.radius_unit_rel.to_numpy(float)).mean()),
                 end_flip=float(g.end_flipped.mean()),
-                end_flip_se=float(per_net_end.std(ddof=1) / math.sqrt(len(per_net_end)))
-                if len(per_net_end) > 1 else math.nan,
+                end_flip_se=float(mean_se(per_net_end)),
                 nngp_end_flip=float(g.nngp_end_flip.mean()),
                 unverified=int(g.unverified.sum()), exact=bool(g.exact.all())))
         return pd.DataFrame(rows)
@@ -469,7 +454,7 @@ class SegmentCrossing(Experiment):
             if depth is not None:
                 width = FC_HIDDEN if fam == "fc" else int(p.get("width", 256))
                 per = g.end_flipped.groupby(g.net.astype(str) + ":" + g.n.astype(str)).mean()
-                se = float(per.std(ddof=1) / math.sqrt(len(per))) if len(per) > 1 else math.nan
+                se = float(mean_se(per))
                 meas, th = float(g.end_flipped.mean()), float(g.nngp_end_flip.mean())
                 allow = depth / width
                 claims.append(Claim(

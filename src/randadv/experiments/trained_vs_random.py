@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ from randadv.data import BinaryTask, load_binary_cifar10, load_binary_mnist
 from randadv.experiments._closest_common import attack_all_norms
 from randadv.experiments._closest_common import lp_rows as _lp
 from randadv.experiments._lazy_common import model_root
-from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets.seeding import derive_seed, generator
 from randadv.nets.zoo import build_architecture
 from randadv.train.standard import StandardTrainConfig, train_standard
@@ -51,6 +51,13 @@ def percentile_fit(distances: np.ndarray, upto: float = 0.25) -> tuple[float, fl
     return float(a), float(b), float(1 - (resid ** 2).sum() / ss) if ss > 0 else float("nan")
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"net": int, "state": str, "inputs": str, "norm": str, "index": int,
+                              "distance": float, "success": bool, "own_norm": bool, "x_norm": float,
+                              "f_x": float, "y": int, "correct": bool, "train_acc": float,
+                              "test_acc": float, "train_seconds": float})
+
+
 class TrainedVsRandom(Experiment):
     name = "trained-vs-random"
     paper = ("De Palma, Kiani, Lloyd, \"Adversarial Robustness Guarantees for Random Deep "
@@ -59,43 +66,33 @@ class TrainedVsRandom(Experiment):
     summary = ("closest-adversarial distances (l1, l2, linf) of random and trained residual "
                "nets at random, training and test images (MNIST parity; CIFAR-10 with "
                "--data-dir)")
+    parameters = dict(
+        data_dir=Param(""),
+        dataset=Param("mnist", "mnist (parity) or cifar10 (the paper's class split)",
+                      choices=("mnist", "cifar10")),
+        image_size=Param(28, "image side after downsampling (MNIST up to 28, CIFAR-10 up to 32)"),
+        widths=Param([8, 16, 32], "channel widths of the residual stages", min=1),
+        blocks_per_stage=Param(1, "residual blocks per stage", min=1),
+        nets=Param(2, min=1),
+        epochs=Param(2, "training epochs", min=1),
+        n_train=Param(4000, min=0),
+        lr=Param(1e-3, gt=0),
+        batch_size=Param(32, min=1),
+        points=Param(20, "points attacked per kind (random inputs, training images, test images)",
+                     min=1),
+        norms=Param(["l1", "l2", "linf"], choices=NORMS),
+        attack_steps=Param(10, min=1),
+        n_starts=Param(1, "restarts of the attack per point", min=1),
+        model_dir=Param(""),
+    )
     profiles = {
-        "smoke": dict(data_dir="", dataset="mnist", image_size=14, widths=[4, 8],
-                      blocks_per_stage=1, nets=1, epochs=1, n_train=256, lr=1e-3,
-                      batch_size=32, points=4, norms=["l2", "linf"], attack_steps=5,
-                      n_starts=1, model_dir=""),
-        "quick": dict(data_dir="", dataset="mnist", image_size=28, widths=[8, 16, 32],
-                      blocks_per_stage=1, nets=2, epochs=2, n_train=4000, lr=1e-3,
-                      batch_size=32, points=20, norms=["l1", "l2", "linf"], attack_steps=10,
-                      n_starts=1, model_dir=""),
-        "paper": dict(data_dir="", dataset="mnist", image_size=28, widths=[32, 64, 128],
-                      blocks_per_stage=3, nets=5, epochs=15, n_train=0, lr=1e-4,
-                      batch_size=32, points=200, norms=["l1", "l2", "linf"], attack_steps=20,
-                      n_starts=3, model_dir=""),
+        "smoke": dict(image_size=14, widths=[4, 8], nets=1, epochs=1, n_train=256, points=4,
+                      norms=["l2", "linf"], attack_steps=5),
+        "quick": dict(),
+        "paper": dict(widths=[32, 64, 128], blocks_per_stage=3, nets=5, epochs=15, n_train=0,
+                      lr=1e-4, points=200, attack_steps=20, n_starts=3),
     }
-    param_help = {
-        "attack_steps": "steps of each closest_adversarial attack",
-        "batch_size": "mini-batch size of the training",
-        "blocks_per_stage": "residual blocks per stage",
-        "data_dir": ("dataset folder for this run (empty: --data-dir, $RANDADV_DATA_DIR, the "
-                    "usual places)"),
-        "dataset": "mnist (parity) or cifar10 (the paper's class split)",
-        "epochs": "training epochs",
-        "image_size": "image side after downsampling (MNIST up to 28, CIFAR-10 up to 32)",
-        "lr": "learning rate of the training",
-        "model_dir": "folder caching trained models, resumable (empty: OUT/models of the run)",
-        "n_starts": "restarts of the attack per point",
-        "n_train": "training images used (0: the whole training split)",
-        "nets": "number of random networks (independent seeds) per grid cell",
-        "norms": "norms of the distances: l1, l2, linf",
-        "points": "points attacked per kind (random inputs, training images, test images)",
-        "widths": "channel widths of the residual stages",
-    }
-    columns = (("net", "int"), ("state", "str"), ("inputs", "str"), ("norm", "str"),
-               ("index", "int"), ("distance", "float"), ("success", "bool"),
-               ("own_norm", "bool"), ("x_norm", "float"), ("f_x", "float"), ("y", "int"),
-               ("correct", "bool"),
-               ("train_acc", "float"), ("test_acc", "float"), ("train_seconds", "float"))
+    record = Record
 
     report_notes = (
         "Network: the simplified residual network of randadv.nets.zoo (He-normal weights, "
@@ -121,20 +118,8 @@ class TrainedVsRandom(Experiment):
         "alone, about 150 CPU-core-hours for 5 nets: use `--device cuda`.")
 
     def validate(self, p: dict[str, Any]) -> None:
-        require(p["dataset"] in ("mnist", "cifar10"), f"dataset must be mnist or cifar10, got "
-                                                      f"{p['dataset']!r}")
         side = 28 if p["dataset"] == "mnist" else 32
         require(4 <= p["image_size"] <= side, f"image_size must be in 4..{side}")
-        require(all(w >= 1 for w in p["widths"]) and p["blocks_per_stage"] >= 1,
-                "widths and blocks_per_stage must be >= 1")
-        require(p["nets"] >= 1 and p["epochs"] >= 1 and p["points"] >= 1,
-                "nets, epochs and points must be >= 1")
-        require(p["lr"] > 0 and p["batch_size"] >= 1 and p["n_train"] >= 0,
-                "lr > 0, batch_size >= 1, n_train >= 0 needed")
-        bad = [n for n in p["norms"] if n not in NORMS]
-        require(not bad and p["norms"], f"norms must be among {NORMS}, got {p['norms']}")
-        require(p["attack_steps"] >= 1 and p["n_starts"] >= 1,
-                "attack_steps and n_starts must be >= 1")
 
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(net=n, state=s) for n in range(p["nets"]) for s in ("random", "trained")]

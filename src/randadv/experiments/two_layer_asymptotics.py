@@ -23,9 +23,11 @@ import pandas as pd
 from scipy import stats
 
 from randadv.attacks import smallest_flip_step_on_ray
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, UnitContext, require
+from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
+from randadv.experiments.two_layer_single_step import Record
 from randadv.nets import ACTIVATIONS
 from randadv.nets.seeding import derive_seed
+from randadv.stats import binomial_se, loglog_slope, mean_se
 from randadv.theory.gaussian import single_step_prediction
 from randadv.theory.two_layer_law import fourth_moments, sample_two_layer_ray
 
@@ -44,30 +46,27 @@ class TwoLayerAsymptotics(Experiment):
                           "with the infinite-width theory overlaid")
     summary = ("smallest flipping eta, ||grad f||, fraction flipped and ||delta||/||x|| over d "
                "and k far beyond materialisable nets, from the exact law of the ray")
+    parameters = dict(
+        d=Param([10, 100, 1000, 10**4, 10**6, 10**8],
+                "input dimensions d (any size: the sampler never holds W)", min=1),
+        k=Param([10, 100, 1000, 10**4, 10**5, 10**6],
+                "hidden widths k (the sampler streams k in blocks)", min=1, max=MAX_K),
+        activation=Param(["relu", "tanh"], "activations psi (relu, tanh, softplus, ...)",
+                         choices=tuple(ACTIVATIONS)),
+        pairs=Param(40, "independent (network, input) pairs sampled per grid cell", min=2),
+        chunk=Param(40,
+                    "pairs sampled together in one batch (memory; results do not depend on it)",
+                    min=1),
+        max_eta=Param(20.0, gt=0),
+        output=Param("rademacher", choices=("rademacher", "gaussian")),
+    )
     profiles = {
-        "smoke": dict(d=[10, 1000], k=[10, 1000], activation=["relu"], pairs=24, chunk=12,
-                      max_eta=20.0, output="rademacher"),
-        "quick": dict(d=[10, 100, 1000, 10**4, 10**6, 10**8],
-                      k=[10, 100, 1000, 10**4, 10**5, 10**6], activation=["relu", "tanh"],
-                      pairs=40, chunk=40, max_eta=20.0, output="rademacher"),
+        "smoke": dict(d=[10, 1000], k=[10, 1000], activation=["relu"], pairs=24, chunk=12),
+        "quick": dict(),
         "paper": dict(d=[10, 100, 1000, 10**4, 10**5, 10**6, 10**7, 10**8],
-                      k=[10, 100, 1000, 10**4, 10**5, 10**6, 10**7, 10**8],
-                      activation=["relu", "tanh"], pairs=200, chunk=20, max_eta=20.0,
-                      output="rademacher"),
+                      k=[10, 100, 1000, 10**4, 10**5, 10**6, 10**7, 10**8], pairs=200, chunk=20),
     }
-    param_help = {
-        "activation": "activations psi (relu, tanh, softplus, ...)",
-        "d": "input dimensions d (any size: the sampler never holds W)",
-        "k": "hidden widths k (the sampler streams k in blocks)",
-        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
-        "output": "output weights: rademacher (+-1/sqrt(k), the paper's) or gaussian",
-        "pairs": "independent (network, input) pairs sampled per grid cell",
-        "chunk": "pairs sampled together in one batch (memory; results do not depend on it)",
-    }
-    columns = (("d", "int"), ("k", "int"), ("depth", "int"), ("activation", "str"),
-               ("net", "int"), ("input", "int"), ("f_x", "float"), ("grad_norm", "float"),
-               ("eta", "float"), ("eta_boundary", "float"), ("flipped", "bool"),
-               ("perturbation_norm", "float"), ("x_norm", "float"))
+    record = Record
 
     report_notes = (
         "Every record is one independent (network, input) pair drawn from the exact joint law "
@@ -77,19 +76,6 @@ class TwoLayerAsymptotics(Experiment):
         "(float64 sum above its rounding bound), not by a forward pass: no net exists. Cost is "
         "O(k) per pair whatever d; memory about 160 bytes per unit of one pair at its peak, so "
         "k = 1e8 needs about 16 GB per pair in flight.")
-
-    def validate(self, p: dict[str, Any]) -> None:
-        for key in ("d", "k"):
-            require(len(p[key]) >= 1 and all(int(v) == v and v >= 1 for v in p[key]),
-                    f"{key} must be a list of integers >= 1, got {p[key]}")
-        require(all(k <= MAX_K for k in p["k"]), f"k must be <= {MAX_K:.0e}, got {p['k']}")
-        require(p["pairs"] >= 2 and p["chunk"] >= 1,
-                f"pairs must be >= 2 and chunk >= 1, got {p['pairs']} and {p['chunk']}")
-        require(p["max_eta"] > 0, f"max_eta must be > 0, got {p['max_eta']}")
-        require(p["output"] in ("rademacher", "gaussian"),
-                f"output must be rademacher or gaussian, got {p['output']!r}")
-        bad = [a for a in p["activation"] if a not in ACTIVATIONS]
-        require(not bad, f"unknown activation(s) {bad}; known: {', '.join(ACTIVATIONS)}")
 
     def cells(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(activation=a, d=int(d), k=int(k))
@@ -148,10 +134,10 @@ class TwoLayerAsymptotics(Experiment):
             gsq, fsq = g.grad_norm ** 2, g.f_x ** 2
             rows.append(dict(
                 depth=1, activation=act, d=d, k=k, n=n, flipped=nf / n,
-                flipped_se=math.sqrt(max(nf / n * (1 - nf / n), 0.0) / n),
+                flipped_se=float(binomial_se(nf / n, n)),
                 flip_theory=th.flip_fraction(p["max_eta"]),
                 eta_mean=eta.mean(), eta_std=eta.std(ddof=1),
-                eta_se=eta.std(ddof=1) / math.sqrt(nf) if nf > 1 else float("nan"),
+                eta_se=mean_se(eta),
                 eta_theory=th.eta_mean,
                 grad_norm_mean=g.grad_norm.mean(), grad_norm_std=g.grad_norm.std(ddof=1),
                 grad_norm_theory=th.grad_norm,
@@ -238,7 +224,7 @@ class TwoLayerAsymptotics(Experiment):
         fl = t[(t.activation == "relu") & (t.flipped > 0)]
         if fl.d.nunique() >= 3:
             g = fl.groupby("d").pert_over_x.mean()
-            slope = float(np.polyfit(np.log(g.index.values), np.log(g.values), 1)[0])
+            slope = loglog_slope(g.index.values, g.values)
             claims.append(Claim(
                 "Theorem 2: ||eta grad f(x)|| = O(1) while ||x|| = sqrt(d), i.e. the relative "
                 "perturbation ||delta|| / ||x|| decays like d^-1/2 (ReLU)",

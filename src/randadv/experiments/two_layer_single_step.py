@@ -13,16 +13,15 @@ import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-import numpy as np
 import pandas as pd
 
 from randadv.attacks import smallest_flip_step
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, UnitContext, require
+from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import ACTIVATIONS, DeepRandomNet, sphere_points
 from randadv.nets.seeding import derive_seed
-from randadv.stats import bonferroni_t, loglog_slope
+from randadv.stats import bonferroni_t, loglog_slope, mean_se
 from randadv.theory.gaussian import single_step_prediction
 
 MAX_WEIGHT_ENTRIES = 10**12   # beyond this a cell is refused up front (~4 TB of float32 weights)
@@ -33,6 +32,13 @@ MAX_WEIGHT_ENTRIES = 10**12   # beyond this a cell is refused up front (~4 TB of
 DEEP_PAPER_K = 10_000
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"d": int, "k": int, "depth": int, "activation": str, "net": int,
+                              "input": int, "f_x": float, "grad_norm": float, "eta": float,
+                              "eta_boundary": float, "flipped": bool, "perturbation_norm": float,
+                              "x_norm": float})
+
+
 class TwoLayerSingleStep(Experiment):
     name = "two-layer-single-step"
     paper = ("Bubeck, Cherapanamjeri, Gidel, Tachet des Combes, \"A single gradient step finds "
@@ -40,36 +46,30 @@ class TwoLayerSingleStep(Experiment):
     figures_reproduced = "Section 4, Figures 1-2; Appendix A, Figures 3-7"
     summary = ("smallest flipping step eta, ||grad f||, fraction flipped with |eta| < 20, "
                "over d, k and depth L = 1..6")
+    parameters = dict(
+        d=Param([10, 50, 100, 500, 1000], "input dimensions d", min=1),
+        k=Param([10, 100, 1000, 10000], "hidden widths k", min=1),
+        depth=Param([1, 2, 3, 4, 5, 6], "hidden layers L (1: the two-layer net of eq. (1))",
+                    min=1),
+        activation=Param(["relu", "tanh"], "activations psi (relu, tanh, ...)",
+                         choices=tuple(ACTIVATIONS)),
+        deep_max_k=Param(100, "largest width k of the cells with depth > 1"),
+        nets=Param(10, min=1),
+        inputs=Param(50, "inputs per network, uniform on the sphere of radius sqrt(d)", min=1),
+        max_eta=Param(20.0, gt=0),
+        hidden_gain=Param(1.0, "variance gain of the hidden layers of deep nets (2: He scaling)",
+                          gt=0),
+        output=Param("rademacher", choices=("rademacher", "gaussian")),
+    )
     profiles = {
-        "smoke": dict(d=[20, 100], k=[20, 100], depth=[1, 2], activation=["relu"],
-                      deep_max_k=100, nets=5, inputs=10, max_eta=20.0, hidden_gain=1.0,
-                      output="rademacher"),
-        "quick": dict(d=[10, 50, 100, 500, 1000], k=[10, 100, 1000, 10000],
-                      depth=[1, 2, 3, 4, 5, 6], activation=["relu", "tanh"], deep_max_k=100,
-                      nets=10, inputs=50, max_eta=20.0, hidden_gain=1.0,
-                      output="rademacher"),
+        "smoke": dict(d=[20, 100], k=[20, 100], depth=[1, 2], activation=["relu"], nets=5,
+                      inputs=10),
+        "quick": dict(),
         "paper": dict(d=[10, 50, 100, 500, 1000, 5000],
-                      k=[10, 50, 100, 1000, 10000, 100000, 1000000],
-                      depth=[1, 2, 3, 4, 5, 6], activation=["relu"], deep_max_k=10000,
-                      nets=100, inputs=100, max_eta=20.0, hidden_gain=1.0,
-                      output="rademacher"),
+                      k=[10, 50, 100, 1000, 10000, 100000, 1000000], activation=["relu"],
+                      deep_max_k=10000, nets=100, inputs=100),
     }
-    param_help = {
-        "activation": "activations psi (relu, tanh, ...)",
-        "d": "input dimensions d",
-        "deep_max_k": "largest width k of the cells with depth > 1",
-        "depth": "hidden layers L (1: the two-layer net of eq. (1))",
-        "hidden_gain": "variance gain of the hidden layers of deep nets (2: He scaling)",
-        "inputs": "inputs per network, uniform on the sphere of radius sqrt(d)",
-        "k": "hidden widths k",
-        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
-        "nets": "number of random networks (independent seeds) per grid cell",
-        "output": "output weights: rademacher (+-1/sqrt(k), the paper's) or gaussian",
-    }
-    columns = (("d", "int"), ("k", "int"), ("depth", "int"), ("activation", "str"),
-               ("net", "int"), ("input", "int"), ("f_x", "float"), ("grad_norm", "float"),
-               ("eta", "float"), ("eta_boundary", "float"), ("flipped", "bool"),
-               ("perturbation_norm", "float"), ("x_norm", "float"))
+    record = Record
 
     report_notes = (
         "Deep networks use NN-DEF weights (N(0, 1/fan_in), Bartlett et al. 2021) after the first "
@@ -89,16 +89,6 @@ class TwoLayerSingleStep(Experiment):
         "k = 10^4 take days on 2 cores. Run it on a GPU (`--device cuda`) or a cluster.")
 
     def validate(self, p: dict[str, Any]) -> None:
-        for key in ("d", "k", "depth"):
-            require(all(v >= 1 for v in p[key]), f"{key} must be >= 1, got {p[key]}")
-        require(p["nets"] >= 1 and p["inputs"] >= 1,
-                f"nets and inputs must be >= 1, got {p['nets']} and {p['inputs']}")
-        require(p["max_eta"] > 0, f"max_eta must be > 0, got {p['max_eta']}")
-        require(p["hidden_gain"] > 0, f"hidden_gain must be > 0, got {p['hidden_gain']}")
-        require(p["output"] in ("rademacher", "gaussian"),
-                f"output must be rademacher or gaussian, got {p['output']!r}")
-        bad = [a for a in p["activation"] if a not in ACTIVATIONS]
-        require(not bad, f"unknown activation(s) {bad}; known: {', '.join(ACTIVATIONS)}")
         for cell in self.cells(p):
             n = cell["d"] * cell["k"] + (cell["depth"] - 1) * cell["k"] ** 2
             require(n <= MAX_WEIGHT_ENTRIES,
@@ -229,7 +219,7 @@ class TwoLayerSingleStep(Experiment):
                           & (df.k == row.k)]
                 per_net = (cell.f_x ** 2).groupby(cell.net).mean()
                 if len(per_net) >= 2:
-                    se = per_net.std(ddof=1) / np.sqrt(len(per_net))
+                    se = mean_se(per_net)
                     zs.append(abs(per_net.mean() - row.f_sq_theory) / se)
             if zs:
                 z = float(max(zs))

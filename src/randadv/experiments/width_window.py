@@ -19,15 +19,16 @@ import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from randadv.attacks import smallest_flip_step
-from randadv.experiments.base import Claim, Experiment, UnitContext, require
+from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets import ACTIVATIONS, TwoLayerRandomNet, get_activation, sphere_points
 from randadv.nets.seeding import derive_seed
+from randadv.stats import mean_se
 from randadv.theory.gp_limit import gp_single_step
 
 MAX_WEIGHT_ENTRIES = 10**11      # one net: d * k weights (streamed block by block beyond 2 GiB)
@@ -47,6 +48,12 @@ def widths_for(d: int, ratios: np.ndarray) -> list[int]:
     return sorted({max(1, int(round(r * d))) for r in ratios})
 
 
+# one record (a row of the results table) of a unit
+Record = TypedDict("Record", {"activation": str, "d": int, "k": int, "ratio": float, "net": int,
+                              "input": int, "f_x": float, "grad_norm": float, "eta": float,
+                              "flipped": bool, "perturbation_norm": float, "x_norm": float})
+
+
 class WidthWindow(Experiment):
     name = "width-window"
     paper = ("Bubeck, Cherapanamjeri, Gidel, Tachet des Combes, \"A single gradient step finds "
@@ -55,31 +62,27 @@ class WidthWindow(Experiment):
                           "k = infinity Gaussian-process limit (no figure in the paper)")
     summary = ("smallest flipping step, ||grad f||, fraction flipped and ||delta||/||x|| of "
                "two-layer nets for k/d on a log grid 0.1..10, against the infinite-width GP")
+    parameters = dict(
+        d=Param([100, 300, 1000], "input dimensions d", min=2),
+        ratio_min=Param(0.1, "smallest k/d", gt=0),
+        ratio_max=Param(10.0, "largest k/d"),
+        n_ratios=Param(17, "values of k/d on the log grid", min=1),
+        activation=Param(["relu", "tanh"], "activation psi", choices=tuple(ACTIVATIONS)),
+        nets=Param(12, min=2, why="standard errors"),
+        inputs=Param(32, "inputs per network", min=1),
+        max_eta=Param(20.0, gt=0),
+        gp_samples=Param(200_000,
+                         "samples of the infinite-width Gaussian law of (f, grad f) per cell",
+                         min=100),
+    )
     profiles = {
         "smoke": dict(d=[16, 32, 64], ratio_min=0.25, ratio_max=4.0, n_ratios=3,
-                      activation=["relu"], nets=3, inputs=4, max_eta=20.0, gp_samples=20_000),
-        "quick": dict(d=[100, 300, 1000], ratio_min=0.1, ratio_max=10.0, n_ratios=17,
-                      activation=["relu", "tanh"], nets=12, inputs=32, max_eta=20.0,
-                      gp_samples=200_000),
-        "paper": dict(d=[100, 300, 1000, 3000, 10000], ratio_min=0.1, ratio_max=10.0,
-                      n_ratios=33, activation=["relu", "tanh"], nets=20, inputs=50,
-                      max_eta=20.0, gp_samples=400_000),
+                      activation=["relu"], nets=3, inputs=4, gp_samples=20_000),
+        "quick": dict(),
+        "paper": dict(d=[100, 300, 1000, 3000, 10000], n_ratios=33, nets=20, inputs=50,
+                      gp_samples=400_000),
     }
-    param_help = {
-        "activation": "activation psi",
-        "d": "input dimensions d",
-        "gp_samples": "samples of the infinite-width Gaussian law of (f, grad f) per cell",
-        "inputs": "inputs per network",
-        "max_eta": "largest |eta| searched for the smallest flipping step x + eta grad f(x)",
-        "n_ratios": "values of k/d on the log grid",
-        "nets": "number of random networks (independent seeds) per grid cell",
-        "ratio_max": "largest k/d",
-        "ratio_min": "smallest k/d",
-    }
-    columns = (("activation", "str"), ("d", "int"), ("k", "int"), ("ratio", "float"),
-               ("net", "int"), ("input", "int"), ("f_x", "float"), ("grad_norm", "float"),
-               ("eta", "float"), ("flipped", "bool"), ("perturbation_norm", "float"),
-               ("x_norm", "float"))
+    record = Record
     report_notes = (
         "Nets: `TwoLayerRandomNet(d, k, activation)`, f(x) = k^-1/2 sum_l a_l psi(w_l . x), "
         "w_l ~ N(0, I/d), a_l = +-1, float32; k = round(r d) for r on the log grid (cells whose k "
@@ -106,17 +109,8 @@ class WidthWindow(Experiment):
 
     # ------------------------------------------------------------------ grid
     def validate(self, p: dict[str, Any]) -> None:
-        require(len(p["d"]) >= 1 and all(v >= 2 for v in p["d"]),
-                f"d must be a non-empty list of integers >= 2, got {p['d']}")
-        require(0 < p["ratio_min"] <= p["ratio_max"],
-                f"need 0 < ratio_min <= ratio_max, got {p['ratio_min']}, {p['ratio_max']}")
-        require(p["n_ratios"] >= 1, f"n_ratios must be >= 1, got {p['n_ratios']}")
-        require(p["nets"] >= 2, f"nets must be >= 2 (standard errors), got {p['nets']}")
-        require(p["inputs"] >= 1, f"inputs must be >= 1, got {p['inputs']}")
-        require(p["max_eta"] > 0, f"max_eta must be > 0, got {p['max_eta']}")
-        require(p["gp_samples"] >= 100, f"gp_samples must be >= 100, got {p['gp_samples']}")
-        bad = [a for a in p["activation"] if a not in ACTIVATIONS]
-        require(not bad, f"unknown activation(s) {bad}; known: {', '.join(ACTIVATIONS)}")
+        require(p["ratio_min"] <= p["ratio_max"],
+                f"need ratio_min <= ratio_max, got {p['ratio_min']}, {p['ratio_max']}")
         for cell in self.cells(p):
             n = cell["d"] * cell["k"]
             require(n <= MAX_WEIGHT_ENTRIES, f"cell {cell} needs {n:.3g} weights, over the "
@@ -171,8 +165,7 @@ class WidthWindow(Experiment):
             g = g.assign(nonlin=g.abs_eta / g.eta_lin - 1)
             per_net = g.groupby("net")[["flip", "abs_eta", "grad_norm", "abs_f", "rel",
                                         "nonlin"]].mean()
-            se = per_net.std(ddof=1) / math.sqrt(len(per_net)) if len(per_net) > 1 else \
-                per_net.mean() * math.nan
+            se = mean_se(per_net)
             gp = self.gp(act, int(d), p)
             rows.append(dict(
                 activation=act, d=d, k=k, ratio=k / d, nets=len(per_net), n=len(g),

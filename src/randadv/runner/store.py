@@ -182,6 +182,12 @@ class ResultStore:
                    elapsed: float) -> None:
         """Store a unit's records and mark it done, atomically."""
         names = [n for n, _ in self.columns]
+        records = list(records)
+        for r in records:
+            if set(r) != set(names):   # the records are not of the experiment's record type
+                raise StoreError(f"unit {idx}: a record's fields differ from the experiment's "
+                                 f"columns (missing {sorted(set(names) - set(r))}, extra "
+                                 f"{sorted(set(r) - set(names))})")
         rows = [(idx, i, *[_plain(r[n]) for n in names]) for i, r in enumerate(records)]
         ph = ", ".join("?" * (len(names) + 2))
         con = self.con
