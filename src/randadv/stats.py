@@ -138,10 +138,20 @@ def mean_se(values: Sequence[float] | np.ndarray | pd.Series | pd.DataFrame
     """Standard error of a mean over independent units (per-network summaries):
     ``std(ddof=1) / sqrt(n)``; NaN with fewer than 2 values. A DataFrame gives one per column.
 
-    Example::
+    Paper:
+        none (utility: the standard errors behind every claim's "within a few standard
+        errors" criterion).
 
-        >>> mean_se([1.0, 2.0, 3.0])     # std 1, n 3
-        0.577...
+    Arguments:
+        values: one value per independent unit (a sequence, array, Series or DataFrame).
+
+    Returns:
+        The standard error (a float; a Series with one per column for a DataFrame).
+
+    Example:
+        >>> from randadv.stats import mean_se
+        >>> round(mean_se([1.0, 2.0, 3.0]), 6)     # std 1, n 3: 1 / sqrt(3)
+        0.57735
     """
     v = values if isinstance(values, pd.Series | pd.DataFrame) else pd.Series(values, dtype=float)
     if len(v) < 2:
