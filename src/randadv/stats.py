@@ -150,7 +150,7 @@ def mean_se(values: Sequence[float] | np.ndarray | pd.Series | pd.DataFrame
 
     Example:
         >>> from randadv.stats import mean_se
-        >>> round(mean_se([1.0, 2.0, 3.0]), 6)     # std 1, n 3: 1 / sqrt(3)
+        >>> round(float(mean_se([1.0, 2.0, 3.0])), 6)     # std 1, n 3: 1 / sqrt(3)
         0.57735
     """
     v = values if isinstance(values, pd.Series | pd.DataFrame) else pd.Series(values, dtype=float)
