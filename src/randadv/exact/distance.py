@@ -27,12 +27,11 @@ from randadv.exact.encoding import (
     float64_model,
     interval_bounds,
     lp_tighten,
-    pnorm,
     to_affine_layers,
 )
 from randadv.exact.milp import MipSolution, encode, solve_highs, solve_scip
 from randadv.exact.region import closest_in_pattern, f_range
-from randadv.protocol.norms import check_norm
+from randadv.protocol.norms import check_norm, pnorm
 from randadv.protocol.rounding import rounding_bound_of
 
 STATUSES = ("optimal", "time_limit", "infeasible")
