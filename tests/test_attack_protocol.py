@@ -91,3 +91,19 @@ def test_every_attack_is_a_min_norm_attack_within_its_budget(attack):
 def test_an_l2_attack_refuses_other_norms():
     with pytest.raises(InvalidInputError, match="DDN is an l2 attack"):
         DDN()(_net(), torch.rand(2, 5), "l1")
+
+
+def test_exact_min_distance_returns_the_one_result_type():
+    from randadv import exact
+    from randadv.protocol.result import AdversarialResult
+
+    net = _net(3)
+    x = torch.rand(2, 5)
+    for r, xi in zip(exact.min_distance(net, x, "l1", (0.0, 1.0)), x, strict=True):
+        assert isinstance(r, AdversarialResult) and isinstance(r, exact.ExactDistance)
+        assert r.success and r.verified and r.propagations is None
+        with torch.no_grad():
+            f_adv, f_x = float(net(r.x_adv[None])), float(net(xi[None]))
+        assert (f_adv > 0) != (f_x > 0)
+        assert r.distance == pytest.approx(float(lp_norm(r.x_adv[None] - xi[None], "l1")))
+        assert r.verified_margin == pytest.approx(abs(r.f_adv) / r.rounding_bound)
