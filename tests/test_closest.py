@@ -311,21 +311,23 @@ def test_l1_boundary_projection_stays_in_box():
     the tangent hyperplane, out of the box on the coordinates the l1 step saturates; the final
     verification clipped those points back, which undid the flip, and 3 of 8 inputs came back
     failed although FAB had found adversarial points for all of them."""
+    from randadv.attacks.base import AttackProblem
     from randadv.attacks.closest import boundary_projection
     from randadv.attacks.fab import fab_candidates
-    from randadv.attacks.min_norm import Best, prepare
+    from randadv.attacks.min_norm import Best
     from randadv.nets.zoo import build_architecture
 
     net = build_architecture("fc", 12, seed=0)
     x = net.sample_inputs(8, "bench", 0)
-    norm, box, f_x = prepare(net, x, "l1", (0.0, 1.0))
+    problem = AttackProblem.of(net, x, "l1", (0.0, 1.0))
+    norm = problem.norm
     for n_grid in (8, 0):   # the bracketed ray walk of the failing run, the projection alone
         best = Best(x, norm)             # no box guard: the projection itself must stay inside
         with torch.no_grad():
-            fab_candidates(net, x, f_x, norm, box, best, x, steps=10)
+            fab_candidates(problem, best, x, steps=10)
             assert bool(torch.isfinite(best.dist).all())
             before = best.dist.clone()
-            boundary_projection(net, x, f_x, norm, box, best, 8, None, n_grid=n_grid)
+            boundary_projection(problem, best, 8, None, n_grid=n_grid)
         assert bool(((best.point >= 0) & (best.point <= 1)).all())
         assert bool((best.dist <= before).all())
     # the whole attack with the settings of the failing run, and with the defaults
@@ -361,14 +363,15 @@ def test_fmn_l2_direction_finds_l1_points(norm):
 def test_best_keeps_f_and_grad_offered_with_a_point():
     """The boundary projection reads f and grad f at the best point from FMN's last pass; the
     cached values must be the model's, and points offered without them are recomputed."""
+    from randadv.attacks.base import AttackProblem
     from randadv.attacks.fmn import fmn_candidates
-    from randadv.attacks.min_norm import Best, prepare, value_and_grad
+    from randadv.attacks.min_norm import value_and_grad
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 1)).double()
     x = torch.rand(5, 6, dtype=torch.float64)
-    norm, box, f_x = prepare(net, x, "l2", None)
-    best = Best(x, norm, box)
-    fmn_candidates(net, x, f_x, norm, box, best, x, steps=30)
+    problem = AttackProblem.of(net, x, "l2", None)
+    best = problem.best()
+    fmn_candidates(problem, best, x, steps=30)
     rows = torch.nonzero(torch.isfinite(best.dist)).flatten()
     assert rows.numel() > 0
     f_ref, g_ref = value_and_grad(net, best.point[rows])
@@ -402,8 +405,9 @@ def test_radial_shrink_moves_the_best_point_to_its_segment_crossing(kind):
     """A best point deep in the adversarial region, at twice the first crossing t* of its own
     segment from x: the exact walk (stack) and the linear estimate from f and grad f at y
     (exact on an affine model) both bring it to t* (1 + 128 eps), the verification push."""
+    from randadv.attacks.base import AttackProblem
     from randadv.attacks.closest import radial_shrink
-    from randadv.attacks.min_norm import Best, prepare, value_and_grad
+    from randadv.attacks.min_norm import value_and_grad
     from randadv.attacks.segment import model_stack
 
     gen = torch.Generator().manual_seed(4)
@@ -423,15 +427,16 @@ def test_radial_shrink_moves_the_best_point_to_its_segment_crossing(kind):
     rows = torch.nonzero(crossing.crossed).flatten()
     assert rows.numel() >= 3
     x, t_star, v = x[rows], crossing.t[rows], v[rows]
-    norm, box, f_x = prepare(model, x, "l2", None)
+    problem = AttackProblem.of(model, x, "l2", None)
+    f_x = problem.f_x
     y = x + 2 * t_star.view(-1, 1) * v
     with torch.no_grad():
         f_y, g_y = value_and_grad(model, y)
     assert bool((torch.sign(f_y) != torch.sign(f_x)).all())
-    best = Best(x, norm, box)
+    best = problem.best()
     best.offer(y, torch.ones(len(rows), dtype=torch.bool), value=f_y, grad=g_y)
     with torch.no_grad():
-        radial_shrink(model, x, f_x, box, best, stack)
+        radial_shrink(problem, best, stack)
     push = 128 * torch.finfo(torch.float64).eps
     # the walk's crossing is exact to float rounding, the bracketed reference's to 1e-6
     torch.testing.assert_close(best.dist, t_star * (1 + push), rtol=1e-6, atol=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -42,3 +43,49 @@ def test_rounding_bound_of_sums_first_layer_terms():
     # eps of the model's dtype on float64 points
     b64 = rounding_bound_of(f.double(), g.double(), x.double(), dtype=torch.float32)
     assert b64.dtype == torch.float64 and torch.allclose(b64.float(), expected)
+
+
+# ------------------------------------------------------------- is_adversarial, norms, result
+def test_is_adversarial_is_strict_and_takes_a_margin():
+    from randadv.protocol import is_adversarial
+
+    f = torch.tensor([-0.5, 0.0, 0.2, float("nan"), -1e-8, 3.0])
+    f_x = torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, 0.0])
+    # f = 0 is on the boundary, NaN never counts, f(x) = 0 has no side to leave
+    assert is_adversarial(f, f_x).tolist() == [True, False, False, False, True, False]
+    # a margin (e.g. the rounding bound) per point
+    margin = torch.tensor([0.1, 0.0, 0.0, 0.0, 1e-7, 0.0])
+    assert is_adversarial(f, f_x, margin).tolist() == [True, False, False, False, False, False]
+    # the exact solvers' numpy form: the same answers
+    out = is_adversarial(np.array([-0.5, 0.5, 1e-8]), -1.0)
+    assert isinstance(out, np.ndarray) and out.tolist() == [False, True, True]
+
+
+@pytest.mark.parametrize("norm", ["l1", "l2", "linf"])
+def test_lp_norm_and_numpy_pnorm_agree_with_their_definitions(norm):
+    from randadv.protocol import dual_norm, dual_pnorm, lp_norm, pnorm
+
+    v = torch.tensor([[3.0, -4.0, 0.0], [0.0, 0.0, 0.0], [-1.0, 2.0, -2.0]], dtype=torch.float64)
+    expect = {"l1": [7.0, 0.0, 5.0], "l2": [5.0, 0.0, 3.0], "linf": [4.0, 0.0, 2.0]}
+    dual = {"l1": "linf", "l2": "l2", "linf": "l1"}[norm]
+    assert lp_norm(v, norm).tolist() == expect[norm]
+    assert pnorm(v.numpy(), norm).tolist() == expect[norm]
+    assert dual_norm(v, norm).tolist() == expect[dual]
+    assert dual_pnorm(v.numpy(), norm).tolist() == expect[dual]
+    # rows of any shape are flattened
+    assert lp_norm(v.reshape(3, 1, 3), norm).tolist() == expect[norm]
+
+
+def test_result_verified_margin():
+    from randadv.protocol.result import AdversarialResult
+
+    r = AdversarialResult(success=torch.tensor([True]), distance=torch.tensor([0.5]),
+                          x_adv=torch.zeros(1, 2), f_x=torch.tensor([1.0]),
+                          f_adv=torch.tensor([-3e-5]), norm="l2",
+                          rounding_bound=torch.tensor([1e-5]))
+    assert torch.allclose(r.verified_margin, torch.tensor([3.0]))
+    one = AdversarialResult(success=True, distance=0.5, x_adv=None, f_x=1.0, f_adv=-2e-6,
+                            norm="l1", rounding_bound=1e-6)
+    assert one.verified_margin == pytest.approx(2.0)
+    assert AdversarialResult(success=False, distance=math.inf, x_adv=None, f_x=1.0, f_adv=None,
+                             norm="l1").verified_margin is None

@@ -1,11 +1,13 @@
 """Attacks for any torch model with a scalar (binary) output; every reported example is
-re-checked by a forward pass (:mod:`randadv.attacks.verify`)."""
+re-checked by a forward pass (:mod:`randadv.attacks.verify`). The minimum-norm attacks are
+:class:`MinNormAttack` subclasses (:mod:`randadv.attacks.base`), also called as functions."""
 
-from randadv.attacks.closest import closest_adversarial
-from randadv.attacks.ddn import ddn
-from randadv.attacks.deepfool import deepfool
-from randadv.attacks.fab import fab
-from randadv.attacks.fmn import fmn
+from randadv.attacks.base import AttackProblem, MinNormAttack
+from randadv.attacks.closest import ClosestAdversarial, closest_adversarial
+from randadv.attacks.ddn import DDN, ddn
+from randadv.attacks.deepfool import DeepFool, deepfool
+from randadv.attacks.fab import FAB, fab
+from randadv.attacks.fmn import FMN, fmn
 from randadv.attacks.linearity import linearity_radius, max_relative_gradient_change
 from randadv.attacks.min_norm import ClosestResult
 from randadv.attacks.pgd import PGDResult, pgd_l2, project_l2_box
@@ -20,7 +22,8 @@ from randadv.attacks.single_step import (
 from randadv.attacks.verify import verified_adversarial, verified_in_ball
 
 __all__ = [
-    "ClosestResult", "FlipStepResult", "PGDResult", "RayFlipStepResult", "SegmentCrossing",
+    "DDN", "FAB", "FMN", "AttackProblem", "ClosestAdversarial", "ClosestResult", "DeepFool",
+    "MinNormAttack", "FlipStepResult", "PGDResult", "RayFlipStepResult", "SegmentCrossing",
     "as_piecewise_linear", "closest_adversarial", "ddn", "deepfool", "fab",
     "first_boundary_crossing", "first_root_on_ray", "fmn", "linearity_radius",
     "max_relative_gradient_change", "pgd_l2", "project_l2_box", "smallest_flip_step",

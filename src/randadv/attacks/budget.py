@@ -51,10 +51,11 @@ import torch
 from torch import nn
 
 from randadv.attacks.checks import scalar_output
-from randadv.attacks.lp_geometry import check_norm, lp_norm
 from randadv.attacks.min_norm import Best, ClosestResult, prepare
 from randadv.attacks.verify import verified_adversarial
 from randadv.errors import InvalidInputError
+from randadv.protocol.adversarial import is_adversarial
+from randadv.protocol.norms import check_norm, lp_norm
 
 
 def _occurrence_rank(ids: torch.Tensor) -> torch.Tensor:
@@ -255,8 +256,8 @@ class PropagationCounter(nn.Module):
             out = out.index_put((rows,), f)
             self.forwards.index_add_(0, ids[rows], torch.ones_like(rows))
             if self.track_best:
-                self.best.offer(qs.detach(), torch.sign(f.detach()) * torch.sign(
-                    self.f_x[ids[rows]]) < 0, ids[rows])
+                self.best.offer(qs.detach(), is_adversarial(f.detach(), self.f_x[ids[rows]]),
+                                ids[rows])
         self.refused.index_add_(0, ids[~ok], torch.ones_like(ids[~ok]))
         return out
 
@@ -360,8 +361,7 @@ class ChargedStack:
             fr, gr = self.stack.value_and_grad(x[rows])
             f[rows], g[rows] = fr.to(x.dtype), gr.to(x.dtype)
             if c.track_best:
-                c.best.offer(x[rows], torch.sign(fr) * torch.sign(c.f_x[ids[rows]]) < 0,
-                             ids[rows])
+                c.best.offer(x[rows], is_adversarial(fr, c.f_x[ids[rows]]), ids[rows])
         return f, g
 
 

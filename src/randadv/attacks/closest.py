@@ -54,33 +54,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from randadv.attacks.budget import (
-    VERIFY_RESERVE,
-    ChargedStack,
-    PropagationCounter,
-    budgeted,
-)
+from randadv.attacks.base import AttackProblem, Found, MinNormAttack
+from randadv.attacks.budget import VERIFY_RESERVE, PropagationCounter
 from randadv.attacks.ddn import ddn_candidates
 from randadv.attacks.deepfool import deepfool_candidates
 from randadv.attacks.fab import fab_candidates, fab_starts
 from randadv.attacks.fmn import fmn_candidates
 from randadv.attacks.line_search import first_root_bracketed
-from randadv.attacks.lp_geometry import check_norm, hyperplane_step, lp_norm
-from randadv.attacks.min_norm import (
-    Best,
-    Box,
-    ClosestResult,
-    box_slack,
-    finalize,
-    gradient_stack,
-)
+from randadv.attacks.lp_geometry import hyperplane_step
+from randadv.attacks.min_norm import Best, Box, ClosestResult, box_slack
 from randadv.attacks.piecewise_linear import PiecewiseLinearStack, first_root_on_ray
-from randadv.attacks.segment import first_boundary_crossing, model_stack
+from randadv.attacks.segment import first_boundary_crossing
 from randadv.attacks.verify import verified_adversarial, verified_flip_along
 from randadv.errors import InvalidInputError
 from randadv.nets.seeding import generator as seeded_generator
+from randadv.protocol.norms import check_norm, lp_norm
 
-__all__ = ["ClosestResult", "budget_plan", "closest_adversarial"]
+__all__ = ["ClosestAdversarial", "ClosestResult", "budget_plan", "closest_adversarial"]
 
 METHODS = ("deepfool", "fab", "fmn", "ddn")
 MIN_FMN_STEPS = 30                # FMN's cosine schedules need about this many steps
@@ -97,6 +87,109 @@ PROJECTION_GIVE_UP = 1e-2
 FALLBACK_RAYS = 16
 FALLBACK_GRID = 64
 FALLBACK_REACH = 16.0
+
+
+class ClosestAdversarial(MinNormAttack):
+    """:func:`closest_adversarial` as a :class:`randadv.attacks.base.MinNormAttack`:
+    ``ClosestAdversarial(n_starts=4)(model, x, "l1", (0, 1), budget=200)``; the arguments as
+    in :func:`closest_adversarial`."""
+
+    name = "closest"
+    # the pipeline keeps its own reserves (:func:`budget_plan`)
+    reserve = 0
+
+    def __init__(self, *, seed: int = 0, n_starts: int = 1, steps: int | None = None,
+                 methods: Sequence[str] | None = None, refine: bool | str = "auto",
+                 projection_steps: int = 2, max_region_solves: int = 20,
+                 input_shape: Sequence[int] | None = None) -> None:
+        self.seed, self.n_starts, self.steps, self.methods = seed, n_starts, steps, methods
+        self.refine, self.projection_steps = refine, projection_steps
+        self.max_region_solves, self.input_shape = max_region_solves, input_shape
+
+    def search(self, problem: AttackProblem) -> Found:
+        seed, n_starts, steps, methods = self.seed, self.n_starts, self.steps, self.methods
+        refine, projection_steps = self.refine, self.projection_steps
+        counter, norm, box = problem.counter, problem.norm, problem.box
+        small = counter.budget < SMALL_BUDGET
+        if methods is None:
+            # below SMALL_BUDGET in l1: FAB, whose first projection onto the tangent
+            # hyperplane crosses at once, where FMN's l1 steps are still soft-thresholded (zoo
+            # fc net, 10 points, budget 20: median l1 distance 2.357 against 2.525; in l2 /
+            # linf FMN was the closer one: 0.2952 / 0.01770 against 0.2976 / 0.01786)
+            methods = ("fab",) if small and check_norm(norm) == "l1" else ("fmn",)
+        bad = [m for m in methods if m not in METHODS]
+        if bad or not methods:
+            raise InvalidInputError(f"methods must be a non-empty subset of {METHODS}, got "
+                                    f"{list(methods)}")
+        if "ddn" in methods and norm != "l2":
+            raise InvalidInputError("DDN is an l2 attack; drop 'ddn' from methods for "
+                                    f"norm={norm!r}")
+        if refine not in (True, False, "auto"):
+            raise InvalidInputError(f"refine must be True, False or 'auto', got {refine!r}")
+        for name, v, least in (("n_starts", n_starts, 1),
+                               ("steps", 1 if steps is None else steps, 1),
+                               ("projection_steps", projection_steps, 0)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < least:
+                raise InvalidInputError(f"{name} must be an integer >= {least}, got {v!r}")
+        if small:
+            projection_steps, refine = 0, False
+        plan = budget_plan(counter.budget, methods, n_starts, projection_steps)
+        if steps is None:
+            steps = plan[0]
+        min_fmn = MIN_FMN_STEPS if not problem.budget_given else 1
+        # the verification reports on the detached inputs too
+        problem.x = x = problem.x.detach()
+        gen = torch.Generator(device=x.device).manual_seed(int(seed))
+        b, s = x.shape[0], n_starts
+        # one candidate per (start, input): row j * B + i of the expanded batch
+        rep = problem.repeated(s)
+        per = rep.best()
+        first = torch.arange(b, device=x.device)
+        with torch.no_grad():
+            stack, grads = problem.stack, problem.grads
+            with counter.limited(counter.budget - plan[1]):
+                _candidates(problem, per, x, methods, steps, first, grads, min_fmn)
+                _fallback_l2(problem, per)
+                _fallback_rays(problem, per, stack, seed)
+                if s > 1:
+                    radius = 0.5 * per.dist[:b]
+                    starts = fab_starts(x, s, radius, norm, box, gen)[b:]
+                    _candidates(rep.take(slice(b, None)), per, starts,
+                                [m for m in methods if m in ("fab", "fmn")] or ["fab"], steps,
+                                torch.arange(b, s * b, device=x.device), grads, min_fmn)
+            # the points of steps 3-4b come without f and grad f: their verification also pays
+            # for the rounding bound (2) at the point
+            with counter.limited(counter.budget - plan[1] if small else
+                                 counter.budget - VERIFY_RESERVE - 2):
+                if projection_steps > 0:
+                    boundary_projection(rep, per, projection_steps, stack, grad_stack=grads)
+                exact_s = torch.zeros(s * b, dtype=torch.bool, device=x.device)
+                if refine:
+                    exact_s = exact_region_refinement(rep, per, self.max_region_solves,
+                                                      self.input_shape,
+                                                      required=refine is True)
+                    if projection_steps > 0 and bool(exact_s.any()):
+                        before = per.dist.clone()
+                        boundary_projection(rep, per, 2, stack, grad_stack=grads)
+                        exact_s &= per.dist >= before
+                if projection_steps > 0:
+                    # after the region refinement: its LP / QP search starts from the attack's
+                    # own point (started from the shrunk point it ended worse on 8 of 96
+                    # small-net l1 inputs)
+                    before = per.dist.clone()
+                    radial_shrink(rep, per, stack)
+                    # a region optimum stays one up to its verification push (relative 1e-9)
+                    exact_s &= per.dist >= before * (1 - 1e-6)
+            best = problem.best()
+            best.offer(per.point, torch.isfinite(per.dist),
+                       torch.arange(s * b, device=x.device) % b, value=per.value, grad=per.grad)
+            # exact_region of the chosen start
+            chosen = per.dist.view(s, b) == best.dist.view(1, b)
+            exact = (chosen & exact_s.view(s, b)).any(0)
+        stages = list(methods) + ["projection"] * (projection_steps > 0)
+        if refine is True or bool(exact_s.any()):
+            stages.append("region")
+        return Found(best, "+".join(stages), exact)
 
 
 def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
@@ -174,133 +267,47 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         >>> res = closest_adversarial(net, torch.rand(4, 10), norm="linf", bounds=(0, 1))
         >>> res.distance, res.success
     """
-    counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget)
-    small = counter.budget < SMALL_BUDGET
-    if methods is None:
-        # below SMALL_BUDGET in l1: FAB, whose first projection onto the tangent hyperplane
-        # crosses at once, where FMN's l1 steps are still soft-thresholded (zoo fc net, 10
-        # points, budget 20: median l1 distance 2.357 against 2.525; in l2 / linf FMN was the
-        # closer one: 0.2952 / 0.01770 against 0.2976 / 0.01786)
-        methods = ("fab",) if small and check_norm(norm) == "l1" else ("fmn",)
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise InvalidInputError(f"methods must be a non-empty subset of {METHODS}, got "
-                                f"{list(methods)}")
-    if "ddn" in methods and norm != "l2":
-        raise InvalidInputError("DDN is an l2 attack; drop 'ddn' from methods for "
-                                f"norm={norm!r}")
-    if refine not in (True, False, "auto"):
-        raise InvalidInputError(f"refine must be True, False or 'auto', got {refine!r}")
-    for name, v, least in (("n_starts", n_starts, 1), ("steps", 1 if steps is None else steps, 1),
-                           ("projection_steps", projection_steps, 0)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < least:
-            raise InvalidInputError(f"{name} must be an integer >= {least}, got {v!r}")
-    if small:
-        projection_steps, refine = 0, False
-    plan = budget_plan(counter.budget, methods, n_starts, projection_steps)
-    if steps is None:
-        steps = plan[0]
-    min_fmn = MIN_FMN_STEPS if budget is None else 1
-    x = x.detach()
-    gen = torch.Generator(device=x.device).manual_seed(int(seed))
-    b, s = x.shape[0], n_starts
-    # one candidate per (start, input): row j * B + i of the expanded batch
-    xs = x.repeat((s,) + (1,) * (x.dim() - 1))
-    fs = f_x.repeat(s)
-    per = Best(xs, norm, box)
-    first = torch.arange(b, device=x.device)
-    net = model
-    model = counter
-    with torch.no_grad():
-        stack = model_stack(net, x)
-        grads = gradient_stack(net, stack)
-        grads = None if grads is None else ChargedStack(grads, counter)
-        with counter.limited(counter.budget - plan[1]):
-            _candidates(model, x, f_x, norm, box, per, x, methods, steps, first, grads,
-                        min_fmn)
-            _fallback_l2(model, x, f_x, box, per)
-            _fallback_rays(model, x, f_x, box, per, stack, seed)
-            if s > 1:
-                radius = 0.5 * per.dist[:b]
-                starts = fab_starts(x, s, radius, norm, box, gen)[b:]
-                _candidates(model, xs[b:], fs[b:], norm, box, per, starts,
-                            [m for m in methods if m in ("fab", "fmn")] or ["fab"], steps,
-                            torch.arange(b, s * b, device=x.device), grads, min_fmn)
-        # the points of steps 3-4b come without f and grad f: their verification also pays
-        # for the rounding bound (2) at the point
-        with counter.limited(counter.budget - plan[1] if small else
-                             counter.budget - VERIFY_RESERVE - 2):
-            if projection_steps > 0:
-                boundary_projection(model, xs, fs, norm, box, per, projection_steps, stack,
-                                    grad_stack=grads)
-            exact_s = torch.zeros(s * b, dtype=torch.bool, device=x.device)
-            if refine:
-                exact_s = exact_region_refinement(model, xs, fs, norm, box, per,
-                                                  max_region_solves, input_shape,
-                                                  required=refine is True, net=net)
-                if projection_steps > 0 and bool(exact_s.any()):
-                    before = per.dist.clone()
-                    boundary_projection(model, xs, fs, norm, box, per, 2, stack,
-                                        grad_stack=grads)
-                    exact_s &= per.dist >= before
-            if projection_steps > 0:
-                # after the region refinement: its LP / QP search starts from the attack's own
-                # point (started from the shrunk point it ended worse on 8 of 96 small-net l1
-                # inputs)
-                before = per.dist.clone()
-                radial_shrink(model, xs, fs, box, per, stack)
-                # a region optimum stays one up to its verification push (relative 1e-9 there)
-                exact_s &= per.dist >= before * (1 - 1e-6)
-        best = Best(x, norm, box)
-        best.offer(per.point, torch.isfinite(per.dist), torch.arange(s * b, device=x.device) % b,
-                   value=per.value, grad=per.grad)
-        # exact_region of the chosen start
-        chosen = per.dist.view(s, b) == best.dist.view(1, b)
-        exact = (chosen & exact_s.view(s, b)).any(0)
-    stages = list(methods) + ["projection"] * (projection_steps > 0)
-    if refine is True or bool(exact_s.any()):
-        stages.append("region")
-    return finalize(model, x, best, f_x, norm, box, exact, method="+".join(stages))
+    return ClosestAdversarial(
+        seed=seed, n_starts=n_starts, steps=steps, methods=methods, refine=refine,
+        projection_steps=projection_steps, max_region_solves=max_region_solves,
+        input_shape=input_shape)(model, x, norm, bounds, budget=budget)
 
 
-def _candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
-                box: Box | None, best: Best, starts: torch.Tensor, methods: Sequence[str],
-                steps: int, rows: torch.Tensor, grads: PiecewiseLinearStack | None,
-                min_fmn: int = MIN_FMN_STEPS) -> None:
+def _candidates(problem: AttackProblem, best: Best, starts: torch.Tensor,
+                methods: Sequence[str], steps: int, rows: torch.Tensor,
+                grads: PiecewiseLinearStack | None, min_fmn: int = MIN_FMN_STEPS) -> None:
     """Steps 1-2: the attack families ``methods`` from ``starts`` (x's rows, or random starts
     for the iterative ones), offering their adversarial iterates to ``best`` at ``rows``; FMN
     backpropagates through ``grads`` if given."""
     if "deepfool" in methods:
-        pts, found = deepfool_candidates(model, x, f_x, norm, box, steps=max(steps, 50))
+        pts, found = deepfool_candidates(problem, steps=max(steps, 50))
         best.offer(pts, found, rows)
     if "fmn" in methods:
-        fmn_candidates(model, x, f_x, norm, box, best, starts, max(steps, min_fmn),
-                       rows=rows, stack=grads)
+        fmn_candidates(problem, best, starts, max(steps, min_fmn), rows=rows, stack=grads)
     if "fab" in methods:
-        fab_candidates(model, x, f_x, norm, box, best, starts, steps, rows=rows)
+        fab_candidates(problem, best, starts, steps, rows=rows)
     if "ddn" in methods:
-        ddn_candidates(model, x, f_x, box, best, steps, rows=rows)
+        ddn_candidates(problem, best, steps, rows=rows)
 
 
-def _fallback_l2(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box | None,
-                 best: Best) -> None:
+def _fallback_l2(problem: AttackProblem, best: Best) -> None:
     """Inputs (the first B rows of ``best``) with no candidate yet: an l2 DeepFool point
     (valid in every norm)."""
-    rows = torch.nonzero(~torch.isfinite(best.dist[:x.shape[0]])).flatten()
+    rows = torch.nonzero(~torch.isfinite(best.dist[:problem.x.shape[0]])).flatten()
     if rows.numel():
-        pts, found = deepfool_candidates(model, x[rows], f_x[rows], "l2", box, steps=50)
+        pts, found = deepfool_candidates(problem.take(rows), steps=50, norm="l2")
         best.offer(pts, found, rows)
 
 
-def _fallback_rays(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box | None,
-                   best: Best, stack: PiecewiseLinearStack | None, seed: int,
-                   n_rays: int = FALLBACK_RAYS) -> None:
+def _fallback_rays(problem: AttackProblem, best: Best, stack: PiecewiseLinearStack | None,
+                   seed: int, n_rays: int = FALLBACK_RAYS) -> None:
     """Inputs (the first B rows of ``best``) that no gradient attack flipped, typically because
     the gradient vanishes at x or at an iterate (dead ReLU regions, saturated units): the
     first boundary crossing along ``n_rays`` random rays from x, to uniform points of a finite
     box, else along Gaussian directions of l2 length ``FALLBACK_REACH (1 + ||x||_2)`` (cut at
     the box's edge); exact walk on ``stack``, else bracketed on a grid of
     ``FALLBACK_GRID`` points (forward passes only, then Newton)."""
+    model, x, f_x, box = problem.model, problem.x, problem.f_x, problem.box
     b = x.shape[0]
     rows = torch.nonzero(~torch.isfinite(best.dist[:b]) & (f_x != 0)).flatten()
     if rows.numel() == 0:
@@ -332,8 +339,7 @@ def _fallback_rays(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Bo
     best.offer(crossing.x_adv, crossing.crossed, rep)
 
 
-def boundary_projection(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
-                        box: Box | None, best: Best, rounds: int,
+def boundary_projection(problem: AttackProblem, best: Best, rounds: int,
                         stack: PiecewiseLinearStack | None, n_grid: int = 0,
                         grad_stack: PiecewiseLinearStack | None = None) -> None:
     """Step 3: project x onto the tangent hyperplane of f at the best point (inside the box),
@@ -342,6 +348,7 @@ def boundary_projection(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, no
     pass; with ``n_grid > 0``, where that does not flip, the ray's first crossing bracketed on
     ``n_grid`` points and refined by Newton); every point verified; rows stop when a round
     does not get closer. Gradients through ``grad_stack`` if given."""
+    model, x, f_x, norm, box = problem.model, problem.x, problem.f_x, problem.norm, problem.box
     view = (-1,) + (1,) * (x.dim() - 1)
     rows = torch.nonzero(torch.isfinite(best.dist)).flatten()
     for _ in range(rounds):
@@ -392,8 +399,8 @@ def boundary_projection(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, no
         rows = rows[improved]
 
 
-def radial_shrink(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box | None,
-                  best: Best, stack: PiecewiseLinearStack | None) -> None:
+def radial_shrink(problem: AttackProblem, best: Best, stack: PiecewiseLinearStack | None
+                  ) -> None:
     """Step 4b: move each best point y towards x, to the first boundary crossing of the segment
     from x to y (then pushed just across and verified). An attack's last adversarial iterate
     lies inside the adversarial region (FMN's radius oscillates by its final gamma, 1e-3): on
@@ -402,6 +409,7 @@ def radial_shrink(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box
     the linear estimate ``t = 1 - f(y) / (grad f(y) . (y - x))`` from the f and grad f kept with
     y (rows without them are skipped: no extra gradient), one forward pass unless it flips.
     The segment lies in the box (both ends do), so no clipping."""
+    model, x, f_x, box = problem.model, problem.x, problem.f_x, problem.box
     rows = torch.nonzero(torch.isfinite(best.dist)).flatten()
     if stack is None and rows.numel():
         known = torch.isfinite(best.value[rows]) & torch.isfinite(
@@ -487,20 +495,19 @@ def _weight_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.dim() >= 2)
 
 
-def exact_region_refinement(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
-                            box: Box | None, best: Best, max_solves: int,
-                            input_shape: Sequence[int] | None, required: bool,
-                            net: nn.Module | None = None) -> torch.Tensor:
+def exact_region_refinement(problem: AttackProblem, best: Best, max_solves: int,
+                            input_shape: Sequence[int] | None, required: bool) -> torch.Tensor:
     """Step 4: the exact closest boundary point of the best point's linear region (LP / QP),
     then of neighbouring regions while it improves. Returns the rows whose best point is that
-    region optimum. ``net``: the model whose weights the LPs read, default ``model`` (which
-    may be a :class:`PropagationCounter` around it: the verification runs through ``model``)."""
+    region optimum. The LPs read the weights of ``problem.net``; the verification runs through
+    ``problem.model`` (its counter)."""
+    model, x, f_x, norm, box = problem.model, problem.x, problem.f_x, problem.norm, problem.box
     from randadv.exact.attack import pattern_search
     from randadv.exact.encoding import AffineNet, to_affine_layers
 
     shape = tuple(input_shape) if input_shape is not None else (
         tuple(x.shape[1:]) if x.dim() > 2 else None)
-    net = model if net is None else net
+    net = problem.net
     if not required and _weight_count(net) > 10 * MAX_EXACT_ENTRIES:
         return torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
     try:

@@ -20,24 +20,24 @@ import math
 import torch
 from torch import nn
 
-from randadv.attacks.budget import VERIFY_RESERVE, budgeted, steps_within
-from randadv.attacks.lp_geometry import check_norm, steepest
+from randadv.attacks.base import AttackProblem, Found, MinNormAttack
+from randadv.attacks.budget import VERIFY_RESERVE, steps_within
+from randadv.attacks.lp_geometry import steepest
 from randadv.attacks.min_norm import (
     Best,
-    Box,
     ClosestResult,
-    adversarial,
     clip,
-    finalize,
     linear_distance_estimate,
     value_and_grad,
 )
+from randadv.protocol.adversarial import is_adversarial
 
 
-def ddn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Box | None,
-                   best: Best, steps: int = 100, gamma: float = 0.05, alpha: float = 0.5,
-                   rows: torch.Tensor | None = None) -> None:
-    """Run DDN from x, offering adversarial iterates to ``best`` (l2; at ``rows``)."""
+def ddn_candidates(problem: AttackProblem, best: Best, steps: int = 100, gamma: float = 0.05,
+                   alpha: float = 0.5, rows: torch.Tensor | None = None) -> None:
+    """Run DDN on ``problem`` from x, offering adversarial iterates to ``best`` (l2; at
+    ``rows``)."""
+    model, x, f_x, box = problem.model, problem.x, problem.f_x, problem.box
     view = (-1,) + (1,) * (x.dim() - 1)
     s = torch.sign(f_x).view(view)
     delta = torch.zeros_like(x)
@@ -45,7 +45,7 @@ def ddn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Bo
     for k in range(steps):
         y = clip(x + delta, box)
         f, g = value_and_grad(model, y)
-        adv = adversarial(f, f_x)
+        adv = is_adversarial(f, f_x)
         best.offer(y, adv, rows, value=f, grad=g)
         if eps is None:
             eps = linear_distance_estimate(f, g, x)
@@ -58,7 +58,28 @@ def ddn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, box: Bo
     y = clip(x + delta, box)
     with torch.no_grad():
         f, _ = value_and_grad(model, y)
-    best.offer(y, adversarial(f, f_x), rows)
+    best.offer(y, is_adversarial(f, f_x), rows)
+
+
+class DDN(MinNormAttack):
+    """DDN (Rony et al., CVPR 2019) as a :class:`randadv.attacks.base.MinNormAttack` (l2
+    only): ``DDN(steps=50)(model, x, "l2", budget=100)``; the arguments as in :func:`ddn`."""
+
+    name = "ddn"
+    norms = ("l2",)
+
+    def __init__(self, steps: int | None = None, gamma: float = 0.05, alpha: float = 0.5
+                 ) -> None:
+        self.steps, self.gamma, self.alpha = steps, gamma, alpha
+
+    def search(self, problem: AttackProblem) -> Found:
+        steps = self.steps
+        if steps is None:
+            steps = 100 if not problem.budget_given else steps_within(
+                problem.requested_budget, 2, 2 + VERIFY_RESERVE)
+        best = problem.best()
+        ddn_candidates(problem, best, steps, self.gamma, self.alpha)
+        return Found(best, self.name)
 
 
 def ddn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | None = None, *,
@@ -91,14 +112,4 @@ def ddn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
         ...                           torch.nn.Linear(32, 1))
         >>> res = ddn(net, torch.randn(4, 10))
     """
-    from randadv.errors import InvalidInputError
-
-    if check_norm(norm) != "l2":
-        raise InvalidInputError(f"DDN is an l2 attack, got norm={norm!r}")
-    counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget)
-    if steps is None:
-        steps = 100 if budget is None else steps_within(budget, 2, 2 + VERIFY_RESERVE)
-    best = Best(x, norm, box)
-    with counter.limited(counter.budget - VERIFY_RESERVE):
-        ddn_candidates(counter, x, f_x, box, best, steps, gamma, alpha)
-    return finalize(counter, x, best, f_x, norm, box, method="ddn")
+    return DDN(steps, gamma, alpha)(model, x, norm, bounds, budget=budget)

@@ -17,26 +17,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from randadv.attacks.budget import VERIFY_RESERVE, budgeted, steps_within
+from randadv.attacks.base import AttackProblem, Found, MinNormAttack
+from randadv.attacks.budget import VERIFY_RESERVE, steps_within
 from randadv.attacks.lp_geometry import hyperplane_step
-from randadv.attacks.min_norm import (
-    Best,
-    Box,
-    ClosestResult,
-    adversarial,
-    box_slack,
-    clip,
-    finalize,
-    value_and_grad,
-)
+from randadv.attacks.min_norm import ClosestResult, box_slack, clip, value_and_grad
+from randadv.protocol.adversarial import is_adversarial
 
 
-def deepfool_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
-                        box: Box | None, steps: int = 50, overshoot: float = 0.02,
-                        with_values: bool = False) -> tuple[torch.Tensor, ...]:
-    """Raw DeepFool: ``(points, found)`` (B, ...), (B,): the first adversarial iterate per row
-    (a forward-pass check, not yet the reported verification); with ``with_values`` also f
-    and grad f there (NaN where not found)."""
+def deepfool_candidates(problem: AttackProblem, steps: int = 50, overshoot: float = 0.02,
+                        with_values: bool = False, norm: str | None = None
+                        ) -> tuple[torch.Tensor, ...]:
+    """Raw DeepFool on ``problem`` (in ``norm``, default the problem's): ``(points, found)``
+    (B, ...), (B,): the first adversarial iterate per row (a forward-pass check, not yet the
+    reported verification); with ``with_values`` also f and grad f there (NaN where not
+    found)."""
+    model, x, f_x, box = problem.model, problem.x, problem.f_x, problem.box
+    norm = problem.norm if norm is None else norm
     b = x.shape[0]
     r_tot = torch.zeros_like(x)
     out = torch.full_like(x, float("nan"))
@@ -49,7 +45,7 @@ def deepfool_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, no
         if todo.numel() == 0:
             break
         f, g = value_and_grad(model, y[todo])
-        adv = adversarial(f, f_x[todo])
+        adv = is_adversarial(f, f_x[todo])
         out[todo[adv]] = y[todo[adv]]
         found[todo[adv]] = True
         f_out[todo[adv]], g_out[todo[adv]] = f[adv].to(x.dtype), g[adv].to(x.dtype)
@@ -62,6 +58,28 @@ def deepfool_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, no
         r_tot[todo] += step
         y[todo] = clip(x[todo] + (1 + overshoot) * r_tot[todo], box)
     return (out, found, f_out, g_out) if with_values else (out, found)
+
+
+class DeepFool(MinNormAttack):
+    """DeepFool (Moosavi-Dezfooli et al., CVPR 2016) as a
+    :class:`randadv.attacks.base.MinNormAttack`: ``DeepFool()(model, x, "linf", budget=20)``;
+    the arguments as in :func:`deepfool`."""
+
+    name = "deepfool"
+
+    def __init__(self, steps: int | None = None, overshoot: float = 0.02) -> None:
+        self.steps, self.overshoot = steps, overshoot
+
+    def search(self, problem: AttackProblem) -> Found:
+        steps = self.steps
+        if steps is None:
+            steps = 50 if not problem.budget_given else steps_within(
+                problem.requested_budget, 2, 3 + VERIFY_RESERVE)
+        pts, found, f, g = deepfool_candidates(problem, steps, self.overshoot,
+                                               with_values=True)
+        best = problem.best()
+        best.offer(pts, found, value=f, grad=g)
+        return Found(best, self.name)
 
 
 def deepfool(model: nn.Module, x: torch.Tensor, norm: str = "l2",
@@ -94,12 +112,4 @@ def deepfool(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         ...                           torch.nn.Linear(32, 1))
         >>> res = deepfool(net, torch.randn(4, 10), norm="linf")
     """
-    counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget)
-    if steps is None:
-        steps = 50 if budget is None else steps_within(budget, 2, 3 + VERIFY_RESERVE)
-    with counter.limited(counter.budget - VERIFY_RESERVE):
-        pts, found, f, g = deepfool_candidates(counter, x, f_x, norm, box, steps, overshoot,
-                                               with_values=True)
-    best = Best(x, norm, box)
-    best.offer(pts, found, value=f, grad=g)
-    return finalize(counter, x, best, f_x, norm, box, method="deepfool")
+    return DeepFool(steps, overshoot)(model, x, norm, bounds, budget=budget)

@@ -22,30 +22,32 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from randadv.attacks.budget import VERIFY_RESERVE, budgeted, steps_within
-from randadv.attacks.lp_geometry import hyperplane_step, lp_norm, random_in_ball
+from randadv.attacks.base import AttackProblem, Found, MinNormAttack
+from randadv.attacks.budget import VERIFY_RESERVE, steps_within
+from randadv.attacks.lp_geometry import hyperplane_step, random_in_ball
 from randadv.attacks.min_norm import (
     Best,
     Box,
     ClosestResult,
-    adversarial,
     box_slack,
     clip,
-    finalize,
     value_and_grad,
 )
+from randadv.protocol.adversarial import is_adversarial
+from randadv.protocol.norms import lp_norm
 
 
 def _sum_rows(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], -1).sum(1)
 
 
-def fab_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
-                   box: Box | None, best: Best, starts: torch.Tensor, steps: int = 20,
+def fab_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, steps: int = 20,
                    alpha_max: float = 0.1, eta: float = 1.05, beta: float = 0.9,
                    rows: torch.Tensor | None = None) -> None:
-    """Run FAB from ``starts`` (S*B, ...): start j of input i is row ``j * B + i``; every
-    adversarial iterate is offered to ``best`` (at its row ``rows[k]``, default the input)."""
+    """Run FAB on ``problem`` from ``starts`` (S*B, ...): start j of input i is row
+    ``j * B + i``; every adversarial iterate is offered to ``best`` (at its row ``rows[k]``,
+    default the input)."""
+    model, x, f_x, norm, box = problem.model, problem.x, problem.f_x, problem.norm, problem.box
     b = x.shape[0]
     src = torch.arange(starts.shape[0], device=x.device) % b
     rows = src if rows is None else rows
@@ -54,7 +56,7 @@ def fab_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: s
     y = starts.clone()
     for _ in range(steps):
         f, g = value_and_grad(model, y)
-        adv = adversarial(f, fo)
+        adv = is_adversarial(f, fo)
         best.offer(y, adv, rows, value=f, grad=g)
         # backward step on adversarial iterates, linearisation at y reused
         yb = torch.where(adv.view(view), xo + beta * (y - xo), y)
@@ -70,7 +72,7 @@ def fab_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: s
         y = clip((1 - a) * (yb + eta * d_y) + a * (xo + eta * d_x), box)
     with torch.no_grad():
         f, _ = value_and_grad(model, y)
-    best.offer(y, adversarial(f, fo), rows)
+    best.offer(y, is_adversarial(f, fo), rows)
 
 
 def fab_starts(x: torch.Tensor, n_starts: int, radius: torch.Tensor, norm: str,
@@ -83,6 +85,32 @@ def fab_starts(x: torch.Tensor, n_starts: int, radius: torch.Tensor, norm: str,
         out.append(clip(x + random_in_ball(tuple(x.shape), r, norm, generator, x.dtype,
                                            x.device), box))
     return torch.cat(out)
+
+
+class FAB(MinNormAttack):
+    """FAB (Croce & Hein, ICML 2020) as a :class:`randadv.attacks.base.MinNormAttack`:
+    ``FAB(n_starts=2)(model, x, "l1", budget=100)``; the arguments as in :func:`fab`."""
+
+    name = "fab"
+
+    def __init__(self, steps: int | None = None, n_starts: int = 4, alpha_max: float = 0.1,
+                 eta: float = 1.05, beta: float = 0.9, seed: int = 0) -> None:
+        self.steps, self.n_starts, self.alpha_max = steps, n_starts, alpha_max
+        self.eta, self.beta, self.seed = eta, beta, seed
+
+    def search(self, problem: AttackProblem) -> Found:
+        steps, n_starts, x = self.steps, self.n_starts, problem.x
+        if steps is None:
+            steps = 20 if not problem.budget_given else max(
+                1, (steps_within(problem.requested_budget, n_starts, 1 + VERIFY_RESERVE) - 1) // 2)
+        best = problem.best()
+        fab_candidates(problem, best, x, steps, self.alpha_max, self.eta, self.beta)
+        if n_starts > 1:
+            gen = torch.Generator(device=x.device).manual_seed(int(self.seed))
+            starts = fab_starts(x, n_starts, 0.5 * best.dist, problem.norm, problem.box,
+                                gen)[x.shape[0]:]
+            fab_candidates(problem, best, starts, steps, self.alpha_max, self.eta, self.beta)
+        return Found(best, self.name)
 
 
 def fab(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | None = None, *,
@@ -118,16 +146,5 @@ def fab(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
         ...                           torch.nn.Linear(32, 1))
         >>> res = fab(net, torch.randn(4, 10), norm="l1", n_starts=2)
     """
-    counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget)
-    if steps is None:
-        steps = 20 if budget is None else max(
-            1, (steps_within(budget, n_starts, 1 + VERIFY_RESERVE) - 1) // 2)
-    best = Best(x, norm, box)
-    with counter.limited(counter.budget - VERIFY_RESERVE):
-        fab_candidates(counter, x, f_x, norm, box, best, x, steps, alpha_max, eta, beta)
-        if n_starts > 1:
-            gen = torch.Generator(device=x.device).manual_seed(int(seed))
-            starts = fab_starts(x, n_starts, 0.5 * best.dist, norm, box, gen)[x.shape[0]:]
-            fab_candidates(counter, x, f_x, norm, box, best, starts, steps, alpha_max, eta,
-                           beta)
-    return finalize(counter, x, best, f_x, norm, box, method="fab")
+    return FAB(steps, n_starts, alpha_max, eta, beta, seed)(model, x, norm, bounds,
+                                                           budget=budget)

@@ -35,21 +35,20 @@ import math
 import torch
 from torch import nn
 
-from randadv.attacks.budget import VERIFY_RESERVE, ChargedStack, budgeted, steps_within
-from randadv.attacks.lp_geometry import dual_norm, hyperplane_step, lp_norm, project_ball
+from randadv.attacks.base import AttackProblem, Found, MinNormAttack
+from randadv.attacks.budget import VERIFY_RESERVE, steps_within
+from randadv.attacks.lp_geometry import hyperplane_step, project_ball
 from randadv.attacks.min_norm import (
     Best,
     Box,
     ClosestResult,
     box_slack,
     clip,
-    finalize,
-    gradient_stack,
     linear_distance_estimate,
     value_and_grad,
 )
 from randadv.attacks.piecewise_linear import PiecewiseLinearStack
-from randadv.attacks.segment import model_stack
+from randadv.protocol.norms import dual_norm, lp_norm
 
 # default step lengths (``alpha``) per norm: in units of the box's l2 diameter, and of the
 # linear distance estimate without a box (measured on random fc and ResNet nets, see
@@ -73,14 +72,14 @@ def _step_unit(x: torch.Tensor, loss: torch.Tensor, gl: torch.Tensor, box: Box |
     return linear_distance_estimate(loss, gl, x), False
 
 
-def fmn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: str,
-                   box: Box | None, best: Best, starts: torch.Tensor, steps: int = 100,
+def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, steps: int = 100,
                    gamma: float = 0.05, gamma_final: float = 0.001, alpha: float | None = None,
                    rows: torch.Tensor | None = None,
                    stack: PiecewiseLinearStack | None = None) -> None:
-    """Run FMN from ``starts`` (S*B, ...), offering each run's closest adversarial iterate to
-    ``best`` (at row ``rows[k]``, default the input); gradients through ``stack`` if given
-    (:func:`randadv.attacks.min_norm.gradient_stack`)."""
+    """Run FMN on ``problem`` from ``starts`` (S*B, ...), offering each run's closest
+    adversarial iterate to ``best`` (at row ``rows[k]``, default the input); gradients through
+    ``stack`` if given (:func:`randadv.attacks.min_norm.gradient_stack`)."""
+    model, x, f_x, norm, box = problem.model, problem.x, problem.f_x, problem.norm, problem.box
     b = x.shape[0]
     n = starts.shape[0]
     src = torch.arange(n, device=x.device) % b
@@ -141,6 +140,30 @@ def fmn_candidates(model: nn.Module, x: torch.Tensor, f_x: torch.Tensor, norm: s
     best.offer(best_y, torch.isfinite(best_d), rows, value=best_f, grad=best_g)
 
 
+class FMN(MinNormAttack):
+    """FMN (Pintor et al., NeurIPS 2021) as a :class:`randadv.attacks.base.MinNormAttack`:
+    ``FMN(steps=50)(model, x, "l2", budget=100)``; the arguments as in :func:`fmn`."""
+
+    name = "fmn"
+
+    def __init__(self, steps: int | None = None, gamma: float = 0.05,
+                 gamma_final: float = 0.001, alpha: float | None = None) -> None:
+        self.steps, self.gamma, self.gamma_final, self.alpha = steps, gamma, gamma_final, alpha
+
+    def search(self, problem: AttackProblem) -> Found:
+        steps = self.steps
+        if steps is None:
+            steps = 100 if not problem.budget_given else steps_within(
+                problem.requested_budget, 2, 3 + VERIFY_RESERVE)
+        best = problem.best()
+        # a conv model's dense stack is never the cheaper gradient: do not densify it for
+        # nothing
+        convolutional = any(p.dim() > 2 for p in problem.net.parameters())
+        fmn_candidates(problem, best, problem.x, steps, self.gamma, self.gamma_final,
+                       self.alpha, stack=None if convolutional else problem.grads)
+        return Found(best, self.name)
+
+
 def fmn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | None = None, *,
         steps: int | None = None, gamma: float = 0.05, gamma_final: float = 0.001,
         alpha: float | None = None, budget: int | None = None) -> ClosestResult:
@@ -180,14 +203,4 @@ def fmn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
         >>> bool((res.propagations <= 100).all())
         True
     """
-    counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget)
-    if steps is None:
-        steps = 100 if budget is None else steps_within(budget, 2, 3 + VERIFY_RESERVE)
-    best = Best(x, norm, box)
-    # a conv model's dense stack is never the cheaper gradient: do not densify it for nothing
-    convolutional = any(p.dim() > 2 for p in model.parameters())
-    stack = None if convolutional else gradient_stack(model, model_stack(model, x))
-    with counter.limited(counter.budget - VERIFY_RESERVE):
-        fmn_candidates(counter, x, f_x, norm, box, best, x, steps, gamma, gamma_final, alpha,
-                       stack=None if stack is None else ChargedStack(stack, counter))
-    return finalize(counter, x, best, f_x, norm, box, method="fmn")
+    return FMN(steps, gamma, gamma_final, alpha)(model, x, norm, bounds, budget=budget)

@@ -1,6 +1,7 @@
 """l_p geometry shared by the minimum-norm attacks, batched over the first dimension.
 
-Norms and dual norms, the steepest unit-l_p direction, projections onto l_p balls (l1: Duchi,
+The norms themselves (:func:`lp_norm`, :func:`dual_norm`) are :mod:`randadv.protocol.norms`'s,
+re-exported here. The steepest unit-l_p direction, projections onto l_p balls (l1: Duchi,
 Shalev-Shwartz, Singer, Chandra 2008) and the minimal-l_p step onto a hyperplane inside a box.
 The last one is the core of DeepFool (Moosavi-Dezfooli et al. 2016) and FAB (Croce & Hein 2020)
 for a binary model: min ||delta||_p s.t. g . delta = gap, lo <= x + delta <= hi. It is solved
@@ -12,64 +13,14 @@ from __future__ import annotations
 
 import torch
 
-from randadv.protocol.norms import check_norm
+from randadv.protocol.norms import check_norm, dual_norm, lp_norm
 
 __all__ = ["check_norm", "dual_norm", "hyperplane_step", "lp_norm", "project_ball",
            "random_in_ball", "steepest"]
 
-DUAL = {"l1": "linf", "l2": "l2", "linf": "l1"}
-
 
 def _flat(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], -1)
-
-
-def lp_norm(v: torch.Tensor, norm: str) -> torch.Tensor:
-    """||v_b||_p of every row of ``v`` (B, ...) -> (B,).
-
-    Paper:
-        none (utility: the l1 / l2 / linf distances of De Palma et al. 2021, Remark 5).
-
-    Arguments:
-        v: rows (B, ...); norm: ``"l1"``, ``"l2"`` or ``"linf"``.
-
-    Returns:
-        The (B,) norms.
-
-    Example:
-        >>> import torch
-        >>> from randadv.attacks.lp_geometry import lp_norm
-        >>> [lp_norm(torch.tensor([[3.0, -4.0]]), n).item() for n in ("l1", "l2", "linf")]
-        [7.0, 5.0, 4.0]
-    """
-    v = _flat(v)
-    if norm == "l1":
-        return v.abs().sum(1)
-    if norm == "l2":
-        return v.norm(dim=1)
-    return v.abs().amax(1)
-
-
-def dual_norm(v: torch.Tensor, norm: str) -> torch.Tensor:
-    """The dual norm (l1 <-> linf, l2 <-> l2) of every row.
-
-    Paper:
-        none (utility: l_p geometry of the minimum-norm attacks; De Palma et al. 2021, Remark 5
-        names the norms).
-
-    Arguments:
-        v: rows (B, ...); norm: ``"l1"``, ``"l2"`` or ``"linf"``.
-
-    Returns:
-        The (B,) dual norms.
-
-    Example:
-        >>> import torch
-        >>> from randadv.attacks.lp_geometry import dual_norm
-        >>> dual_norm(torch.tensor([[3.0, -4.0]]), "l1").tolist()   # the linf norm
-        [4.0]
-    """
-    return lp_norm(v, DUAL[norm])
 
 
 def steepest(g: torch.Tensor, norm: str) -> torch.Tensor:

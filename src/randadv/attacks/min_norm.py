@@ -10,25 +10,29 @@ push across the boundary): no unverified point is ever reported.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from randadv.attacks.checks import check_attack_input, scalar_output
-from randadv.attacks.lp_geometry import check_norm, lp_norm
 from randadv.attacks.piecewise_linear import PiecewiseLinearStack
 from randadv.attacks.single_step import value_and_grad  # noqa: F401  (re-exported)
 from randadv.attacks.verify import rounding_bound_of, verified_adversarial
 from randadv.errors import InvalidInputError
+from randadv.protocol.adversarial import is_adversarial
+from randadv.protocol.norms import check_norm, lp_norm
+from randadv.protocol.result import AdversarialResult
 
 Box = tuple[torch.Tensor, torch.Tensor]
 
 
-@dataclass
-class ClosestResult:
+@dataclass(kw_only=True)
+class ClosestResult(AdversarialResult):
     """Result of a minimum-norm attack (:func:`randadv.attacks.closest_adversarial`, FMN, DDN,
-    DeepFool, FAB) on a batch of B inputs.
+    DeepFool, FAB) on a batch of B inputs: the one result type
+    (:class:`randadv.protocol.result.AdversarialResult`) with (B,) tensors, plus
+    ``exact_region``.
 
     Attributes:
         x_adv: (B, ...) adversarial examples, dtype of x; equal to x where ``success`` is False.
@@ -46,30 +50,17 @@ class ClosestResult:
             ``"ray+fmn+region"``), or ``"fmn"``, ``"ddn"``, ``"fab"``, ``"deepfool"``.
         rounding_bound: (B,) the bound on the forward pass's rounding error the flip was
             checked against (:func:`randadv.attacks.verify.rounding_bound`); ``|f_adv| /
-            rounding_bound`` is the verified margin. NaN where there was no candidate.
+            rounding_bound`` is the verified margin (:attr:`verified_margin`). NaN where there
+            was no candidate.
         propagations: (B,) model propagations spent per input (forwards + backwards of that
             input, AttackBench's count; :mod:`randadv.attacks.budget`), verification included;
             None from constructors that do not count.
     """
 
-    x_adv: torch.Tensor
-    distance: torch.Tensor
-    success: torch.Tensor
-    f_x: torch.Tensor
-    f_adv: torch.Tensor
-    norm: str
     exact_region: torch.Tensor
-    method: str = "closest"
-    rounding_bound: torch.Tensor | None = None
-    propagations: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.distance.shape[0])
-
-    def to(self, device: torch.device | str) -> ClosestResult:
-        kw = {f.name: getattr(self, f.name) for f in fields(self)}
-        return ClosestResult(**{k: v.to(device) if isinstance(v, torch.Tensor) else v
-                                for k, v in kw.items()})
 
     @property
     def success_rate(self) -> float:
@@ -259,7 +250,7 @@ def _verified_within_budget(counter: nn.Module, x: torch.Tensor, point: torch.Te
     acc = torch.nonzero(success).flatten()
     if acc.numel() > 1:
         f_all = scalar_output(counter, x_adv[acc]).to(x.dtype)
-        bad = ~(torch.sign(f_all) * torch.sign(f_x[acc]) < 0) | (f_all.abs() <= bnd[acc])
+        bad = ~is_adversarial(f_all, f_x[acc], bnd[acc])
         rows = acc[bad]
         success[rows], x_adv[rows], f_adv[rows] = False, x[rows], f_x[rows].to(x.dtype)
     return x_adv, success, f_adv, bnd
@@ -288,5 +279,5 @@ def _bound_within_budget(counter: nn.Module, best: Best) -> tuple[torch.Tensor, 
 
 
 def adversarial(f: torch.Tensor, f_x: torch.Tensor) -> torch.Tensor:
-    """Strictly on the other side: sign f != sign f(x) and f != 0."""
-    return torch.sign(f) * torch.sign(f_x) < 0
+    """Deprecated alias of :func:`randadv.protocol.is_adversarial` (margin 0)."""
+    return is_adversarial(f, f_x)

@@ -30,6 +30,7 @@ from torch import nn
 
 from randadv.attacks.checks import scalar_output, value_and_grad
 from randadv.errors import ModelOutputError
+from randadv.protocol.adversarial import is_adversarial
 from randadv.protocol.rounding import ROUNDING_FACTOR, rounding_bound_of
 
 
@@ -53,8 +54,9 @@ def rounding_bound(model: nn.Module, points: torch.Tensor) -> torch.Tensor:
 
 def clearly_flipped(f_adv: torch.Tensor, f_x: torch.Tensor, bound: torch.Tensor
                     ) -> torch.Tensor:
-    """sign f(x_adv) != sign f(x) with |f(x_adv)| above ``bound`` (:func:`rounding_bound`)."""
-    return (torch.sign(f_adv) * torch.sign(f_x) < 0) & (f_adv.abs() > bound)
+    """sign f(x_adv) != sign f(x) with |f(x_adv)| above ``bound`` (:func:`rounding_bound`):
+    :func:`randadv.protocol.is_adversarial` with the rounding bound as its margin."""
+    return is_adversarial(f_adv, f_x, bound)
 
 
 def push_margins(f_x: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from randadv.exact.encoding import AffineNet, dual_norm, pnorm
+from randadv.exact.encoding import AffineNet
 from randadv.exact.region import closest_in_pattern, f_range
+from randadv.protocol.adversarial import is_adversarial
+from randadv.protocol.norms import dual_pnorm, pnorm
 
 
 def _steepest(g: np.ndarray, norm: str) -> np.ndarray:
@@ -26,11 +28,12 @@ def _steepest(g: np.ndarray, norm: str) -> np.ndarray:
 
 
 def is_adv(net: AffineNet, pts: np.ndarray, s: float, margin: float) -> np.ndarray:
-    """Rows of ``pts`` strictly across (``s f < -margin``) or on a plateau ``f == 0`` (zero
-    gradient: sign 0 there)."""
+    """Rows of ``pts`` strictly across (``s f < -margin``:
+    :func:`randadv.protocol.is_adversarial`) or on a plateau ``f == 0`` (zero gradient: sign 0
+    there)."""
     pts = np.atleast_2d(pts)
     f = net.forward(pts)
-    ok = s * f < -margin
+    ok = is_adversarial(f, s, margin)
     for i in np.nonzero((f == 0.0) & ~ok)[0]:
         ok[i] = not np.any(net.value_and_grad(pts[i])[1])
     return ok
@@ -79,7 +82,7 @@ def quick_attack(net: AffineNet, x: np.ndarray, norm: str, lo: np.ndarray, hi: n
         fy, g = net.value_and_grad(y)
         if s * fy < -margin or (fy == 0.0 and not np.any(g)):
             break
-        gq = float(dual_norm(g, norm))
+        gq = float(dual_pnorm(g, norm))
         if gq == 0.0:
             break
         step = (abs(fy) + margin) * 1.0001 / gq + 1e-12 * (1.0 + np.abs(y).max())

@@ -27,12 +27,13 @@ from randadv.exact.encoding import (
     float64_model,
     interval_bounds,
     lp_tighten,
-    pnorm,
     to_affine_layers,
 )
 from randadv.exact.milp import MipSolution, encode, solve_highs, solve_scip
 from randadv.exact.region import closest_in_pattern, f_range
-from randadv.protocol.norms import check_norm
+from randadv.protocol.adversarial import is_adversarial
+from randadv.protocol.norms import check_norm, pnorm
+from randadv.protocol.result import AdversarialResult
 from randadv.protocol.rounding import rounding_bound_of
 
 STATUSES = ("optimal", "time_limit", "infeasible")
@@ -43,11 +44,16 @@ class UnverifiedWitnessError(RandadvError):
     pass, even after the documented push across the boundary."""
 
 
-@dataclass
-class ExactDistance:
-    """Result of :func:`min_distance` for one input.
+@dataclass(kw_only=True)
+class ExactDistance(AdversarialResult):
+    """Result of :func:`min_distance` for one input: the one result type of a minimum-norm
+    search (:class:`randadv.protocol.result.AdversarialResult`, one input's floats) with the
+    solver's bounds and status.
 
     Attributes:
+        success: a verified witness was found (``x_adv`` passed the forward-pass check at
+            ``distance``; True for x on the boundary, distance 0). False without a witness,
+            and for an unverified solver point returned with ``strict=False``.
         distance: ``||x_adv - x||_p`` of the verified witness (inf if none). With status
             ``"optimal"`` it is the minimal distance up to the relative solver gap ``rel_gap``
             and the push ``margin`` across the boundary (both ~1e-7 relative by default; see
@@ -71,20 +77,17 @@ class ExactDistance:
             (SCIP, l2), ``"bounds"`` (the pre-activation bounds alone: no sign change in the
             searched box, or no time left for a solver) or ``"boundary"`` (x is on it).
         rounding_bound: the verification rule's bound on the forward pass's rounding error at
-            ``x_adv`` (:func:`randadv.attacks.verify.rounding_bound_of`, eps of x's dtype;
-            NaN without a witness): ``|f_adv| / rounding_bound`` is the verified margin (at
-            most 1 for a witness on the boundary).
+            ``x_adv`` (:func:`randadv.protocol.rounding_bound_of`, eps of x's dtype;
+            NaN without a witness): ``|f_adv| / rounding_bound`` is the verified margin
+            (:attr:`verified_margin`; at most 1 for a witness on the boundary).
+        propagations: None (the solver reads the weights; its forward passes are not counted).
     """
 
-    distance: float
-    x_adv: torch.Tensor | None
+    success: bool = False
     status: str
     lower_bound: float
     upper_bound: float
     solve_time: float
-    norm: str
-    f_x: float
-    f_adv: float | None
     verified: bool
     n_binaries: int
     attack_distance: float | None
@@ -271,6 +274,7 @@ def _one(net: AffineNet, check: Callable[[np.ndarray], np.ndarray], row: torch.T
         base.update(kw)
         base.setdefault("method", {"highs": "milp", "scip": "miqcp"}.get(kw["backend"],
                                                                          "bounds"))
+        base["success"] = bool(kw["x_adv"] is not None and kw["verified"])
         if kw["x_adv"] is not None and "rounding_bound" not in kw:
             p = kw["x_adv"].detach().to("cpu", torch.float64).reshape(-1).numpy()
             base["rounding_bound"] = bound_at(p, float(kw["f_adv"]), net.value_and_grad(p)[1])
@@ -302,7 +306,8 @@ def _one(net: AffineNet, check: Callable[[np.ndarray], np.ndarray], row: torch.T
             _, g = net.value_and_grad(p)
             bound = bound_at(p, fp, g)
             need = max(margin_abs, bound)
-            if (s * fp < -need) or (fp == 0.0 and not np.any(g)):
+            # the attacks' test (randadv.protocol.is_adversarial), margin max(margin, B)
+            if bool(is_adversarial(fp, s, need)) or (fp == 0.0 and not np.any(g)):
                 return p_t.reshape(row.shape).clone(), p, fp
             if weak is None and s * fp <= bound:
                 weak = (p_t.reshape(row.shape).clone(), p, fp)

@@ -24,23 +24,10 @@ from scipy.optimize import linprog
 from torch import nn
 
 from randadv.errors import InvalidInputError
+from randadv.protocol.norms import dual_pnorm
 
 Layers = list[tuple[np.ndarray, np.ndarray]]
 MAX_DENSE_ENTRIES = 20_000_000
-
-
-def pnorm(v: np.ndarray, norm: str, axis: int = -1) -> np.ndarray:
-    """The l1 / l2 / linf norm of ``v`` along ``axis``."""
-    if norm == "l1":
-        return np.abs(v).sum(axis=axis)
-    if norm == "l2":
-        return np.sqrt((v * v).sum(axis=axis))
-    return np.abs(v).max(axis=axis) if v.shape[axis] > 0 else np.zeros(v.shape[:axis])
-
-
-def dual_norm(v: np.ndarray, norm: str, axis: int = -1) -> np.ndarray:
-    """The dual norm: l1 -> linf, l2 -> l2, linf -> l1."""
-    return pnorm(v, {"l1": "linf", "l2": "l2", "linf": "l1"}[norm], axis=axis)
 
 
 def _to_np(t: torch.Tensor) -> np.ndarray:
@@ -435,7 +422,7 @@ def interval_bounds(net: AffineNet, x: np.ndarray, box: Box) -> list[tuple[np.nd
     lo = c + wp @ box.lo + wn @ box.hi
     hi = c + wp @ box.hi + wn @ box.lo
     if math.isfinite(box.radius):
-        r = box.radius * dual_norm(w, box.norm, axis=1)
+        r = box.radius * dual_pnorm(w, box.norm, axis=1)
         lo, hi = np.maximum(lo, c - r), np.minimum(hi, c + r)
     out.append((lo, hi))
     for w, b in net.layers[1:]:

@@ -21,8 +21,8 @@ from scipy.optimize import linprog
 from torch import nn
 
 from randadv.errors import InvalidInputError
-from randadv.exact.encoding import AffineNet, pnorm, to_affine_layers
-from randadv.protocol.norms import check_norm
+from randadv.exact.encoding import AffineNet, to_affine_layers
+from randadv.protocol.norms import check_norm, pnorm
 
 
 @dataclass

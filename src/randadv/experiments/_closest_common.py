@@ -17,15 +17,15 @@ from torch import nn
 
 from randadv.attacks.checks import scalar_output
 from randadv.attacks.closest import closest_adversarial
+from randadv.protocol.norms import lp_norm
 
 NORMS = ("l1", "l2", "linf")
 
 
 def lp_rows(x: torch.Tensor, norm: str) -> torch.Tensor:
-    """``||x_b||_p`` of every row of ``x`` (B, ...) in float64 -> (B,)."""
-    flat = x.reshape(x.shape[0], -1).double()
-    return {"l1": flat.abs().sum(1), "l2": flat.norm(dim=1),
-            "linf": flat.abs().amax(1)}[norm]
+    """``||x_b||_p`` of every row of ``x`` (B, ...) in float64 -> (B,)
+    (:func:`randadv.protocol.lp_norm` in float64)."""
+    return lp_norm(x.double(), norm)
 
 
 @dataclass(frozen=True)

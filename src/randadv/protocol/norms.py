@@ -1,10 +1,15 @@
 """The l1 / l2 / linf norms of the papers' distance bounds (De Palma et al. 2021, Remark 5),
-as one type shared by the attacks, the exact solvers and the experiments."""
+as one type shared by the attacks, the exact solvers and the experiments, and the one set of
+norm helpers: :func:`lp_norm` / :func:`dual_norm` on torch rows, :func:`pnorm` /
+:func:`dual_pnorm` on the exact solvers' float64 numpy vectors."""
 
 from __future__ import annotations
 
 import math
 from enum import Enum
+
+import numpy as np
+import torch
 
 from randadv.errors import InvalidInputError
 
@@ -93,3 +98,44 @@ def check_norm(norm: object) -> Norm:
         <Norm.L2: 'l2'>
     """
     return Norm.parse(norm)
+
+
+def _dual_name(norm: str) -> str:
+    return {"l1": "linf", "l2": "l2", "linf": "l1"}[norm]
+
+
+def lp_norm(v: torch.Tensor, norm: str) -> torch.Tensor:
+    """``||v_b||_p`` of every row of ``v`` (B, ...) -> (B,): the distance every attack and
+    every result reports (De Palma et al. 2021, Remark 5: l1, l2, linf).
+
+    Example::
+
+        >>> lp_norm(torch.tensor([[3.0, -4.0]]), "l2"), lp_norm(torch.tensor([[3.0, -4.0]]), "l1")
+        (tensor([5.]), tensor([7.]))
+    """
+    v = v.reshape(v.shape[0], -1)
+    if norm == "l1":
+        return v.abs().sum(1)
+    if norm == "l2":
+        return v.norm(dim=1)
+    return v.abs().amax(1)
+
+
+def dual_norm(v: torch.Tensor, norm: str) -> torch.Tensor:
+    """The dual norm (l1 <-> linf, l2 <-> l2) of every row of ``v`` (B, ...) -> (B,)."""
+    return lp_norm(v, _dual_name(norm))
+
+
+def pnorm(v: np.ndarray, norm: str, axis: int = -1) -> np.ndarray:
+    """The l1 / l2 / linf norm of a float64 numpy ``v`` along ``axis`` (the exact solvers'
+    twin of :func:`lp_norm`)."""
+    if norm == "l1":
+        return np.abs(v).sum(axis=axis)
+    if norm == "l2":
+        return np.sqrt((v * v).sum(axis=axis))
+    return np.abs(v).max(axis=axis) if v.shape[axis] > 0 else np.zeros(v.shape[:axis])
+
+
+def dual_pnorm(v: np.ndarray, norm: str, axis: int = -1) -> np.ndarray:
+    """The dual norm of :func:`pnorm`: l1 -> linf, l2 -> l2, linf -> l1."""
+    return pnorm(v, _dual_name(norm), axis=axis)

@@ -1,0 +1,208 @@
+"""The attack protocol: one attack problem, one way to write a minimum-norm attack.
+
+Paper:
+    De Palma, Kiani, Lloyd, "Adversarial robustness guarantees for random deep neural
+    networks", ICML 2021 (Section 4: the closest adversarial example in l1 / l2 / linf);
+    Cina et al. 2024 (AttackBench, Section 3: budgets of propagations per sample).
+
+:class:`AttackProblem` carries what every stage of a minimum-norm attack needs: the model (inside
+a :class:`randadv.attacks.budget.PropagationCounter` that counts and cuts off every propagation),
+the network itself, the inputs x and f(x), the norm, the box and the network's cached
+piecewise-linear stack. :class:`MinNormAttack` is the base of every minimum-norm attack: its
+final call runs the input checks (:meth:`AttackProblem.of`), the attack's own search
+(:meth:`MinNormAttack.search`, within the budget less the verification's reserve), then the one
+verification rule (:func:`randadv.attacks.min_norm.finalize`, a forward pass through
+:func:`randadv.attacks.verify.verified_adversarial`) and returns the one result type
+(:class:`randadv.attacks.min_norm.ClosestResult`). No attack reports a point otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from randadv.attacks.budget import VERIFY_RESERVE, ChargedStack, PropagationCounter, budgeted
+from randadv.attacks.min_norm import Best, Box, ClosestResult, finalize, gradient_stack
+from randadv.attacks.piecewise_linear import PiecewiseLinearStack
+from randadv.attacks.segment import model_stack
+from randadv.errors import InvalidInputError
+from randadv.protocol.norms import NORMS, Norm, check_norm
+
+_UNSET = object()
+
+
+class _NetCache:
+    """The network's stack, read once and shared by every view of a problem (the stack is the
+    network's whatever the inputs)."""
+
+    def __init__(self) -> None:
+        self.stack: object = _UNSET
+        self.grads: object = _UNSET
+
+
+@dataclass
+class AttackProblem:
+    """One batch of inputs to attack: the model, x, f(x), the norm, the box, the budget's
+    counter and the network's piecewise-linear stack (read once, on first use).
+
+    Paper: De Palma, Kiani, Lloyd (ICML 2021), Section 4 (minimise ``||x' - x||_p`` over x' on
+    the other side of sign f, inside the box).
+
+    Arguments:
+        model: the model every stage queries: a :class:`PropagationCounter` around ``net``.
+        net: the network itself (its weights are read for the stack and the region LPs).
+        x: (B, ...) inputs.
+        f_x: (B,) f(x), from the counted first forward pass.
+        norm: the :class:`randadv.protocol.Norm` of the distance.
+        box: ``(lo, hi)`` (tensors of one input's shape with a leading 1), or None.
+        requested_budget: the budget asked for (None: no limit); defaults that depend on it
+            read this, not the counter's current limit (lowered while a reserve is held).
+
+    Example::
+
+        >>> problem = AttackProblem.of(net, x, "linf", (0, 1), budget=100)
+        >>> problem.counter.used          # tensor([1, 1, ...]): the f(x) pass
+    """
+
+    model: PropagationCounter
+    net: nn.Module
+    x: torch.Tensor
+    f_x: torch.Tensor
+    norm: Norm
+    box: Box | None
+    requested_budget: float | None = None
+    _cache: _NetCache = field(default_factory=lambda: _NetCache(), repr=False)
+
+    @classmethod
+    def of(cls, model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | None = None,
+           budget: int | None = None) -> AttackProblem:
+        """The checked problem: model, x, norm and bounds validated (typed errors naming the
+        problem), f(x) by one counted forward pass, the model wrapped in a counter of
+        ``budget`` propagations per input (no limit where None)."""
+        counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget)
+        return cls(model=counter, net=model, x=x, f_x=f_x, norm=norm, box=box,
+                   requested_budget=None if budget is None else float(budget))
+
+    @property
+    def counter(self) -> PropagationCounter:
+        """The propagation counter around the network (``model``)."""
+        return self.model
+
+    @property
+    def budget(self) -> float:
+        """Propagations per input the counter allows now (inf without a limit; lower inside a
+        reserve's :meth:`PropagationCounter.limited` block)."""
+        return self.model.budget
+
+    @property
+    def budget_given(self) -> bool:
+        """A budget was asked for."""
+        return self.requested_budget is not None
+
+    @property
+    def stack(self) -> PiecewiseLinearStack | None:
+        """The network's piecewise-linear stack (:func:`randadv.attacks.segment.model_stack`),
+        None where randadv cannot read it; computed on first use and shared by every view of
+        the problem."""
+        if self._cache.stack is _UNSET:
+            self._cache.stack = model_stack(self.net, self.x)
+        return self._cache.stack
+
+    @property
+    def grads(self) -> ChargedStack | None:
+        """The stack to backpropagate through where that is no dearer than the model
+        (:func:`randadv.attacks.min_norm.gradient_stack`), charged to the counter; else None."""
+        if self._cache.grads is _UNSET:
+            g = gradient_stack(self.net, self.stack)
+            self._cache.grads = None if g is None else ChargedStack(g, self.model)
+        return self._cache.grads
+
+    def take(self, rows: torch.Tensor | slice) -> AttackProblem:
+        """The problem restricted to inputs ``rows`` (same model, counter, norm, box, stack)."""
+        return replace(self, x=self.x[rows], f_x=self.f_x[rows])
+
+    def repeated(self, times: int) -> AttackProblem:
+        """The problem with every input ``times`` times: row ``j * B + i`` is input i."""
+        return replace(self, x=self.x.repeat((times,) + (1,) * (self.x.dim() - 1)),
+                       f_x=self.f_x.repeat(times))
+
+    def best(self) -> Best:
+        """An empty record of the closest candidate per input (:class:`Best`)."""
+        return Best(self.x, self.norm, self.box)
+
+    def finalize(self, best: Best, exact_region: torch.Tensor | None = None,
+                 method: str = "closest") -> ClosestResult:
+        """The one verification rule (:func:`randadv.attacks.min_norm.finalize`): every
+        candidate of ``best`` checked by a forward pass, the result measured."""
+        return finalize(self.model, self.x, best, self.f_x, self.norm, self.box, exact_region,
+                        method=method)
+
+
+@dataclass
+class Found:
+    """What an attack's search hands to the verification: the candidates, the method name,
+    optionally the rows whose candidate is an exact region optimum."""
+
+    best: Best
+    method: str
+    exact_region: torch.Tensor | None = None
+
+
+class MinNormAttack:
+    """Base of every minimum-norm attack: ``attack(model, x, norm, bounds, budget=...)`` runs
+    the input checks (:meth:`AttackProblem.of`), the subclass's :meth:`search` (within the
+    budget less :attr:`reserve`), the one verification and returns a :class:`ClosestResult`.
+
+    Paper: Cina et al. 2024 (AttackBench): minimum-norm attacks compared at equal budgets of
+    propagations; foolbox 3's ``MinimizationAttack`` (verification in the base's final call).
+
+    Arguments (of the call):
+        model: torch module returning one scalar f per input; the decision is sign f.
+        x: inputs (B, ...), floating point.
+        norm: one of :attr:`norms`.
+        bounds: optional box ``(lo, hi)``.
+        budget: model propagations per input (forwards + backwards), the f(x) pass and the
+            final verification included; None: no limit.
+
+    Returns:
+        :class:`ClosestResult`.
+
+    Example::
+
+        >>> class Nothing(MinNormAttack):
+        ...     name = "nothing"
+        ...     def search(self, problem):
+        ...         return Found(problem.best(), self.name)
+        >>> Nothing()(net, x).success          # all False: no candidate
+    """
+
+    name: ClassVar[str] = "attack"
+    # the norms the attack supports (the protocol's three by default)
+    norms: ClassVar[tuple[str, ...]] = NORMS
+    # propagations per input kept back from the search for the final verification
+    reserve: ClassVar[int] = VERIFY_RESERVE
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, norm: str = "l2",
+                 bounds: tuple | None = None, *, budget: int | None = None) -> ClosestResult:
+        if tuple(self.norms) != NORMS and check_norm(norm) not in self.norms:
+            raise InvalidInputError(f"{self.name.upper()} is an {'/'.join(self.norms)} attack, "
+                                    f"got norm={norm!r}")
+        problem = AttackProblem.of(model, x, norm, bounds, budget)
+        with problem.counter.limited(problem.budget - self.reserve):
+            found = self.search(problem)
+        return problem.finalize(found.best, found.exact_region, found.method)
+
+    def search(self, problem: AttackProblem) -> Found:
+        """The attack's own steps: candidates offered to a :class:`Best` (never reported
+        without the verification that follows)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({params})"
+
+
+__all__ = ["AttackProblem", "Found", "MinNormAttack"]
