@@ -24,7 +24,13 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from randadv.attacks.budget import VERIFY_RESERVE, ChargedStack, PropagationCounter, budgeted
+from randadv.attacks.budget import (
+    VERIFY_RESERVE,
+    ChargedStack,
+    PropagationCounter,
+    budgeted,
+    steps_within,
+)
 from randadv.attacks.min_norm import Best, Box, ClosestResult, finalize, gradient_stack
 from randadv.attacks.piecewise_linear import PiecewiseLinearStack
 from randadv.attacks.segment import model_stack
@@ -101,6 +107,14 @@ class AttackProblem:
     def budget_given(self) -> bool:
         """A budget was asked for."""
         return self.requested_budget is not None
+
+    def default_steps(self, unbudgeted: int, per_step: int, fixed: int) -> int:
+        """An attack's default step count: ``unbudgeted`` without a budget, else the steps of
+        ``per_step`` propagations that fit the requested budget after ``fixed`` propagations
+        and the verification's reserve (:func:`randadv.attacks.budget.steps_within`)."""
+        if not self.budget_given:
+            return unbudgeted
+        return steps_within(self.requested_budget, per_step, fixed + VERIFY_RESERVE)
 
     @property
     def stack(self) -> PiecewiseLinearStack | None:

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from randadv.attacks.base import AttackProblem, Found, MinNormAttack
-from randadv.attacks.budget import VERIFY_RESERVE, steps_within
 from randadv.attacks.lp_geometry import steepest
 from randadv.attacks.min_norm import (
     Best,
@@ -75,8 +74,7 @@ class DDN(MinNormAttack):
     def search(self, problem: AttackProblem) -> Found:
         steps = self.steps
         if steps is None:
-            steps = 100 if not problem.budget_given else steps_within(
-                problem.requested_budget, 2, 2 + VERIFY_RESERVE)
+            steps = problem.default_steps(100, 2, 2)
         best = problem.best()
         ddn_candidates(problem, best, steps, self.gamma, self.alpha)
         return Found(best, self.name)

@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from randadv.attacks.base import AttackProblem, Found, MinNormAttack
-from randadv.attacks.budget import VERIFY_RESERVE, steps_within
 from randadv.attacks.lp_geometry import hyperplane_step
 from randadv.attacks.min_norm import ClosestResult, box_slack, clip, value_and_grad
 from randadv.protocol.adversarial import is_adversarial
@@ -73,8 +72,7 @@ class DeepFool(MinNormAttack):
     def search(self, problem: AttackProblem) -> Found:
         steps = self.steps
         if steps is None:
-            steps = 50 if not problem.budget_given else steps_within(
-                problem.requested_budget, 2, 3 + VERIFY_RESERVE)
+            steps = problem.default_steps(50, 2, 3)
         pts, found, f, g = deepfool_candidates(problem, steps, self.overshoot,
                                                with_values=True)
         best = problem.best()

@@ -36,7 +36,6 @@ import torch
 from torch import nn
 
 from randadv.attacks.base import AttackProblem, Found, MinNormAttack
-from randadv.attacks.budget import VERIFY_RESERVE, steps_within
 from randadv.attacks.lp_geometry import hyperplane_step, project_ball
 from randadv.attacks.min_norm import (
     Best,
@@ -153,8 +152,7 @@ class FMN(MinNormAttack):
     def search(self, problem: AttackProblem) -> Found:
         steps = self.steps
         if steps is None:
-            steps = 100 if not problem.budget_given else steps_within(
-                problem.requested_budget, 2, 3 + VERIFY_RESERVE)
+            steps = problem.default_steps(100, 2, 3)
         best = problem.best()
         # a conv model's dense stack is never the cheaper gradient: do not densify it for
         # nothing

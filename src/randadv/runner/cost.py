@@ -119,17 +119,9 @@ def fit_unit_time(points: Sequence[tuple[float, float]],
 
 def loo_factor(points: Sequence[tuple[float, float]]) -> float:
     """The largest ratio (either way) between a finished unit's time and its prediction from
-    the other finished units (leave-one-out); 1.5 with fewer than 3 points (no test possible)."""
-    pts = [(c, t) for c, t in points if t > 0]
-    if len(pts) < 3:
-        return 1.5
-    worst = 1.0
-    for i, (c, t) in enumerate(pts):
-        a, b = fit_unit_time(pts[:i] + pts[i + 1:])
-        pred = a + b * c
-        if pred > 0:
-            worst = max(worst, pred / t, t / pred)
-    return worst
+    the other finished units (leave-one-out); 1.5 with fewer than 3 points (no test possible).
+    :func:`loo_factor_grouped` with every point in one group."""
+    return loo_factor_grouped([(c, t, ()) for c, t in points])
 
 
 # ------------------------------------------------------------------ memory
