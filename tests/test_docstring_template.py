@@ -57,11 +57,6 @@ PENDING_REDESIGN = {
     "randadv.attacks.deepfool.DeepFool",
     "randadv.attacks.fab.FAB",
     "randadv.attacks.fmn.FMN",
-    "randadv.protocol.adversarial.is_adversarial",
-    "randadv.protocol.norms.dual_norm",
-    "randadv.protocol.norms.dual_pnorm",
-    "randadv.protocol.norms.lp_norm",
-    "randadv.protocol.norms.pnorm",
     # attacks/min_norm.py, closest.py, fmn.py, ddn.py, fab.py, deepfool.py, result.py,
     # verify.py and exact/distance.py: rewritten on branch attackproto
     "randadv.attacks.min_norm.ClosestResult",

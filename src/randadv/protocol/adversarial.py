@@ -19,7 +19,9 @@ def is_adversarial(f: torch.Tensor | np.ndarray, f_x: torch.Tensor | np.ndarray 
     boundary, by more than ``margin`` (>= 0); never where f(x) = 0 or f(x') = 0 (x has no side
     to leave, x' is on the boundary) or either is NaN.
 
-    Paper: De Palma, Kiani, Lloyd (ICML 2021), Section 2 (decision sign f).
+    Paper:
+        De Palma, Kiani, Lloyd 2021, Section 2 (the decision sign f of a binary classifier,
+        whose other side the adversarial distance measures).
 
     Arguments:
         f: f at the candidate points (torch or numpy).
@@ -30,10 +32,14 @@ def is_adversarial(f: torch.Tensor | np.ndarray, f_x: torch.Tensor | np.ndarray 
     Returns:
         Boolean tensor (numpy array for numpy ``f``) of f's shape.
 
-    Example::
-
+    Example:
+        >>> import numpy as np
+        >>> import torch
+        >>> from randadv.protocol import is_adversarial
         >>> is_adversarial(torch.tensor([-0.5, 0.0, 0.2]), torch.tensor([1.0, 1.0, 1.0]))
         tensor([ True, False, False])
+        >>> is_adversarial(np.array([-0.5, -1e-9]), 1.0, margin=1e-6).tolist()   # within margin
+        [True, False]
     """
     s = torch.sign(f_x) if isinstance(f_x, torch.Tensor) else np.sign(f_x)
     return s * f < -margin

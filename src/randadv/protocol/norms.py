@@ -106,12 +106,25 @@ def _dual_name(norm: str) -> str:
 
 def lp_norm(v: torch.Tensor, norm: str) -> torch.Tensor:
     """``||v_b||_p`` of every row of ``v`` (B, ...) -> (B,): the distance every attack and
-    every result reports (De Palma et al. 2021, Remark 5: l1, l2, linf).
+    every result reports.
 
-    Example::
+    Paper:
+        De Palma et al. 2021, Remark 5 (the l1, l2, linf distances).
 
-        >>> lp_norm(torch.tensor([[3.0, -4.0]]), "l2"), lp_norm(torch.tensor([[3.0, -4.0]]), "l1")
-        (tensor([5.]), tensor([7.]))
+    Arguments:
+        v: (B, ...) tensor; each row (all dimensions after the first) is one vector.
+        norm: ``"l1"``, ``"l2"`` or ``"linf"`` (a :class:`Norm` or its name; anything else is
+            read as linf: check it with :func:`check_norm` first).
+
+    Returns:
+        The (B,) norms, in v's dtype.
+
+    Example:
+        >>> import torch
+        >>> from randadv.protocol import lp_norm
+        >>> v = torch.tensor([[3.0, -4.0], [0.0, 1.0]])
+        >>> lp_norm(v, "l1"), lp_norm(v, "l2"), lp_norm(v, "linf")
+        (tensor([7., 1.]), tensor([5., 1.]), tensor([4., 1.]))
     """
     v = v.reshape(v.shape[0], -1)
     if norm == "l1":
@@ -122,13 +135,51 @@ def lp_norm(v: torch.Tensor, norm: str) -> torch.Tensor:
 
 
 def dual_norm(v: torch.Tensor, norm: str) -> torch.Tensor:
-    """The dual norm (l1 <-> linf, l2 <-> l2) of every row of ``v`` (B, ...) -> (B,)."""
+    """The dual norm (l1 <-> linf, l2 <-> l2) of every row of ``v`` (B, ...) -> (B,): the l_p
+    distance from x to the zero set of a linear ``f(x) + g . d`` is ``|f(x)| / ||g||_dual``.
+
+    Paper:
+        none (utility: Hoelder duality, used by the linear distance estimates of the attacks).
+
+    Arguments:
+        v: (B, ...) tensor; each row is one vector.
+        norm: the primal norm, ``"l1"``, ``"l2"`` or ``"linf"``.
+
+    Returns:
+        The (B,) dual norms ``lp_norm(v, dual)``.
+
+    Example:
+        >>> import torch
+        >>> from randadv.protocol import dual_norm
+        >>> g = torch.tensor([[3.0, 4.0]])
+        >>> dual_norm(g, "l1"), dual_norm(g, "l2"), dual_norm(g, "linf")
+        (tensor([4.]), tensor([5.]), tensor([7.]))
+    """
     return lp_norm(v, _dual_name(norm))
 
 
 def pnorm(v: np.ndarray, norm: str, axis: int = -1) -> np.ndarray:
     """The l1 / l2 / linf norm of a float64 numpy ``v`` along ``axis`` (the exact solvers'
-    twin of :func:`lp_norm`)."""
+    twin of :func:`lp_norm`); the linf norm of an empty axis is 0.
+
+    Paper:
+        De Palma et al. 2021, Remark 5 (the l1, l2, linf distances).
+
+    Arguments:
+        v: numpy array (float64 in the exact solvers).
+        norm: ``"l1"``, ``"l2"`` or ``"linf"`` (anything else is read as linf).
+        axis: the axis summed over (default the last).
+
+    Returns:
+        The norms: a numpy array with ``axis`` removed (a numpy float for a vector).
+
+    Example:
+        >>> import numpy as np
+        >>> from randadv.protocol import pnorm
+        >>> v = np.array([[3.0, -4.0], [0.0, 1.0]])
+        >>> pnorm(v, "l1").tolist(), pnorm(v, "l2").tolist(), pnorm(v, "linf", axis=0).tolist()
+        ([7.0, 1.0], [5.0, 1.0], [3.0, 4.0])
+    """
     if norm == "l1":
         return np.abs(v).sum(axis=axis)
     if norm == "l2":
@@ -137,5 +188,25 @@ def pnorm(v: np.ndarray, norm: str, axis: int = -1) -> np.ndarray:
 
 
 def dual_pnorm(v: np.ndarray, norm: str, axis: int = -1) -> np.ndarray:
-    """The dual norm of :func:`pnorm`: l1 -> linf, l2 -> l2, linf -> l1."""
+    """The dual norm of :func:`pnorm`: l1 -> linf, l2 -> l2, linf -> l1 (the exact solvers'
+    twin of :func:`dual_norm`).
+
+    Paper:
+        none (utility: Hoelder duality on the exact solvers' numpy vectors).
+
+    Arguments:
+        v: numpy array.
+        norm: the primal norm, ``"l1"``, ``"l2"`` or ``"linf"``.
+        axis: the axis summed over (default the last).
+
+    Returns:
+        ``pnorm(v, dual, axis)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from randadv.protocol import dual_pnorm
+        >>> g = np.array([3.0, 4.0])
+        >>> float(dual_pnorm(g, "l1")), float(dual_pnorm(g, "l2")), float(dual_pnorm(g, "linf"))
+        (4.0, 5.0, 7.0)
+    """
     return pnorm(v, _dual_name(norm), axis=axis)
