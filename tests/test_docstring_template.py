@@ -60,8 +60,6 @@ PENDING_REDESIGN = {
     # attacks/min_norm.py, closest.py, fmn.py, ddn.py, fab.py, deepfool.py, result.py,
     # verify.py and exact/distance.py: rewritten on branch attackproto
     "randadv.attacks.min_norm.ClosestResult",
-    "randadv.attacks.result.FlipStepResult",
-    "randadv.attacks.result.RayFlipStepResult",
     "randadv.attacks.closest.closest_adversarial",
     "randadv.attacks.closest.budget_plan",
     "randadv.attacks.fmn.fmn",

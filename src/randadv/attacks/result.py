@@ -35,6 +35,26 @@ class FlipStepResult:
             one hidden layer), ``"layers"`` / ``"walk"`` (exact piecewise-linear search of a
             deep ReLU net), ``"newton"`` (bracket + safeguarded Newton on one hidden layer of a
             smooth activation) or ``"bracket"`` (grid bracket + Newton on any model).
+
+    Paper:
+        Bubeck et al. 2021, Section 4 (the smallest eta flipping the sign, |eta| < 20, and
+        the gradient norm, Figures 1-7).
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets import TwoLayerRandomNet
+        >>> from randadv.attacks import smallest_flip_step
+        >>> net = TwoLayerRandomNet(100, 200, seed=0)
+        >>> x = torch.nn.functional.normalize(torch.randn(8, 100)) * 10.0   # ||x|| = sqrt(d)
+        >>> r = smallest_flip_step(net, x)
+        >>> len(r), r.method, r.flip_rate
+        (8, 'kinks', 1.0)
+        >>> bool((torch.sign(r.eta) == -torch.sign(r.f_x)).all())
+        True
+        >>> bool((r.eta.abs() >= r.eta_boundary.abs()).all())   # pushed past the boundary
+        True
+        >>> bool((r.f_adv.abs() > r.rounding_bound).all())       # by more than the rounding
+        True
     """
 
     eta: torch.Tensor
@@ -73,11 +93,36 @@ class FlipStepResult:
 class RayFlipStepResult:
     """Result of :func:`randadv.attacks.smallest_flip_step_on_ray` for B sampled pairs.
 
-    The fields of :class:`FlipStepResult` that exist without a materialised input (float64):
-    ``eta``, ``eta_boundary``, ``flipped`` (sign of f(x + eta grad f) from the ray's k numbers,
-    above ``rounding_bound``), ``f_x``, ``grad_norm``, ``perturbation_norm`` (|eta| ||grad f||),
-    ``f_adv`` (f at the reported step), ``rounding_bound`` (of the float64 sum over the k units
-    at the boundary), ``method`` (``"kinks"`` or ``"newton"``).
+    The fields of :class:`FlipStepResult` that exist without a materialised input (float64,
+    each of shape (B,)).
+
+    Attributes:
+        eta: signed step, of sign opposite to f(x), past the boundary by the verification's
+            push; NaN where no flipping step was found within ``|eta| <= max_eta``.
+        eta_boundary: the smallest |eta| at which f(x + eta grad f(x)) reaches 0 (signed);
+            NaN where none.
+        flipped: sign f(x + eta grad f) != sign f(x), from the ray's k numbers, with |f| above
+            ``rounding_bound``.
+        f_x: f(x).
+        grad_norm: ||grad f(x)||_2.
+        perturbation_norm: |eta| ||grad f(x)|| (NaN where not flipped).
+        f_adv: f at the reported step.
+        rounding_bound: the bound on the rounding error of the float64 sum over the k units at
+            the boundary (:func:`randadv.attacks.verify.unit_sum_rounding_bound`).
+        method: ``"kinks"`` (exact kink sweep, piecewise-linear psi) or ``"newton"``.
+
+    Paper:
+        Bubeck et al. 2021, Section 4 (the smallest flipping step eta), on the rays of eq. (1)
+        sampled in law (:func:`randadv.theory.two_layer_law.sample_two_layer_ray`).
+
+    Example:
+        >>> from randadv.attacks import smallest_flip_step_on_ray
+        >>> from randadv.theory.two_layer_law import sample_two_layer_ray
+        >>> r = smallest_flip_step_on_ray(sample_two_layer_ray(1000, 100, pairs=4))
+        >>> len(r), r.method, r.eta.dtype
+        (4, 'kinks', torch.float64)
+        >>> bool(r.flipped.all()), bool((r.eta.abs() >= r.eta_boundary.abs()).all())
+        (True, True)
     """
 
     eta: torch.Tensor
