@@ -66,8 +66,6 @@ PENDING_REDESIGN = {
     "randadv.attacks.ddn.ddn",
     "randadv.attacks.fab.fab",
     "randadv.attacks.deepfool.deepfool",
-    "randadv.attacks.verify.verified_adversarial",
-    "randadv.attacks.verify.verified_in_ball",
     "randadv.exact.distance.ExactDistance",
     "randadv.exact.distance.UnverifiedWitnessError",
     "randadv.exact.distance.min_distance",

@@ -192,10 +192,39 @@ def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
     net: f = -1.3e-7 alone, +1.0e-7 in a batch of 2, at an x with f(x) = 8e-4, far below the
     net's output scale); a point that fails either is pushed to the next margin.
 
-    Returns ``(x_adv, success, f_adv, bound)``: ``x_adv`` (= x where no margin flips it),
-    ``success`` from the forward pass, ``f_adv`` the output there (in the batch evaluation),
-    ``bound`` the rounding bound the flip was checked against (NaN for rows with no finite
-    candidate), so ``|f_adv| / bound`` is the verified margin.
+    Paper:
+        none (utility: the one verification rule of every reported adversarial example; the
+        bound is derived and measured in the module docstring).
+
+    Arguments:
+        model: torch module returning one scalar f per input.
+        x: (B, ...) the original inputs.
+        x_adv: (B, ...) the candidates (rows with NaN / inf, or with f(x) = 0, fail).
+        f_x: (B,) f(x).
+        bounds: optional box ``(lo, hi)`` (tensors broadcastable to x) the pushed points are
+            clipped to.
+        bound: the rounding bound per row where the caller has it (e.g. from f and grad f kept
+            with the candidate, :func:`rounding_bound_of`); by default :func:`rounding_bound`
+            at the candidates (one forward and backward pass).
+
+    Returns:
+        ``(x_adv, success, f_adv, bound)``: ``x_adv`` (= x where no margin flips it),
+        ``success`` from the forward pass, ``f_adv`` the output there (in the batch
+        evaluation), ``bound`` the rounding bound the flip was checked against (NaN for rows
+        with no finite candidate), so ``|f_adv| / bound`` is the verified margin.
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import verified_adversarial
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> x = torch.zeros(2, 2)                          # f(x) = -5
+        >>> cand = torch.tensor([[1.0, 0.5], [0.5, 0.25]])  # on the boundary; halfway to it
+        >>> x_adv, success, f_adv, bound = verified_adversarial(net, x, cand, net(x)[:, 0])
+        >>> success.tolist(), bool(f_adv[0] > bound[0])
+        ([True, False], True)
+        >>> round(float(x_adv[0].norm()), 3), x_adv[1].tolist()   # pushed just across; x
+        (1.118, [0.0, 0.0])
     """
     b = x.shape[0]
     success = torch.zeros(b, dtype=torch.bool, device=x.device)
@@ -263,8 +292,38 @@ def verified_in_ball(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, rad
     """Check budget-constrained candidates (PGD, ...) and evaluate them by a forward pass.
 
     A candidate must satisfy ||x_adv - x||_2 <= R (1 + rtol) and lie in ``bounds = (lo, hi)``;
-    one that does not is replaced by ``x`` (a RuntimeWarning says how many). Returns
-    ``(x_adv, f_x, f_adv, norm)`` with f from forward passes and ``norm = ||x_adv - x||``.
+    one that does not is replaced by ``x`` (a RuntimeWarning says how many).
+
+    Paper:
+        none (utility: the check of the budget-constrained PGD-l2 candidates of the
+        lazy-training paper's Figure 4).
+
+    Arguments:
+        model: torch module returning one scalar f per input.
+        x: (B, ...) the original inputs.
+        x_adv: the candidates (reshaped to x's shape).
+        radius: the l2 budget R.
+        bounds: optional box ``(lo, hi)`` of two floats every coordinate must lie in.
+        rtol: relative tolerance on the budget.
+
+    Returns:
+        ``(x_adv, f_x, f_adv, norm)``: the candidates (x where replaced), f at x and at them
+        from forward passes, and ``norm = ||x_adv - x||_2`` (B,).
+
+    Example:
+        >>> import warnings
+        >>> import torch
+        >>> from randadv.attacks import verified_in_ball
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> x, cand = torch.zeros(2, 2), torch.tensor([[1.0, 0.5], [3.0, 0.0]])
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     x_adv, f_x, f_adv, norm = verified_in_ball(net, x, cand, radius=1.5)
+        >>> [str(w.message) for w in caught]
+        ['1 of 2 candidates violate the budget or the box: replaced by x']
+        >>> x_adv[1].tolist(), f_adv.tolist(), [round(v, 4) for v in norm.tolist()]
+        ([0.0, 0.0], [0.0, -5.0], [1.118, 0.0])
     """
     import warnings
 
