@@ -56,13 +56,11 @@ PENDING_REDESIGN = {
     "randadv.attacks.ddn.DDN",
     "randadv.attacks.deepfool.DeepFool",
     "randadv.attacks.fab.FAB",
-    "randadv.attacks.fmn.FMN",
     # attacks/min_norm.py, closest.py, fmn.py, ddn.py, fab.py, deepfool.py, result.py,
     # verify.py and exact/distance.py: rewritten on branch attackproto
     "randadv.attacks.min_norm.ClosestResult",
     "randadv.attacks.closest.closest_adversarial",
     "randadv.attacks.closest.budget_plan",
-    "randadv.attacks.fmn.fmn",
     "randadv.attacks.ddn.ddn",
     "randadv.attacks.fab.fab",
     "randadv.attacks.deepfool.deepfool",

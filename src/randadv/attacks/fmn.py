@@ -141,7 +141,33 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
 
 class FMN(MinNormAttack):
     """FMN (Pintor et al., NeurIPS 2021) as a :class:`randadv.attacks.base.MinNormAttack`:
-    ``FMN(steps=50)(model, x, "l2", budget=100)``; the arguments as in :func:`fmn`."""
+    ``FMN(steps=50)(model, x, "l2", budget=100)`` returns a :class:`ClosestResult`; the call's
+    arguments (``model``, ``x``, ``norm``, ``bounds``, ``budget``) as in :func:`fmn`.
+
+    Paper:
+        Pintor, Roli, Brendel, Biggio 2021, Algorithm 1 (the adaptive l_p radius and the
+        normalised descent step; the changes are listed in the module docstring).
+
+    Arguments:
+        steps: iterations; None: 100, or with a ``budget`` as many as fit in it.
+        gamma, gamma_final: radius adaptation factor, cosine-annealed from ``gamma`` to
+            ``gamma_final``.
+        alpha: initial l2 step length (cosine-annealed to alpha / 100), in units of the box's
+            l2 diameter or of the linear distance estimate; None: :data:`ALPHA_BOX` /
+            :data:`ALPHA_FREE` of the norm.
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import FMN
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> attack = FMN(steps=50)
+        >>> attack
+        FMN(steps=50, gamma=0.05, gamma_final=0.001, alpha=None)
+        >>> r = attack(net, torch.zeros(1, 2), "linf", budget=120)   # exact: 5 / 7 = 0.714
+        >>> r.success.tolist(), round(float(r.distance), 2), bool(r.propagations <= 120)
+        ([True], 0.72, True)
+    """
 
     name = "fmn"
 
@@ -169,6 +195,10 @@ def fmn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
 
     Distance: l1, l2, linf (``norm``).
 
+    Paper:
+        Pintor, Roli, Brendel, Biggio 2021, Algorithm 1 (fast minimum-norm attack; the
+        changes for a scalar output and the radius rule are in the module docstring).
+
     Arguments:
         model: torch module returning one scalar f per input; the decision is sign f.
         x: inputs (B, ...), floating point.
@@ -189,16 +219,22 @@ def fmn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
             Default None: no limit; 100 steps spend 2 * 101 + 1 + the verification's 2-4
             (207 measured on a 10-32-1 ReLU net).
 
-    Shape:
-        x: (B, ...); returns a :class:`ClosestResult` (``propagations`` per input).
+    Returns:
+        A :class:`ClosestResult` for x (B, ...): ``x_adv`` (B, ...), ``distance``,
+        ``success``, ``propagations`` (per input) (B,); every point verified by a forward pass.
 
-    Example::
-
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import fmn
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> r = fmn(net, torch.zeros(1, 2), "l2")          # exact l2 distance: 5 / 5 = 1
+        >>> r.success.tolist(), round(float(r.distance), 3), r.method
+        ([True], 1.0, 'fmn')
         >>> net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(),
         ...                           torch.nn.Linear(32, 1))
-        >>> res = fmn(net, torch.randn(4, 10), norm="l2", steps=50)
         >>> res = fmn(net, torch.randn(4, 10), norm="l2", budget=100)
-        >>> bool((res.propagations <= 100).all())
-        True
+        >>> bool(res.success.all()), bool((res.propagations <= 100).all())
+        (True, True)
     """
     return FMN(steps, gamma, gamma_final, alpha)(model, x, norm, bounds, budget=budget)
