@@ -62,7 +62,30 @@ def ddn_candidates(problem: AttackProblem, best: Best, steps: int = 100, gamma: 
 
 class DDN(MinNormAttack):
     """DDN (Rony et al., CVPR 2019) as a :class:`randadv.attacks.base.MinNormAttack` (l2
-    only): ``DDN(steps=50)(model, x, "l2", budget=100)``; the arguments as in :func:`ddn`."""
+    only): ``DDN(steps=50)(model, x, "l2", budget=100)`` returns a :class:`ClosestResult`; the
+    call's arguments (``model``, ``x``, ``norm``, ``bounds``, ``budget``) as in :func:`ddn`.
+
+    Paper:
+        Rony, Hafemann, Oliveira, Ben Ayed, Sabourin, Granger 2019, Algorithm 1 (decoupled
+        direction and norm; eps starts at the linear estimate, see the module docstring).
+
+    Arguments:
+        steps: iterations; None: 100, or with a ``budget`` as many as fit in it.
+        gamma: norm adaptation factor.
+        alpha: initial step length relative to eps (cosine-annealed).
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import DDN
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> attack = DDN(steps=50)
+        >>> attack
+        DDN(steps=50, gamma=0.05, alpha=0.5)
+        >>> r = attack(net, torch.zeros(1, 2), "l2", budget=120)   # exact: 5 / 5 = 1
+        >>> r.success.tolist(), round(float(r.distance), 2), bool(r.propagations <= 120)
+        ([True], 1.0, True)
+    """
 
     name = "ddn"
     norms = ("l2",)
@@ -87,6 +110,10 @@ def ddn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
 
     Distance: l2 only.
 
+    Paper:
+        Rony, Hafemann, Oliveira, Ben Ayed, Sabourin, Granger 2019, Algorithm 1 (the changes
+        for a scalar output and the relative step are in the module docstring).
+
     Arguments:
         model: torch module returning one scalar f per input; the decision is sign f.
         x: inputs (B, ...), floating point.
@@ -101,13 +128,22 @@ def ddn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
             f(x) pass and the final verification included: ``propagations <= budget``.
             Default None: no limit (100 steps spend 2 * 100 + 2 + about 2).
 
-    Shape:
-        x: (B, ...); returns a :class:`ClosestResult`.
+    Returns:
+        A :class:`ClosestResult` for x (B, ...): ``x_adv`` (B, ...), ``distance``,
+        ``success``, ``propagations`` (B,); every point verified by a forward pass.
 
-    Example::
-
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import ddn
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> r = ddn(net, torch.zeros(1, 2))                # exact l2 distance: 5 / 5 = 1
+        >>> r.success.tolist(), round(float(r.distance), 2), r.method
+        ([True], 1.0, 'ddn')
         >>> net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(),
         ...                           torch.nn.Linear(32, 1))
-        >>> res = ddn(net, torch.randn(4, 10))
+        >>> res = ddn(net, torch.randn(4, 10), budget=100)
+        >>> bool(res.success.all()), bool((res.propagations <= 100).all())
+        (True, True)
     """
     return DDN(steps, gamma, alpha)(model, x, norm, bounds, budget=budget)
