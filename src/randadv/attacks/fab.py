@@ -89,7 +89,32 @@ def fab_starts(x: torch.Tensor, n_starts: int, radius: torch.Tensor, norm: str,
 
 class FAB(MinNormAttack):
     """FAB (Croce & Hein, ICML 2020) as a :class:`randadv.attacks.base.MinNormAttack`:
-    ``FAB(n_starts=2)(model, x, "l1", budget=100)``; the arguments as in :func:`fab`."""
+    ``FAB(n_starts=2)(model, x, "l1", budget=100)`` returns a :class:`ClosestResult`; the
+    call's arguments (``model``, ``x``, ``norm``, ``bounds``, ``budget``) as in :func:`fab`.
+
+    Paper:
+        Croce, Hein 2020, Algorithm 1 and eq. (9) (the biased projection step; the backward
+        step and the restarts as in the module docstring).
+
+    Arguments:
+        steps: FAB iterations per start; None: 20, or with a ``budget`` as many as fit.
+        n_starts: x itself plus ``n_starts - 1`` random starts in the l_p ball of half the
+            distance found by the first run.
+        alpha_max, eta, beta: the paper's bias cap, overshoot and backward-step factor.
+        seed: seed of the random starts (a private generator; the global RNG is untouched).
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import FAB
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> attack = FAB(n_starts=2)
+        >>> attack
+        FAB(steps=None, n_starts=2, alpha_max=0.1, eta=1.05, beta=0.9, seed=0)
+        >>> r = attack(net, torch.zeros(1, 2), "l1", budget=100)    # exact: 5 / 4 = 1.25
+        >>> r.success.tolist(), bool(1.25 <= r.distance < 1.27), bool(r.propagations <= 100)
+        ([True], True, True)
+    """
 
     name = "fab"
 
@@ -121,6 +146,10 @@ def fab(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
 
     Distance: l1, l2, linf (``norm``).
 
+    Paper:
+        Croce, Hein 2020, Algorithm 1 and eq. (9) (with a scalar output the "closest class"
+        step is the one hyperplane f = 0; see the module docstring).
+
     Arguments:
         model: torch module returning one scalar f per input; the decision is sign f.
         x: inputs (B, ...), floating point.
@@ -137,14 +166,23 @@ def fab(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
             f(x) pass and the final verification included: ``propagations <= budget``.
             Default None: no limit (20 steps x 4 starts spend 4 * 41 + 1 + about 2).
 
-    Shape:
-        x: (B, ...); returns a :class:`ClosestResult`.
+    Returns:
+        A :class:`ClosestResult` for x (B, ...): ``x_adv`` (B, ...), ``distance``,
+        ``success``, ``propagations`` (B,); every point verified by a forward pass.
 
-    Example::
-
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import fab
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> r = fab(net, torch.zeros(1, 2), "linf")        # exact linf distance: 5 / 7 = 0.714
+        >>> r.success.tolist(), bool(5 / 7 <= r.distance < 0.72), r.method
+        ([True], True, 'fab')
         >>> net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(),
         ...                           torch.nn.Linear(32, 1))
         >>> res = fab(net, torch.randn(4, 10), norm="l1", n_starts=2)
+        >>> bool(res.success.all())
+        True
     """
     return FAB(steps, n_starts, alpha_max, eta, beta, seed)(model, x, norm, bounds,
                                                            budget=budget)
