@@ -61,8 +61,31 @@ def deepfool_candidates(problem: AttackProblem, steps: int = 50, overshoot: floa
 
 class DeepFool(MinNormAttack):
     """DeepFool (Moosavi-Dezfooli et al., CVPR 2016) as a
-    :class:`randadv.attacks.base.MinNormAttack`: ``DeepFool()(model, x, "linf", budget=20)``;
-    the arguments as in :func:`deepfool`."""
+    :class:`randadv.attacks.base.MinNormAttack`: ``DeepFool()(model, x, "linf", budget=20)``
+    returns a :class:`ClosestResult`; the call's arguments (``model``, ``x``, ``norm``,
+    ``bounds``, ``budget``) as in :func:`deepfool`.
+
+    Paper:
+        Moosavi-Dezfooli, Fawzi, Frossard 2016, Algorithm 1 (the binary case) and Section 3.3
+        (l_p).
+
+    Arguments:
+        steps: maximum number of linearisation steps; None: 50, or with a ``budget`` as many
+            as fit.
+        overshoot: the total step is multiplied by ``1 + overshoot``.
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import DeepFool
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> attack = DeepFool(overshoot=0.1)
+        >>> attack
+        DeepFool(steps=None, overshoot=0.1)
+        >>> r = attack(net, torch.zeros(1, 2), "l1", budget=20)    # exact: 5 / 4 = 1.25
+        >>> round(float(r.distance), 4), r.propagations.tolist()   # 1.1 * 1.25: one step
+        (1.375, [6])
+    """
 
     name = "deepfool"
 
@@ -87,6 +110,10 @@ def deepfool(model: nn.Module, x: torch.Tensor, norm: str = "l2",
 
     Distance: l1, l2, linf (``norm``).
 
+    Paper:
+        Moosavi-Dezfooli, Fawzi, Frossard 2016, Algorithm 1 (the binary case) and Section 3.3
+        (the l_p steps: closed form per row, exact box-constrained projection in a box).
+
     Arguments:
         model: torch module returning one scalar f per input; the decision is sign f.
         x: inputs (B, ...), floating point (float64 stays float64).
@@ -100,14 +127,22 @@ def deepfool(model: nn.Module, x: torch.Tensor, norm: str = "l2",
             Default None: no limit (DeepFool stops at its first adversarial point: typically
             a few steps, 2 propagations each).
 
-    Shape:
-        x: (B, ...); returns a :class:`ClosestResult` with ``x_adv`` (B, ...), ``distance``,
-        ``success``, ``propagations`` (B,).
+    Returns:
+        A :class:`ClosestResult` for x (B, ...) with ``x_adv`` (B, ...), ``distance``,
+        ``success``, ``propagations`` (B,); every point verified by a forward pass.
 
-    Example::
-
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import deepfool
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> r = deepfool(net, torch.zeros(1, 2), "linf")   # exact linf distance: 5 / 7
+        >>> round(float(r.distance), 4), round(1.02 * 5 / 7, 4)   # one step, 2% overshoot
+        (0.7286, 0.7286)
         >>> net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(),
         ...                           torch.nn.Linear(32, 1))
         >>> res = deepfool(net, torch.randn(4, 10), norm="linf")
+        >>> bool(res.success.all())
+        True
     """
     return DeepFool(steps, overshoot)(model, x, norm, bounds, budget=budget)
