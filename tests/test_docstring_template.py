@@ -52,12 +52,9 @@ PENDING_REDESIGN = {
     "randadv.attacks.base.AttackProblem",
     "randadv.attacks.base.Found",
     "randadv.attacks.base.MinNormAttack",
-    "randadv.attacks.closest.ClosestAdversarial",
     # attacks/min_norm.py, closest.py, fmn.py, ddn.py, fab.py, deepfool.py, result.py,
     # verify.py and exact/distance.py: rewritten on branch attackproto
     "randadv.attacks.min_norm.ClosestResult",
-    "randadv.attacks.closest.closest_adversarial",
-    "randadv.attacks.closest.budget_plan",
     "randadv.exact.distance.ExactDistance",
     "randadv.exact.distance.UnverifiedWitnessError",
     "randadv.exact.distance.min_distance",

@@ -91,8 +91,37 @@ FALLBACK_REACH = 16.0
 
 class ClosestAdversarial(MinNormAttack):
     """:func:`closest_adversarial` as a :class:`randadv.attacks.base.MinNormAttack`:
-    ``ClosestAdversarial(n_starts=4)(model, x, "l1", (0, 1), budget=200)``; the arguments as
-    in :func:`closest_adversarial`."""
+    ``ClosestAdversarial(n_starts=4)(model, x, "l1", (0, 1), budget=200)`` returns a
+    :class:`ClosestResult`; the call's arguments (``model``, ``x``, ``norm``, ``bounds``,
+    ``budget``) as in :func:`closest_adversarial`. It keeps its own reserves
+    (:func:`budget_plan`), so :attr:`reserve` is 0.
+
+    Paper:
+        De Palma, Kiani, Lloyd 2021, Section 4 (the closest adversarial example in l1, l2,
+        linf); the stages' papers as in :func:`closest_adversarial`.
+
+    Arguments:
+        seed: seed of the random starts (a private generator).
+        n_starts: starts per input of the iterative attacks.
+        steps: iterations per start; None: 30, or with a ``budget`` as many as fit.
+        methods: attack families of steps 1-2 (None: ``("fmn",)``, or ``("fab",)`` in l1 below
+            :data:`SMALL_BUDGET`).
+        refine: exact region refinement: True, False or ``"auto"``.
+        projection_steps: rounds of boundary projection.
+        max_region_solves: LPs/QPs per input of the region refinement.
+        input_shape: a conv ``nn.Sequential``'s input shape where it differs from
+            ``x.shape[1:]``.
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import ClosestAdversarial
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> attack = ClosestAdversarial(n_starts=2)
+        >>> r = attack(net, torch.zeros(1, 2), "l1", (0, 1), budget=200)
+        >>> round(float(r.distance), 3), bool(r.propagations <= 200)   # (1/3, 1): 4/3 in the box
+        (1.333, True)
+    """
 
     name = "closest"
     # the pipeline keeps its own reserves (:func:`budget_plan`)
@@ -200,9 +229,11 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
                         budget: int | None = None) -> ClosestResult:
     """The closest adversarial example of ``x`` for the decision sign f(x) of ``model``.
 
-    Paper: De Palma, Kiani, Lloyd (ICML 2021), Section 4 (closest adversarial examples of random
-    deep networks); attacks of Moosavi-Dezfooli et al. (2016), Croce & Hein (2020), Pintor et al.
-    (2021), Rony et al. (2019); exact region refinement as in FAB / GeoCert (Jordan et al. 2019).
+    Paper:
+        De Palma, Kiani, Lloyd 2021, Section 4 and Figures 1-2 (the l_p distance of the closest
+        adversarial example of random deep networks); attacks of Moosavi-Dezfooli et al.
+        (2016), Croce & Hein (2020), Pintor et al. (2021), Rony et al. (2019); exact region
+        refinement as in FAB / GeoCert (Jordan et al. 2019).
 
     Distance: l1, l2, linf (``norm``).
 
@@ -248,24 +279,37 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
             every norm: 1 + 2 x 31 for f(x) and FMN, the rest projection, shrink and
             verification).
 
-    Shape:
-        x: (B, ...). Returns a :class:`ClosestResult`: ``x_adv`` (B, ...), ``distance``,
+    Returns:
+        A :class:`ClosestResult` for x (B, ...): ``x_adv`` (B, ...), ``distance``,
         ``success``, ``f_x``, ``f_adv``, ``exact_region``, ``rounding_bound``,
-        ``propagations`` (B,) and
-        ``method`` (the stages that ran, e.g. ``"fmn+projection+region"``; ``region`` only
-        where the exact region refinement ran). Rows with f(x) = 0 have no
-        side to leave: ``success`` False, ``distance`` inf.
+        ``propagations`` (B,) and ``method`` (the stages that ran, e.g.
+        ``"fmn+projection+region"``; ``region`` only where the exact region refinement ran).
+        Rows with f(x) = 0 have no side to leave: ``success`` False, ``distance`` inf.
 
     Raises:
         InvalidInputError: bad x, norm, bounds (x outside them) or method.
         ModelOutputError: the model does not return one finite scalar per input.
 
-    Example::
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import closest_adversarial
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> r = closest_adversarial(net, torch.zeros(1, 2), "linf", bounds=(0, 1))
+        >>> r.success.tolist(), round(float(r.distance), 4), r.method   # exact: 5 / 7
+        ([True], 0.7143, 'fmn+projection+region')
 
-        >>> net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(),
-        ...                           torch.nn.Linear(32, 1))
-        >>> res = closest_adversarial(net, torch.rand(4, 10), norm="linf", bounds=(0, 1))
-        >>> res.distance, res.success
+        On a small random ReLU net it finds the exact distance
+        (:func:`randadv.exact.min_distance`):
+
+        >>> from randadv.exact import min_distance
+        >>> from randadv.nets import RandomMLP
+        >>> net = RandomMLP([4, 8], seed=0, dtype=torch.float64)
+        >>> x = torch.rand(2, 4, dtype=torch.float64)
+        >>> r = closest_adversarial(net, x, "l1", bounds=(0, 1))
+        >>> exact = torch.tensor([e.distance for e in min_distance(net, x, "l1", bounds=(0, 1))])
+        >>> r.exact_region.tolist(), bool(((r.distance - exact).abs() < 1e-6 * exact).all())
+        ([True, True], True)
     """
     return ClosestAdversarial(
         seed=seed, n_starts=n_starts, steps=steps, methods=methods, refine=refine,
@@ -462,7 +506,30 @@ def budget_plan(budget: float, methods: Sequence[str] | None, n_starts: int,
     :data:`randadv.attacks.budget.VERIFY_RESERVE`, plus 2 for the rounding bound of a point
     those steps found), and the most iterations per start that fit
     in the rest (one forward and one backward each, the f(x) pass and each run's first point
-    included). Below :data:`SMALL_BUDGET` only :data:`SMALL_VERIFY_RESERVE` is kept back."""
+    included). Below :data:`SMALL_BUDGET` only :data:`SMALL_VERIFY_RESERVE` is kept back.
+
+    Paper:
+        none (utility: splitting a budget of propagations per input, AttackBench's count of
+        Cina et al. 2024, between the pipeline's stages).
+
+    Arguments:
+        budget: propagations per input (``float("inf")``: no limit, then ``steps`` is 30).
+        methods: the attack families of steps 1-2 (None: ``("fmn",)``).
+        n_starts: starts per input of the iterative attacks.
+        projection_steps: rounds of boundary projection (their reserve grows with them).
+
+    Returns:
+        ``(steps, reserve)``, two ints (``steps`` at least 1).
+
+    Example:
+        >>> from randadv.attacks.closest import budget_plan
+        >>> budget_plan(float("inf"), None, 1, 2)
+        (30, 18)
+        >>> budget_plan(200, ("fmn",), 1, 2)      # (200 - 1 - 18 - 2) // 2
+        (89, 18)
+        >>> budget_plan(30, ("fab",), 1, 0)       # below SMALL_BUDGET: reserve 2
+        (13, 2)
+    """
     methods = tuple(methods or ("fmn",))
     runs = n_starts * sum(m in methods for m in ("fmn", "fab", "ddn")) + ("deepfool" in methods)
     post = POST_RESERVE.get(min(projection_steps, 2), 12)
