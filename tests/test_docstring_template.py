@@ -54,7 +54,6 @@ PENDING_REDESIGN = {
     "randadv.attacks.base.MinNormAttack",
     # attacks/min_norm.py, closest.py, fmn.py, ddn.py, fab.py, deepfool.py, result.py,
     # verify.py and exact/distance.py: rewritten on branch attackproto
-    "randadv.attacks.min_norm.ClosestResult",
     "randadv.exact.distance.ExactDistance",
     "randadv.exact.distance.UnverifiedWitnessError",
     "randadv.exact.distance.min_distance",

@@ -55,6 +55,25 @@ class ClosestResult(AdversarialResult):
         propagations: (B,) model propagations spent per input (forwards + backwards of that
             input, AttackBench's count; :mod:`randadv.attacks.budget`), verification included;
             None from constructors that do not count.
+
+    Paper:
+        De Palma, Kiani, Lloyd 2021, Section 4 (the l_p distance from each input to the
+        closest point on the other side of sign f).
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks import fmn
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> r = fmn(net, torch.tensor([[0.0, 0.0], [1.0, 1.0]]), "l2")   # exact: 1 and 0.4
+        >>> r
+        ClosestResult(norm=l2, n=2, success=2/2, median distance=0.4, method='fmn')
+        >>> len(r), r.success_rate, [round(d, 3) for d in r.distance.tolist()]
+        (2, 1.0, [1.0, 0.4])
+        >>> r.f_x.tolist(), bool((torch.sign(r.f_adv) != torch.sign(r.f_x)).all())
+        ([-5.0, 2.0], True)
+        >>> bool((r.verified_margin > 1).all()), r.exact_region.tolist()
+        (True, [False, False])
     """
 
     exact_region: torch.Tensor
