@@ -49,9 +49,6 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "randadv"
 PENDING_REDESIGN = {
     # new in the attack-protocol merge (attacks/base.py, the attack classes, protocol/):
     # their docstrings follow the template in the next step
-    "randadv.attacks.base.AttackProblem",
-    "randadv.attacks.base.Found",
-    "randadv.attacks.base.MinNormAttack",
     # attacks/min_norm.py, closest.py, fmn.py, ddn.py, fab.py, deepfool.py, result.py,
     # verify.py and exact/distance.py: rewritten on branch attackproto
     "randadv.exact.distance.ExactDistance",

@@ -54,10 +54,14 @@ class AttackProblem:
     """One batch of inputs to attack: the model, x, f(x), the norm, the box, the budget's
     counter and the network's piecewise-linear stack (read once, on first use).
 
-    Paper: De Palma, Kiani, Lloyd (ICML 2021), Section 4 (minimise ``||x' - x||_p`` over x' on
-    the other side of sign f, inside the box).
+    Build it with :meth:`of` (the checks and the counted f(x) pass); the fields are the
+    dataclass's.
 
-    Arguments:
+    Paper:
+        De Palma, Kiani, Lloyd 2021, Section 4 (minimise ``||x' - x||_p`` over x' on the other
+        side of sign f, inside the box).
+
+    Attributes:
         model: the model every stage queries: a :class:`PropagationCounter` around ``net``.
         net: the network itself (its weights are read for the stack and the region LPs).
         x: (B, ...) inputs.
@@ -66,11 +70,23 @@ class AttackProblem:
         box: ``(lo, hi)`` (tensors of one input's shape with a leading 1), or None.
         requested_budget: the budget asked for (None: no limit); defaults that depend on it
             read this, not the counter's current limit (lowered while a reserve is held).
+        _cache: private: the network's stacks, read once and shared by every view of the
+            problem (:meth:`take`, :meth:`repeated`); leave the default.
 
-    Example::
-
-        >>> problem = AttackProblem.of(net, x, "linf", (0, 1), budget=100)
-        >>> problem.counter.used          # tensor([1, 1, ...]): the f(x) pass
+    Example:
+        >>> import torch
+        >>> from randadv.nets import RandomMLP
+        >>> from randadv.attacks import AttackProblem
+        >>> net, x = RandomMLP([5, 16], seed=0), torch.rand(3, 5)
+        >>> problem = AttackProblem.of(net, x, "linf", (0.0, 1.0), budget=100)
+        >>> problem.norm, problem.counter.used.tolist(), problem.budget   # the f(x) pass
+        (<Norm.LINF: 'linf'>, [1, 1, 1], 100.0)
+        >>> problem.default_steps(100, 2, 3)       # (100 - 3 - VERIFY_RESERVE) // 2
+        46
+        >>> problem.repeated(2).x.shape, problem.take(slice(0, 1)).f_x.shape
+        (torch.Size([6, 5]), torch.Size([1]))
+        >>> problem.stack is not None              # a ReLU MLP: its piecewise-linear stack
+        True
     """
 
     model: PropagationCounter
@@ -158,7 +174,32 @@ class AttackProblem:
 @dataclass
 class Found:
     """What an attack's search hands to the verification: the candidates, the method name,
-    optionally the rows whose candidate is an exact region optimum."""
+    optionally the rows whose candidate is an exact region optimum.
+
+    Paper:
+        none (utility: the hand-over from :meth:`MinNormAttack.search` to the one
+        verification, :meth:`AttackProblem.finalize`).
+
+    Attributes:
+        best: the closest candidate per input (:class:`randadv.attacks.min_norm.Best`, from
+            :meth:`AttackProblem.best`); nothing in it is reported unverified.
+        method: the name the result reports (:attr:`ClosestResult.method`).
+        exact_region: (B,) True where the candidate is the exact closest boundary point of its
+            linear region; None: nowhere.
+
+    Example:
+        >>> import torch
+        >>> from randadv.attacks.base import AttackProblem, Found
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> problem = AttackProblem.of(net, torch.zeros(1, 2), "l2")
+        >>> best = problem.best()
+        >>> best.offer(torch.tensor([[1.0, 0.5]]), torch.tensor([True]))   # on the boundary
+        >>> found = Found(best, "by hand")
+        >>> r = problem.finalize(found.best, found.exact_region, found.method)
+        >>> r.success.tolist(), round(float(r.distance), 3), r.method   # pushed just across
+        ([True], 1.118, 'by hand')
+    """
 
     best: Best
     method: str
@@ -170,10 +211,22 @@ class MinNormAttack:
     the input checks (:meth:`AttackProblem.of`), the subclass's :meth:`search` (within the
     budget less :attr:`reserve`), the one verification and returns a :class:`ClosestResult`.
 
-    Paper: Cina et al. 2024 (AttackBench): minimum-norm attacks compared at equal budgets of
-    propagations; foolbox 3's ``MinimizationAttack`` (verification in the base's final call).
+    A subclass sets :attr:`name` (and :attr:`norms` where it supports fewer), takes its
+    settings in ``__init__`` and implements :meth:`search`; the arguments below are those of
+    the call ``attack(model, x, norm, bounds, budget=...)``.
 
-    Arguments (of the call):
+    Paper:
+        Cina et al. 2024 (AttackBench), Section 3: minimum-norm attacks compared at equal
+        budgets of propagations; foolbox 3's ``MinimizationAttack`` (verification in the
+        base's final call).
+
+    Attributes:
+        name: the attack's name (the result's ``method`` unless the search says otherwise).
+        norms: the norms it supports (the protocol's three by default).
+        reserve: propagations per input kept back from the search for the final verification
+            (:data:`randadv.attacks.budget.VERIFY_RESERVE`).
+
+    Arguments:
         model: torch module returning one scalar f per input; the decision is sign f.
         x: inputs (B, ...), floating point.
         norm: one of :attr:`norms`.
@@ -182,15 +235,27 @@ class MinNormAttack:
             final verification included; None: no limit.
 
     Returns:
-        :class:`ClosestResult`.
+        :class:`ClosestResult` (of the call), every point verified by a forward pass.
 
-    Example::
-
-        >>> class Nothing(MinNormAttack):
-        ...     name = "nothing"
+    Example:
+        >>> import torch
+        >>> from randadv.attacks.base import Found, MinNormAttack
+        >>> class Shift(MinNormAttack):                    # offers x + by as its candidate
+        ...     name = "shift"
+        ...     def __init__(self, by):
+        ...         self.by = by
         ...     def search(self, problem):
-        ...         return Found(problem.best(), self.name)
-        >>> Nothing()(net, x).success          # all False: no candidate
+        ...         best = problem.best()
+        ...         best.offer(problem.x + self.by, torch.ones(len(problem.x), dtype=torch.bool))
+        ...         return Found(best, self.name)
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> r = Shift(torch.tensor([0.0, 2.0]))(net, torch.zeros(1, 2), "l2", budget=10)
+        >>> r.success.tolist(), r.distance.tolist(), r.method, r.propagations.tolist()
+        ([True], [2.0], 'shift', [4])
+        >>> r = Shift(torch.tensor([0.0, 1.0]))(net, torch.zeros(1, 2))   # f = -1: same side
+        >>> r.success.tolist(), r.distance.tolist()        # the verification refuses it
+        ([False], [inf])
     """
 
     name: ClassVar[str] = "attack"
