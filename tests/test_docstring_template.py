@@ -51,9 +51,6 @@ PENDING_REDESIGN = {
     # their docstrings follow the template in the next step
     # attacks/min_norm.py, closest.py, fmn.py, ddn.py, fab.py, deepfool.py, result.py,
     # verify.py and exact/distance.py: rewritten on branch attackproto
-    "randadv.exact.distance.ExactDistance",
-    "randadv.exact.distance.UnverifiedWitnessError",
-    "randadv.exact.distance.min_distance",
 }
 
 # Examples that read the MNIST files

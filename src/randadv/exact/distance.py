@@ -41,7 +41,23 @@ STATUSES = ("optimal", "time_limit", "infeasible")
 
 class UnverifiedWitnessError(RandadvError):
     """The solver's adversarial point is not on the other side for the torch model's forward
-    pass, even after the documented push across the boundary."""
+    pass, even after the documented push across the boundary (raised by :func:`min_distance`
+    with ``strict=True``; ``strict=False`` returns the point with ``verified=False`` instead).
+
+    Paper:
+        none (utility: no unverified solver point is reported as a distance).
+
+    Arguments:
+        message: the solver's distance and a hint (try a larger ``margin``).
+
+    Example:
+        >>> from randadv.errors import RandadvError
+        >>> from randadv.exact import UnverifiedWitnessError
+        >>> issubclass(UnverifiedWitnessError, RandadvError)
+        True
+        >>> str(UnverifiedWitnessError("the solver's point is not on the other side"))
+        "the solver's point is not on the other side"
+    """
 
 
 @dataclass(kw_only=True)
@@ -81,6 +97,24 @@ class ExactDistance(AdversarialResult):
             NaN without a witness): ``|f_adv| / rounding_bound`` is the verified margin
             (:attr:`verified_margin`; at most 1 for a witness on the boundary).
         propagations: None (the solver reads the weights; its forward passes are not counted).
+
+    Paper:
+        De Palma, Kiani, Lloyd 2021, Section 4 (the adversarial distance, here exact); the
+        MILP of Tjeng, Xiao, Tedrake 2019 (big-M ReLU encoding, eq. (5)) whose bounds and
+        status it reports.
+
+    Example:
+        >>> import torch
+        >>> from randadv.exact import min_distance
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> r = min_distance(net, torch.zeros(2), "linf")  # exact: 5 / 7
+        >>> r.status, r.method, r.backend, r.n_binaries, r.success, r.verified
+        ('optimal', 'milp', 'highs', 0, True, True)
+        >>> round(r.distance, 4), round(r.lower_bound, 4), r.upper_bound == r.distance
+        (0.7143, 0.7143, True)
+        >>> r.propagations is None, r.verified_margin >= 1
+        (True, True)
     """
 
     success: bool = False
@@ -178,7 +212,12 @@ def min_distance(model: nn.Module, x: torch.Tensor, norm: str = "l2",
     This is the adversarial distance studied by De Palma, Kiani, Lloyd (ICML 2021), solved as the
     MILP of Tjeng, Xiao, Tedrake (ICLR 2019): HiGHS for l1/linf, SCIP (MIQCP) for l2.
 
-    Args:
+    Paper:
+        De Palma, Kiani, Lloyd 2021, Section 4 (the adversarial distance in l1, l2, linf);
+        Tjeng, Xiao, Tedrake 2019 (the MILP of a ReLU network with pre-activation bounds;
+        big-M ReLU encoding, eq. (5)).
+
+    Arguments:
         model: ``nn.Sequential`` of Linear/ReLU/Flatten/Identity/Conv2d, an ``nn.Linear``, or a
             ReLU :class:`randadv.nets.RandomMLP` (see :func:`to_affine_layers`).
         x: one input ``(d,)`` (or ``input_shape``) or a batch ``(B, d)`` (or ``(B, *input_shape)``,
@@ -213,9 +252,28 @@ def min_distance(model: nn.Module, x: torch.Tensor, norm: str = "l2",
             check (default); otherwise return it with ``verified=False``.
         seed: seed of the random directions of the initial attack.
 
+    Returns:
+        An :class:`ExactDistance` for one input, a list of them (one per row) for a batch.
+
     Raises:
         InvalidInputError: unsupported layer/activation, bad shapes, NaN/inf in x or bounds.
         ScipNotInstalledError: l2 without pyscipopt (``pip install randadv[scip]``).
+
+    Example:
+        >>> import torch
+        >>> from randadv.exact import min_distance
+        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
+        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
+        >>> round(min_distance(net, torch.zeros(2), "l1").distance, 4)      # 5 / 4
+        1.25
+        >>> r = min_distance(net, torch.zeros(2), "l1", bounds=(0, 1))     # x2 <= 1: (1/3, 1)
+        >>> round(r.distance, 4), [round(v, 4) for v in r.x_adv.tolist()]
+        (1.3333, [0.3333, 1.0])
+        >>> from randadv.nets import RandomMLP
+        >>> net = RandomMLP([4, 8], seed=0, dtype=torch.float64)
+        >>> rs = min_distance(net, torch.rand(2, 4, dtype=torch.float64), "linf")   # a batch
+        >>> [r.status for r in rs], all(r.lower_bound <= r.distance for r in rs)
+        (['optimal', 'optimal'], True)
     """
     norm = check_norm(norm)
     if tighten not in ("auto", "lp", "interval"):
