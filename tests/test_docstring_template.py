@@ -23,9 +23,6 @@ A constant has no docstring of its own: its docstring is the string literal righ
 assignment in the defining module (an attribute docstring); it needs ``Paper:`` and
 ``Example:``. An Example that needs MNIST is in ``NEEDS_MNIST`` and is skipped where MNIST is
 not found (as the other MNIST tests are).
-
-``PENDING_REDESIGN``: the names defined in files another branch is rewriting (the attack
-protocol of issue 18); they are skipped until that branch is merged, then the set is emptied.
 """
 
 from __future__ import annotations
@@ -45,13 +42,6 @@ import pytest
 import torch
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "randadv"
-
-PENDING_REDESIGN = {
-    # new in the attack-protocol merge (attacks/base.py, the attack classes, protocol/):
-    # their docstrings follow the template in the next step
-    # attacks/min_norm.py, closest.py, fmn.py, ddn.py, fab.py, deepfool.py, result.py,
-    # verify.py and exact/distance.py: rewritten on branch attackproto
-}
 
 # Examples that read the MNIST files
 NEEDS_MNIST = {
@@ -165,18 +155,11 @@ IDS = [p.qualname for p in PUBLIC]
 def test_the_sets_name_real_public_names():
     names = set(IDS)
     assert len(names) > 150
-    assert PENDING_REDESIGN <= names, sorted(PENDING_REDESIGN - names)
     assert NEEDS_MNIST <= names, sorted(NEEDS_MNIST - names)
-
-
-def _skip_pending(p: Public) -> None:
-    if p.qualname in PENDING_REDESIGN:
-        pytest.skip("in PENDING_REDESIGN (file rewritten on branch attackproto)")
 
 
 @pytest.mark.parametrize("p", PUBLIC, ids=IDS)
 def test_docstring_has_the_template_blocks(p: Public):
-    _skip_pending(p)
     assert p.doc, f"{p.qualname}: no docstring"
     b = blocks(p.doc)
     need = ["Paper", "Example"]
@@ -216,7 +199,6 @@ def _mnist_found() -> bool:
 
 @pytest.mark.parametrize("p", PUBLIC, ids=IDS)
 def test_example_runs(p: Public, tmp_path, monkeypatch):
-    _skip_pending(p)
     example = blocks(p.doc).get("Example", "")
     if ">>>" not in example:
         pytest.skip("no Example (test_docstring_has_the_template_blocks fails for it)")
