@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from randadv.attacks import smallest_flip_step_on_ray
+from randadv.experiments._papers import BUBECK_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
 from randadv.experiments.two_layer_single_step import Record
 from randadv.nets import ACTIVATIONS
@@ -39,9 +40,7 @@ PAPER_D, PAPER_K = 5000, 10**6  # the largest d and k of Bubeck et al.'s Section
 
 class TwoLayerAsymptotics(Experiment):
     name = "two-layer-asymptotics"
-    paper = ("Bubeck, Cherapanamjeri, Gidel, Tachet des Combes, \"A single gradient step finds "
-             "adversarial examples on random two-layers neural networks\", NeurIPS 2021 "
-             "(beyond its grid: the exact law of the single step, issue 20)")
+    paper = f"{BUBECK_2021} (beyond its grid: the exact law of the single step, issue 20)"
     figures_reproduced = ("Section 4, Figures 1-2 extended to d up to 1e8 and k up to 1e7, "
                           "with the infinite-width theory overlaid")
     summary = ("smallest flipping eta, ||grad f||, fraction flipped and ||delta||/||x|| over d "

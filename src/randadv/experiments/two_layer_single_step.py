@@ -18,6 +18,7 @@ from typing import Any, TypedDict
 import pandas as pd
 
 from randadv.attacks import smallest_flip_step
+from randadv.experiments._papers import BUBECK_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import ACTIVATIONS, DeepRandomNet, sphere_points
 from randadv.nets.seeding import derive_seed
@@ -41,8 +42,7 @@ Record = TypedDict("Record", {"d": int, "k": int, "depth": int, "activation": st
 
 class TwoLayerSingleStep(Experiment):
     name = "two-layer-single-step"
-    paper = ("Bubeck, Cherapanamjeri, Gidel, Tachet des Combes, \"A single gradient step finds "
-             "adversarial examples on random two-layers neural networks\", NeurIPS 2021")
+    paper = BUBECK_2021
     figures_reproduced = "Section 4, Figures 1-2; Appendix A, Figures 3-7"
     summary = ("smallest flipping step eta, ||grad f||, fraction flipped with |eta| < 20, "
                "over d, k and depth L = 1..6")
