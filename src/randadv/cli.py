@@ -233,9 +233,17 @@ def _dry_run(exp, profile: str, params: dict, seed: int, out: Path | None, devic
 RUN_FOLDER = "run folder (the experiment is read from it)"
 
 
-@main.command(short_help="Redraw a run's figures and report (no recomputation).")
-@click.argument("experiment", required=False)
-@_out_option(True, RUN_FOLDER)
+def _run_folder_command(short_help: str):
+    """A command on a run folder: the optional EXPERIMENT argument (the folder records it) and
+    the required ``--out``; options declared below it come after ``--out``."""
+    def decorate(f):
+        f = _out_option(True, RUN_FOLDER)(f)
+        f = click.argument("experiment", required=False)(f)
+        return main.command(short_help=short_help)(f)
+    return decorate
+
+
+@_run_folder_command("Redraw a run's figures and report (no recomputation).")
 def report(experiment: str | None, out: Path) -> None:
     """Redraw figures and the report from the results stored in --out (no recomputation).
 
@@ -249,9 +257,7 @@ def report(experiment: str | None, out: Path) -> None:
     click.echo(f"report: {path}")
 
 
-@main.command(short_help="Export a run's per-sample records (csv or parquet).")
-@click.argument("experiment", required=False)
-@_out_option(True, RUN_FOLDER)
+@_run_folder_command("Export a run's per-sample records (csv or parquet).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv",
               show_default=True)
 @click.option("--to", type=click.Path(path_type=Path), default=None,
@@ -280,9 +286,7 @@ def export(experiment: str | None, out: Path, fmt: str, to: Path | None) -> None
         click.echo(f"{len(df)} records written to {to}", err=True)
 
 
-@main.command(short_help="Units done and left in a run folder, time left.")
-@click.argument("experiment", required=False)
-@_out_option(True, RUN_FOLDER)
+@_run_folder_command("Units done and left in a run folder, time left.")
 def status(experiment: str | None, out: Path) -> None:
     """Units done and remaining in the run folder --out, compute so far, estimated time left.
 

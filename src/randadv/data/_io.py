@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from randadv.data.errors import DataFormatError
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -40,3 +42,9 @@ def cached_parse(parse: Callable[[Path], Any]) -> Callable[[Path], Any]:
 
     wrapper.cache_clear = _cached.cache_clear  # type: ignore[attr-defined]
     return wrapper
+
+
+def check_labels(path: Path, labels: np.ndarray) -> None:
+    """Raise DataFormatError unless every label of the file ``path`` is a digit class 0..9."""
+    if labels.size and int(labels.max()) > 9:
+        raise DataFormatError(f"{path}: label {int(labels.max())} out of range 0..9")

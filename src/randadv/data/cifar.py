@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from randadv.data._io import cached_parse, read_bytes
+from randadv.data._io import cached_parse, check_labels, read_bytes
 from randadv.data.errors import DataFormatError
 from randadv.data.mnist import check_split
 from randadv.data.paths import find_file, not_found, search_dirs
@@ -102,8 +102,7 @@ def read_cifar_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _checked(path: Path, images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if labels.size and int(labels.max()) > 9:
-        raise DataFormatError(f"{path}: label {int(labels.max())} out of range 0..9")
+    check_labels(path, labels)
     images.setflags(write=False)
     labels.setflags(write=False)
     return images, labels

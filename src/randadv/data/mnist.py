@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from randadv.data._io import cached_parse, read_bytes
+from randadv.data._io import cached_parse, check_labels, read_bytes
 from randadv.data.errors import DataFormatError
 from randadv.data.paths import find_file, not_found, search_dirs
 from randadv.errors import InvalidInputError
@@ -46,6 +46,12 @@ def _payload(path: Path, data: bytes, offset: int, shape: tuple[int, ...]) -> np
     return arr
 
 
+def _read_idx(path: Path, magic: int, n_dims: int) -> np.ndarray:
+    """The array of the IDX file ``path``: a header (magic, ``n_dims`` sizes), then uint8 data."""
+    data = read_bytes(path)
+    return _payload(path, data, 4 * (1 + n_dims), _header(path, data, magic, n_dims))
+
+
 @cached_parse
 def read_idx_images(path: Path) -> np.ndarray:
     """Parse an IDX3 image file (magic 2051) into a read-only uint8 array (N, rows, cols).
@@ -69,9 +75,7 @@ def read_idx_images(path: Path) -> np.ndarray:
         >>> a.shape, a[1].tolist()
         ((2, 2, 3), [[6, 7, 8], [9, 10, 11]])
     """
-    data = read_bytes(path)
-    n, rows, cols = _header(path, data, IDX_IMAGES_MAGIC, 3)
-    return _payload(path, data, 16, (n, rows, cols))
+    return _read_idx(path, IDX_IMAGES_MAGIC, 3)
 
 
 @cached_parse
@@ -96,9 +100,7 @@ def read_idx_labels(path: Path) -> np.ndarray:
         >>> read_idx_labels(path).tolist()
         [7, 0, 1]
     """
-    data = read_bytes(path)
-    (n,) = _header(path, data, IDX_LABELS_MAGIC, 1)
-    return _payload(path, data, 8, (n,))
+    return _read_idx(path, IDX_LABELS_MAGIC, 1)
 
 
 def check_split(split: str) -> str:
@@ -170,8 +172,7 @@ def load_mnist(root: str | os.PathLike[str] | None = None,
     if images.shape[0] != labels.shape[0]:
         raise DataFormatError(f"MNIST {split}: {img_path} holds {images.shape[0]} images but "
                               f"{lab_path} holds {labels.shape[0]} labels")
-    if labels.size and int(labels.max()) > 9:
-        raise DataFormatError(f"{lab_path}: label {int(labels.max())} out of range 0..9")
+    check_labels(lab_path, labels)
     x = torch.from_numpy(images.astype(np.float32))
     x.div_(255.0)
     y = torch.from_numpy(labels.astype(np.int64))

@@ -105,14 +105,7 @@ def _convert(mods: list[nn.Module], shape: tuple[int, ...] | None, where: str
     """Convert a module chain to ``(hidden layers, pending affine map, output shape)``: the
     chain computes ``pend(relu(W_k ... relu(W_1 x + b_1) ...))``; ``pend`` None is the identity
     (the chain ends with a ReLU, or is empty)."""
-    from randadv.nets.layers import (
-        AvgPool2d,
-        Nonlinearity,
-        ResidualBlock,
-        SeededConv2d,
-        SeededLinear,
-        SumPool2d,
-    )
+    from randadv import nets
 
     layers: Layers = []
     pend: tuple[np.ndarray, np.ndarray] | None = None
@@ -144,13 +137,14 @@ def _convert(mods: list[nn.Module], shape: tuple[int, ...] | None, where: str
             b = _to_np(m.bias) if m.bias is not None else np.zeros(m.out_features)
             push_affine(_to_np(m.weight), b)
             shape, n_cur = (m.out_features,), m.out_features
-        elif isinstance(m, SeededLinear):  # flatten (C-order, as x.flatten(1)) + linear, eq. (5)
+        elif isinstance(m, nets.SeededLinear):
+            # flatten (C-order, as x.flatten(1)) + linear, eq. (5)
             if n_cur is not None and n_cur != m.in_features:
                 raise InvalidInputError(f"{label} expects {m.in_features} inputs, gets {n_cur}")
             b = _to_np(m.bias) if m.bias is not None else np.zeros(m.out_features)
             push_affine(_to_np(m.weight), b)
             shape, n_cur = (m.out_features,), m.out_features
-        elif isinstance(m, (nn.Conv2d, SeededConv2d, SumPool2d, AvgPool2d)):
+        elif isinstance(m, (nn.Conv2d, nets.SeededConv2d, nets.SumPool2d, nets.AvgPool2d)):
             if shape is None:
                 raise InvalidInputError(f"{label}: pass input_shape=(C, H, W) for a "
                                         "convolutional model")
@@ -167,14 +161,14 @@ def _convert(mods: list[nn.Module], shape: tuple[int, ...] | None, where: str
             pass
         elif isinstance(m, nn.ReLU):
             push_relu(label)
-        elif isinstance(m, Nonlinearity):
+        elif isinstance(m, nets.Nonlinearity):
             name = m.activation.name
             if name == "relu":
                 push_relu(label)
             elif name != "linear":
                 raise InvalidInputError(f"{label}: exact distances need a ReLU network, got "
                                         f"activation {name!r}")
-        elif isinstance(m, ResidualBlock):
+        elif isinstance(m, nets.ResidualBlock):
             if shape is None:
                 raise InvalidInputError(f"{label}: pass input_shape=(C, H, W)")
             pend, shape = _residual(m, layers, pend, shape, label)

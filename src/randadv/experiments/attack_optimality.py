@@ -35,6 +35,7 @@ from torch import nn
 
 from randadv.attacks.closest import closest_adversarial
 from randadv.errors import ConfigError, RandadvError
+from randadv.experiments._papers import DE_PALMA_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import ConvNetBuilder, DeepReLUNet
 from randadv.nets.plain import plain_relu_sequential
@@ -231,8 +232,7 @@ Record = TypedDict("Record", {"arch": str, "family": str, "n": int, "hidden": in
 
 class AttackOptimality(Experiment):
     name = "attack-optimality"
-    paper = ("De Palma, Kiani, Lloyd, \"Adversarial Robustness Guarantees for Random Deep "
-             "Neural Networks\", ICML 2021")
+    paper = DE_PALMA_2021
     figures_reproduced = ("the distances behind Figures 1-2 (Section 4) checked against exact "
                           "solves; Corollary 1 / Remark 5 lower bound")
     summary = ("closest-adversarial attack vs exact MILP distance (l1, l2, linf) on small random "

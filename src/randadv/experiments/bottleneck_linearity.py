@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from randadv.attacks.linearity import linearity_radius
+from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets import DeepReLUNet, sphere_points
 from randadv.nets.seeding import derive_seed
@@ -45,8 +46,7 @@ Record = TypedDict("Record", {"architecture": str, "d": int, "bottleneck": int, 
 
 class BottleneckLinearity(Experiment):
     name = "bottleneck-linearity"
-    paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
-             "networks\", NeurIPS 2021")
+    paper = BARTLETT_2021
     figures_reproduced = "Sections 2.3-2.4 (R ~ sqrt(d_min)), Appendix D (no figure)"
     summary = ("radius within which ||grad f(x+v) - grad f(x)|| < eps ||grad f(x)||, vs the "
                "bottleneck width d_min; fitted exponent vs 1/2")

@@ -32,6 +32,7 @@ from torch import nn
 
 from randadv.errors import ConfigError
 from randadv.experiments._closest_common import NORMS, attack_all_norms, lp_rows
+from randadv.experiments._papers import DE_PALMA_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets.conv import uniform_images
 from randadv.nets.layers import SeededConv2d, SeededLinear
@@ -109,8 +110,7 @@ Record = TypedDict("Record", {"architecture": str, "s": int, "n": int, "net": in
 
 class ClosestAdversarial(Experiment):
     name = "closest-adversarial"
-    paper = ("De Palma, Kiani, Lloyd, \"Adversarial Robustness Guarantees for Random Deep "
-             "Neural Networks\", ICML 2021")
+    paper = DE_PALMA_2021
     figures_reproduced = "Section 4, Figures 1-2; Corollary 1, Remark 5"
     summary = ("closest-adversarial l1, l2, linf distances of random fc / LeNet / conv / residual "
                "nets at uniform random images vs n = 3 s^2: medians and percentile bands, fits "

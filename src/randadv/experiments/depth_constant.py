@@ -24,6 +24,7 @@ import scipy.stats
 import torch
 
 from randadv.experiments._flip_capped import flip_steps_capped
+from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets import DeepReLUNet, sphere_points
 from randadv.nets.seeding import derive_seed, generator
@@ -85,8 +86,7 @@ Record = TypedDict("Record", {"kind": str, "d": int, "width": int, "depth": int,
 
 class DepthConstant(Experiment):
     name = "depth-constant"
-    paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
-             "networks\", NeurIPS 2021")
+    paper = BARTLETT_2021
     figures_reproduced = "Theorem 3.1, Lemma 3.2 (no figure in the paper); depth sweep beyond it"
     summary = ("deep constant-width nets: spread of f on the sphere, image correlations vs the "
                "iterated ReLU correlation map, flip fraction (|eta| < 20) and "

@@ -29,6 +29,7 @@ from randadv.experiments._lazy_common import (
     sample_counts,
     validate_dims,
 )
+from randadv.experiments._papers import WANG_2022
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
 from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope
@@ -63,8 +64,7 @@ Record = TypedDict("Record", {"part": str, "d": int, "m": int, "v": float, "radi
 
 class LazyAdversarialTraining(Experiment):
     name = "lazy-adversarial-training"
-    paper = ("Wang, Ullah, Mianjy, Arora, \"Adversarial Robustness is at Odds with Lazy "
-             "Training\", NeurIPS 2022")
+    paper = WANG_2022
     figures_reproduced = "Section 5.2 (Figure 4) and Appendix A (Algorithm 1)"
     summary = ("projected adversarial training inside the lazy ball on MNIST 0 vs 1; robust "
                "test accuracy under PGD-l2 vs ||delta|| and d, and vs V and m")

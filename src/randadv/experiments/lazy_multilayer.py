@@ -30,6 +30,7 @@ from randadv.experiments._lazy_common import (
     sample_counts,
     validate_dims,
 )
+from randadv.experiments._papers import WANG_2022
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext
 from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope
@@ -47,8 +48,7 @@ Record = TypedDict("Record", {"depth": int, "d": int, "m": int, "c0": float, "se
 
 class LazyMultilayer(Experiment):
     name = "lazy-multilayer"
-    paper = ("beyond Wang, Ullah, Mianjy, Arora, \"Adversarial Robustness is at Odds with Lazy "
-             "Training\", NeurIPS 2022 (Section 6, open question)")
+    paper = f"beyond {WANG_2022} (Section 6, open question)"
     figures_reproduced = "Figures 5-6 (normalised data) extended to L = 1..4 hidden layers"
     summary = ("deep ReLU nets (NTK parameterisation) trained in the lazy regime on MNIST 0 vs 1:"
                " smallest single flipping gradient step, ||grad f||, ||delta|| vs d and depth")

@@ -29,6 +29,7 @@ from randadv.experiments._lazy_common import (
     sample_counts,
     validate_dims,
 )
+from randadv.experiments._papers import WANG_2022
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
 from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope
@@ -55,8 +56,7 @@ Record = TypedDict("Record", {"d": int, "m": int, "c0": float, "normalize": bool
 
 class LazySGD(Experiment):
     name = "lazy-sgd"
-    paper = ("Wang, Ullah, Mianjy, Arora, \"Adversarial Robustness is at Odds with Lazy "
-             "Training\", NeurIPS 2022")
+    paper = WANG_2022
     figures_reproduced = "Section 5.1 (Figures 2, 3) and Appendix A (Figures 5, 6, 7)"
     summary = ("SGD in the lazy regime on MNIST 0 vs 1, then the exact smallest single "
                "gradient step that flips each test prediction: ||delta||, ||grad f||, eta vs d")

@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 import pandas as pd
 import torch
 
+from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import GaussianMatrix, sphere_points
 from randadv.nets.seeding import derive_seed
@@ -47,8 +48,7 @@ Record = TypedDict("Record", {"d": int, "k": int, "run": int, "input": int, "rat
 
 class MinPert(Experiment):
     name = "min-pert"
-    paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
-             "networks\", NeurIPS 2021")
+    paper = BARTLETT_2021
     figures_reproduced = "Appendix D, Figure 1"
     summary = "Min-Pert radius ||W1^+ W1 x|| / ||x|| of one-hidden-layer nets vs k, with sqrt(k/d)"
     parameters = dict(

@@ -23,6 +23,7 @@ import scipy.special
 import scipy.stats
 
 from randadv.experiments._flip_capped import flip_steps_capped
+from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import DeepReLUNet, sphere_points
 from randadv.nets.seeding import derive_seed
@@ -73,8 +74,7 @@ Record = TypedDict("Record", {"family": str, "depth": int, "d": int, "widths": s
 
 class MultilayerSingleStep(Experiment):
     name = "multilayer-single-step"
-    paper = ("Bartlett, Bubeck, Cherapanamjeri, \"Adversarial examples in multi-layer random ReLU "
-             "networks\", NeurIPS 2021")
+    paper = BARTLETT_2021
     figures_reproduced = "Theorem 1.1 and Lemma 2.2 (no figure in the paper)"
     summary = ("smallest flipping step, ||grad f||, |f(x)| and ||eta grad f|| / ||x|| vs d for "
                "constant / widening / narrowing / bottleneck / polynomial widths, depths 1..8")

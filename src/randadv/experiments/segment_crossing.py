@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 
 from randadv.attacks.segment import first_boundary_crossing
+from randadv.experiments._papers import DE_PALMA_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import DeepReLUNet, RandomFCNet, RandomResNet
 from randadv.nets.plain import plain_relu_sequential
@@ -120,8 +121,7 @@ Record = TypedDict("Record", {"family": str, "inputs": str, "n": int, "size": in
 
 class SegmentCrossing(Experiment):
     name = "segment-crossing"
-    paper = ("De Palma, Kiani, Lloyd, \"Adversarial Robustness Guarantees for Random Deep "
-             "Neural Networks\", ICML 2021")
+    paper = DE_PALMA_2021
     figures_reproduced = "Theorem 1 (second part), Corollary 1 eqs. (18)-(19) (no figure)"
     summary = ("first boundary crossing t* of x + t v along random unit directions vs input "
                "dimension n: t*/||x|| flat in n, P(t* < r(delta)) <= delta")

@@ -23,6 +23,7 @@ from randadv.data import BinaryTask, load_binary_cifar10, load_binary_mnist
 from randadv.experiments._closest_common import attack_all_norms
 from randadv.experiments._closest_common import lp_rows as _lp
 from randadv.experiments._lazy_common import model_root
+from randadv.experiments._papers import DE_PALMA_2021
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets.seeding import derive_seed, generator
 from randadv.nets.zoo import build_architecture
@@ -60,8 +61,7 @@ Record = TypedDict("Record", {"net": int, "state": str, "inputs": str, "norm": s
 
 class TrainedVsRandom(Experiment):
     name = "trained-vs-random"
-    paper = ("De Palma, Kiani, Lloyd, \"Adversarial Robustness Guarantees for Random Deep "
-             "Neural Networks\", ICML 2021")
+    paper = DE_PALMA_2021
     figures_reproduced = "Section 4.1 (Figures 3-4)"
     summary = ("closest-adversarial distances (l1, l2, linf) of random and trained residual "
                "nets at random, training and test images (MNIST parity; CIFAR-10 with "

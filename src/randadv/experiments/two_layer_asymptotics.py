@@ -23,11 +23,12 @@ import pandas as pd
 from scipy import stats
 
 from randadv.attacks import smallest_flip_step_on_ray
+from randadv.experiments._papers import BUBECK_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
-from randadv.experiments.two_layer_single_step import Record
+from randadv.experiments.two_layer_single_step import Record, relative_perturbation_claim
 from randadv.nets import ACTIVATIONS
 from randadv.nets.seeding import derive_seed
-from randadv.stats import binomial_se, loglog_slope, mean_se
+from randadv.stats import binomial_se, mean_se
 from randadv.theory.gaussian import single_step_prediction
 from randadv.theory.two_layer_law import fourth_moments, sample_two_layer_ray
 
@@ -39,9 +40,7 @@ PAPER_D, PAPER_K = 5000, 10**6  # the largest d and k of Bubeck et al.'s Section
 
 class TwoLayerAsymptotics(Experiment):
     name = "two-layer-asymptotics"
-    paper = ("Bubeck, Cherapanamjeri, Gidel, Tachet des Combes, \"A single gradient step finds "
-             "adversarial examples on random two-layers neural networks\", NeurIPS 2021 "
-             "(beyond its grid: the exact law of the single step, issue 20)")
+    paper = f"{BUBECK_2021} (beyond its grid: the exact law of the single step, issue 20)"
     figures_reproduced = ("Section 4, Figures 1-2 extended to d up to 1e8 and k up to 1e7, "
                           "with the infinite-width theory overlaid")
     summary = ("smallest flipping eta, ||grad f||, fraction flipped and ||delta||/||x|| over d "
@@ -223,13 +222,7 @@ class TwoLayerAsymptotics(Experiment):
                     f"SE there)", scale="d, k >= 1e4", reached=len(big) >= 2))
         fl = t[(t.activation == "relu") & (t.flipped > 0)]
         if fl.d.nunique() >= 3:
-            g = fl.groupby("d").pert_over_x.mean()
-            slope = loglog_slope(g.index.values, g.values)
-            claims.append(Claim(
-                "Theorem 2: ||eta grad f(x)|| = O(1) while ||x|| = sqrt(d), i.e. the relative "
-                "perturbation ||delta|| / ||x|| decays like d^-1/2 (ReLU)",
-                f"fitted exponent of mean ||delta||/||x|| vs d over d = {int(g.index.min()):g}.."
-                f"{int(g.index.max()):g}: {slope:.3f}",
-                abs(slope + 0.5) <= 0.1, "log-log slope within 0.1 of -0.5",
-                scale=f"d up to {PAPER_D} and beyond", reached=bool(g.index.max() >= PAPER_D)))
+            claims.append(relative_perturbation_claim(
+                fl, "ReLU", f" over d = {int(fl.d.min()):g}..{int(fl.d.max()):g}",
+                f"d up to {PAPER_D} and beyond", bool(fl.d.max() >= PAPER_D)))
         return claims

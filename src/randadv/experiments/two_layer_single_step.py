@@ -18,6 +18,7 @@ from typing import Any, TypedDict
 import pandas as pd
 
 from randadv.attacks import smallest_flip_step
+from randadv.experiments._papers import BUBECK_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import ACTIVATIONS, DeepRandomNet, sphere_points
 from randadv.nets.seeding import derive_seed
@@ -32,6 +33,20 @@ MAX_WEIGHT_ENTRIES = 10**12   # beyond this a cell is refused up front (~4 TB of
 DEEP_PAPER_K = 10_000
 
 
+def relative_perturbation_claim(flipped: pd.DataFrame, setting: str, over: str, scale: str,
+                                reached: bool) -> Claim:
+    """Theorem 2's decay of the relative perturbation, checked on the flipped inputs ``flipped``
+    (a ``pert_over_x`` column per cell): the log-log slope in d of its mean per d is within 0.1
+    of -1/2. ``setting`` closes the statement, ``over`` follows "vs d" in the measured text."""
+    g = flipped.groupby("d").pert_over_x.mean()
+    slope = loglog_slope(g.index.values, g.values)
+    return Claim("Theorem 2: ||eta grad f(x)|| = O(1) while ||x|| = sqrt(d), i.e. the relative "
+                 f"perturbation ||delta|| / ||x|| decays like d^-1/2 ({setting})",
+                 f"fitted exponent of mean ||delta||/||x|| vs d{over}: {slope:.3f}",
+                 abs(slope + 0.5) <= 0.1, "log-log slope within 0.1 of -0.5",
+                 scale=scale, reached=reached)
+
+
 # one record (a row of the results table) of a unit
 Record = TypedDict("Record", {"d": int, "k": int, "depth": int, "activation": str, "net": int,
                               "input": int, "f_x": float, "grad_norm": float, "eta": float,
@@ -41,8 +56,7 @@ Record = TypedDict("Record", {"d": int, "k": int, "depth": int, "activation": st
 
 class TwoLayerSingleStep(Experiment):
     name = "two-layer-single-step"
-    paper = ("Bubeck, Cherapanamjeri, Gidel, Tachet des Combes, \"A single gradient step finds "
-             "adversarial examples on random two-layers neural networks\", NeurIPS 2021")
+    paper = BUBECK_2021
     figures_reproduced = "Section 4, Figures 1-2; Appendix A, Figures 3-7"
     summary = ("smallest flipping step eta, ||grad f||, fraction flipped with |eta| < 20, "
                "over d, k and depth L = 1..6")
@@ -235,15 +249,10 @@ class TwoLayerSingleStep(Experiment):
                     scale=ANY_SIZE))
         relu1 = relu1[relu1.flipped > 0]
         if relu1.d.nunique() >= 3:
-            g = relu1.groupby("d").pert_over_x.mean()
-            slope = loglog_slope(g.index.values, g.values)
-            claims.append(Claim(
-                "Theorem 2: ||eta grad f(x)|| = O(1) while ||x|| = sqrt(d), i.e. the relative "
-                "perturbation ||delta|| / ||x|| decays like d^-1/2 (ReLU, L = 1)",
-                f"fitted exponent of mean ||delta||/||x|| vs d: {slope:.3f}",
-                abs(slope + 0.5) <= 0.1, "log-log slope within 0.1 of -0.5",
-                scale="L = 1, d -> infinity (a fit over at least two decades of d)",
-                reached=float(g.index.max()) >= 100 * float(g.index.min())))
+            claims.append(relative_perturbation_claim(
+                relu1, "ReLU, L = 1", "",
+                "L = 1, d -> infinity (a fit over at least two decades of d)",
+                float(relu1.d.max()) >= 100 * float(relu1.d.min())))
         deep = t[(t.activation == "relu") & (t.depth > 1)]
         if len(deep):
             deep_reached = int(deep.k.max()) >= DEEP_PAPER_K

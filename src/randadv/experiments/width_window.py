@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from randadv.attacks import smallest_flip_step
+from randadv.experiments._papers import BUBECK_2021
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets import ACTIVATIONS, TwoLayerRandomNet, get_activation, sphere_points
 from randadv.nets.seeding import derive_seed
@@ -56,8 +57,7 @@ Record = TypedDict("Record", {"activation": str, "d": int, "k": int, "ratio": fl
 
 class WidthWindow(Experiment):
     name = "width-window"
-    paper = ("Bubeck, Cherapanamjeri, Gidel, Tachet des Combes, \"A single gradient step finds "
-             "adversarial examples on random two-layers neural networks\", NeurIPS 2021")
+    paper = BUBECK_2021
     figures_reproduced = ("the window k ~ d left open after Theorem 2 (Section 1.1), with the "
                           "k = infinity Gaussian-process limit (no figure in the paper)")
     summary = ("smallest flipping step, ||grad f||, fraction flipped and ||delta||/||x|| of "

@@ -28,6 +28,29 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _colors(n: int):
+    """``n`` colours of the viridis map (its yellow end left out), one per curve of a panel."""
+    return plt.cm.viridis(np.linspace(0, 0.9, max(1, n)))
+
+
+def _curves(table: pd.DataFrame, column: str, x: str) -> list[tuple[object, object, pd.DataFrame]]:
+    """One curve per distinct value of ``column``, in sorted order: ``(colour, value, rows)``
+    with the value's rows sorted by ``x``, the colours from :func:`_colors`."""
+    values = sorted(table[column].unique())
+    return [(color, v, table[table[column] == v].sort_values(x))
+            for color, v in zip(_colors(len(values)), values, strict=True)]
+
+
+def _label(ax, xlabel: str, ylabel: str, title: str | None = None) -> None:
+    """Label a panel's axes (and title it, when ``title`` is given) and draw the light grid, on
+    the major and minor ticks, that every figure's panels share."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+
+
 def style_legend(ax, entries, **kwargs) -> None:
     """``ax.legend`` with the labelled artists plus one grey entry per line style that is drawn
     in every colour (``entries``: ``(style kwargs, label)``, e.g. ``({"ls": "--"}, "theory")``)."""
@@ -81,7 +104,7 @@ def eta_and_grad_figure(table: pd.DataFrame, path: Path, title: str = "", *,
     mean ||grad f||, +-1 std band, where the finite-width curves are heading as k grows.
     ``hidden_gain`` of the run (None: 1, checked against the table's ``f_sq_theory``)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    colors = plt.cm.viridis(np.linspace(0, 0.9, max(1, table.k.nunique())))
+    colors = _colors(table.k.nunique())
     for color, (k, g) in zip(colors, table.groupby("k"), strict=False):
         g = g.sort_values("d")
         for ax, m, s in ((axes[0], "eta_mean", "eta_std"),

@@ -14,11 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from randadv.report.figures import _save, style_legend  # noqa: E402
-
-
-def _colors(n: int):
-    return plt.cm.viridis(np.linspace(0, 0.9, max(1, n)))
+from randadv.report.figures import _curves, _save, style_legend  # noqa: E402
 
 
 def asymptotics_figure(table: pd.DataFrame, path: Path, max_eta: float = 20.0,
@@ -33,9 +29,7 @@ def asymptotics_figure(table: pd.DataFrame, path: Path, max_eta: float = 20.0,
               (axes[0, 1], "eta_mean", "eta_se", "eta_theory", "mean smallest |eta| (flipped)"),
               (axes[1, 0], "grad_norm_mean", None, "grad_norm_theory", "mean ||grad f(x)||"),
               (axes[1, 1], "pert_mean", None, "pert_theory", "mean ||eta grad f(x)||"))
-    ds = sorted(table.d.unique())
-    for color, d in zip(_colors(len(ds)), ds, strict=False):
-        g = table[table.d == d].sort_values("k")
+    for color, d, g in _curves(table, "d", "k"):
         for ax, m, s, th, _ in panels:
             se = g[s] if s else g[m.replace("_mean", "_std")] / np.sqrt(g.n)
             ax.plot(g.k, g[m], "o-", color=color, ms=3, label=f"d = {d:g}")
@@ -58,9 +52,7 @@ def window_figure(table: pd.DataFrame, path: Path, title: str = "") -> Path:
     leaves 1 the ray is not linear on the scale of the flip: k << d (O(k^-1/2)) or k >> d with
     small d (O(d^-3/4))."""
     fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
-    ds = sorted(table.d.unique())
-    for color, d in zip(_colors(len(ds)), ds, strict=False):
-        g = table[table.d == d].sort_values("k")
+    for color, d, g in _curves(table, "d", "k"):
         r = g.eta_mean / g.eta_theory
         se = (g.eta_se / g.eta_theory).fillna(0)
         ax.plot(g.k / d, r, "o-", color=color, ms=3, label=f"d = {d:g}")

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
-from randadv.report.figures import _save  # noqa: E402
+from randadv.report.figures import _colors, _label, _save  # noqa: E402
 from randadv.stats import loglog_slope
 
 # (column of the summary table, its std column, y label, theory exponent in d)
@@ -54,9 +54,7 @@ def rates_figure(table: pd.DataFrame, path: Path, curve: str, curve_label: str,
         ax.set_xticks(sorted(table.d.unique()))
         ax.set_xticklabels([str(int(d)) for d in sorted(table.d.unique())])
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("input dimension d")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3, which="both")
+        _label(ax, "input dimension d", label)
         ax.legend(fontsize=7)
     fig.suptitle(title)
     return _save(fig, path)
@@ -87,7 +85,7 @@ def robust_accuracy_figure(table: pd.DataFrame, path: Path, x: str, curve: str,
     (``threshold`` names it), in the curve's color."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     values = sorted(table[curve].unique())
-    colors = plt.cm.viridis(np.linspace(0, 0.9, max(1, len(values))))
+    colors = _colors(len(values))
     for color, v in zip(colors, values, strict=False):
         g = table[table[curve] == v].sort_values(x)
         ax.plot(g[x], g.robust_acc, "o-", color=color, label=f"{curve_label} = {v:g}")

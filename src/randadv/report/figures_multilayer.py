@@ -15,14 +15,18 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import scipy.stats  # noqa: E402
 
-from randadv.report.figures import _save, style_legend  # noqa: E402
+from randadv.report.figures import _colors, _curves, _label, _save, style_legend  # noqa: E402
 from randadv.theory.gp_limit import gp_single_step  # noqa: E402
 
 GP_SAMPLES = 100_000   # draws per (depth, d): Monte-Carlo error ~0.3% of a std
 
 
-def _colors(n: int):
-    return plt.cm.viridis(np.linspace(0, 0.9, max(1, n)))
+def _panels(table: pd.DataFrame, column: str) -> tuple[plt.Figure, list[tuple]]:
+    """A row of panels, one per distinct value of ``column`` in sorted order: the figure and
+    ``(ax, value, rows)`` per panel."""
+    values = sorted(table[column].unique())
+    fig, axes = plt.subplots(1, len(values), figsize=(6 * len(values), 4), squeeze=False)
+    return fig, [(ax, v, table[table[column] == v]) for ax, v in zip(axes[0], values, strict=True)]
 
 
 def min_pert_figure(table: pd.DataFrame, path: Path, title: str = "") -> Path:
@@ -36,9 +40,7 @@ def min_pert_figure(table: pd.DataFrame, path: Path, title: str = "") -> Path:
     ax.plot(kk, np.sqrt(np.minimum(kk, d) / d), "k--", label="sqrt(k/d)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("hidden units k")
-    ax.set_ylabel("||delta*|| / ||x||")
-    ax.grid(alpha=0.3, which="both")
+    _label(ax, "hidden units k", "||delta*|| / ||x||")
     ax.legend()
     ax.set_title(title)
     return _save(fig, path)
@@ -101,9 +103,7 @@ def single_step_family_figure(table: pd.DataFrame, path: Path, delta: float = 0.
     for ax, lab in zip(axes, labels, strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("input dimension d")
-        ax.set_ylabel(lab)
-        ax.grid(alpha=0.3, which="both")
+        _label(ax, "input dimension d", lab)
     styles = [({"ls": "--"}, "theory (each depth's colour)")]
     if len(ref):
         styles.append(({"ls": "-.", "lw": 2.5, "alpha": 0.6}, "infinite width (GP)"))
@@ -121,10 +121,8 @@ def lemma22_figure(table: pd.DataFrame, path: Path) -> Path:
     """Lemma 2.2 vs depth at the largest d: sqrt(mean f^2), sqrt(mean ||grad f||^2) per family
     with 2^(-L/2), and the smallest ||grad f|| against the lemma's 2^-(L+1)."""
     t = table[table.d == table.d.max()]
-    fams = sorted(t.family.unique())
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for color, fam in zip(_colors(len(fams)), fams, strict=True):
-        g = t[t.family == fam].sort_values("depth")
+    for color, fam, g in _curves(t, "family", "depth"):
         axes[0].plot(g.depth, np.sqrt(g.f_sq_mean), "o-", color=color, label=fam)
         axes[1].plot(g.depth, np.sqrt(g.grad_sq_mean), "o-", color=color, label=fam)
         axes[2].plot(g.depth, g.grad_norm_min, "o-", color=color, label=fam)
@@ -140,9 +138,7 @@ def lemma22_figure(table: pd.DataFrame, path: Path) -> Path:
     for ax, lab in zip(axes, ("sqrt(mean f(x)^2)", "sqrt(mean ||grad f||^2)",
                               "smallest ||grad f(x)|| seen"), strict=True):
         ax.set_yscale("log")
-        ax.set_xlabel("depth L")
-        ax.set_ylabel(lab)
-        ax.grid(alpha=0.3, which="both")
+        _label(ax, "depth L", lab)
         ax.legend(fontsize=7)
     fig.suptitle(f"Lemma 2.2 at d = {int(t.d.max())}")
     return _save(fig, path)
@@ -151,13 +147,9 @@ def lemma22_figure(table: pd.DataFrame, path: Path) -> Path:
 def bottleneck_radius_figure(table: pd.DataFrame, exponents: pd.DataFrame, path: Path,
                              title: str = "") -> Path:
     """Linearity radius vs d_min per architecture, one colour per eps, sqrt(d_min) dashed."""
-    archs = sorted(table.architecture.unique())
-    fig, axes = plt.subplots(1, len(archs), figsize=(6 * len(archs), 4), squeeze=False)
-    for ax, arch in zip(axes[0], archs, strict=True):
-        t = table[table.architecture == arch]
-        epss = sorted(t.eps.unique())
-        for color, eps in zip(_colors(len(epss)), epss, strict=True):
-            g = t[t.eps == eps].sort_values("d_min")
+    fig, panels = _panels(table, "architecture")
+    for ax, arch, t in panels:
+        for color, eps, g in _curves(t, "eps", "d_min"):
             e = exponents[(exponents.architecture == arch) & (exponents.eps == eps)]
             slope = f", exponent {float(e.slope.iloc[0]):.2f}" if len(e) else ""
             ax.plot(g.d_min, g.radius_median, "o-", color=color, label=f"eps = {eps:g}{slope}")
@@ -170,9 +162,7 @@ def bottleneck_radius_figure(table: pd.DataFrame, exponents: pd.DataFrame, path:
         widths = sorted(t.d_min.unique())
         ax.set_xticks(widths, [str(int(w)) for w in widths])
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel("bottleneck width d_min")
-        ax.set_ylabel("linearity radius R_eps")
-        ax.grid(alpha=0.3, which="both")
+        _label(ax, "bottleneck width d_min", "linearity radius R_eps")
         style_legend(ax, [({"ls": "--"}, "slope 1/2 (c sqrt(d_min), each eps' colour)")],
                      fontsize=8)
         ax.set_title(f"{arch}: {title}")
@@ -182,9 +172,7 @@ def bottleneck_radius_figure(table: pd.DataFrame, exponents: pd.DataFrame, path:
 def depth_spread_figure(table: pd.DataFrame, path: Path) -> Path:
     """Spread of f on the sphere and its normalised dispersion vs depth, per d."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    ds = sorted(table.d.unique())
-    for color, d in zip(_colors(len(ds)), ds, strict=True):
-        g = table[table.d == d].sort_values("depth")
+    for color, d, g in _curves(table, "d", "depth"):
         axes[0].plot(g.depth, g.spread_median, "o-", color=color, label=f"d = {d}")
         axes[0].fill_between(g.depth, g.spread_q25, g.spread_q75, color=color, alpha=0.15)
         axes[0].axhline(math.sqrt(math.log(d) / d), color=color, ls=":", alpha=0.8,
@@ -198,9 +186,7 @@ def depth_spread_figure(table: pd.DataFrame, path: Path) -> Path:
     for ax, lab in zip(axes, ("max |f(x)-f(y)| / |f(x)|", "var_x f / mean_x f^2"), strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("depth L")
-        ax.set_ylabel(lab)
-        ax.grid(alpha=0.3, which="both")
+        _label(ax, "depth L", lab)
     style_legend(axes[0], [({"ls": ":"}, "Theorem 3.1 scale sqrt(log d / d)")], fontsize=8)
     style_legend(axes[1], [({"ls": "--"}, "NNGP theory (each d's colour)")], fontsize=8)
     return _save(fig, path)
@@ -208,21 +194,15 @@ def depth_spread_figure(table: pd.DataFrame, path: Path) -> Path:
 
 def depth_correlation_figure(table: pd.DataFrame, path: Path) -> Path:
     """Cosine of last-layer images vs depth, one colour per rho0, c^L(rho0) dashed."""
-    ds = sorted(table.d.unique())
-    fig, axes = plt.subplots(1, len(ds), figsize=(6 * len(ds), 4), squeeze=False)
-    for ax, d in zip(axes[0], ds, strict=True):
-        t = table[table.d == d]
-        rhos = sorted(t.rho0.unique())
-        for color, rho in zip(_colors(len(rhos)), rhos, strict=True):
-            g = t[t.rho0 == rho].sort_values("depth")
+    fig, panels = _panels(table, "d")
+    for ax, d, t in panels:
+        for color, rho, g in _curves(t, "rho0", "depth"):
             ax.errorbar(g.depth, 1 - g.corr_mean, yerr=2 * g.corr_se.fillna(0), fmt="o",
                         color=color, capsize=2, label=f"rho0 = {rho:g}")
             ax.plot(g.depth, 1 - g.corr_theory, "--", color=color, label="_theory")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("depth L")
-        ax.set_ylabel("1 - cos(h_L(x), h_L(y))")
-        ax.grid(alpha=0.3, which="both")
+        _label(ax, "depth L", "1 - cos(h_L(x), h_L(y))")
         style_legend(ax, [({"ls": "--"}, "Lemma 3.2: 1 - c^L(rho0)")], fontsize=8)
         ax.set_title(f"d = {d}")
     return _save(fig, path)
@@ -231,9 +211,7 @@ def depth_correlation_figure(table: pd.DataFrame, path: Path) -> Path:
 def depth_sensitivity_figure(table: pd.DataFrame, path: Path, max_eta: float = 20.0) -> Path:
     """Flip fraction (|eta| < max_eta) and median sqrt(d) ||delta|| / ||x|| vs depth."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    ds = sorted(table.d.unique())
-    for color, d in zip(_colors(len(ds)), ds, strict=True):
-        g = table[table.d == d].sort_values("depth")
+    for color, d, g in _curves(table, "d", "depth"):
         axes[0].errorbar(g.depth, g.flip_frac, yerr=2 * g.flip_frac_se.fillna(0), fmt="o-",
                          color=color, capsize=2, label=f"d = {d}")
         med = g.sens_median.replace(np.inf, np.nan)

@@ -16,7 +16,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from randadv.report.figures import _save  # noqa: E402
+from randadv.report.figures import _colors, _label, _save  # noqa: E402
 
 NORM_ORDER = ("l1", "l2", "linf")
 
@@ -24,10 +24,6 @@ NORM_ORDER = ("l1", "l2", "linf")
 def _norms(df: pd.DataFrame) -> list[str]:
     present = set(df.norm)
     return [n for n in NORM_ORDER if n in present] or sorted(present)
-
-
-def _colors(n: int):
-    return plt.cm.viridis(np.linspace(0, 0.9, max(1, n)))
 
 
 # ---------------------------------------------------------------------- attack-optimality
@@ -91,10 +87,7 @@ def attack_vs_exact_figure(df: pd.DataFrame, path: Path, title: str = "") -> Pat
         ax.set_yscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel("exact distance")
-        ax.set_ylabel(f"attack distance (n_starts = {s_max})")
-        ax.set_title(norm)
-        ax.grid(alpha=0.3, which="both")
+        _label(ax, "exact distance", f"attack distance (n_starts = {s_max})", norm)
         ax.legend(fontsize=7)
     fig.suptitle(title or "attack vs exact minimal distance")
     return _save(fig, path)
@@ -124,10 +117,7 @@ def corollary1_delta_figure(df: pd.DataFrame, path: Path, title: str = "") -> Pa
         ax.plot(dl, dl, "k--", lw=1, label="bound F(delta) = delta")
         ax.set_xscale("log")
         ax.set_ylim(0, 1.02)
-        ax.set_xlabel("d_exact / r(delta = 1)")
-        ax.set_ylabel("fraction of inputs")
-        ax.set_title(norm)
-        ax.grid(alpha=0.3, which="both")
+        _label(ax, "d_exact / r(delta = 1)", "fraction of inputs", norm)
         ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(title or "exact distances vs the Corollary 1 radius")
     return _save(fig, path)
@@ -166,9 +156,7 @@ def segment_crossing_figure(table: pd.DataFrame, path: Path, q: float, delta: fl
     for ax, lab in zip(axes, ("first crossing t*", "t* / ||x||_2",
                               "fraction of directions crossing within the cap"), strict=True):
         ax.set_xscale("log")
-        ax.set_xlabel("input dimension n")
-        ax.set_ylabel(lab)
-        ax.grid(alpha=0.3, which="both")
+        _label(ax, "input dimension n", lab)
     axes[0].set_yscale("log")
     axes[1].set_ylim(bottom=0)
     axes[2].set_ylim(0, 1.05)
@@ -215,10 +203,7 @@ def segment_cdf_figure(df: pd.DataFrame, path: Path, title: str = "") -> Path:
         ax.set_yscale("log")
         ax.set_xlim(left, cap)
         ax.set_ylim(0.5 / max(1, g.groupby("n").size().min()), 1.0)
-        ax.set_xlabel("t* / ||x||_2")
-        ax.set_ylabel("fraction of directions")
-        ax.set_title(fam)
-        ax.grid(alpha=0.3, which="both")
+        _label(ax, "t* / ||x||_2", "fraction of directions", fam)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(title or "CDF of the first crossing along random directions")
     return _save(fig, path)

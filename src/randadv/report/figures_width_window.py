@@ -13,13 +13,9 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from randadv.report.figures import _save  # noqa: E402
+from randadv.report.figures import _colors, _curves, _label, _save  # noqa: E402
 
 WINDOW = (1 / 3, 3.0)
-
-
-def _colors(n: int):
-    return plt.cm.viridis(np.linspace(0, 0.9, max(1, n)))
 
 
 def _window(ax) -> None:
@@ -53,9 +49,7 @@ def window_figure(table: pd.DataFrame, path: Path, max_eta: float = 20.0,
     for ax, *_, lab in panels:
         _window(ax)
         ax.set_xscale("log")
-        ax.set_xlabel("k / d")
-        ax.set_ylabel(lab)
-        ax.grid(alpha=0.3, which="both")
+        _label(ax, "k / d", lab)
     handles, labels = axes[0, 1].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], color="k", ls="--"))
     labels.append("infinite width (GP), same d")
@@ -74,10 +68,8 @@ def window_scaling_figure(table: pd.DataFrame, exponents: pd.DataFrame, path: Pa
     when every mean is positive, else symmetric-log). Right: exponent of ||delta||/||x|| vs d at
     each k/d, +-2 SE, with -1/2 dashed and +-0.1 shaded."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
-    ds = sorted(table.d.unique())
     ax = axes[0]
-    for color, d in zip(_colors(len(ds)), ds, strict=True):
-        g = table[table.d == d].sort_values("k")
+    for color, d, g in _curves(table, "d", "k"):
         x = np.sqrt(1.0 / g.k + 1.0 / g.d)
         ax.errorbar(x, g.nonlin_mean, yerr=2 * g.nonlin_se.fillna(0), fmt="o-", ms=3,
                     capsize=2, color=color, label=f"d = {d}")
@@ -94,9 +86,7 @@ def window_scaling_figure(table: pd.DataFrame, exponents: pd.DataFrame, path: Pa
     else:
         ax.set_yscale("symlog", linthresh=1e-4)
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("sqrt(1/k + 1/d)   (squares: k = d)")
-    ax.set_ylabel("mean eta ||grad f||^2 / |f| - 1")
-    ax.grid(alpha=0.3, which="both")
+    _label(ax, "sqrt(1/k + 1/d)   (squares: k = d)", "mean eta ||grad f||^2 / |f| - 1")
     ax.legend(fontsize=8)
     ax = axes[1]
     if len(exponents):
@@ -107,9 +97,7 @@ def window_scaling_figure(table: pd.DataFrame, exponents: pd.DataFrame, path: Pa
     ax.axhline(-0.5, color="k", ls="--", label="-1/2 (||eta grad f|| = O(1))")
     _window(ax)
     ax.set_xscale("log")
-    ax.set_xlabel("k / d")
-    ax.set_ylabel("exponent of mean ||delta|| / ||x|| in d")
-    ax.grid(alpha=0.3, which="both")
+    _label(ax, "k / d", "exponent of mean ||delta|| / ||x|| in d")
     handles, labels = ax.get_legend_handles_labels()
     handles.append(plt.Line2D([], [], color="0.5", ls=":"))
     labels.append("k = d (grey: k/d in [1/3, 3])")

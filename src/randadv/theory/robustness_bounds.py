@@ -133,6 +133,12 @@ def theorem1_segment_radius(x_norm2: ArrayLike, delta: ArrayLike,
     """
     x = _check_positive(x_norm2, "x_norm2", allow_zero=True)
     d, m = _check_delta(delta), _check_positive(M, "M")
+    return _segment_radius(x, d, m)
+
+
+def _segment_radius(x: np.ndarray, d: np.ndarray, m: np.ndarray) -> float | np.ndarray:
+    """Eq. (12) on checked arguments: ``pi x d / (2 m + pi)`` (Theorem 1 and, with
+    ``m = pixel_ratio ** -1/2``, Corollary 1's eq. (18))."""
     return _out(math.pi * x * d / (2 * m + math.pi))
 
 
@@ -168,7 +174,8 @@ def corollary1_segment_radius(delta: ArrayLike, pixel_ratio: ArrayLike,
                               x_norm2: ArrayLike) -> float | np.ndarray:
     """Corollary 1, eq. (18): ``pi ||x0||_2 delta / (2 sqrt(|I^(0)|/|I^(L_f)|) + pi)``: the
     length of a segment from ``x0`` along a fixed unit direction that, with probability
-    ``>= 1 - delta``, no boundary crosses (eq. (19)). Independent of n.
+    ``>= 1 - delta``, no boundary crosses (eq. (19)). Independent of n. It is Theorem 1's
+    eq. (12) (:func:`theorem1_segment_radius`) with ``M = pixel_ratio ** -1/2`` (eq. (14)).
 
     Paper:
         De Palma et al. 2021, Corollary 1, eqs. (18), (19).
@@ -180,13 +187,16 @@ def corollary1_segment_radius(delta: ArrayLike, pixel_ratio: ArrayLike,
         The length (float or array).
 
     Example:
-        >>> from randadv.theory import corollary1_segment_radius
+        >>> from randadv.theory import corollary1_segment_radius, theorem1_segment_radius
         >>> round(float(corollary1_segment_radius(0.5, 1.0, 1.0)), 4)   # pi / 2 / (2 + pi)
         0.3055
+        >>> r = corollary1_segment_radius(0.5, 0.25, 1.0)   # pixel_ratio 1/4: M = 2
+        >>> bool(r == theorem1_segment_radius(1.0, 0.5, 2.0))
+        True
     """
     x = _check_positive(x_norm2, "x_norm2", allow_zero=True)
     d, rho = _check_delta(delta), _check_positive(pixel_ratio, "pixel_ratio")
-    return _out(math.pi * x * d / (2 / np.sqrt(rho) + math.pi))
+    return _segment_radius(x, d, 1.0 / np.sqrt(rho))
 
 
 def lp_radius(p: float, n: ArrayLike, delta: ArrayLike, pixel_ratio: ArrayLike,
