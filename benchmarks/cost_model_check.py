@@ -6,6 +6,8 @@ model is fitted as ``randadv run --dry-run`` fits it, and its estimate of the wh
 compared with the run's measured compute time (sum of the recorded unit times). Printed per
 run: the estimate with cost groups (the current model) and with one pooled fit (the model
 before cost groups), the ratio estimate / measured of each, and whether it is within 1.5x.
+A sequential run (``--until-decided``, with its ``stopping.json``) is checked on the units of
+the network count it stopped at, i.e. the dry run of the same command with ``--set nets=USED``.
 
     python benchmarks/cost_model_check.py randadv-runs/*-quick-seed0 [--calibrate 4]
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from randadv.experiments.registry import get_experiment
 from randadv.runner.cost import fmt_seconds, replay_estimate
+from randadv.runner.sequential import REPLICATE_PARAMS, read_stopping
 
 
 def recorded(folder: Path) -> tuple[str, dict, dict[int, float]]:
@@ -45,6 +48,12 @@ def main() -> None:
         name, params, elapsed = recorded(folder)
         exp = get_experiment(name)
         units = exp.units(exp.params(exp.default_profile, None) | params)
+        stopping = read_stopping(folder)
+        if stopping and stopping.get("param") in params:
+            key = next(k for k, v in REPLICATE_PARAMS.items() if v == stopping["param"])
+            kept = [i for i, u in enumerate(units) if u[key] < stopping["used"]]
+            units = [units[i] for i in kept]          # stored indices are the full profile's
+            elapsed = {j: elapsed[i] for j, i in enumerate(kept) if i in elapsed}
         if len(elapsed) < len(units):
             print(f"{str(folder):44s} unfinished ({len(elapsed)} / {len(units)} units): skipped")
             continue
