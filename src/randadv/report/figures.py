@@ -104,9 +104,7 @@ def eta_and_grad_figure(table: pd.DataFrame, path: Path, title: str = "", *,
     mean ||grad f||, +-1 std band, where the finite-width curves are heading as k grows.
     ``hidden_gain`` of the run (None: 1, checked against the table's ``f_sq_theory``)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    colors = _colors(table.k.nunique())
-    for color, (k, g) in zip(colors, table.groupby("k"), strict=False):
-        g = g.sort_values("d")
+    for color, k, g in _curves(table, "k", "d"):
         for ax, m, s in ((axes[0], "eta_mean", "eta_std"),
                          (axes[1], "grad_norm_mean", "grad_norm_std")):
             ax.plot(g.d, g[m], "o-", color=color, label=f"k = {k:g}")

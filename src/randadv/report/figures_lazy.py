@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
-from randadv.report.figures import _colors, _label, _save  # noqa: E402
+from randadv.report.figures import _curves, _label, _save  # noqa: E402
 from randadv.stats import loglog_slope
 
 # (column of the summary table, its std column, y label, theory exponent in d)
@@ -84,10 +84,7 @@ def robust_accuracy_figure(table: pd.DataFrame, path: Path, x: str, curve: str,
     ``curve`` (d or m), vertical dotted lines at the theory's threshold ``c / sqrt(curve)``
     (``threshold`` names it), in the curve's color."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    values = sorted(table[curve].unique())
-    colors = _colors(len(values))
-    for color, v in zip(colors, values, strict=False):
-        g = table[table[curve] == v].sort_values(x)
+    for color, v, g in _curves(table, curve, x):
         ax.plot(g[x], g.robust_acc, "o-", color=color, label=f"{curve_label} = {v:g}")
         if "robust_acc_std" in g:
             s = g.robust_acc_std.fillna(0)
