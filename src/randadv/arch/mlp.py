@@ -28,28 +28,11 @@ import torch
 from numpy.typing import ArrayLike
 from torch import nn
 
+from randadv import theory as th
 from randadv.arch.base import _Radii
 from randadv.errors import InvalidInputError
 from randadv.nets.activations import ACTIVATIONS, Activation, TensorFn, get_activation
 from randadv.nets.mlp import OUTPUTS, RandomMLP
-from randadv.theory.correlation import relu_correlation_iterates
-from randadv.theory.gaussian import SingleStepPrediction, single_step_prediction
-from randadv.theory.gp_limit import (
-    GPSamples,
-    GPSingleStep,
-    ValueGradLaw,
-    gp_single_step,
-    gp_value_grad_law,
-    sample_gp_value_and_grad,
-)
-from randadv.theory.min_pert import min_pert_ratio_mean, min_pert_ratio_theory
-from randadv.theory.nngp import NNGPKernel, expected_grad_norm_sq, nngp_kernel, nngp_kernel_matrix
-from randadv.theory.two_layer_law import (
-    FourthMoments,
-    TwoLayerRay,
-    fourth_moments,
-    sample_two_layer_ray,
-)
 
 __all__ = ["MLPSpec"]
 
@@ -243,47 +226,47 @@ class MLPSpec(_Radii):
         return seq.to(device) if device is not None else seq
 
     # ------------------------------------------------------------------ infinite width
-    def nngp_kernel(self, x: ArrayLike, y: ArrayLike, **quad: Any) -> NNGPKernel:
+    def nngp_kernel(self, x: ArrayLike, y: ArrayLike, **quad: Any) -> th.NNGPKernel:
         """:func:`randadv.theory.nngp_kernel` of this network at x, y (``quad``: ``n_quad``,
         ``quad``)."""
-        return nngp_kernel(x, y, list(self.widths), self.activation, self.bias_std, self.output,
-                           hidden_gain=self.hidden_gain, **quad)
+        return th.nngp_kernel(x, y, list(self.widths), self.activation, self.bias_std, self.output,
+                              hidden_gain=self.hidden_gain, **quad)
 
     def nngp_kernel_matrix(self, X: ArrayLike, Y: ArrayLike | None = None,
                            **quad: Any) -> np.ndarray:
         """:func:`randadv.theory.nngp_kernel_matrix` of this network."""
-        return nngp_kernel_matrix(X, Y, list(self.widths), self.activation, self.bias_std,
-                                  self.output, hidden_gain=self.hidden_gain, **quad)
+        return th.nngp_kernel_matrix(X, Y, list(self.widths), self.activation, self.bias_std,
+                                     self.output, hidden_gain=self.hidden_gain, **quad)
 
     def expected_grad_norm_sq(self, x: ArrayLike, method: str = "exact",
                               **quad: Any) -> float | np.ndarray:
         """:func:`randadv.theory.expected_grad_norm_sq` of this network."""
-        return expected_grad_norm_sq(x, list(self.widths), self.activation, self.bias_std,
-                                     hidden_gain=self.hidden_gain, method=method, **quad)
+        return th.expected_grad_norm_sq(x, list(self.widths), self.activation, self.bias_std,
+                                        hidden_gain=self.hidden_gain, method=method, **quad)
 
-    def gp_law(self, x_norm: float | None = None, **quad: Any) -> ValueGradLaw:
+    def gp_law(self, x_norm: float | None = None, **quad: Any) -> th.ValueGradLaw:
         """:func:`randadv.theory.gp_value_grad_law`: the infinite-width law of
         ``(f(x), grad f(x))`` at ``||x|| = x_norm`` (default sqrt(d))."""
-        return gp_value_grad_law(self.d, self.depth, self.activation, x_norm=x_norm,
-                                 bias_std=self.bias_std, hidden_gain=self.hidden_gain, **quad)
+        return th.gp_value_grad_law(self.d, self.depth, self.activation, x_norm=x_norm,
+                                    bias_std=self.bias_std, hidden_gain=self.hidden_gain, **quad)
 
     def sample_gp(self, x: ArrayLike, n: int, seed: int | np.random.Generator = 0, *,
-                  full: bool = False, **quad: Any) -> GPSamples:
+                  full: bool = False, **quad: Any) -> th.GPSamples:
         """:func:`randadv.theory.sample_gp_value_and_grad` of this network at x (shape (d,))."""
         arr = np.asarray(x)
         if arr.ndim != 1 or arr.size != self.d:
             raise InvalidInputError(f"x must have shape ({self.d},), got {arr.shape}")
-        return sample_gp_value_and_grad(x, n, self.depth, self.activation, seed=seed, full=full,
-                                        bias_std=self.bias_std, hidden_gain=self.hidden_gain,
-                                        **quad)
+        return th.sample_gp_value_and_grad(x, n, self.depth, self.activation, seed=seed, full=full,
+                                           bias_std=self.bias_std, hidden_gain=self.hidden_gain,
+                                           **quad)
 
     def gp_single_step(self, *, x_norm: float | None = None, max_eta: float = 20.0,
                        max_rel: float | None = None, n: int = 200_000,
-                       seed: int = 0) -> GPSingleStep:
+                       seed: int = 0) -> th.GPSingleStep:
         """:func:`randadv.theory.gp_single_step`: the single step at infinite width."""
-        return gp_single_step(self.d, self.depth, self.activation, x_norm=x_norm,
-                              bias_std=self.bias_std, hidden_gain=self.hidden_gain,
-                              max_eta=max_eta, max_rel=max_rel, n=n, seed=seed)
+        return th.gp_single_step(self.d, self.depth, self.activation, x_norm=x_norm,
+                                 bias_std=self.bias_std, hidden_gain=self.hidden_gain,
+                                 max_eta=max_eta, max_rel=max_rel, n=n, seed=seed)
 
     def output_correlation(self, rho: ArrayLike) -> float | np.ndarray:
         """The infinite-width correlation of ``f(x), f(y)`` (and of the last hidden layer's
@@ -294,20 +277,20 @@ class MLPSpec(_Radii):
             raise InvalidInputError(f"output_correlation is the bias-free ReLU closed form, got "
                                     f"{self.activation_name} with bias_std {self.bias_std}; "
                                     "use nngp_kernel(x, y).correlation")
-        return relu_correlation_iterates(rho, self.depth)[-1]
+        return th.relu_correlation_iterates(rho, self.depth)[-1]
 
     # ------------------------------------------------------------------ predictions
     def single_step_prediction(self, x_norm_sq_over_d: float = 1.0, *,
-                               finite_d: bool = True) -> SingleStepPrediction:
+                               finite_d: bool = True) -> th.SingleStepPrediction:
         """:func:`randadv.theory.single_step_prediction` of this network (bias-free nets only).
         ``finite_d``: pass d (exact in d at depth 1; deeper nets' prediction has no finite-d
         term either way); False: the d -> infinity limit."""
         if self.bias_std > 0:
             raise InvalidInputError("single_step_prediction is for bias-free nets; use gp_law "
                                     "or gp_single_step with biases")
-        return single_step_prediction(self.activation, self.depth,
-                                      self.d if finite_d and self.depth == 1 else None,
-                                      x_norm_sq_over_d, hidden_gain=self.hidden_gain)
+        return th.single_step_prediction(self.activation, self.depth,
+                                         self.d if finite_d and self.depth == 1 else None,
+                                         x_norm_sq_over_d, hidden_gain=self.hidden_gain)
 
     def _one_hidden_layer(self, what: str) -> int:
         if self.depth != 1:
@@ -317,22 +300,22 @@ class MLPSpec(_Radii):
                                     f"{self.bias_std}")
         return self.widths[1]
 
-    def two_layer_ray(self, pairs: int = 1, seed: int = 0, **options: Any) -> TwoLayerRay:
+    def two_layer_ray(self, pairs: int = 1, seed: int = 0, **options: Any) -> th.TwoLayerRay:
         """:func:`randadv.theory.sample_two_layer_ray`: exact draws of the ray of a two-layer
         net (one hidden layer, no biases); ``options``: ``first_pair``, ``x_norm``,
         ``device``."""
         k = self._one_hidden_layer("two_layer_ray")
-        return sample_two_layer_ray(self.d, k, self.activation, pairs, seed,
-                                    output=self.output, **options)
+        return th.sample_two_layer_ray(self.d, k, self.activation, pairs, seed,
+                                       output=self.output, **options)
 
-    def fourth_moments(self) -> FourthMoments:
+    def fourth_moments(self) -> th.FourthMoments:
         """:func:`randadv.theory.fourth_moments` of a two-layer net at ``||x|| = sqrt(d)``."""
         k = self._one_hidden_layer("fourth_moments")
-        return fourth_moments(self.activation, self.d, k, self.output)
+        return th.fourth_moments(self.activation, self.d, k, self.output)
 
     def min_pert_ratio(self, exact: bool = True) -> float:
         """Bartlett et al.'s Min-Pert radius ratio ``E ||W^+ W x|| / ||x||`` of the first layer
         (:func:`randadv.theory.min_pert_ratio_mean`; ``exact=False``: the approximation
         sqrt(min(k, d) / d), :func:`randadv.theory.min_pert_ratio_theory`)."""
         k = self.widths[1]
-        return min_pert_ratio_mean(k, self.d) if exact else min_pert_ratio_theory(k, self.d)
+        return th.min_pert_ratio_mean(k, self.d) if exact else th.min_pert_ratio_theory(k, self.d)
