@@ -18,6 +18,7 @@ sigma_w^2, sigma_b^2; ``hidden``, ``width``, ``dense``, ``widths``, ``blocks_per
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -133,8 +134,7 @@ class ImageNetSpec(_Radii):
     @property
     def n(self) -> int:
         """Input dimension ``n = C H W``."""
-        c, h, w = self.input_shape
-        return c * h * w
+        return math.prod(self.input_shape)
 
     @cached_property
     def pixel_ratio(self) -> float:

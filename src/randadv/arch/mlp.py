@@ -145,24 +145,19 @@ class MLPSpec(_Radii):
 
     # ------------------------------------------------------------------ structure
     @property
-    def d(self) -> int:
-        """Input dimension."""
-        return self.widths[0]
-
-    @property
-    def n(self) -> int:
-        """Input dimension (De Palma et al.'s name)."""
-        return self.widths[0]
+    def hidden(self) -> tuple[int, ...]:
+        """The hidden widths ``(d_1, ..., d_L)``."""
+        return self.widths[1:]
 
     @property
     def depth(self) -> int:
         """Number of hidden layers L."""
-        return len(self.widths) - 1
+        return len(self.hidden)
 
     @property
-    def hidden(self) -> tuple[int, ...]:
-        """The hidden widths ``(d_1, ..., d_L)``."""
-        return self.widths[1:]
+    def d(self) -> int:
+        """Input dimension."""
+        return self.widths[0]
 
     @property
     def activation_name(self) -> str:
@@ -172,6 +167,9 @@ class MLPSpec(_Radii):
     def piecewise_linear(self) -> bool:
         """Whether the network is piecewise linear (its activation is)."""
         return bool(self._act.piecewise_linear)
+
+    n = d
+    """Input dimension (De Palma et al.'s name for d)."""
 
     @property
     def pixel_ratio(self) -> float:
