@@ -84,6 +84,7 @@ def test_spec_structure_and_config_round_trip():
     assert (spec.d, spec.n, spec.depth, spec.hidden) == (10, 10, 2, (4, 6))
     assert spec.piecewise_linear and spec.pixel_ratio == 1.0
     assert MLPSpec(**spec.config()) == spec
+    assert hash(MLPSpec(**spec.config())) == hash(spec)
     assert not MLPSpec.two_layer(3, 4, "tanh").piecewise_linear
 
 
@@ -237,6 +238,7 @@ def test_image_spec_builds_the_zoo_net(name):
     assert spec.corollary1_segment_radius(0.5, 2.0) == corollary1_segment_radius(
         0.5, old.pixel_ratio, 2.0)
     assert ImageNetSpec(**spec.config()) == spec
+    assert hash(ImageNetSpec(**spec.config())) == hash(spec)     # usable as a cache key
 
 
 def test_image_spec_default_sizes_pixel_ratio():

@@ -124,6 +124,9 @@ class ImageNetSpec(_Radii):
                            {k: _frozen(v) for k, v in sorted(self.options.items())})
         _ = self.pixel_ratio                            # builds the probe: checks the options
 
+    def __hash__(self) -> int:
+        return hash((self.name, self.image_size, self.channels, tuple(self.options.items())))
+
     # ------------------------------------------------------------------ structure
     @property
     def input_shape(self) -> tuple[int, int, int]:
