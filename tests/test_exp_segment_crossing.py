@@ -36,8 +36,8 @@ def test_crossings_are_sign_changes_of_the_network():
     p = exp.params("smoke", {"families": "mlp1", "dims": "16", "nets": "2"})
     unit = exp.units(p)[0]
     recs = pd.DataFrame(exp.run_unit(unit, p, UnitContext(seed=5)))
-    model, shape, _ = exp._model(unit, p, sc.derive_seed(5, "net", "mlp1", 16, 0),
-                                 torch.device("cpu"))
+    model, shape = exp._model(exp.spec(unit, p), sc.derive_seed(5, "net", "mlp1", 16, 0),
+                              torch.device("cpu"))
     g = sc.generator(5, "inputs", "mlp1", 16, 0, "uniform")
     m, nd = p["points"], p["directions"]
     x = torch.rand((m, *shape), generator=g, dtype=torch.float64)

@@ -17,6 +17,7 @@ LAYERS = [
     {"validation"},
     {"nets", "data", "stats"},
     {"theory", "protocol"},
+    {"arch"},
     {"exact"},
     {"attacks"},
     {"train"},

@@ -312,8 +312,14 @@ def test_quadrature_path_and_sigma_w_and_widths():
     np.testing.assert_allclose([quad.kxx, quad.kxy, quad.kyy],
                                [closed.kxx, closed.kxy, closed.kyy], rtol=1e-4)
     # bias-free ReLU is homogeneous in the weights: K scales as sigma_w^{2(L+1)}
-    k1, k2 = nngp_kernel(x, y, 3), nngp_kernel(x, y, 3, sigma_w=1.5)
+    k1, k2 = nngp_kernel(x, y, 3), nngp_kernel(x, y, 3, sigma_w2=1.5**2)
     assert k2.kxy == pytest.approx(1.5**8 * k1.kxy, rel=1e-12)
+    # and as g^{L-1} in the hidden layers' gain g alone (the first and output layers keep theirs)
+    k3 = nngp_kernel(x, y, 3, hidden_gain=2.0)
+    assert k3.kxy == pytest.approx(2.0**2 * k1.kxy, rel=1e-12)
+    # sigma_w: the deprecated alias of sigma_w2 = sigma_w ** 2, the same numbers
+    with pytest.warns(DeprecationWarning, match="sigma_w2"):
+        assert nngp_kernel(x, y, 3, sigma_w=1.5) == k2
     assert nngp_kernel(x, y, [5, 7, 9, 11]) == nngp_kernel(x, y, 3)
     # leaky ReLU closed form agrees with quadrature of a callable with the same values
     leaky = nngp_kernel(x, y, 2, "leaky_relu", 0.2)
@@ -340,7 +346,8 @@ def test_grad_norm_closed_forms():
             for method in ("exact", "gia"):
                 assert expected_grad_norm_sq(x, depth, "relu", bias, method=method) == \
                     pytest.approx(2.0**-depth, rel=1e-12)
-    assert expected_grad_norm_sq(x, 3, sigma_w=2.0) == pytest.approx(2.0**8 / 8, rel=1e-12)
+    assert expected_grad_norm_sq(x, 3, sigma_w2=4.0) == pytest.approx(2.0**8 / 8, rel=1e-12)
+    assert expected_grad_norm_sq(x, 3, hidden_gain=2.0) == pytest.approx(2.0**2 / 8, rel=1e-12)
     assert expected_grad_norm_sq(x, 2, "leaky_relu") == pytest.approx(
         ((1 + 0.01**2) / 2) ** 2, rel=1e-12)
     assert expected_grad_norm_sq(x, 3, "linear", 0.4) == pytest.approx(1.0, rel=1e-12)
@@ -400,7 +407,9 @@ def test_invalid_inputs_raise():
         lambda: nngp_kernel(x, x, [4]),               # no hidden layer
         lambda: nngp_kernel(x, x, 2, output="softmax"),
         lambda: nngp_kernel(x, x, 2, bias_std=-1.0),
-        lambda: nngp_kernel(x, x, 2, sigma_w=0.0),
+        lambda: nngp_kernel(x, x, 2, sigma_w2=0.0),
+        lambda: nngp_kernel(x, x, 2, hidden_gain=-1.0),
+        lambda: nngp_kernel(x, x, 2, sigma_w2=2.0, sigma_w=1.0),
         lambda: nngp_kernel(x, x, 2, "no_such_activation"),
         lambda: nngp_kernel(np.zeros(4), x, 2).correlation,   # Var f(0) = 0 without bias
         lambda: nngp_kernel_matrix(np.ones((2, 3)), np.ones((2, 4)), 2),

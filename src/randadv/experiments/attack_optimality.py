@@ -33,11 +33,12 @@ import pandas as pd
 import torch
 from torch import nn
 
+from randadv.arch import MLPSpec
 from randadv.attacks.closest import closest_adversarial
 from randadv.errors import ConfigError, RandadvError
 from randadv.experiments._papers import DE_PALMA_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
-from randadv.nets import ConvNetBuilder, DeepReLUNet
+from randadv.nets import ConvNetBuilder
 from randadv.nets.plain import plain_relu_sequential
 from randadv.nets.seeding import derive_seed, generator
 from randadv.stats import binomial_se
@@ -113,13 +114,13 @@ def parse_arch(spec: str) -> Arch:
 
 def build_model(arch: Arch, seed: int, bias_std: float = 0.0
                 ) -> tuple[nn.Module, float, tuple[int, ...] | None]:
-    """``(model, pixel_ratio, input_shape for exact solves)`` in float64. fc: a
-    :class:`DeepReLUNet` (He-scaled hidden layers, Gaussian output, biases N(0, bias_std^2));
+    """``(model, pixel_ratio, input_shape for exact solves)`` in float64. fc:
+    ``MLPSpec.nn_def`` (a ``DeepReLUNet``: He-scaled hidden layers, Gaussian output, biases
+    N(0, bias_std^2));
     conv: a :class:`ConvNetBuilder` network (He-normal weights) as a plain ``nn.Sequential``."""
     if arch.family == "fc":
-        net = DeepReLUNet([arch.n, *arch.hidden], seed=seed, hidden_gain=2.0,
-                          bias_std=bias_std, dtype=torch.float64)
-        return net, 1.0, None
+        spec = MLPSpec.nn_def([arch.n, *arch.hidden], hidden_gain=2.0, bias_std=bias_std)
+        return spec.build(seed, dtype=torch.float64), spec.pixel_ratio, None
     b = ConvNetBuilder("conv", arch.input_shape, seed, dtype=torch.float64,
                        bias=bias_std > 0, sigma_b2=bias_std ** 2)
     for c in arch.hidden:

@@ -18,10 +18,11 @@ from typing import Any, TypedDict
 import numpy as np
 import pandas as pd
 
+from randadv.arch import MLPSpec
 from randadv.attacks.linearity import linearity_radius
 from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
-from randadv.nets import DeepReLUNet, sphere_points
+from randadv.nets import sphere_points
 from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope, mean_se
 
@@ -116,8 +117,8 @@ class BottleneckLinearity(Experiment):
                  ctx: UnitContext) -> list[dict[str, Any]]:
         d, m, n, arch = p["d"], unit["bottleneck"], unit["net"], unit["architecture"]
         hidden = bottleneck_widths(arch, m, p["width"])
-        net = DeepReLUNet([d, *hidden], seed=derive_seed(ctx.seed, "net", arch, m, n),
-                          device=ctx.device)
+        net = MLPSpec.nn_def([d, *hidden]).build(derive_seed(ctx.seed, "net", arch, m, n),
+                                                 device=ctx.device)
         x = sphere_points(p["inputs"], d, math.sqrt(d), ctx.seed, "inputs", d, n).to(ctx.device)
         recs = []
         for eps in p["eps"]:

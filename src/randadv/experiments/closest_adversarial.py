@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from randadv.arch import ImageNetSpec
 from randadv.errors import ConfigError
 from randadv.experiments._closest_common import NORMS, attack_all_norms, lp_rows
 from randadv.experiments._papers import DE_PALMA_2021
@@ -37,7 +38,7 @@ from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitCon
 from randadv.nets.conv import uniform_images
 from randadv.nets.layers import SeededConv2d, SeededLinear
 from randadv.nets.seeding import derive_seed
-from randadv.nets.zoo import ARCHITECTURES, build_architecture
+from randadv.nets.zoo import ARCHITECTURES
 from randadv.stats import binomial_se, bootstrap_median_slopes, loglog_fit
 from randadv.theory.robustness_bounds import dudley_denominator, lp_radius, remark5_exponent
 
@@ -74,7 +75,7 @@ def forward_profile(architecture: str, s: int,
                     channels: int = 3) -> tuple[float, float, float, int]:
     """``(multiply-adds, activation entries, weight entries, leaf layers)`` of one forward pass
     of one image (a batch of one through a throw-away network, counted with hooks)."""
-    net = build_architecture(architecture, s, 0, channels=channels)
+    net = ImageNetSpec(architecture, s, channels).build(0)
     macs = acts = 0.0
 
     def hook(mod: nn.Module, inp, out) -> None:
@@ -205,8 +206,8 @@ class ClosestAdversarial(Experiment):
                  ctx: UnitContext) -> list[dict[str, Any]]:
         arch, s, k = unit["architecture"], int(unit["s"]), int(unit["net"])
         keys = (ctx.seed, self.name, arch, s, k)
-        net = build_architecture(arch, s, derive_seed(*keys, "net"), channels=p["channels"],
-                                 device=ctx.device)
+        spec = ImageNetSpec(arch, s, p["channels"])
+        net = spec.build(derive_seed(*keys, "net"), device=ctx.device)
         x = uniform_images(p["points"], s, *keys, "points", channels=p["channels"],
                            device=ctx.device)
         best = attack_all_norms(net, x, p["norms"],
@@ -227,7 +228,7 @@ class ClosestAdversarial(Experiment):
                                 attack_success=bool(r.attack_success[i]),
                                 own_norm=bool(r.own_norm[i]), recheck=bool(r.recheck[i]),
                                 f_x=float(r.f_x[i]), f_adv=float(r.f_adv[i]),
-                                pixel_ratio=float(net.pixel_ratio)))
+                                pixel_ratio=float(spec.pixel_ratio)))
         return out
 
     # ------------------------------------------------------------------ results

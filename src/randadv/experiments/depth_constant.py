@@ -23,13 +23,13 @@ import pandas as pd
 import scipy.stats
 import torch
 
+from randadv.arch import MLPSpec
 from randadv.experiments._flip_capped import flip_steps_capped
 from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
-from randadv.nets import DeepReLUNet, sphere_points
+from randadv.nets import sphere_points
 from randadv.nets.seeding import derive_seed, generator
 from randadv.stats import mean_se
-from randadv.theory.correlation import relu_correlation_iterates
 
 MEDIAN_ABS_NORMAL = 0.6744897501960817   # median of |N(0, 1)|: the linear-limit sqrt(d)|u_1|
 
@@ -165,8 +165,8 @@ class DepthConstant(Experiment):
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         d, depth, n, k = unit["d"], unit["depth"], unit["net"], p["width"]
-        net = DeepReLUNet([d] + [k] * depth, seed=derive_seed(ctx.seed, "net", d, depth, n),
-                          hidden_gain=p["hidden_gain"], device=ctx.device)
+        spec = MLPSpec.nn_def([d] + [k] * depth, hidden_gain=p["hidden_gain"])
+        net = spec.build(derive_seed(ctx.seed, "net", d, depth, n), device=ctx.device)
         base = dict(d=d, width=k, depth=depth, net=n)
         nan = math.nan
         recs: list[dict[str, Any]] = []
@@ -177,7 +177,7 @@ class DepthConstant(Experiment):
                 hx = torch.relu(net.preactivations(x.float().to(ctx.device))[-1]).double().cpu()
                 hy = torch.relu(net.preactivations(y.float().to(ctx.device))[-1]).double().cpu()
             cos = (hx * hy).sum(1) / (hx.norm(dim=1) * hy.norm(dim=1)).clamp_min(1e-300)
-            th = float(relu_correlation_iterates(rho, depth)[-1])
+            th = float(spec.output_correlation(rho))
             recs += [dict(base, kind="pair", index=i, rho0=rho, corr=float(c), corr_theory=th,
                           f_x=nan, grad_norm=nan, eta=nan, flipped=False, rel_pert=nan)
                      for i, c in enumerate(cos)]
@@ -185,7 +185,7 @@ class DepthConstant(Experiment):
         x = sphere_points(p["points"], d, math.sqrt(d), ctx.seed, "points", d, n)
         xn = x.double() / math.sqrt(d)
         gram = (xn @ xn.T).clamp(-1.0, 1.0).numpy()
-        kernel_mean = float(relu_correlation_iterates(gram, depth)[-1].mean())
+        kernel_mean = float(spec.output_correlation(gram).mean())
         r = flip_steps_capped(net, x.to(ctx.device), p["max_eta"], p["max_rel"],
                               exact=depth <= p["exact_max_depth"], n_grid=p["n_grid"])
         recs += [dict(base, kind="point", index=i, rho0=nan, corr=nan, corr_theory=kernel_mean,

@@ -22,13 +22,13 @@ import pandas as pd
 import scipy.special
 import scipy.stats
 
+from randadv.arch import MLPSpec
 from randadv.experiments._flip_capped import flip_steps_capped
 from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
-from randadv.nets import DeepReLUNet, sphere_points
+from randadv.nets import sphere_points
 from randadv.nets.seeding import derive_seed
 from randadv.stats import bonferroni_t, loglog_slope, mean_se
-from randadv.theory.nngp import expected_grad_norm_sq, nngp_kernel
 
 FAMILIES = ("constant", "widening", "narrowing", "bottleneck", "polynomial")
 MAX_WEIGHT_ENTRIES = 2 * 10**8
@@ -165,10 +165,10 @@ class MultilayerSingleStep(Experiment):
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         d, n = unit["d"], unit["net"]
-        hidden = self.widths(unit, p)
-        widths = [d, *hidden]
-        net = DeepReLUNet(widths, seed=derive_seed(ctx.seed, "net", unit["family"], unit["depth"],
-                                                   d, n), device=ctx.device)
+        spec = self.spec(unit, p)
+        hidden, widths = list(spec.hidden), list(spec.widths)
+        net = spec.build(derive_seed(ctx.seed, "net", unit["family"], unit["depth"], d, n),
+                         device=ctx.device)
         x = sphere_points(p["inputs"], d, math.sqrt(d), ctx.seed, "inputs", n, d).to(ctx.device)
         r = flip_steps_capped(net, x, p["max_eta"], p["max_rel"])
         with np.errstate(divide="ignore", invalid="ignore"):     # dead nets: grad f = 0
@@ -181,13 +181,18 @@ class MultilayerSingleStep(Experiment):
                 for i in range(x.shape[0])]
 
     # ------------------------------------------------------------------ results
+    def spec(self, cell: Mapping[str, Any], p: Mapping[str, Any]) -> MLPSpec:
+        """The network of a cell (family, depth, d): NN-DEF (``DeepReLUNet``) with its widths."""
+        return MLPSpec.nn_def([int(cell["d"]), *self.widths(cell, p)])
+
     @staticmethod
-    def theory(depth: int, d: int) -> dict[str, float]:
+    def theory(spec: MLPSpec) -> dict[str, float]:
         """NNGP values at ||x|| = sqrt(d) (exact at every width for bias-free ReLU)."""
+        d = spec.d
         x = np.zeros(d)
         x[0] = math.sqrt(d)
-        f_sq = nngp_kernel(x, x, depth).kxx
-        g_sq = float(expected_grad_norm_sq(x, depth))
+        f_sq = spec.nngp_kernel(x, x).kxx
+        g_sq = float(spec.expected_grad_norm_sq(x))
         return dict(f_sq=f_sq, grad_sq=g_sq, abs_f=math.sqrt(2 * f_sq / math.pi),
                     eta_lin=math.sqrt(2 * f_sq / math.pi) / g_sq,
                     lin_rel=mean_abs_uniform_coordinate(d))
@@ -196,7 +201,7 @@ class MultilayerSingleStep(Experiment):
         rows = []
         delta = p.get("delta", 0.1)
         for (fam, depth, d), g in df.groupby(["family", "depth", "d"], sort=True):
-            th = self.theory(int(depth), int(d))
+            th = self.theory(self.spec(dict(family=fam, depth=int(depth), d=int(d)), p))
             fl = g[g.flipped]
             per_net = g.groupby("net")
 

@@ -33,15 +33,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from randadv.arch import ImageNetSpec, MLPSpec
 from randadv.attacks.segment import first_boundary_crossing
 from randadv.experiments._papers import DE_PALMA_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
-from randadv.nets import DeepReLUNet, RandomFCNet, RandomResNet
-from randadv.nets.plain import plain_relu_sequential
 from randadv.nets.seeding import derive_seed, generator
 from randadv.stats import loglog_slope, mean_se
-from randadv.theory.correlation import relu_correlation_iterates
-from randadv.theory.robustness_bounds import corollary1_segment_radius
 
 INPUT_KINDS = ("uniform", "gaussian")
 ZOO = ("fc", "resnet")
@@ -217,27 +214,34 @@ class SegmentCrossing(Experiment):
         return float(rays * fwd * (1 + len(widths) * widths[0] / 8))
 
     # ------------------------------------------------------------------ work
-    def _model(self, unit: Mapping[str, Any], p: Mapping[str, Any], seed: int,
-               device: torch.device):
-        fam, s = unit["family"], unit["size"]
+    @staticmethod
+    def spec(unit: Mapping[str, Any], p: Mapping[str, Any]) -> MLPSpec | ImageNetSpec:
+        """The network of a unit's family and size: ``mlpL`` NN-DEF with He-scaled hidden
+        layers on R^n, ``fc`` / ``resnet`` the zoo's nets on C x s x s images."""
+        fam, s = unit["family"], int(unit["size"])
         if fam == "fc":
-            net = RandomFCNet(s, p["channels"], seed, dtype=torch.float64)
-            return plain_relu_sequential(net).to(device), (p["channels"], s, s), 1.0
+            return ImageNetSpec("fc", s, p["channels"])
         if fam == "resnet":
-            net = RandomResNet(s, p["channels"], seed, widths=tuple(p["resnet_widths"]),
-                               blocks_per_stage=p["resnet_blocks"], dtype=torch.float32,
-                               device=device)
-            return net, (p["channels"], s, s), net.pixel_ratio
-        depth = int(fam[3:])
-        net = DeepReLUNet([s] + [p["width"]] * depth, seed=seed, hidden_gain=2.0,
-                          dtype=torch.float64, device=device)
-        return net, (s,), 1.0
+            return ImageNetSpec("resnet", s, p["channels"],
+                                options=dict(widths=tuple(p["resnet_widths"]),
+                                             blocks_per_stage=p["resnet_blocks"]))
+        return MLPSpec.nn_def([s] + [p["width"]] * int(fam[3:]), hidden_gain=2.0)
+
+    def _model(self, spec: MLPSpec | ImageNetSpec, seed: int, device: torch.device):
+        """(model, input shape): fc as its plain ``nn.Sequential`` in float64, resnet in
+        float32, mlpL in float64."""
+        if isinstance(spec, MLPSpec):
+            return spec.build(seed, dtype=torch.float64, device=device), (spec.n,)
+        if spec.name == "fc":
+            return spec.plain(seed, dtype=torch.float64, device=device), spec.input_shape
+        return spec.build(seed, dtype=torch.float32, device=device), spec.input_shape
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         fam, size, k = unit["family"], unit["size"], unit["net"]
-        model, shape, pixel_ratio = self._model(unit, p, derive_seed(ctx.seed, "net", fam,
-                                                                     size, k), ctx.device)
+        spec = self.spec(unit, p)
+        model, shape = self._model(spec, derive_seed(ctx.seed, "net", fam, size, k), ctx.device)
+        pixel_ratio = spec.pixel_ratio
         dtype = torch.float32 if fam == "resnet" else torch.float64
         n = math.prod(shape)
         m, nd = p["points"], p["directions"]
@@ -261,14 +265,13 @@ class SegmentCrossing(Experiment):
             f_end = model(ends.to(ctx.device, dtype)).reshape(-1).double().cpu()
         f_x = r.f_x.double().cpu()
         end_flipped = torch.sign(f_end) != torch.sign(f_x)
-        depth = family_depth(fam)
-        if depth is not None:
+        if family_depth(fam) is not None:
             xf, ef = xs.reshape(m * nd, -1), ends.reshape(m * nd, -1)
             cos = ((xf * ef).sum(1) / (x_norm * ef.norm(dim=1))).clamp(-1, 1).numpy()
-            nngp = np.arccos(np.clip(relu_correlation_iterates(cos, depth)[-1], -1, 1)) / math.pi
+            nngp = np.arccos(np.clip(spec.output_correlation(cos), -1, 1)) / math.pi
         else:
             nngp = np.full(m * nd, math.nan)
-        unit_rel = 2.0 * float(corollary1_segment_radius(0.5, pixel_ratio, 1.0))
+        unit_rel = 2.0 * float(spec.corollary1_segment_radius(0.5, 1.0))
         recs = []
         for j in range(m * nd):
             xn = float(x_norm[j])

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from randadv.arch import MLPSpec
 from randadv.attacks import smallest_flip_step_on_ray
 from randadv.experiments._papers import BUBECK_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
@@ -29,8 +30,6 @@ from randadv.experiments.two_layer_single_step import Record, relative_perturbat
 from randadv.nets import ACTIVATIONS
 from randadv.nets.seeding import derive_seed
 from randadv.stats import binomial_se, mean_se
-from randadv.theory.gaussian import single_step_prediction
-from randadv.theory.two_layer_law import fourth_moments, sample_two_layer_ray
 
 MAX_K = 10**9                 # one pair holds ~150 bytes per unit at its peak
 BATCH_UNITS = 1 << 22         # pairs sampled and searched together: B k <= this
@@ -97,6 +96,11 @@ class TwoLayerAsymptotics(Experiment):
         n = len(self._pair_range(unit, p))
         return BYTES_PER_UNIT * max(unit["k"], min(n * unit["k"], BATCH_UNITS)) + 200 * 1024**2
 
+    @staticmethod
+    def spec(d: int, k: int, activation: str, p: Mapping[str, Any]) -> MLPSpec:
+        """The two-layer net of a cell: eq. (1) with the run's output law."""
+        return MLPSpec((int(d), int(k)), activation, p["output"])
+
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         d, k, act = unit["d"], unit["k"], unit["activation"]
@@ -104,11 +108,11 @@ class TwoLayerAsymptotics(Experiment):
         pairs = self._pair_range(unit, p)
         batch = max(1, BATCH_UNITS // k)
         x_norm = math.sqrt(d)
+        spec = self.spec(d, k, act, p)
         out = []
         for lo in range(pairs.start, pairs.stop, batch):
             n = min(batch, pairs.stop - lo)
-            ray = sample_two_layer_ray(d, k, act, pairs=n, seed=seed, first_pair=lo,
-                                       output=p["output"], device=ctx.device)
+            ray = spec.two_layer_ray(n, seed, first_pair=lo, device=ctx.device)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)   # all-dead ReLU: eta NaN
                 r = smallest_flip_step_on_ray(ray, max_eta=p["max_eta"]).to("cpu")
@@ -127,8 +131,9 @@ class TwoLayerAsymptotics(Experiment):
         for (act, d, k), g in df.groupby(["activation", "d", "k"], sort=True):
             fl = g[g.flipped]
             n, nf = len(g), len(fl)
-            th = single_step_prediction(act, 1, int(d))
-            m4 = fourth_moments(act, int(d), int(k), p["output"])
+            spec = self.spec(d, k, act, p)
+            th = spec.single_step_prediction()
+            m4 = spec.fourth_moments()
             eta = fl.eta.abs()
             gsq, fsq = g.grad_norm ** 2, g.f_x ** 2
             rows.append(dict(

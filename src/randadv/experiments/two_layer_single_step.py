@@ -17,13 +17,13 @@ from typing import Any, TypedDict
 
 import pandas as pd
 
+from randadv.arch import MLPSpec
 from randadv.attacks import smallest_flip_step
 from randadv.experiments._papers import BUBECK_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
-from randadv.nets import ACTIVATIONS, DeepRandomNet, sphere_points
+from randadv.nets import ACTIVATIONS, sphere_points
 from randadv.nets.seeding import derive_seed
 from randadv.stats import bonferroni_t, loglog_slope, mean_se
-from randadv.theory.gaussian import single_step_prediction
 
 MAX_WEIGHT_ENTRIES = 10**12   # beyond this a cell is refused up front (~4 TB of float32 weights)
 
@@ -128,8 +128,7 @@ class TwoLayerSingleStep(Experiment):
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         d, k, depth, act, n = unit["d"], unit["k"], unit["depth"], unit["activation"], unit["net"]
-        net = DeepRandomNet(d, k, depth, act, seed=derive_seed(ctx.seed, "net", n),
-                            device=ctx.device, hidden_gain=p["hidden_gain"], output=p["output"])
+        net = self.spec(unit, p).build(derive_seed(ctx.seed, "net", n), device=ctx.device)
         x = sphere_points(p["inputs"], d, math.sqrt(d), ctx.seed, "inputs", n, d).to(ctx.device)
         with warnings.catch_warnings():
             # all-dead ReLU units give f = 0, grad = 0: recorded as not flipped (eta NaN)
@@ -143,15 +142,19 @@ class TwoLayerSingleStep(Experiment):
                 for i in range(len(r))]
 
     # ------------------------------------------------------------------ results
-    def theory(self, activation: str, depth: int, d: int, gain: float):
-        return single_step_prediction(activation, depth, d if depth == 1 else None,
-                                      hidden_gain=gain)
+    @staticmethod
+    def spec(cell: Mapping[str, Any], p: Mapping[str, Any]) -> MLPSpec:
+        """The network of a grid cell (d, k, depth, activation): ``DeepRandomNet``'s."""
+        return MLPSpec.deep(int(cell["d"]), int(cell["k"]), int(cell["depth"]),
+                            cell["activation"], output=p.get("output", "rademacher"),
+                            hidden_gain=p.get("hidden_gain", 1.0))
 
     def summary_table(self, df: pd.DataFrame, p: Mapping[str, Any]) -> pd.DataFrame:
         rows = []
         for (depth, act, d, k), g in df.groupby(["depth", "activation", "d", "k"], sort=True):
             fl = g[g.flipped]
-            th = self.theory(act, depth, d, p.get("hidden_gain", 1.0))
+            th = self.spec(dict(d=d, k=k, depth=depth, activation=act),
+                           p).single_step_prediction()
             rows.append(dict(
                 depth=depth, activation=act, d=d, k=k, n=len(g),
                 flipped=fl.shape[0] / len(g),
@@ -260,11 +263,13 @@ class TwoLayerSingleStep(Experiment):
             for depth, g in deep.groupby("depth"):
                 top = g[(g.d == g.d.max()) & (g.k == g.k.max())].iloc[0]
                 per_depth.append((depth, top.d, top.k, top.flipped))
-            gain = p.get("hidden_gain", 1.0)
-            text = "; ".join(
-                f"L={L} (d={d}, k={k}): {f:.1%} (infinite width: "
-                f"{self.theory('relu', L, d, gain).flip_fraction(p['max_eta']):.1%})"
-                for L, d, k, f in per_depth)
+            parts = []
+            for L, d, k, f in per_depth:
+                th = self.spec(dict(d=d, k=k, depth=L, activation="relu"),
+                               p).single_step_prediction()
+                parts.append(f"L={L} (d={d}, k={k}): {f:.1%} (infinite width: "
+                             f"{th.flip_fraction(p['max_eta']):.1%})")
+            text = "; ".join(parts)
             claims.append(Claim(
                 "Section 4: \"for deeper networks, the same statement holds\" (ReLU, fraction "
                 "flipped with |eta| < 20 at the largest d and k run)",

@@ -340,12 +340,16 @@ def two_layer_gp_law(d: int, activation: str | Activation | TensorFn = "relu", *
 
 
 def gp_law_of(net, x_norm: float | None = None, **quad_options) -> ValueGradLaw:
-    """The limit law of a :class:`randadv.nets.RandomMLP` (any subclass): its depth, activation,
-    biases and hidden gain, at ``x_norm`` (default sqrt(d)); its widths are sent to infinity."""
+    """The limit law of a :class:`randadv.nets.RandomMLP` (any subclass) or of its description
+    :class:`randadv.arch.MLPSpec` (both have ``d``, ``depth``, ``activation``, ``bias_std`` and
+    ``hidden_gain``, the one set of names): its depth, activation, biases and hidden gain, at
+    ``x_norm`` (default sqrt(d)); its widths are sent to infinity."""
     from randadv.nets.mlp import RandomMLP
 
-    if not isinstance(net, RandomMLP):
-        raise InvalidInputError(f"net must be a RandomMLP, got {type(net).__name__}")
+    names = ("d", "depth", "activation", "bias_std", "hidden_gain", "widths")
+    if not (isinstance(net, RandomMLP) or all(hasattr(net, a) for a in names)):
+        raise InvalidInputError(f"net must be a RandomMLP or an MLPSpec, got "
+                                f"{type(net).__name__}")
     return gp_value_grad_law(net.d, net.depth, net.activation, x_norm=x_norm,
                              bias_std=net.bias_std, hidden_gain=net.hidden_gain, **quad_options)
 

@@ -2,9 +2,14 @@
 
 Network (``randadv.nets.RandomMLP``, NN-DEF of Bartlett et al. 2021 with optional biases):
 ``z_1 = W_1 x + b_1``, ``z_{l+1} = W_{l+1} psi(z_l) + b_{l+1}``, ``f(x) = a . psi(z_L)``, with
-``W_l`` entries N(0, sigma_w^2 / d_{l-1}), ``b_l`` entries N(0, bias_std^2) and
-``a ~ N(0, sigma_w^2 I / d_L)`` (Gaussian output) or ``+-sigma_w / sqrt(d_L)`` (Rademacher output;
-same second moments, hence the same kernel). ``RandomMLP`` has ``sigma_w = 1``.
+``W_1`` entries N(0, sigma_w^2 / d), ``W_l`` (l >= 2) entries N(0, sigma_w^2 g / d_{l-1}),
+``b_l`` entries N(0, bias_std^2) and ``a ~ N(0, sigma_w^2 I / d_L)`` (Gaussian output) or
+``+-sigma_w / sqrt(d_L)`` (Rademacher output; same second moments, hence the same kernel).
+The parameters have the names of :class:`randadv.nets.RandomMLP` and :mod:`randadv.arch`:
+``hidden_gain`` = g (the hidden layers' variance gain; 2 is He scaling) and ``sigma_w2`` =
+sigma_w^2 (every layer's variance gain, the name of :mod:`randadv.nets.zoo`; ``RandomMLP`` has
+``sigma_w2 = 1``; the keyword ``sigma_w`` is its deprecated alias, ``sigma_w2 = sigma_w ** 2``).
+Below, ``sigma_w^2`` multiplying a hidden layer stands for ``sigma_w^2 g``.
 
 NNGP recursion (Lee et al. 2018 (NNGP), eq. (4); Neal 1996; Matthews et al. 2018): as
 ``d_1, ..., d_L -> infinity`` the pre-activations of each layer at inputs (x, y) are centred
@@ -42,6 +47,7 @@ piecewise-linear activations, for which ``E ||grad f||^2 = sigma_w^{2(L+1)} ((a^
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -180,12 +186,25 @@ def _inputs(x: ArrayLike, name: str) -> np.ndarray:
     return arr
 
 
-def _common(activation: str | Activation | TensorFn, bias_std: float, sigma_w: float,
-            n_quad: int, quad: str) -> tuple[_Duals, float, float]:
-    """(moments of psi, bias_std^2, sigma_w^2)."""
+def _weight_variance(sigma_w2: float, sigma_w: float | None) -> float:
+    """``sigma_w2``, or ``sigma_w ** 2`` from the deprecated keyword ``sigma_w``."""
+    if sigma_w is None:
+        return _check_scalar(sigma_w2, "sigma_w2", positive=True)
+    if float(sigma_w2) != 1.0:
+        raise InvalidInputError("pass sigma_w2 or the deprecated sigma_w, not both")
+    warnings.warn("sigma_w is deprecated: pass sigma_w2 = sigma_w ** 2 (the name of "
+                  "randadv.nets.zoo and of randadv.arch)", DeprecationWarning, stacklevel=4)
+    return _check_scalar(sigma_w, "sigma_w", positive=True) ** 2
+
+
+def _common(activation: str | Activation | TensorFn, bias_std: float, sigma_w2: float,
+            sigma_w: float | None, hidden_gain: float, n_quad: int, quad: str
+            ) -> tuple[_Duals, float, float, float]:
+    """(moments of psi, bias_std^2, sigma_w^2, the hidden layers' sigma_w^2 hidden_gain)."""
     sb2 = _check_scalar(bias_std, "bias_std") ** 2
-    sw2 = _check_scalar(sigma_w, "sigma_w", positive=True) ** 2
-    return _Duals(activation, n_quad, quad), sb2, sw2
+    sw2 = _weight_variance(sigma_w2, sigma_w)
+    sh2 = sw2 * _check_scalar(hidden_gain, "hidden_gain", positive=True)
+    return _Duals(activation, n_quad, quad), sb2, sw2, sh2
 
 
 def _clip_cov(s11: np.ndarray, s12: np.ndarray, s22: np.ndarray) -> np.ndarray:
@@ -196,13 +215,15 @@ def _clip_cov(s11: np.ndarray, s12: np.ndarray, s22: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- NNGP kernel
 def _nngp(duals: _Duals, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray, depth: int,
-          sw2: float, sb2: float) -> tuple[tuple[np.ndarray, ...], list[tuple[np.ndarray, ...]]]:
-    """Lee et al. 2018 recursion from the input Gram entries; returns (Kxx, Kxy, Kyy), layers."""
+          sw2: float, sb2: float, sh2: float
+          ) -> tuple[tuple[np.ndarray, ...], list[tuple[np.ndarray, ...]]]:
+    """Lee et al. 2018 recursion from the input Gram entries; returns (Kxx, Kxy, Kyy), layers.
+    ``sw2``: the first and output layers' variance gain, ``sh2`` the hidden layers'."""
     sig = (sw2 * s11 + sb2, sw2 * s12 + sb2, sw2 * s22 + sb2)
     layers = [sig]
     for _ in range(depth - 1):
         m11, m12, m22 = duals.kernel(*sig)
-        sig = (sw2 * m11 + sb2, _clip_cov(m11, m12, m22) * sw2 + sb2, sw2 * m22 + sb2)
+        sig = (sh2 * m11 + sb2, _clip_cov(m11, m12, m22) * sh2 + sb2, sh2 * m22 + sb2)
         layers.append(sig)
     kxx, kxy, kyy = (sw2 * m for m in duals.kernel(*sig))
     return (kxx, kxy, kyy), layers
@@ -210,8 +231,9 @@ def _nngp(duals: _Duals, s11: np.ndarray, s12: np.ndarray, s22: np.ndarray, dept
 
 def nngp_kernel(x: ArrayLike, y: ArrayLike, widths_or_depth: int | Sequence[int],
                 activation: str | Activation | TensorFn = "relu", bias_std: float = 0.0,
-                output: str = "gaussian", *, sigma_w: float = 1.0,
-                n_quad: int = DEFAULT_N_QUAD, quad: str = "polar") -> NNGPKernel:
+                output: str = "gaussian", *, hidden_gain: float = 1.0,
+                sigma_w2: float = 1.0, n_quad: int = DEFAULT_N_QUAD, quad: str = "polar",
+                sigma_w: float | None = None) -> NNGPKernel:
     """Infinite-width ``E f(x) f(y)``, ``E f(x)^2``, ``E f(y)^2`` of ``RandomMLP(widths, ...)``.
 
     Arguments:
@@ -222,7 +244,11 @@ def nngp_kernel(x: ArrayLike, y: ArrayLike, widths_or_depth: int | Sequence[int]
             form (Cho & Saul 2009), others 2-D quadrature (``n_quad``, ``quad``).
         bias_std: standard deviation of the hidden biases.
         output: ``"gaussian"`` or ``"rademacher"`` output layer (same kernel).
-        sigma_w: weight scale, variances ``sigma_w^2 / fan_in`` (1 for RandomMLP).
+        hidden_gain: variance gain g of the hidden layers ``W_2..W_L`` (as in RandomMLP).
+        sigma_w2: variance gain of every layer, variances ``sigma_w2 / fan_in`` (1 for
+            RandomMLP; the hidden layers' ``sigma_w2 hidden_gain / fan_in``).
+        n_quad, quad: the quadrature of non-piecewise-linear activations.
+        sigma_w: deprecated alias of ``sigma_w2 = sigma_w ** 2`` (DeprecationWarning).
 
     Recursion of Lee et al. 2018 (NNGP), eq. (4); for bias-free ReLU the normalised kernel is
     ``relu_correlation_iterates(rho, L)[L]`` (Bartlett et al. 2021, Lemma 3.2).
@@ -250,17 +276,19 @@ def nngp_kernel(x: ArrayLike, y: ArrayLike, widths_or_depth: int | Sequence[int]
     xa, ya = xa[0], ya[0]
     d = xa.size
     depth = _depth(widths_or_depth, d)
-    duals, sb2, sw2 = _common(activation, bias_std, sigma_w, n_quad, quad)
+    duals, sb2, sw2, sh2 = _common(activation, bias_std, sigma_w2, sigma_w, hidden_gain,
+                                    n_quad, quad)
     (kxx, kxy, kyy), layers = _nngp(duals, np.array(xa @ xa / d), np.array(xa @ ya / d),
-                                    np.array(ya @ ya / d), depth, sw2, sb2)
+                                    np.array(ya @ ya / d), depth, sw2, sb2, sh2)
     return NNGPKernel(kxy=float(kxy), kxx=float(kxx), kyy=float(kyy),
                       layers=tuple(tuple(float(s) for s in sig) for sig in layers))
 
 
 def nngp_kernel_matrix(X: ArrayLike, Y: ArrayLike | None, widths_or_depth: int | Sequence[int],
                        activation: str | Activation | TensorFn = "relu", bias_std: float = 0.0,
-                       output: str = "gaussian", *, sigma_w: float = 1.0,
-                       n_quad: int = DEFAULT_N_QUAD, quad: str = "polar") -> np.ndarray:
+                       output: str = "gaussian", *, hidden_gain: float = 1.0,
+                       sigma_w2: float = 1.0, n_quad: int = DEFAULT_N_QUAD, quad: str = "polar",
+                       sigma_w: float | None = None) -> np.ndarray:
     """The matrix ``E f(X_i) f(Y_j)`` of shape (n, m) for X (n, d) and Y (m, d) (Y = None: X).
 
     Same recursion and arguments as :func:`nngp_kernel`.
@@ -270,7 +298,7 @@ def nngp_kernel_matrix(X: ArrayLike, Y: ArrayLike | None, widths_or_depth: int |
 
     Arguments:
         X: inputs (n, d); Y: inputs (m, d) or None; widths_or_depth, activation, bias_std,
-        output, sigma_w, n_quad, quad: as in :func:`nngp_kernel`.
+        output, hidden_gain, sigma_w2, n_quad, quad, sigma_w: as in :func:`nngp_kernel`.
 
     Returns:
         The (n, m) float64 matrix.
@@ -291,35 +319,38 @@ def nngp_kernel_matrix(X: ArrayLike, Y: ArrayLike | None, widths_or_depth: int |
                                 f"{ya.shape[1]}")
     d = xa.shape[1]
     depth = _depth(widths_or_depth, d)
-    duals, sb2, sw2 = _common(activation, bias_std, sigma_w, n_quad, quad)
+    duals, sb2, sw2, sh2 = _common(activation, bias_std, sigma_w2, sigma_w, hidden_gain,
+                                    n_quad, quad)
     s11 = np.broadcast_to((xa * xa).sum(1)[:, None] / d, (xa.shape[0], ya.shape[0]))
     s22 = np.broadcast_to((ya * ya).sum(1)[None, :] / d, s11.shape)
-    (_, kxy, _), _ = _nngp(duals, s11, xa @ ya.T / d, s22, depth, sw2, sb2)
+    (_, kxy, _), _ = _nngp(duals, s11, xa @ ya.T / d, s22, depth, sw2, sb2, sh2)
     return np.asarray(kxy)
 
 
 # --------------------------------------------------------------------------- gradient norm
 def _direction_second_moment(duals: _Duals, a: np.ndarray, b: np.ndarray, c: np.ndarray,
-                             depth: int, sw2: float, sb2: float) -> np.ndarray:
+                             depth: int, sw2: float, sb2: float, sh2: float) -> np.ndarray:
     """``E (e . grad f(x))^2`` from the layer-1 law (A_1, B_1, C_1) of ``(z_1, e . grad z_1)``."""
     for _ in range(depth - 1):
         m_a, m_b, m_c = duals.grad(a, b, c)
-        a, b, c = sw2 * m_a + sb2, sw2 * _clip_cov(m_a, m_b, m_c), sw2 * m_c
+        a, b, c = sh2 * m_a + sb2, sh2 * _clip_cov(m_a, m_b, m_c), sh2 * m_c
     return sw2 * duals.grad(a, b, c)[2]
 
 
 def expected_grad_norm_sq(x: ArrayLike, widths_or_depth: int | Sequence[int],
                           activation: str | Activation | TensorFn = "relu",
-                          bias_std: float = 0.0, *, sigma_w: float = 1.0, method: str = "exact",
-                          n_quad: int = DEFAULT_N_QUAD, quad: str = "polar"
-                          ) -> float | np.ndarray:
+                          bias_std: float = 0.0, *, hidden_gain: float = 1.0,
+                          sigma_w2: float = 1.0, method: str = "exact",
+                          n_quad: int = DEFAULT_N_QUAD, quad: str = "polar",
+                          sigma_w: float | None = None) -> float | np.ndarray:
     """Infinite-width ``E ||grad f(x)||^2`` of ``RandomMLP`` (see the module docstring).
 
     ``method="exact"``: ``(d - 1) T + R`` (orthogonal and radial directions; exact in d).
     ``method="gia"``: ``d T = sigma_w^{2(L+1)} prod_l E psi'(z_l)^2``, the gradient-independence
     product, which ignores the O(1/d) radial correction (equal for piecewise-linear psi).
 
-    For ReLU both give ``sigma_w^{2(L+1)} 2^-L`` (``2^-L`` for RandomMLP), exactly at every
+    For ReLU both give ``sigma_w^{2(L+1)} g^{L-1} 2^-L`` (``2^-L`` for RandomMLP with the
+    default ``hidden_gain`` g = 1), exactly at every
     width, with or without bias: given layer l-1, the row (w, b) of unit j and its negative are
     equally likely, which flips 1{z_j > 0} but not ||grad z_j||^2, so
     ``E[1{z_j > 0} ||grad z_j||^2] = E ||grad z_j||^2 / 2`` (the sign symmetry behind
@@ -328,7 +359,8 @@ def expected_grad_norm_sq(x: ArrayLike, widths_or_depth: int | Sequence[int],
     Arguments:
         x: one input (d,) -> float, or a batch (B, d) -> array (B,).
         method: ``"exact"`` or ``"gia"`` (above).
-        widths_or_depth, activation, bias_std, sigma_w, n_quad, quad: as in :func:`nngp_kernel`.
+        widths_or_depth, activation, bias_std, hidden_gain, sigma_w2, n_quad, quad, sigma_w: as
+        in :func:`nngp_kernel`.
 
     Paper:
         Bubeck et al. 2021, eq. (3) (depth 1); Bartlett et al. 2021, Lemma 2.2 (deeper ReLU nets).
@@ -349,14 +381,16 @@ def expected_grad_norm_sq(x: ArrayLike, widths_or_depth: int | Sequence[int],
     xa = _inputs(arr, "x")
     d = xa.shape[1]
     depth = _depth(widths_or_depth, d)
-    duals, sb2, sw2 = _common(activation, bias_std, sigma_w, n_quad, quad)
+    duals, sb2, sw2, sh2 = _common(activation, bias_std, sigma_w2, sigma_w, hidden_gain,
+                                    n_quad, quad)
     r = np.linalg.norm(xa, axis=1)
     a1 = sw2 * r * r / d + sb2
     c1 = np.full_like(a1, sw2 / d)
-    ortho = _direction_second_moment(duals, a1, np.zeros_like(a1), c1, depth, sw2, sb2)
+    ortho = _direction_second_moment(duals, a1, np.zeros_like(a1), c1, depth, sw2, sb2,
+                                     sh2)
     if method == "gia":
         out = d * ortho
     else:
-        radial = _direction_second_moment(duals, a1, sw2 * r / d, c1, depth, sw2, sb2)
+        radial = _direction_second_moment(duals, a1, sw2 * r / d, c1, depth, sw2, sb2, sh2)
         out = (d - 1) * ortho + radial
     return float(out[0]) if single else out

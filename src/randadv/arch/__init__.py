@@ -1,0 +1,18 @@
+"""Architecture descriptions: one object per network family from which come the module
+(``build(seed)``), its piecewise-linear form (``plain(seed)``), its infinite-width law and the
+theory's predictions (MLPs), ``n`` and the pixel ratio with De Palma et al.'s radii (all).
+
+:class:`MLPSpec` describes ``RandomMLP`` / ``TwoLayerRandomNet`` / ``DeepRandomNet`` /
+``DeepReLUNet`` with the parameter names of :class:`randadv.nets.RandomMLP` (``widths``,
+``activation``, ``output``, ``bias_std``, ``hidden_gain``), the names :mod:`randadv.theory`
+uses too; :class:`ImageNetSpec` describes the zoo's ``fc``, ``lenet``, ``conv4``, ``resnet``
+(their classes' names: ``sigma_w2``, ``sigma_b2``, ...).
+
+Layer: above ``theory`` and ``protocol`` (a spec builds ``nets`` modules and calls ``theory``),
+below ``exact`` (which, with ``attacks`` and ``experiments``, may take specs).
+"""
+
+from randadv.arch.image import ImageNetSpec
+from randadv.arch.mlp import MLPSpec
+
+__all__ = ["ImageNetSpec", "MLPSpec"]
