@@ -4,9 +4,9 @@ whether a point is on the other side, and the result type of a minimum-norm sear
 
 ``attacks`` and ``exact`` import from here; nothing here imports from them."""
 
-from randadv.protocol.adversarial import is_adversarial
+from randadv.protocol.adversarial import is_adversarial, verified_flip
 from randadv.protocol.norms import NORMS, Norm, check_norm, dual_norm, dual_pnorm, lp_norm, pnorm
 from randadv.protocol.rounding import ROUNDING_FACTOR, rounding_bound_of
 
 __all__ = ["NORMS", "Norm", "ROUNDING_FACTOR", "check_norm", "dual_norm", "dual_pnorm",
-           "is_adversarial", "lp_norm", "pnorm", "rounding_bound_of"]
+           "is_adversarial", "lp_norm", "pnorm", "rounding_bound_of", "verified_flip"]
