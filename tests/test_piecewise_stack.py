@@ -11,11 +11,15 @@ import torch
 from torch import nn
 
 from randadv.attacks.min_norm import gradient_stack
-from randadv.attacks.piecewise_linear import as_piecewise_linear
-from randadv.attacks.segment import _layer_entries, dense_relu_stack, model_stack
 from randadv.exact import to_affine_layers
 from randadv.nets import RandomMLP
 from randadv.nets.zoo import build_architecture
+from randadv.protocol.piecewise import (
+    _layer_entries,
+    as_piecewise_linear,
+    model_stack,
+    read_piecewise_linear,
+)
 
 
 def _autograd(model, x):
@@ -97,7 +101,7 @@ def test_gradient_stack_only_where_backpropagation_is_no_dearer():
     models = _models()
     conv, shape = models["conv"]
     x = torch.zeros((1, *shape), dtype=torch.float64)
-    stack = dense_relu_stack(conv, shape, torch.float64)
+    stack = read_piecewise_linear(conv, shape).dense_stack(torch.float64)
     assert stack is not None
     # the densified conv has more entries than twice its kernels: autograd is cheaper
     assert stack.n_weights > 2 * sum(p.numel() for p in conv.parameters() if p.dim() >= 2)

@@ -16,12 +16,12 @@ import torch
 from torch import nn
 
 from randadv.attacks.checks import check_attack_input, scalar_output
-from randadv.attacks.piecewise_linear import PiecewiseLinearStack
 from randadv.attacks.single_step import value_and_grad  # noqa: F401  (re-exported)
 from randadv.attacks.verify import rounding_bound_of, verified_adversarial
 from randadv.errors import InvalidInputError
 from randadv.protocol.adversarial import is_adversarial, verified_flip
 from randadv.protocol.norms import check_norm, lp_norm
+from randadv.protocol.piecewise import PiecewiseLinearStack
 from randadv.protocol.result import AdversarialResult
 
 Box = tuple[torch.Tensor, torch.Tensor]

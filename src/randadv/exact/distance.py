@@ -17,6 +17,7 @@ passes the verification rule of every reported adversarial example
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Sequence
@@ -28,19 +29,13 @@ from torch import nn
 
 from randadv.errors import InvalidInputError, ModelOutputError, RandadvError
 from randadv.exact.attack import quick_attack
-from randadv.exact.encoding import (
-    AffineNet,
-    Box,
-    float64_model,
-    interval_bounds,
-    lp_tighten,
-    to_affine_layers,
-)
+from randadv.exact.encoding import Box, interval_bounds, lp_tighten
 from randadv.exact.milp import Encoding, MipSolution, solve_highs, solve_scip
 from randadv.exact.milp import encode as milp_encode
 from randadv.exact.region import closest_in_pattern, f_range
 from randadv.protocol.adversarial import verified_flip
 from randadv.protocol.norms import check_norm, pnorm
+from randadv.protocol.piecewise import AffineNet, read_piecewise_linear
 from randadv.protocol.result import AdversarialResult
 from randadv.protocol.rounding import rounding_bound_of
 
@@ -148,6 +143,18 @@ def _native_dtype(model: nn.Module) -> torch.dtype:
     return dt if isinstance(dt, torch.dtype) else torch.float32
 
 
+def float64_model(model: nn.Module) -> tuple[nn.Module, bool]:
+    """A float64 copy of ``model`` (``(model, False)`` if it cannot be converted)."""
+    try:
+        m = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)
+        for mod in m.modules():
+            if isinstance(getattr(mod, "dtype", None), torch.dtype):
+                mod.dtype = torch.float64
+        return m, True
+    except Exception:  # noqa: BLE001 - any failure: verify in the native dtype
+        return model, False
+
+
 class _Checker:
     """Forward passes of the original model (a float64 copy when possible) on flat inputs."""
 
@@ -227,7 +234,7 @@ def min_distance(model: nn.Module, x: torch.Tensor, norm: str = "l2",
 
     Arguments:
         model: ``nn.Sequential`` of Linear/ReLU/Flatten/Identity/Conv2d, an ``nn.Linear``, or a
-            ReLU :class:`randadv.nets.RandomMLP` (see :func:`to_affine_layers`).
+            ReLU :class:`randadv.nets.RandomMLP` (see :func:`randadv.protocol.to_affine_layers`).
         x: one input ``(d,)`` (or ``input_shape``) or a batch ``(B, d)`` (or ``(B, *input_shape)``,
             or images ``(B, C, H, W)``): a batch returns a list of results.
         norm: ``"l1"``, ``"l2"`` or ``"linf"``.
@@ -296,7 +303,7 @@ def min_distance(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         from randadv.exact.milp import _import_scip
 
         _import_scip()
-    net = AffineNet(to_affine_layers(model, input_shape))
+    net = read_piecewise_linear(model, input_shape).affine()
     shape_in = tuple(int(s) for s in input_shape) if input_shape is not None else None
     if shape_in is None and x.dim() > 2 and math.prod(x.shape[1:]) == net.d:
         shape_in = tuple(int(s) for s in x.shape[1:])   # a batch of images (B, C, H, W)
