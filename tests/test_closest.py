@@ -408,7 +408,7 @@ def test_radial_shrink_moves_the_best_point_to_its_segment_crossing(kind):
     from randadv.attacks.base import AttackProblem
     from randadv.attacks.closest import radial_shrink
     from randadv.attacks.min_norm import value_and_grad
-    from randadv.attacks.segment import model_stack
+    from randadv.protocol.piecewise import model_stack
 
     gen = torch.Generator().manual_seed(4)
     x = torch.randn(6, 5, dtype=torch.float64, generator=gen)
@@ -450,8 +450,8 @@ def test_closest_points_sit_on_their_segment_crossing(norm):
     crossing of their own segment from x (zoo fc net, n = 432); after the radial shrink each
     reported point is within the verification ladder's second rung (128 eps x 8) of it."""
     from randadv.attacks.piecewise_linear import first_root_on_ray
-    from randadv.attacks.segment import model_stack
     from randadv.nets.zoo import build_architecture
+    from randadv.protocol.piecewise import model_stack
 
     net = build_architecture("fc", 12, seed=10)
     x = net.sample_inputs(8, "bench", 10)

@@ -49,9 +49,10 @@ def test_flip_steps_capped_matches_region_walk_with_per_input_bounds():
     import torch
 
     from randadv.attacks import value_and_grad
-    from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray
+    from randadv.attacks.piecewise_linear import first_root_on_ray
     from randadv.experiments._flip_capped import flip_steps_capped
     from randadv.nets import DeepReLUNet, sphere_points
+    from randadv.protocol.piecewise import as_piecewise_linear
 
     d, max_eta, max_rel = 16, 0.1, 0.3
     net = DeepReLUNet([d, 24, 24, 24, 24], seed=7, dtype=torch.float64)

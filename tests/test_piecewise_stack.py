@@ -11,11 +11,16 @@ import torch
 from torch import nn
 
 from randadv.attacks.min_norm import gradient_stack
-from randadv.attacks.piecewise_linear import as_piecewise_linear
-from randadv.attacks.segment import _layer_entries, dense_relu_stack, model_stack
+from randadv.errors import InvalidInputError
 from randadv.exact import to_affine_layers
 from randadv.nets import RandomMLP
 from randadv.nets.zoo import build_architecture
+from randadv.protocol.piecewise import (
+    _layer_entries,
+    as_piecewise_linear,
+    model_stack,
+    read_piecewise_linear,
+)
 
 
 def _autograd(model, x):
@@ -54,6 +59,32 @@ def test_stack_value_and_grad_equals_autograd(name):
     # composed / densified layers round differently from the model's own: float64 rounding only
     torch.testing.assert_close(f, f_ref, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(g, g_ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(_models()))
+def test_the_reader_s_forms_compute_the_same_function(name):
+    # read_piecewise_linear is the one reader: its native stack (where the model has one), its
+    # dense stack and its float64 affine layers (ReLU nets) are the same network as the model
+    model, shape = _models()[name]
+    x = torch.randn((16, *shape), dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        f_ref = model(x).reshape(-1)
+    read = read_piecewise_linear(model, shape)
+    native = read.native()
+    assert (native is not None) == (name in ("sequential", "leaky", "mlp"))
+    forms = [] if native is None else [native.value_and_grad(x)[0]]
+    if name != "leaky":                      # the affine layers are ReLU-only
+        dense = read.dense_stack(torch.float64)
+        assert (dense is not None) == (name != "mlp")   # a RandomMLP has its own matrices
+        if dense is not None:
+            forms.append(dense.value_and_grad(x)[0])
+        forms.append(torch.from_numpy(read.affine().forward(x.reshape(16, -1).numpy())))
+    else:
+        with pytest.raises(InvalidInputError, match="LeakyReLU"):
+            read.layers()
+    assert forms
+    for f in forms:
+        torch.testing.assert_close(f, f_ref, rtol=1e-10, atol=1e-12)
 
 
 def test_stack_without_transposed_maps_refuses_to_backpropagate():
@@ -97,7 +128,7 @@ def test_gradient_stack_only_where_backpropagation_is_no_dearer():
     models = _models()
     conv, shape = models["conv"]
     x = torch.zeros((1, *shape), dtype=torch.float64)
-    stack = dense_relu_stack(conv, shape, torch.float64)
+    stack = read_piecewise_linear(conv, shape).dense_stack(torch.float64)
     assert stack is not None
     # the densified conv has more entries than twice its kernels: autograd is cheaper
     assert stack.n_weights > 2 * sum(p.numel() for p in conv.parameters() if p.dim() >= 2)

@@ -266,7 +266,8 @@ def test_layer_sweep_equals_region_walk(name):
     """The default layer sweep and the region walk enumerate the same regions: same first
     roots (float64 rounding), same rows without one, with one search bound per row; a tiny
     ``max_bytes`` forces the sweep to halve its windows (same roots again)."""
-    from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray
+    from randadv.attacks.piecewise_linear import first_root_on_ray
+    from randadv.protocol.piecewise import as_piecewise_linear
 
     n = 12
     model, x, _, u = _sweep_case(name, "sweep", n)
@@ -290,7 +291,8 @@ def test_layer_sweep_first_root_dense_check(name):
     """Independently of both enumerations, from forward passes of the model on a dense grid
     of each ray (50000 steps): f keeps the sign of f(x) up to the returned root, is 0 there,
     and rows without a root keep it over the whole of [0, t_max]."""
-    from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray
+    from randadv.attacks.piecewise_linear import first_root_on_ray
+    from randadv.protocol.piecewise import as_piecewise_linear
 
     n, t_max, m = 8, 3.0, 50_000
     model, x, f0, u = _sweep_case(name, "dense", n)
@@ -307,7 +309,8 @@ def test_layer_sweep_first_root_dense_check(name):
 
 
 def test_first_root_on_ray_unknown_method():
-    from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray
+    from randadv.attacks.piecewise_linear import first_root_on_ray
+    from randadv.protocol.piecewise import as_piecewise_linear
 
     model = PL_MODELS["relu-L2"]()
     x = _points(2, "method")

@@ -6,11 +6,11 @@ import torch
 from torch import nn
 
 from randadv.attacks.verify import (
-    clearly_flipped,
     push_margins,
     rounding_bound,
     verified_adversarial,
 )
+from randadv.protocol import verified_flip
 
 
 class Affine(nn.Module):
@@ -22,11 +22,11 @@ class Affine(nn.Module):
         return x @ self.w + self.b
 
 
-def test_clearly_flipped_needs_a_sign_change_above_the_bound():
+def test_verified_flip_needs_a_sign_change_above_the_bound():
     f_x = torch.tensor([37.0, 37.0, 37.0, -2.0, -2.0])
     bound = torch.full((5,), 1e-5)
     f_adv = torch.tensor([-1e-6, -1e-2, 5.0, 3e-5, 1e-5])
-    assert clearly_flipped(f_adv, f_x, bound).tolist() == [False, True, False, True, False]
+    assert verified_flip(f_adv, f_x, bound).tolist() == [False, True, False, True, False]
 
 
 def test_candidate_just_past_the_boundary_is_pushed_beyond_the_guard():
@@ -41,10 +41,10 @@ def test_candidate_just_past_the_boundary_is_pushed_beyond_the_guard():
     cand = x + t_b.view(-1, 1) * direction
     f_cand = model(cand)
     assert float(f_cand) < 0
-    assert not bool(clearly_flipped(f_cand, f_x, rounding_bound(model, cand)))
+    assert not bool(verified_flip(f_cand, f_x, rounding_bound(model, cand)))
     x_adv, success, f_adv, _ = verified_adversarial(model, x, cand, f_x)
     assert bool(success[0])
-    assert bool(clearly_flipped(model(x_adv), f_x, rounding_bound(model, x_adv))[0])
+    assert bool(verified_flip(model(x_adv), f_x, rounding_bound(model, x_adv))[0])
     assert float(f_adv.abs()) > float(rounding_bound(model, cand)[0])
     # the push is tiny: relative distance change well below the largest margin (1e-3)
     d0, d1 = (cand - x).norm(), (x_adv - x).norm()

@@ -11,7 +11,7 @@ from randadv.attacks.fmn import FMN, fmn
 from randadv.attacks.linearity import linearity_radius, max_relative_gradient_change
 from randadv.attacks.min_norm import ClosestResult
 from randadv.attacks.pgd import PGDResult, pgd_l2, project_l2_box
-from randadv.attacks.piecewise_linear import as_piecewise_linear, first_root_on_ray
+from randadv.attacks.piecewise_linear import first_root_on_ray
 from randadv.attacks.result import FlipStepResult, RayFlipStepResult
 from randadv.attacks.segment import SegmentCrossing, first_boundary_crossing
 from randadv.attacks.single_step import (
@@ -20,6 +20,7 @@ from randadv.attacks.single_step import (
     value_and_grad,
 )
 from randadv.attacks.verify import verified_adversarial, verified_in_ball
+from randadv.protocol.piecewise import as_piecewise_linear
 
 __all__ = [
     "DDN", "FAB", "FMN", "AttackProblem", "ClosestAdversarial", "ClosestResult", "DeepFool",

@@ -32,10 +32,9 @@ from randadv.attacks.budget import (
     steps_within,
 )
 from randadv.attacks.min_norm import Best, Box, ClosestResult, finalize, gradient_stack
-from randadv.attacks.piecewise_linear import PiecewiseLinearStack
-from randadv.attacks.segment import model_stack
 from randadv.errors import InvalidInputError
 from randadv.protocol.norms import NORMS, Norm, check_norm
+from randadv.protocol.piecewise import PiecewiseLinearStack, model_stack
 
 _UNSET = object()
 
@@ -134,9 +133,9 @@ class AttackProblem:
 
     @property
     def stack(self) -> PiecewiseLinearStack | None:
-        """The network's piecewise-linear stack (:func:`randadv.attacks.segment.model_stack`),
-        None where randadv cannot read it; computed on first use and shared by every view of
-        the problem."""
+        """The network's piecewise-linear stack
+        (:meth:`randadv.protocol.PiecewiseLinearModel.stack`), None where randadv cannot read
+        it; computed on first use and shared by every view of the problem."""
         if self._cache.stack is _UNSET:
             self._cache.stack = model_stack(self.net, self.x)
         return self._cache.stack

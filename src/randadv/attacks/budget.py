@@ -319,7 +319,7 @@ def check_budget(budget: float | None) -> float:
 
 
 class ChargedStack:
-    """A :class:`~randadv.attacks.piecewise_linear.PiecewiseLinearStack` whose
+    """A :class:`~randadv.protocol.PiecewiseLinearStack` whose
     ``value_and_grad`` (explicit backpropagation through the model's own matrices: no model
     call) is charged to a :class:`PropagationCounter` as 1 forward + 1 backward per row; rows
     with no budget left get the counter's refused output and a zero gradient.

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from randadv.attacks.piecewise_linear import PiecewiseLinearStack
+    from randadv.protocol.piecewise import PiecewiseLinearStack
 
 from randadv.errors import InvalidInputError, ModelOutputError
 from randadv.validation import check_finite

@@ -63,12 +63,13 @@ from randadv.attacks.fmn import fmn_candidates
 from randadv.attacks.line_search import first_root_bracketed
 from randadv.attacks.lp_geometry import hyperplane_step
 from randadv.attacks.min_norm import Best, Box, ClosestResult, box_slack
-from randadv.attacks.piecewise_linear import PiecewiseLinearStack, first_root_on_ray
+from randadv.attacks.piecewise_linear import first_root_on_ray
 from randadv.attacks.segment import first_boundary_crossing
 from randadv.attacks.verify import verified_adversarial, verified_flip_along
 from randadv.errors import InvalidInputError
 from randadv.nets.seeding import generator as seeded_generator
 from randadv.protocol.norms import check_norm, lp_norm
+from randadv.protocol.piecewise import PiecewiseLinearStack, read_piecewise_linear
 
 __all__ = ["ClosestAdversarial", "ClosestResult", "budget_plan", "closest_adversarial"]
 
@@ -570,7 +571,6 @@ def exact_region_refinement(problem: AttackProblem, best: Best, max_solves: int,
     ``problem.model`` (its counter)."""
     model, x, f_x, norm, box = problem.model, problem.x, problem.f_x, problem.norm, problem.box
     from randadv.exact.attack import pattern_search
-    from randadv.exact.encoding import AffineNet, to_affine_layers
 
     shape = tuple(input_shape) if input_shape is not None else (
         tuple(x.shape[1:]) if x.dim() > 2 else None)
@@ -578,7 +578,7 @@ def exact_region_refinement(problem: AttackProblem, best: Best, max_solves: int,
     if not required and _weight_count(net) > 10 * MAX_EXACT_ENTRIES:
         return torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
     try:
-        net = AffineNet(to_affine_layers(net, shape))
+        net = read_piecewise_linear(net, shape).affine()
     except InvalidInputError:
         if required:
             raise

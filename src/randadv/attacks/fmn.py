@@ -46,8 +46,8 @@ from randadv.attacks.min_norm import (
     linear_distance_estimate,
     value_and_grad,
 )
-from randadv.attacks.piecewise_linear import PiecewiseLinearStack
 from randadv.protocol.norms import dual_norm, lp_norm
+from randadv.protocol.piecewise import PiecewiseLinearStack
 
 # default step lengths (``alpha``) per norm: in units of the box's l2 diameter, and of the
 # linear distance estimate without a box (measured on random fc and ResNet nets, see

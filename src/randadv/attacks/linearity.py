@@ -42,11 +42,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from randadv.attacks.checks import check_attack_input, check_positive, scalar_output
-from randadv.attacks.piecewise_linear import PiecewiseLinearStack, as_piecewise_linear
 from randadv.attacks.single_step import value_and_grad
 from randadv.errors import InvalidInputError
 from randadv.nets.mlp import RandomMLP
 from randadv.nets.seeding import generator
+from randadv.protocol.piecewise import PiecewiseLinearStack, as_piecewise_linear
 
 
 @dataclass

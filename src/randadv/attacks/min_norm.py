@@ -16,12 +16,12 @@ import torch
 from torch import nn
 
 from randadv.attacks.checks import check_attack_input, scalar_output
-from randadv.attacks.piecewise_linear import PiecewiseLinearStack
 from randadv.attacks.single_step import value_and_grad  # noqa: F401  (re-exported)
 from randadv.attacks.verify import rounding_bound_of, verified_adversarial
 from randadv.errors import InvalidInputError
-from randadv.protocol.adversarial import is_adversarial
+from randadv.protocol.adversarial import is_adversarial, verified_flip
 from randadv.protocol.norms import check_norm, lp_norm
+from randadv.protocol.piecewise import PiecewiseLinearStack
 from randadv.protocol.result import AdversarialResult
 
 Box = tuple[torch.Tensor, torch.Tensor]
@@ -269,7 +269,7 @@ def _verified_within_budget(counter: nn.Module, x: torch.Tensor, point: torch.Te
     acc = torch.nonzero(success).flatten()
     if acc.numel() > 1:
         f_all = scalar_output(counter, x_adv[acc]).to(x.dtype)
-        bad = ~is_adversarial(f_all, f_x[acc], bnd[acc])
+        bad = ~verified_flip(f_all, f_x[acc], bnd[acc])
         rows = acc[bad]
         success[rows], x_adv[rows], f_adv[rows] = False, x[rows], f_x[rows].to(x.dtype)
     return x_adv, success, f_adv, bnd

@@ -18,147 +18,15 @@ Two ways to enumerate the regions give the same roots:
 With one hidden layer all kinks are known up front and :func:`kink_sweep` sorts them directly.
 
 Used by the smallest flipping step (Bubeck et al. 2021, Section 4) and by segment crossing
-(De Palma et al. 2021, Theorem 1).
+(De Palma et al. 2021, Theorem 1). The stacks come from the one reader of piecewise-linear
+networks, :func:`randadv.protocol.read_piecewise_linear`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import torch
-from torch import nn
 
-from randadv.nets.mlp import RandomMLP
-from randadv.nets.plain import scalar_sequential
-
-LinearMap = Callable[[torch.Tensor], torch.Tensor]
-
-
-@dataclass
-class PiecewiseLinearStack:
-    """f(x) = out_w . phi(A_L(... phi(A_1 x + b_1) ...) + b_L) + out_b with
-    phi(z) = slope_pos * z (z > 0), slope_neg * z (z <= 0)."""
-
-    maps: list[LinearMap]
-    biases: list[torch.Tensor | None]
-    out_w: torch.Tensor
-    out_b: float
-    slope_pos: float = 1.0
-    slope_neg: float = 0.0
-    flatten_input: bool = True
-    # the transposes d -> d A of ``maps`` (for backpropagation); None if unknown
-    rmaps: list[LinearMap] | None = None
-    # entries of the dense weight matrices (maps and out_w); None if the maps are not dense
-    n_weights: int | None = None
-
-    @property
-    def depth(self) -> int:
-        return len(self.maps)
-
-    @torch.no_grad()
-    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(f(x), grad f(x))`` for a batch (B, ...) by explicit backpropagation through the
-        layers (no autograd graph): ``grad f = A_1^T (phi'(z_1) * ... A_L^T (phi'(z_L) *
-        out_w))`` with ``phi'(z) = slope_pos`` where z > 0, else ``slope_neg`` (autograd's
-        convention at z = 0). Needs ``rmaps``."""
-        if self.rmaps is None:
-            raise ValueError("this stack has no transposed maps (rmaps) to backpropagate")
-        h = x.reshape(x.shape[0], -1).to(self.out_w.dtype)
-        relu = self.slope_pos == 1.0 and self.slope_neg == 0.0
-        slopes = []
-        for layer, bias in zip(self.maps, self.biases, strict=True):
-            z = layer(h)
-            if bias is not None:
-                z = z + bias
-            if relu:
-                slope = (z > 0).to(z.dtype)
-            else:
-                slope = torch.where(z > 0, z.new_tensor(self.slope_pos),
-                                    z.new_tensor(self.slope_neg))
-            slopes.append(slope)
-            h = slope * z
-        f = h @ self.out_w + self.out_b
-        d = self.out_w.expand(x.shape[0], -1)
-        for rmap, slope in zip(reversed(self.rmaps), reversed(slopes), strict=True):
-            d = rmap(d * slope)
-        return f.to(x.dtype), d.reshape(x.shape).to(x.dtype)
-
-
-def as_piecewise_linear(model: nn.Module) -> PiecewiseLinearStack | None:
-    """The piecewise-linear structure of ``model`` if randadv can read it, else None.
-
-    Recognised: :class:`randadv.nets.RandomMLP` with a piecewise-linear activation, and
-    ``nn.Sequential`` of ``nn.Flatten``/``nn.Identity``, ``nn.Linear`` and ``nn.ReLU``/
-    ``nn.LeakyReLU`` alternating, ending in a ``Linear`` with one output, also followed by
-    shape-only modules (``nn.Flatten(0)``) or wrapped in :class:`randadv.nets.LogitDifference`
-    over two logits (:func:`randadv.nets.plain.scalar_sequential`).
-
-    Paper:
-        De Palma et al. 2021, Section 2 (a ReLU net is piecewise linear: its regions and their
-        affine maps).
-
-    Arguments:
-        model: any module.
-
-    Returns:
-        The ``PiecewiseLinearStack`` or None.
-
-    Example:
-        >>> from torch import nn
-        >>> from randadv.nets import RandomMLP
-        >>> from randadv.attacks import as_piecewise_linear
-        >>> mlp = RandomMLP([4, 8], seed=0)
-        >>> as_piecewise_linear(mlp) is not None, as_piecewise_linear(nn.Tanh())
-        (True, None)
-    """
-    model = scalar_sequential(model)
-    if isinstance(model, RandomMLP):
-        act = model.activation
-        if not act.piecewise_linear:
-            return None
-        return PiecewiseLinearStack(
-            maps=[layer.mm for layer in model.layers],
-            biases=[model.bias(i) if model.has_bias else None for i in range(model.depth)],
-            out_w=model.out_weight, out_b=0.0,
-            slope_pos=act.slope_pos, slope_neg=act.slope_neg,
-            rmaps=[layer.rmm for layer in model.layers])
-    if isinstance(model, nn.Sequential):
-        return _sequential_stack(model)
-    return None
-
-
-def _sequential_stack(model: nn.Sequential) -> PiecewiseLinearStack | None:
-    mods = [m for m in model if not isinstance(m, (nn.Identity, nn.Flatten))]
-    if any(isinstance(m, nn.Flatten) and i > 0 for i, m in enumerate(model)):
-        return None
-    linears, slope_neg = [], None
-    for i, m in enumerate(mods):
-        if i % 2 == 0:
-            if not isinstance(m, nn.Linear):
-                return None
-            linears.append(m)
-        else:
-            if isinstance(m, nn.ReLU):
-                s = 0.0
-            elif isinstance(m, nn.LeakyReLU):
-                s = float(m.negative_slope)
-            else:
-                return None
-            if slope_neg is not None and s != slope_neg:
-                return None
-            slope_neg = s
-    if not linears or len(mods) % 2 == 0 or linears[-1].out_features != 1:
-        return None
-    hidden, last = linears[:-1], linears[-1]
-    return PiecewiseLinearStack(
-        maps=[(lambda h, w=m.weight: h @ w.T) for m in hidden],
-        biases=[m.bias for m in hidden],
-        out_w=last.weight[0],
-        out_b=float(last.bias[0].detach()) if last.bias is not None else 0.0,
-        slope_neg=0.0 if slope_neg is None else slope_neg,
-        rmaps=[(lambda d, w=m.weight: d @ w) for m in hidden],
-        n_weights=sum(m.weight.numel() for m in linears))
+from randadv.protocol.piecewise import LinearMap, PiecewiseLinearStack
 
 
 @torch.no_grad()

@@ -8,11 +8,11 @@ Paper:
     with probability >= 1 - delta for r up to ``pi ||x_0||_2 delta / (2 M + pi)``.
 
 Exact for piecewise-linear ReLU networks randadv can read: the region walk of
-:func:`randadv.attacks.piecewise_linear.first_root_on_ray` on
-:func:`~randadv.attacks.piecewise_linear.as_piecewise_linear` stacks (RandomMLP, ReLU MLP
-``nn.Sequential``), or on the dense affine layers of a small conv ``nn.Sequential`` or ReLU zoo
-network (:func:`dense_relu_stack`; the zoo's fc net at every size, its conv nets only when
-tiny). Other models: the bracket + safeguarded Newton search of
+:func:`randadv.attacks.piecewise_linear.first_root_on_ray` on the stack of the one reader
+(:meth:`randadv.protocol.PiecewiseLinearModel.stack`): the model's own matrices (RandomMLP, ReLU
+MLP ``nn.Sequential``), or the dense affine layers of a small conv ``nn.Sequential`` or ReLU zoo
+network (the zoo's fc net at every size, its conv nets only when tiny). Other models: the
+bracket + safeguarded Newton search of
 :func:`randadv.attacks.line_search.first_root_bracketed` (roots closer together than ``t_max /
 n_grid`` may be missed there).
 """
@@ -20,25 +20,16 @@ n_grid`` may be missed there).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from randadv.attacks.checks import check_attack_input, check_positive, scalar_output
 from randadv.attacks.line_search import first_root_bracketed
-from randadv.attacks.piecewise_linear import (
-    PiecewiseLinearStack,
-    as_piecewise_linear,
-    first_root_on_ray,
-)
+from randadv.attacks.piecewise_linear import first_root_on_ray
 from randadv.attacks.verify import verified_flip_along
 from randadv.errors import InvalidInputError
-
-if TYPE_CHECKING:
-    from randadv.nets.conv import RandomImageNet
-
-MAX_DENSE_ENTRIES = 4_000_000     # dense affine layers of conv models beyond this: generic path
+from randadv.protocol.piecewise import PiecewiseLinearStack, model_stack
 
 
 @dataclass
@@ -77,70 +68,6 @@ class SegmentCrossing:
     f_x: torch.Tensor
     f_adv: torch.Tensor
     exact: bool
-
-
-def dense_relu_stack(model: nn.Module, input_shape: tuple[int, ...], dtype: torch.dtype,
-                     device: torch.device | str = "cpu",
-                     max_entries: int = MAX_DENSE_ENTRIES) -> PiecewiseLinearStack | None:
-    """A conv/linear ReLU ``nn.Sequential`` or a ReLU zoo network
-    (:class:`randadv.nets.conv.RandomImageNet`: fc, lenet, conv4, resnet) as a
-    :class:`PiecewiseLinearStack` of dense maps (:func:`randadv.exact.to_affine_layers` composes
-    consecutive affine layers and densifies convolutions exactly); None if unsupported or larger
-    than ``max_entries`` weights."""
-    from randadv.exact import to_affine_layers
-    from randadv.nets.conv import RandomImageNet
-
-    if not isinstance(model, (nn.Sequential, RandomImageNet)):
-        return None
-    if isinstance(model, RandomImageNet) and _layer_entries(model) > max_entries:
-        return None      # densifying it would take seconds only to be refused
-    try:
-        layers = to_affine_layers(model, input_shape)
-    except InvalidInputError:
-        return None
-    if sum(w.size for w, _ in layers) > max_entries or len(layers) < 2:
-        return None
-    ws = [torch.as_tensor(w, dtype=dtype, device=device) for w, _ in layers]
-    bs = [torch.as_tensor(b, dtype=dtype, device=device) for _, b in layers]
-    return PiecewiseLinearStack(
-        maps=[(lambda h, w=w: h @ w.T) for w in ws[:-1]], biases=bs[:-1], out_w=ws[-1][0],
-        out_b=float(bs[-1][0]), slope_pos=1.0, slope_neg=0.0,
-        rmaps=[(lambda d, w=w: d @ w) for w in ws[:-1]], n_weights=sum(w.numel() for w in ws))
-
-
-def _layer_entries(model: RandomImageNet) -> int:
-    """About the entries of the dense matrices :func:`dense_relu_stack` would hold for a zoo
-    net, from one forward pass: inputs x outputs of every layer with weights, doubled inside
-    residual blocks (their layers carry the block input alongside)."""
-    from randadv.nets.layers import ResidualBlock
-
-    sizes: list[int] = []
-
-    def hook(factor: int):
-        def record(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            sizes.append(factor * inputs[0][0].numel() * output[0].numel())
-        return record
-
-    residual = {id(m) for b in model.modules() if isinstance(b, ResidualBlock)
-                for m in b.modules()}
-    handles = [m.register_forward_hook(hook(2 if id(m) in residual else 1))
-               for m in model.modules()
-               if not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
-    try:
-        with torch.no_grad():
-            model(torch.zeros((1, *model.input_shape), dtype=model.dtype, device=model.device))
-    finally:
-        for h in handles:
-            h.remove()
-    return sum(sizes)
-
-
-def model_stack(model: nn.Module, x: torch.Tensor) -> PiecewiseLinearStack | None:
-    """The exact piecewise-linear structure of ``model`` for inputs like ``x``, or None."""
-    stack = as_piecewise_linear(model)
-    if stack is None:
-        stack = dense_relu_stack(model, tuple(x.shape[1:]), x.dtype, x.device)
-    return stack
 
 
 def first_boundary_crossing(model: nn.Module, x: torch.Tensor, v: torch.Tensor,

@@ -20,11 +20,7 @@ from randadv.attacks.checks import (  # noqa: F401  (value_and_grad re-exported)
     value_and_grad,
 )
 from randadv.attacks.line_search import first_root_bracketed, first_root_one_hidden_layer
-from randadv.attacks.piecewise_linear import (
-    as_piecewise_linear,
-    first_root_on_ray,
-    kink_sweep,
-)
+from randadv.attacks.piecewise_linear import first_root_on_ray, kink_sweep
 from randadv.attacks.result import FlipStepResult, RayFlipStepResult
 from randadv.attacks.verify import (
     rounding_bound_of,
@@ -34,6 +30,7 @@ from randadv.attacks.verify import (
 )
 from randadv.errors import InvalidInputError
 from randadv.nets.mlp import RandomMLP
+from randadv.protocol.piecewise import as_piecewise_linear
 from randadv.theory.two_layer_law import TwoLayerRay
 
 

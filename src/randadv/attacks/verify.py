@@ -30,7 +30,7 @@ from torch import nn
 
 from randadv.attacks.checks import scalar_output, value_and_grad
 from randadv.errors import ModelOutputError
-from randadv.protocol.adversarial import is_adversarial
+from randadv.protocol.adversarial import verified_flip
 from randadv.protocol.rounding import ROUNDING_FACTOR, rounding_bound_of
 
 
@@ -50,13 +50,6 @@ def rounding_bound(model: nn.Module, points: torch.Tensor) -> torch.Tensor:
     except ModelOutputError:
         f, g = scalar_output(model, points), torch.zeros_like(points)
     return rounding_bound_of(f, g, points)
-
-
-def clearly_flipped(f_adv: torch.Tensor, f_x: torch.Tensor, bound: torch.Tensor
-                    ) -> torch.Tensor:
-    """sign f(x_adv) != sign f(x) with |f(x_adv)| above ``bound`` (:func:`rounding_bound`):
-    :func:`randadv.protocol.is_adversarial` with the rounding bound as its margin."""
-    return is_adversarial(f_adv, f_x, bound)
 
 
 def push_margins(f_x: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
@@ -147,7 +140,7 @@ def verified_flip_on_ray(values: Callable[[torch.Tensor, torch.Tensor], torch.Te
             break
         tt = t_boundary[todo].to(dt) * (1 + ladder[todo, j])
         fc = values(todo, tt).to(dt)
-        ok = clearly_flipped(fc, f0[todo], bound[todo])
+        ok = verified_flip(fc, f0[todo], bound[todo])
         rows = todo[ok]
         t[rows], flipped[rows], f_adv[rows] = tt[ok], True, fc[ok]
         keep = ~ok
@@ -255,7 +248,7 @@ def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
         c = x[todo] + (1 + m) * (cand[todo] - x[todo])
         c = _clip(torch.where(m == 0, cand[todo], c), bounds)
         fc = scalar_output(model, c).to(x.dtype)
-        ok = clearly_flipped(fc, f0[todo], bound[todo])
+        ok = verified_flip(fc, f0[todo], bound[todo])
         new = todo[ok]
         out[new], success[new], f_adv[new] = c[ok], True, fc[ok]
         level[todo[~ok]] += 1
@@ -267,12 +260,12 @@ def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
             f_all = fc                        # that batch was exactly the accepted points
         else:
             f_all = scalar_output(model, out[acc]).to(x.dtype)
-        bad = ~clearly_flipped(f_all, f0[acc], bound[acc])
+        bad = ~verified_flip(f_all, f0[acc], bound[acc])
         if new.numel():
             # a batch of one was already an evaluation alone
             f_one = fc[ok] if todo.numel() == 1 else torch.cat(
                 [scalar_output(model, out[i:i + 1]) for i in new.tolist()]).to(x.dtype)
-            bad[torch.isin(acc, new)] |= ~clearly_flipped(f_one, f0[new], bound[new])
+            bad[torch.isin(acc, new)] |= ~verified_flip(f_one, f0[new], bound[new])
         rows = acc[bad]
         success[rows] = False
         out[rows], f_adv[rows] = x[rows], f0[rows]

@@ -7,9 +7,9 @@ of the decision boundary (De Palma, Kiani, Lloyd 2021) with the MILP of Tjeng, X
 """
 
 from randadv.exact.distance import ExactDistance, UnverifiedWitnessError, min_distance
-from randadv.exact.encoding import AffineNet, to_affine_layers
 from randadv.exact.milp import ScipNotInstalledError
 from randadv.exact.region import RegionPoint, closest_in_region
+from randadv.protocol.piecewise import AffineNet, to_affine_layers
 
 __all__ = [
     "AffineNet", "ExactDistance", "RegionPoint", "ScipNotInstalledError",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from randadv.exact.encoding import AffineNet
 from randadv.exact.region import closest_in_pattern, f_range
 from randadv.protocol.adversarial import is_adversarial
 from randadv.protocol.norms import dual_pnorm, pnorm
+from randadv.protocol.piecewise import AffineNet
 
 
 def _steepest(g: np.ndarray, norm: str) -> np.ndarray:

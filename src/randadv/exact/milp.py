@@ -24,7 +24,8 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from randadv.errors import RandadvError
-from randadv.exact.encoding import AffineNet, Box
+from randadv.exact.encoding import Box
+from randadv.protocol.piecewise import AffineNet
 
 
 class ScipNotInstalledError(ImportError, RandadvError):

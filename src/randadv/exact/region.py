@@ -21,8 +21,8 @@ from scipy.optimize import linprog
 from torch import nn
 
 from randadv.errors import InvalidInputError
-from randadv.exact.encoding import AffineNet, to_affine_layers
 from randadv.protocol.norms import check_norm, pnorm
+from randadv.protocol.piecewise import AffineNet, read_piecewise_linear
 
 
 @dataclass
@@ -296,10 +296,11 @@ def closest_in_region(model: nn.Module, x_point: torch.Tensor, x_origin: torch.T
         l1, l2, linf), within one linear region.
 
     Arguments:
-        model: a ReLU network :func:`to_affine_layers` reads; x_point: a point of the region;
+        model: a ReLU network :func:`randadv.protocol.to_affine_layers` reads; x_point: a
+        point of the region;
         x_origin: the point whose distance is measured; norm: ``"l1"``, ``"l2"`` or ``"linf"``;
         bounds: optional box; level: the level set ``f = level``; input_shape: as in
-        :func:`to_affine_layers`.
+        :func:`randadv.protocol.to_affine_layers`.
 
     Returns:
         :class:`RegionPoint`.
@@ -324,7 +325,7 @@ def closest_in_region(model: nn.Module, x_point: torch.Tensor, x_origin: torch.T
     if x_point.numel() != x_origin.numel():
         raise InvalidInputError(f"x_point and x_origin differ in size: {tuple(x_point.shape)} "
                                 f"vs {tuple(x_origin.shape)}")
-    net = AffineNet(to_affine_layers(model, input_shape))
+    net = read_piecewise_linear(model, input_shape).affine()
     xp = x_point.detach().to("cpu", torch.float64).reshape(-1).numpy()
     x0 = x_origin.detach().to("cpu", torch.float64).reshape(-1).numpy()
     if len(x0) != net.d:

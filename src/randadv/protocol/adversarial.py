@@ -2,9 +2,12 @@
 point x' is adversarial for x when ``sign f(x') != sign f(x)`` strictly, by more than a margin
 (De Palma, Kiani, Lloyd 2021, Section 2: the adversarial distance of a binary classifier).
 
-The attacks' verification (:mod:`randadv.attacks.verify`) asks for a margin of the rounding
-bound (:func:`randadv.protocol.rounding.rounding_bound_of`); their searches and the exact
-solvers' numpy checks use the same test with margin 0 or their own push margin."""
+:func:`verified_flip` is the verification rule of every reported example: the test with the
+rounding bound of the forward pass as its margin
+(:func:`randadv.protocol.rounding.rounding_bound_of`), used by the attacks' verification
+(:mod:`randadv.attacks.verify`) and by the exact solver's witnesses
+(:func:`randadv.exact.min_distance`); the searches use the test with margin 0 or their own
+margin."""
 
 from __future__ import annotations
 
@@ -43,3 +46,37 @@ def is_adversarial(f: torch.Tensor | np.ndarray, f_x: torch.Tensor | np.ndarray 
     """
     s = torch.sign(f_x) if isinstance(f_x, torch.Tensor) else np.sign(f_x)
     return s * f < -margin
+
+
+def verified_flip(f_adv: torch.Tensor | np.ndarray | float,
+                  f_x: torch.Tensor | np.ndarray | float,
+                  bound: torch.Tensor | np.ndarray | float,
+                  margin: float | None = None) -> torch.Tensor | np.ndarray:
+    """The verification rule: ``x'`` counts as adversarial when it is on the other side of the
+    boundary by more than the rounding bound ``bound`` of the forward pass that gave
+    ``f_adv`` (:func:`randadv.protocol.rounding_bound_of`), and by more than ``margin`` where
+    one is asked for: :func:`is_adversarial` with margin ``bound`` (or ``max(margin, bound)``).
+
+    Paper:
+        none (utility: the one rule by which every reported adversarial example, of an attack
+        or of the exact solver, is accepted despite float rounding).
+
+    Arguments:
+        f_adv: f at the candidates (torch, numpy or a float).
+        f_x: f at their originals (or their signs).
+        bound: the rounding bound at the candidates (one per candidate, or a scalar).
+        margin: an extra margin (a float; the exact solver's ``margin |f(x)|``), None for none.
+
+    Returns:
+        Boolean tensor (numpy array / numpy bool for numpy or float ``f_adv``) of f_adv's shape.
+
+    Example:
+        >>> import torch
+        >>> from randadv.protocol import verified_flip
+        >>> f_adv, f_x = torch.tensor([-1e-6, -1e-3, 0.2]), torch.ones(3)
+        >>> verified_flip(f_adv, f_x, torch.full((3,), 1e-5)).tolist()   # within the bound
+        [False, True, False]
+        >>> bool(verified_flip(-1e-3, 1.0, 1e-5, margin=1e-2))          # within the margin
+        False
+    """
+    return is_adversarial(f_adv, f_x, bound if margin is None else max(margin, bound))
