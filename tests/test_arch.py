@@ -275,3 +275,19 @@ def test_image_spec_plain_form():
 def test_bad_image_parameters_raise(make, match):
     with pytest.raises(InvalidInputError, match=match):
         make()
+
+
+@pytest.mark.parametrize("spec", [
+    MLPSpec.two_layer(6, 9, "relu"),
+    MLPSpec.nn_def([5, 7, 3], hidden_gain=2.0, bias_std=0.3),
+    ImageNetSpec("lenet", 8, channels=1, options=SMALL["lenet"]),
+    ImageNetSpec("resnet", 8, channels=1, options=SMALL["resnet"]),
+])
+def test_piecewise_linear_reading_computes_the_network(spec):
+    # the one reader's float64 affine form of the built net: the net's own function
+    read = spec.piecewise_form(3)
+    net = spec.build(3, dtype=torch.float64)
+    shape = (4, *spec.input_shape) if isinstance(spec, ImageNetSpec) else (4, spec.widths[0])
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    got = np.array([read.affine().forward(xi.reshape(-1).numpy()) for xi in x]).reshape(-1)
+    np.testing.assert_allclose(got, net(x).reshape(-1).numpy(), rtol=1e-10, atol=1e-12)

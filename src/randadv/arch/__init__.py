@@ -1,5 +1,6 @@
 """Architecture descriptions: one object per network family from which come the module
-(``build(seed)``), its piecewise-linear form (``plain(seed)``), its infinite-width law and the
+(``build(seed)``), its piecewise-linear form (``piecewise_form(seed)``: protocol's one reader;
+``plain(seed)``: a plain ``nn.Sequential``), its infinite-width law and the
 theory's predictions (MLPs), ``n`` and the pixel ratio with De Palma et al.'s radii (all).
 
 :class:`MLPSpec` describes ``RandomMLP`` / ``TwoLayerRandomNet`` / ``DeepRandomNet`` /
