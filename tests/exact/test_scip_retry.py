@@ -22,7 +22,9 @@ def _case():
 
 def test_lp_failure_is_retried_and_the_result_agrees_with_the_attack():
     model, x = _case()
-    e = min_distance(model, x, "l2", bounds=(0.0, 1.0), time_limit=20.0, strict=False)
+    # a wall-clock limit far above the solve (about 20 s on an idle core, 46 s at load 5): the
+    # test is about the retry, not about this machine's speed
+    e = min_distance(model, x, "l2", bounds=(0.0, 1.0), time_limit=300.0, strict=False)
     assert e.status == "optimal"
     a = closest_adversarial(model, x[None], "l2", bounds=(0, 1), n_starts=3, seed=0)
     assert bool(a.success[0])
