@@ -71,6 +71,9 @@ class LazyAdversarialTraining(Experiment):
     parameters = dict(
         **mnist_training(0.01, 6, "most epochs of adversarial training", n_train=2000,
                          n_test=200),
+        parts=Param(["budget", "width"],
+                    "parts of Figure 4 to run: budget (left: R and d), width (right: V and m)",
+                    choices=("budget", "width"), unique=True),
         d=Param([49, 196, 784],
                 "input dimensions (downsampled MNIST, d = side^2) of the budget part"),
         radius=Param([0.05, 0.2, 0.8], "l2 attack radii of the budget part", gt=0),
@@ -124,10 +127,14 @@ class LazyAdversarialTraining(Experiment):
 
     def cells(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         v_a = p["v_budget_c"] / math.sqrt(p["m_budget"])
-        out = [dict(part="budget", d=int(d), m=int(p["m_budget"]), v=float(v_a),
-                    radius=float(r)) for d in p["d"] for r in p["radius"]]
-        out += [dict(part="width", d=int(p["d_width"]), m=int(m), v=float(v),
-                     radius=float(p["radius_width"])) for m in p["m"] for v in p["v"]]
+        parts = p.get("parts", ["budget", "width"])
+        out = []
+        if "budget" in parts:
+            out += [dict(part="budget", d=int(d), m=int(p["m_budget"]), v=float(v_a),
+                         radius=float(r)) for d in p["d"] for r in p["radius"]]
+        if "width" in parts:
+            out += [dict(part="width", d=int(p["d_width"]), m=int(m), v=float(v),
+                         radius=float(p["radius_width"])) for m in p["m"] for v in p["v"]]
         return out
 
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
