@@ -73,6 +73,18 @@ def test_lazy_adversarial_training_smoke_end_to_end(tmp_path):
     assert set(df.part) == {"budget", "width"}
 
 
+def test_lazy_adversarial_training_parts_select_the_grid():
+    exp = get_experiment("lazy-adversarial-training")
+    both = exp.units(exp.params("paper"))
+    for part in ("budget", "width"):
+        p = exp.params("paper", {"parts": part})
+        units = exp.units(p)
+        assert {u["part"] for u in units} == {part}
+        assert units == [u for u in both if u["part"] == part]    # the same units, in order
+    p = exp.params("paper", {"parts": "budget"})
+    assert len(exp.units(p)) == len(p["d"]) * len(p["radius"]) * p["seeds"]
+
+
 def test_lazy_multilayer_smoke_end_to_end(tmp_path):
     exp, p, df = _records("lazy-multilayer", tmp_path)
     assert len(df) == len(exp.units(p)) * p["n_test"]
@@ -88,6 +100,8 @@ def test_lazy_multilayer_smoke_end_to_end(tmp_path):
     ("lazy-sgd", "d", "30"), ("lazy-sgd", "grid", "diagonal"), ("lazy-sgd", "bias", "maybe"),
     ("lazy-adversarial-training", "radius", "-0.1"),
     ("lazy-adversarial-training", "d_width", "1000"), ("lazy-multilayer", "depth", "0"),
+    ("lazy-adversarial-training", "parts", "depth"),
+    ("lazy-adversarial-training", "parts", "budget,budget"),
 ])
 def test_bad_params_raise_config_error(name, key, value):
     with pytest.raises(ConfigError):

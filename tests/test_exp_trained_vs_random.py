@@ -36,3 +36,23 @@ def test_trained_vs_random_bad_params():
         exp.params("smoke", {"norms": "l3"})
     with pytest.raises(ConfigError):
         exp.params("smoke", {"dataset": "svhn"})
+
+
+def test_trained_vs_random_paper_scale_needs_the_whole_training_set():
+    # the claims are stated for the paper's ResNet trained 15 epochs on the whole training
+    # set: a subset (n_train > 0) does not reach that scale, whatever the epochs
+    import pandas as pd
+
+    exp = get_experiment("trained-vs-random")
+    rows = [dict(net=0, state=s, inputs=k, norm="l2", index=i, distance=0.1 * (i + 1),
+                 success=True, own_norm=True, x_norm=1.0, f_x=1.0, y=1, correct=True,
+                 train_acc=0.99, test_acc=0.98, train_seconds=1.0)
+            for s in ("random", "trained") for k in ("random", "train", "test")
+            for i in range(8)]
+    df = pd.DataFrame(rows)
+    full = exp.check_claims(df, exp.params("paper"))
+    subset = exp.check_claims(df, exp.params("paper", {"n_train": "4000"}))
+    short = exp.check_claims(df, exp.params("paper", {"epochs": "1"}))
+    assert full and all(c.reached for c in full)
+    assert len(subset) == len(full) and not any(c.reached for c in subset)
+    assert not any(c.reached for c in short)
