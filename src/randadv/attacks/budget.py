@@ -17,6 +17,8 @@ batch of originals ``x`` (:meth:`PropagationCounter.begin`):
   (attacks query points near their own input: a row must lie nearer its own original than any
   other, within half the gap between inputs; uniform images in [0, 1]^n are about
   sqrt(n / 6) apart). ``attribution="nearest"`` uses the nearest original for every batch;
+  an attack that knows whose points it queries names them (:meth:`PropagationCounter.attributed`),
+  and a counter around the model begun on the same originals is told the same;
 * a forward of a row counts 1; a forward with autograd recording on an input that requires
   grad reserves 2 (the backward that follows counts the second), so the count never exceeds
   the budget whatever the call pattern;
