@@ -108,7 +108,12 @@ class AttackProblem:
         (:meth:`PropagationCounter.gradient_at_x`) costs one backward."""
         counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget,
                                            keep_graph=grad_at_x and budget is not None)
-        return cls(model=counter, net=model, x=x, f_x=f_x, norm=norm, box=box,
+        # the weights are read through counters around the network (reading them is no
+        # propagation; what the stack computes is charged, to those counters too)
+        net = model
+        while isinstance(net, PropagationCounter):
+            net = net.model
+        return cls(model=counter, net=net, x=x, f_x=f_x, norm=norm, box=box,
                    requested_budget=None if budget is None else float(budget))
 
     @property

@@ -190,7 +190,8 @@ class PropagationCounter(nn.Module):
             return None
         xg, f = self.start_graph
         self.start_graph = None
-        ok = self.charge(self.x, 0, 1)
+        # the backward runs through the model: a counter around it counts it itself
+        ok = self.charge(self.x, 0, 1, nested=False)
         (g,) = torch.autograd.grad(f.sum(), xg, allow_unused=True)
         if g is None:
             g = torch.zeros_like(xg)
@@ -252,12 +253,25 @@ class PropagationCounter(nn.Module):
                 return own
         return torch.cdist(flat, self._flat).argmin(1)
 
-    def charge(self, q: torch.Tensor, forwards: int = 1, backwards: int = 0) -> torch.Tensor:
+    def charge(self, q: torch.Tensor, forwards: int = 1, backwards: int = 0,
+               nested: bool = True) -> torch.Tensor:
         """Charge computations done outside the model (e.g. a gradient through the model's own
         matrices: 1 forward + 1 backward) for the rows of ``q``; returns the (N,) rows that fit
-        (only those are charged; the caller must discard the others)."""
+        (only those are charged; the caller must discard the others). A counter around the
+        model is charged too unless ``nested`` is False (for passes that run through the model,
+        which that counter counts itself)."""
         ids = self.sample_of(q)
         ok = _allowance(self.used, ids, forwards + backwards, self.budget)
+        if nested and isinstance(self.model, PropagationCounter) and bool(ok.any()):
+            # a counter around the model is charged too (begun on the same originals: the
+            # same samples; else by its own attribution), and what it refuses is refused here
+            rows = torch.nonzero(ok).flatten()
+            if self._nested():
+                with self.model.attributed(ids[rows]):
+                    got = self.model.charge(q[rows], forwards, backwards)
+            else:
+                got = self.model.charge(q[rows], forwards, backwards)
+            ok[rows[~got]] = False
         self.forwards.index_add_(0, ids[ok], torch.full_like(ids[ok], forwards))
         self.backwards.index_add_(0, ids[ok], torch.full_like(ids[ok], backwards))
         self.refused.index_add_(0, ids[~ok], torch.ones_like(ids[~ok]))

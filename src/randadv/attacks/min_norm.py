@@ -299,7 +299,8 @@ def _bound_within_budget(counter: nn.Module, best: Best) -> tuple[torch.Tensor, 
     miss = torch.nonzero(~known & torch.isfinite(best.point.reshape(b, -1)).all(1)).flatten()
     if miss.numel():
         with counter.attributed(miss):
-            got = counter.charge(best.point[miss], 1, 1)
+            # the pass below runs through the model: a counter around it counts it itself
+            got = counter.charge(best.point[miss], 1, 1, nested=False)
         point[miss[~got]] = float("nan")
         miss = miss[got]
         if miss.numel():
