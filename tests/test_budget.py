@@ -266,3 +266,18 @@ def test_small_budget_verifies_every_point_within_it(norm):
         assert bool(r.success.all()), (seed, torch.nonzero(~r.success).flatten().tolist())
         assert bool((r.propagations <= 20).all())
         assert int(r.propagations.sum()) == int(outer.used.sum())
+
+
+def test_weights_are_read_through_a_counter_around_the_net():
+    # a ReLU MLP behind a counting wrapper is still read (exact walks, region refinement), and
+    # what is computed from its matrices is charged to the wrapper too
+    net = relu_net(12, 16, 3)
+    x = points(6, 12, 4)
+    outer = PropagationCounter(net)
+    outer.begin(x)
+    r = closest_adversarial(outer, x, "l1", (0.0, 1.0))
+    assert "region" in r.method and bool(r.exact_region.any()), r.method
+    assert torch.equal(r.propagations, outer.used)
+    direct = closest_adversarial(net, x, "l1", (0.0, 1.0))
+    assert torch.equal(r.exact_region, direct.exact_region)
+    assert torch.allclose(r.distance, direct.distance, rtol=1e-4)
