@@ -206,3 +206,78 @@ def test_larger_budgets_buy_closer_points_in_the_median():
         assert all(b <= a * (1 + 1e-4) for a, b in zip(medians, medians[1:], strict=False)), (
             norm, medians)
         assert medians[-1] < medians[0], (norm, medians)
+
+
+def test_gradient_at_x_is_one_backward_of_the_counted_f_pass():
+    from randadv.attacks.budget import budgeted
+
+    x = points(3, 5, 0)
+    w = torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0])
+    net = Linear(w, -1.0)
+    counter, _, _, f_x = budgeted(net, x, "l2", None, 10, keep_graph=True)
+    assert counter.used.tolist() == [1, 1, 1] and len(net.seen) == 1
+    assert torch.allclose(f_x, x @ w - 1.0)
+    g = counter.gradient_at_x()
+    # the backward of the pass already made: no second forward, one propagation per sample
+    assert counter.used.tolist() == [2, 2, 2] and len(net.seen) == 1
+    assert torch.allclose(g, w.expand(3, 5))
+    assert counter.gradient_at_x() is None                # the graph is used once
+    # without keep_graph there is none to use
+    counter, _, _, _ = budgeted(net, x, "l2", None, 10)
+    assert counter.gradient_at_x() is None and counter.used.tolist() == [1, 1, 1]
+
+
+def test_attributed_queries_are_charged_to_the_named_sample():
+    x = points(3, 5, 1)
+    c = PropagationCounter(Linear(torch.ones(5), -1.0))
+    c.begin(x)
+    with c.attributed(torch.tensor([2])):
+        c(x[:1])                                          # x[0] itself, charged to sample 2
+    assert c.used.tolist() == [0, 0, 1]
+    c(x[:1])                                              # nearest original again
+    assert c.used.tolist() == [1, 0, 1]
+
+
+def small_net(seed: int) -> tuple[nn.Sequential, torch.Tensor]:
+    """benchmarks/bench_budget.py's 10-16-16-1 nets and 20 points of [0, 1]^10."""
+    g = torch.Generator().manual_seed(seed)
+    net = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
+                        nn.Linear(16, 1))
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, nn.Linear):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) / math.sqrt(m.in_features))
+                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+        net[-1].bias -= net(torch.full((1, 10), 0.5))[0]
+    return net, torch.rand(20, 10, generator=g)
+
+
+@pytest.mark.parametrize("norm", ["l1", "l2", "linf"])
+def test_small_budget_verifies_every_point_within_it(norm):
+    # at budget 20 the attack's point must pass the verification with the 2 propagations left
+    # (it is kept only when clearly across: no push), charged to its own sample (points far
+    # from their original lie nearer another one here); before, 1 of these 60 points in linf
+    # and in l2 had its check refused and was lost
+    for seed in (1000, 1001, 1002):
+        net, x = small_net(seed)
+        outer = PropagationCounter(net)
+        outer.begin(x)
+        r = closest_adversarial(outer, x, norm, (0.0, 1.0), budget=20)
+        assert bool(r.success.all()), (seed, torch.nonzero(~r.success).flatten().tolist())
+        assert bool((r.propagations <= 20).all())
+        assert int(r.propagations.sum()) == int(outer.used.sum())
+
+
+def test_weights_are_read_through_a_counter_around_the_net():
+    # a ReLU MLP behind a counting wrapper is still read (exact walks, region refinement), and
+    # what is computed from its matrices is charged to the wrapper too
+    net = relu_net(12, 16, 3)
+    x = points(6, 12, 4)
+    outer = PropagationCounter(net)
+    outer.begin(x)
+    r = closest_adversarial(outer, x, "l1", (0.0, 1.0))
+    assert "region" in r.method and bool(r.exact_region.any()), r.method
+    assert torch.equal(r.propagations, outer.used)
+    direct = closest_adversarial(net, x, "l1", (0.0, 1.0))
+    assert torch.equal(r.exact_region, direct.exact_region)
+    assert torch.allclose(r.distance, direct.distance, rtol=1e-4)

@@ -99,12 +99,20 @@ class AttackProblem:
 
     @classmethod
     def of(cls, model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | None = None,
-           budget: int | None = None) -> AttackProblem:
+           budget: int | None = None, grad_at_x: bool = False) -> AttackProblem:
         """The checked problem: model, x, norm and bounds validated (typed errors naming the
         problem), f(x) by one counted forward pass, the model wrapped in a counter of
-        ``budget`` propagations per input (no limit where None)."""
-        counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget)
-        return cls(model=counter, net=model, x=x, f_x=f_x, norm=norm, box=box,
+        ``budget`` propagations per input (no limit where None). With ``grad_at_x`` and a
+        budget, that pass keeps its autograd graph, so that the first gradient at x
+        (:meth:`PropagationCounter.gradient_at_x`) costs one backward."""
+        counter, norm, box, f_x = budgeted(model, x, norm, bounds, budget,
+                                           keep_graph=grad_at_x and budget is not None)
+        # the weights are read through counters around the network (reading them is no
+        # propagation; what the stack computes is charged, to those counters too)
+        net = model
+        while isinstance(net, PropagationCounter):
+            net = net.model
+        return cls(model=counter, net=net, x=x, f_x=f_x, norm=norm, box=box,
                    requested_budget=None if budget is None else float(budget))
 
     @property
@@ -268,7 +276,8 @@ class MinNormAttack:
         if tuple(self.norms) != NORMS and check_norm(norm) not in self.norms:
             raise InvalidInputError(f"{self.name.upper()} is an {'/'.join(self.norms)} attack, "
                                     f"got norm={norm!r}")
-        problem = AttackProblem.of(model, x, norm, bounds, budget)
+        problem = AttackProblem.of(model, x, norm, bounds, budget,
+                                   grad_at_x=self.gradient_at_x(norm, budget))
         with problem.counter.limited(problem.budget - self.reserve):
             found = self.search(problem)
         return problem.finalize(found.best, found.exact_region, found.method)
@@ -277,6 +286,11 @@ class MinNormAttack:
         """The attack's own steps: candidates offered to a :class:`Best` (never reported
         without the verification that follows)."""
         raise NotImplementedError
+
+    def gradient_at_x(self, norm: str, budget: int | None) -> bool:
+        """Whether the search starts with a gradient at x (then, under a budget, the f(x)
+        pass keeps its graph and that gradient costs one backward: :meth:`AttackProblem.of`)."""
+        return False
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())

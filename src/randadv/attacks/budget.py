@@ -17,6 +17,8 @@ batch of originals ``x`` (:meth:`PropagationCounter.begin`):
   (attacks query points near their own input: a row must lie nearer its own original than any
   other, within half the gap between inputs; uniform images in [0, 1]^n are about
   sqrt(n / 6) apart). ``attribution="nearest"`` uses the nearest original for every batch;
+  an attack that knows whose points it queries names them (:meth:`PropagationCounter.attributed`),
+  and a counter around the model begun on the same originals is told the same;
 * a forward of a row counts 1; a forward with autograd recording on an input that requires
   grad reserves 2 (the backward that follows counts the second), so the count never exceeds
   the budget whatever the call pattern;
@@ -154,6 +156,8 @@ class PropagationCounter(nn.Module):
                                     f"{attribution!r}")
         self.attribution = attribution
         self.x: torch.Tensor | None = None
+        self.start_graph: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._owners: torch.Tensor | None = None
 
     def begin(self, x: torch.Tensor, f_x: torch.Tensor | None = None, charge: int = 0) -> None:
         """Start counting for the originals ``x`` (B, ...): counts to ``charge`` (e.g. 1 for the
@@ -178,6 +182,22 @@ class PropagationCounter(nn.Module):
         else:
             self._half_gap = torch.full((1,), float("inf"), dtype=x.dtype, device=x.device)
 
+    def gradient_at_x(self) -> torch.Tensor | None:
+        """grad f at the originals from the graph of the counted f(x) pass
+        (:func:`budgeted` with ``keep_graph``): one backward per sample, charged (rows with no
+        budget left get 0); None where no graph was kept. The graph is used once."""
+        if self.start_graph is None:
+            return None
+        xg, f = self.start_graph
+        self.start_graph = None
+        # the backward runs through the model: a counter around it counts it itself
+        ok = self.charge(self.x, 0, 1, nested=False)
+        (g,) = torch.autograd.grad(f.sum(), xg, allow_unused=True)
+        if g is None:
+            g = torch.zeros_like(xg)
+        view = (-1,) + (1,) * (g.dim() - 1)
+        return (g.detach() * ok.view(view).to(g.dtype)).to(self.x.dtype)
+
     @property
     def used(self) -> torch.Tensor:
         """(B,) propagations per sample so far."""
@@ -199,10 +219,26 @@ class PropagationCounter(nn.Module):
         finally:
             self.budget = old
 
+    @contextmanager
+    def attributed(self, ids: torch.Tensor) -> Iterator[None]:
+        """Within the block, a query batch of ``len(ids)`` rows is row k from original
+        ``ids[k]`` (an attack that knows whose point it queries: a point far from its own
+        original can lie nearer another one, and the nearest-original rule then charges the
+        wrong sample)."""
+        old = self._owners
+        self._owners = ids.to(torch.long)
+        try:
+            yield
+        finally:
+            self._owners = old
+
     def sample_of(self, q: torch.Tensor) -> torch.Tensor:
-        """(N,) index of the original of each query row (see ``attribution``)."""
+        """(N,) index of the original of each query row (see ``attribution`` and
+        :meth:`attributed`)."""
         if self.x is None:
             raise InvalidInputError("PropagationCounter.begin(x) must be called before use")
+        if self._owners is not None and q.shape[0] == self._owners.shape[0]:
+            return self._owners.to(q.device)
         flat = q.detach().reshape(q.shape[0], -1).to(self._flat.dtype)
         if flat.shape[1] != self._flat.shape[1]:
             raise InvalidInputError(f"query rows of {flat.shape[1]} entries, originals of "
@@ -217,12 +253,25 @@ class PropagationCounter(nn.Module):
                 return own
         return torch.cdist(flat, self._flat).argmin(1)
 
-    def charge(self, q: torch.Tensor, forwards: int = 1, backwards: int = 0) -> torch.Tensor:
+    def charge(self, q: torch.Tensor, forwards: int = 1, backwards: int = 0,
+               nested: bool = True) -> torch.Tensor:
         """Charge computations done outside the model (e.g. a gradient through the model's own
         matrices: 1 forward + 1 backward) for the rows of ``q``; returns the (N,) rows that fit
-        (only those are charged; the caller must discard the others)."""
+        (only those are charged; the caller must discard the others). A counter around the
+        model is charged too unless ``nested`` is False (for passes that run through the model,
+        which that counter counts itself)."""
         ids = self.sample_of(q)
         ok = _allowance(self.used, ids, forwards + backwards, self.budget)
+        if nested and isinstance(self.model, PropagationCounter) and bool(ok.any()):
+            # a counter around the model is charged too (begun on the same originals: the
+            # same samples; else by its own attribution), and what it refuses is refused here
+            rows = torch.nonzero(ok).flatten()
+            if self._nested():
+                with self.model.attributed(ids[rows]):
+                    got = self.model.charge(q[rows], forwards, backwards)
+            else:
+                got = self.model.charge(q[rows], forwards, backwards)
+            ok[rows[~got]] = False
         self.forwards.index_add_(0, ids[ok], torch.full_like(ids[ok], forwards))
         self.backwards.index_add_(0, ids[ok], torch.full_like(ids[ok], backwards))
         self.refused.index_add_(0, ids[~ok], torch.ones_like(ids[~ok]))
@@ -245,7 +294,11 @@ class PropagationCounter(nn.Module):
             if grad:
                 qs = _CountBackward.apply(qs, self, ids[rows])
             b = self._flat.shape[0]
-            if rows.numel() == b and b > 1 and not torch.equal(
+            if self._owners is not None and self._nested():
+                # a counter around the model with the same originals: the same attribution
+                with self.model.attributed(ids[rows]):
+                    f = scalar_output(self.model, qs).to(q.dtype)
+            elif rows.numel() == b and b > 1 and not torch.equal(
                     ids[rows], torch.arange(b, device=ids.device)):
                 # B rows that are not the batch in order: two calls, so that a counter around
                 # the model (which reads a batch of B rows as the batch) attributes them alike
@@ -260,6 +313,12 @@ class PropagationCounter(nn.Module):
                                 ids[rows])
         self.refused.index_add_(0, ids[~ok], torch.ones_like(ids[~ok]))
         return out
+
+    def _nested(self) -> bool:
+        """The model is itself a counter begun on the same originals."""
+        inner = self.model
+        return (isinstance(inner, PropagationCounter) and inner.x is not None
+                and inner.x.shape == self.x.shape and bool(torch.equal(inner.x, self.x)))
 
     def _frozen(self, ids: torch.Tensor) -> torch.Tensor:
         f = self.f_x[ids]
@@ -381,18 +440,23 @@ Example:
 """
 
 
-def budgeted(model: nn.Module, x: torch.Tensor, norm: str, bounds, budget: float | None
+def budgeted(model: nn.Module, x: torch.Tensor, norm: str, bounds, budget: float | None,
+             keep_graph: bool = False
              ) -> tuple[PropagationCounter, str, tuple | None, torch.Tensor]:
     """:func:`randadv.attacks.min_norm.prepare` for a budgeted attack: ``(counter, norm, box,
     f(x))`` with the model wrapped in a :class:`PropagationCounter` for x (no limit where
-    ``budget`` is None) that has counted the forward pass of f(x).
+    ``budget`` is None) that has counted the forward pass of f(x). With ``keep_graph`` that
+    pass records autograd and the counter keeps it (``counter.start_graph``, see
+    :meth:`PropagationCounter.gradient_at_x`): a gradient at x then costs one backward, not a
+    forward and a backward.
 
     Paper:
         Cina et al. 2024 (AttackBench), Section 3 (attacks compared at equal budgets).
 
     Arguments:
         model: the scalar-output model; x: the originals (B, ...); norm: ``"l1"``, ``"l2"`` or
-        ``"linf"``; bounds: the input box or None; budget: propagations per sample or None.
+        ``"linf"``; bounds: the input box or None; budget: propagations per sample or None;
+        keep_graph: keep the autograd graph of the f(x) pass (models with one).
 
     Returns:
         ``(counter, norm, box, f_x)``.
@@ -407,11 +471,15 @@ def budgeted(model: nn.Module, x: torch.Tensor, norm: str, bounds, budget: float
         ([1, 1, 1], True)
     """
     budget = check_budget(budget)
-    norm, box, f_x = prepare(model, x, norm, bounds)
+    xg = x.detach().requires_grad_(True) if keep_graph else x
+    norm, box, f_out = prepare(model, xg, norm, bounds, graph=keep_graph)
+    f_x = f_out.detach()
     # the attribution of any counter around the model (a batch of B rows is the batch), so
     # that the counts agree with it
     counter = PropagationCounter(model, budget, None, norm, track_best=False, refused="zero")
     counter.begin(x.detach(), f_x, charge=1)
+    if keep_graph and f_out.requires_grad:
+        counter.start_graph = (xg, f_out)
     return counter, norm, box, f_x
 
 

@@ -59,6 +59,7 @@ from randadv.attacks.budget import VERIFY_RESERVE, PropagationCounter
 from randadv.attacks.ddn import ddn_candidates
 from randadv.attacks.deepfool import deepfool_candidates
 from randadv.attacks.fab import fab_candidates, fab_starts
+from randadv.attacks.fmn import REACH as FMN_REACH
 from randadv.attacks.fmn import fmn_candidates
 from randadv.attacks.line_search import first_root_bracketed
 from randadv.attacks.lp_geometry import hyperplane_step
@@ -68,7 +69,7 @@ from randadv.attacks.segment import first_boundary_crossing
 from randadv.attacks.verify import verified_adversarial, verified_flip_along
 from randadv.errors import InvalidInputError
 from randadv.nets.seeding import generator as seeded_generator
-from randadv.protocol.norms import check_norm, lp_norm
+from randadv.protocol.norms import lp_norm
 from randadv.protocol.piecewise import PiecewiseLinearStack, read_piecewise_linear
 
 __all__ = ["ClosestAdversarial", "ClosestResult", "budget_plan", "closest_adversarial"]
@@ -105,8 +106,7 @@ class ClosestAdversarial(MinNormAttack):
         seed: seed of the random starts (a private generator).
         n_starts: starts per input of the iterative attacks.
         steps: iterations per start; None: 30, or with a ``budget`` as many as fit.
-        methods: attack families of steps 1-2 (None: ``("fmn",)``, or ``("fab",)`` in l1 below
-            :data:`SMALL_BUDGET`).
+        methods: attack families of steps 1-2 (None: ``("fmn",)``).
         refine: exact region refinement: True, False or ``"auto"``.
         projection_steps: rounds of boundary projection.
         max_region_solves: LPs/QPs per input of the region refinement.
@@ -136,17 +136,26 @@ class ClosestAdversarial(MinNormAttack):
         self.refine, self.projection_steps = refine, projection_steps
         self.max_region_solves, self.input_shape = max_region_solves, input_shape
 
+    def gradient_at_x(self, norm: str, budget: int | None) -> bool:
+        # FMN's first step from x is the gradient of the f(x) pass
+        return "fmn" in self._methods(norm, float("inf") if budget is None else budget)
+
+    def _methods(self, norm: str, budget: float) -> Sequence[str]:
+        return ("fmn",) if self.methods is None else self.methods
+
     def search(self, problem: AttackProblem) -> Found:
         seed, n_starts, steps, methods = self.seed, self.n_starts, self.steps, self.methods
         refine, projection_steps = self.refine, self.projection_steps
         counter, norm, box = problem.counter, problem.norm, problem.box
         small = counter.budget < SMALL_BUDGET
         if methods is None:
-            # below SMALL_BUDGET in l1: FAB, whose first projection onto the tangent
-            # hyperplane crosses at once, where FMN's l1 steps are still soft-thresholded (zoo
-            # fc net, 10 points, budget 20: median l1 distance 2.357 against 2.525; in l2 /
-            # linf FMN was the closer one: 0.2952 / 0.01770 against 0.2976 / 0.01786)
-            methods = ("fab",) if small and check_norm(norm) == "l1" else ("fmn",)
+            # FMN at every budget and norm: in l1 below SMALL_BUDGET FAB was the default until
+            # FMN's first step reached past the linearised boundary (fmn.REACH) and its points
+            # needed no push at the verification; at budget 20, 3 nets x 20 points, FMN's
+            # median l1 distance / adv-lib FAB's was 1.0001 on the zoo fc net (FAB's own
+            # 98% verified), 0.867 on the zoo ResNet (FAB's 85% verified), 1.003 on the
+            # 10-16-16-1 nets (benchmarks/budget_probe.py)
+            methods = self._methods(norm, counter.budget)
         bad = [m for m in methods if m not in METHODS]
         if bad or not methods:
             raise InvalidInputError(f"methods must be a non-empty subset of {METHODS}, got "
@@ -163,7 +172,13 @@ class ClosestAdversarial(MinNormAttack):
                 raise InvalidInputError(f"{name} must be an integer >= {least}, got {v!r}")
         if small:
             projection_steps, refine = 0, False
-        plan = budget_plan(counter.budget, methods, n_starts, projection_steps)
+        grad_x = counter.gradient_at_x() if "fmn" in methods else None
+        # below SMALL_BUDGET the propagation the shared f(x) pass saves buys a step; above,
+        # it stays with the reserve of steps 3-5 (taken as a step there, the zoo-like
+        # 20-32-32-1 net of tests/test_budget.py at budget 300 had a point whose
+        # verification found no propagation left)
+        plan = budget_plan(counter.budget, methods, n_starts, projection_steps,
+                           shared_fx=grad_x is not None and small)
         if steps is None:
             steps = plan[0]
         min_fmn = MIN_FMN_STEPS if not problem.budget_given else 1
@@ -178,7 +193,7 @@ class ClosestAdversarial(MinNormAttack):
         with torch.no_grad():
             stack, grads = problem.stack, problem.grads
             with counter.limited(counter.budget - plan[1]):
-                _candidates(problem, per, x, methods, steps, first, grads, min_fmn)
+                _candidates(problem, per, x, methods, steps, first, grads, min_fmn, grad_x)
                 _fallback_l2(problem, per)
                 _fallback_rays(problem, per, stack, seed)
                 if s > 1:
@@ -256,8 +271,8 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
             ``budget``, as many as fit in it (:func:`budget_plan`; no minimum of 30 then).
         methods: attack families of steps 1-2 among ``"deepfool"``, ``"fab"``, ``"fmn"``,
             ``"ddn"`` (l2 only); default ``("fmn",)`` (as good as FMN and DDN with 100 steps
-            at 30 in benchmarks/bench_closest.py), or ``("fab",)`` in l1 with a budget below
-            :data:`SMALL_BUDGET` (40; then also no steps 3-4b). Inputs none of them flips get an l2
+            at 30 in benchmarks/bench_closest.py); below :data:`SMALL_BUDGET` (40) no steps
+            3-4b. Inputs none of them flips get an l2
             DeepFool point as a start (any adversarial point is a candidate in every norm),
             then random rays from x (a gradient that vanishes gives no direction).
         refine: exact region refinement (step 4): True, False, or ``"auto"`` (when the model
@@ -320,15 +335,20 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
 
 def _candidates(problem: AttackProblem, best: Best, starts: torch.Tensor,
                 methods: Sequence[str], steps: int, rows: torch.Tensor,
-                grads: PiecewiseLinearStack | None, min_fmn: int = MIN_FMN_STEPS) -> None:
+                grads: PiecewiseLinearStack | None, min_fmn: int = MIN_FMN_STEPS,
+                grad_x: torch.Tensor | None = None) -> None:
     """Steps 1-2: the attack families ``methods`` from ``starts`` (x's rows, or random starts
     for the iterative ones), offering their adversarial iterates to ``best`` at ``rows``; FMN
-    backpropagates through ``grads`` if given."""
+    backpropagates through ``grads`` if given, and starts from ``grad_x`` (grad f at x, where
+    ``starts`` are x) if given."""
     if "deepfool" in methods:
         pts, found = deepfool_candidates(problem, steps=max(steps, 50))
         best.offer(pts, found, rows)
     if "fmn" in methods:
-        fmn_candidates(problem, best, starts, max(steps, min_fmn), rows=rows, stack=grads)
+        fmn_candidates(problem, best, starts, max(steps, min_fmn), rows=rows, stack=grads,
+                       clear=problem.budget_given, grad_x=grad_x,
+                       reach=FMN_REACH if problem.budget_given else 0.0,
+                       jump=problem.budget_given)
     if "fab" in methods:
         fab_candidates(problem, best, starts, steps, rows=rows)
     if "ddn" in methods:
@@ -500,7 +520,7 @@ POST_RESERVE = {0: 4, 1: 8, 2: 12}
 
 
 def budget_plan(budget: float, methods: Sequence[str] | None, n_starts: int,
-                projection_steps: int) -> tuple[int, int]:
+                projection_steps: int, shared_fx: bool = False) -> tuple[int, int]:
     """``(steps, reserve)`` of :func:`closest_adversarial` under ``budget`` propagations per
     input: ``reserve`` kept back after the attacks of steps 1-2 (boundary projection, radial
     shrink: :data:`POST_RESERVE`; the final verification:
@@ -518,6 +538,9 @@ def budget_plan(budget: float, methods: Sequence[str] | None, n_starts: int,
         methods: the attack families of steps 1-2 (None: ``("fmn",)``).
         n_starts: starts per input of the iterative attacks.
         projection_steps: rounds of boundary projection (their reserve grows with them).
+        shared_fx: the f(x) pass is the forward of FMN's first gradient (it kept its graph:
+            :meth:`randadv.attacks.budget.PropagationCounter.gradient_at_x`), not a
+            propagation of its own.
 
     Returns:
         ``(steps, reserve)``, two ints (``steps`` at least 1).
@@ -528,8 +551,12 @@ def budget_plan(budget: float, methods: Sequence[str] | None, n_starts: int,
         (30, 18)
         >>> budget_plan(200, ("fmn",), 1, 2)      # (200 - 1 - 18 - 2) // 2
         (89, 18)
-        >>> budget_plan(30, ("fab",), 1, 0)       # below SMALL_BUDGET: reserve 2
-        (13, 2)
+        >>> budget_plan(200, ("fmn",), 1, 2, shared_fx=True)   # (200 - 18 - 2) // 2
+        (90, 18)
+        >>> budget_plan(30, ("fab",), 1, 0)       # below SMALL_BUDGET: (30 - 1 - 2 - 2) // 2
+        (12, 2)
+        >>> budget_plan(20, ("fmn",), 1, 0, shared_fx=True)   # 2 x 9 gradients + 2: 20
+        (8, 2)
     """
     methods = tuple(methods or ("fmn",))
     runs = n_starts * sum(m in methods for m in ("fmn", "fab", "ddn")) + ("deepfool" in methods)
@@ -539,9 +566,11 @@ def budget_plan(budget: float, methods: Sequence[str] | None, n_starts: int,
         return 30, reserve
     if budget < SMALL_BUDGET:
         reserve = SMALL_VERIFY_RESERVE
-    # FMN: steps + 1 gradients per run; FAB, DDN: steps gradients and one forward
-    last = 2 if "fmn" in methods else 1
-    steps = max(1, int((budget - 1 - reserve - last * max(runs, 1)) // (2 * max(runs, 1))))
+    # FMN: steps + 1 gradients per run; FAB: steps gradients and a last one (its point keeps
+    # f and grad f for the verification); DDN: steps gradients and one forward
+    last = 2 if "fmn" in methods or "fab" in methods else 1
+    fx = 0 if shared_fx else 1
+    steps = max(1, int((budget - fx - reserve - last * max(runs, 1)) // (2 * max(runs, 1))))
     return steps, reserve
 
 

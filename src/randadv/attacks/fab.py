@@ -70,9 +70,11 @@ def fab_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
         a = torch.clamp(n_y / (n_y + n_x).clamp_min(torch.finfo(x.dtype).tiny), max=alpha_max)
         a = a.view(view)
         y = clip((1 - a) * (yb + eta * d_y) + a * (xo + eta * d_x), box)
+    # the gradient comes with the pass (a counter charges it): kept with the point, its
+    # verification needs no further pass for the rounding bound
     with torch.no_grad():
-        f, _ = value_and_grad(model, y)
-    best.offer(y, is_adversarial(f, fo), rows)
+        f, g = value_and_grad(model, y)
+    best.offer(y, is_adversarial(f, fo), rows, value=f, grad=g)
 
 
 def fab_starts(x: torch.Tensor, n_starts: int, radius: torch.Tensor, norm: str,

@@ -48,6 +48,7 @@ from randadv.attacks.min_norm import (
 )
 from randadv.protocol.norms import dual_norm, lp_norm
 from randadv.protocol.piecewise import PiecewiseLinearStack
+from randadv.protocol.rounding import rounding_bound_of
 
 # default step lengths (``alpha``) per norm: in units of the box's l2 diameter, and of the
 # linear distance estimate without a box (measured on random fc and ResNet nets, see
@@ -55,6 +56,14 @@ from randadv.protocol.piecewise import PiecewiseLinearStack
 # longer ones)
 ALPHA_BOX = {"l1": 0.15, "l2": 0.05, "linf": 0.1}
 ALPHA_FREE = {"l1": 10.0, "l2": 2.0, "linf": 3.0}
+# the first step's least length under a budget, in units of the l2 length of the linear step
+# onto the boundary (see fmn_candidates; at budget 20, 3 nets x 20 points of
+# benchmarks/bench_budget.py's rows: 3 of 60 points on the 10-16-16-1 nets in l2 never
+# crossed without it, median linf distance / adv-lib FMN's 1.0011 against 1.0024; without a
+# budget it is off: 2 of 10 small-net l1 points ended farther with it)
+REACH = 2.0
+# the overshoot of the linear steps before the first adversarial iterate (``jump``): FAB's eta
+JUMP = 1.05
 
 
 def _cosine(k: int, steps: int, start: float, end: float) -> float:
@@ -74,10 +83,25 @@ def _step_unit(x: torch.Tensor, loss: torch.Tensor, gl: torch.Tensor, box: Box |
 def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, steps: int = 100,
                    gamma: float = 0.05, gamma_final: float = 0.001, alpha: float | None = None,
                    rows: torch.Tensor | None = None,
-                   stack: PiecewiseLinearStack | None = None) -> None:
+                   stack: PiecewiseLinearStack | None = None, clear: bool = False,
+                   grad_x: torch.Tensor | None = None, reach: float = 0.0,
+                   jump: bool = False) -> None:
     """Run FMN on ``problem`` from ``starts`` (S*B, ...), offering each run's closest
     adversarial iterate to ``best`` (at row ``rows[k]``, default the input); gradients through
-    ``stack`` if given (:func:`randadv.attacks.min_norm.gradient_stack`)."""
+    ``stack`` if given (:func:`randadv.attacks.min_norm.gradient_stack`). With ``clear``, only
+    iterates across by more than their rounding bound (from the f and grad f of the step: no
+    propagation) are kept: their verification needs no push, which a budget may not leave
+    room for (at budget 20 on the 10-16-16-1 nets of benchmarks/bench_budget.py, 4 of 120
+    points lost their only candidate so). ``grad_x``: grad f at x (B, ...) where ``starts``
+    are x itself, from the f(x) pass (:meth:`PropagationCounter.gradient_at_x`): the first
+    step then needs no model call. ``reach`` > 0: the first step is at least ``reach`` times
+    the l2 length of the linear step onto the boundary (:data:`REACH` under a budget).
+    ``jump``: the last step of a run that never crossed is the exact linear step onto the
+    boundary, :data:`JUMP` times (DeepFool's step from the iterate; it has no candidate to
+    lose): closest_adversarial uses it under a budget (in l1, where the l1 ball
+    soft-thresholds the l2 step, 1 of 24 points of a 20-32-32-1 ReLU net of
+    tests/test_budget.py never crossed in 8 steps; taken at every step before the first
+    crossing it lost 2 of 60 points of the zoo ResNet at budget 20)."""
     model, x, f_x, norm, box = problem.model, problem.x, problem.f_x, problem.norm, problem.box
     b = x.shape[0]
     n = starts.shape[0]
@@ -98,11 +122,15 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
     all_seen = False
     for k in range(steps + 1):
         y = clip(xo + delta, box)
-        f, g = value_and_grad(model, y, stack)
+        if k == 0 and grad_x is not None:
+            f, g = f_x[src].to(x.dtype), grad_x[src]
+        else:
+            f, g = value_and_grad(model, y, stack)
         loss = so * f
         adv = loss < 0
         dn = lp_norm(delta, norm)
-        better = adv & (dn < best_d)
+        keep = adv & (-loss > rounding_bound_of(f, g, y)) if clear else adv
+        better = keep & (dn < best_d)
         best_d = torch.where(better, dn, best_d)
         best_y = torch.where(better.view(view), y, best_y)
         best_f = torch.where(better, f, best_f)
@@ -115,6 +143,16 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
             unit, boxed = _step_unit(xo, loss, gl, box)
             if alpha is None:
                 alpha = (ALPHA_BOX if boxed else ALPHA_FREE)[norm]
+            if reach > 0:
+                # the first step reaches at least ``reach`` times the l2 length of the linear
+                # step onto the boundary: a unit of the box's diameter is short where the
+                # boundary is a large part of it away (the 10-d nets of
+                # benchmarks/bench_budget.py), and a short budget leaves the cosine schedule
+                # no steps to get there
+                lo, hi = box_slack(y, box)
+                lin = lp_norm(hyperplane_step(gl, -loss, norm, lo, hi), "l2")
+                unit = torch.where(torch.isfinite(lin),
+                                   torch.maximum(unit, reach * lin / alpha), unit)
         gm = gamma and _cosine(k, steps, gamma, gamma_final)
         am = _cosine(k, steps, alpha, alpha / 100)
         g2 = lp_norm(gl, "l2").clamp_min(tiny)
@@ -128,14 +166,21 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
             # before the first adversarial iterate: the linear estimate of the distance (the
             # exact l_p step onto the tangent hyperplane inside the box), never shrinking
             lo, hi = box_slack(y[todo], box)
-            lin = dn[todo] + lp_norm(hyperplane_step(gl[todo], -loss[todo], norm, lo, hi), norm)
+            d_lin = hyperplane_step(gl[todo], -loss[todo], norm, lo, hi)
+            lin = dn[todo] + lp_norm(d_lin, norm)
             e = eps[todo]
             eps[todo] = torch.where(torch.isfinite(e), torch.maximum(lin, e), lin)
         # the l2-normalised descent step (normalised first: am * unit / g2 overflows where
         # the gradient vanishes, e.g. saturated tanh units, and inf * 0 is NaN)
         step = (gl / g2.view(view)) * (-(am * unit)).view(view)
-        delta = project_ball(delta + step, eps, norm)
-        delta = clip(xo + delta, box) - xo
+        new = project_ball(delta + step, eps, norm)
+        if jump and not all_seen and k == steps - 1:
+            # the last step of rows never across (no candidate to lose): the linear step onto
+            # the boundary, 5% past it (FAB's eta)
+            ok = torch.isfinite(d_lin.reshape(len(todo), -1)).all(1)
+            rows_j = todo[ok]
+            new[rows_j] = delta[rows_j] + JUMP * d_lin[ok]
+        delta = clip(xo + new, box) - xo
     best.offer(best_y, torch.isfinite(best_d), rows, value=best_f, grad=best_g)
 
 
@@ -171,6 +216,9 @@ class FMN(MinNormAttack):
 
     name = "fmn"
 
+    def gradient_at_x(self, norm: str, budget: int | None) -> bool:
+        return True
+
     def __init__(self, steps: int | None = None, gamma: float = 0.05,
                  gamma_final: float = 0.001, alpha: float | None = None) -> None:
         self.steps, self.gamma, self.gamma_final, self.alpha = steps, gamma, gamma_final, alpha
@@ -178,13 +226,15 @@ class FMN(MinNormAttack):
     def search(self, problem: AttackProblem) -> Found:
         steps = self.steps
         if steps is None:
-            steps = problem.default_steps(100, 2, 3)
+            steps = problem.default_steps(100, 2, 2)
         best = problem.best()
         # a conv model's dense stack is never the cheaper gradient: do not densify it for
         # nothing
         convolutional = any(p.dim() > 2 for p in problem.net.parameters())
         fmn_candidates(problem, best, problem.x, steps, self.gamma, self.gamma_final,
-                       self.alpha, stack=None if convolutional else problem.grads)
+                       self.alpha, stack=None if convolutional else problem.grads,
+                       clear=problem.budget_given, grad_x=problem.counter.gradient_at_x(),
+                       reach=REACH if problem.budget_given else 0.0)
         return Found(best, self.name)
 
 
@@ -205,8 +255,8 @@ def fmn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
         norm: ``"l1"``, ``"l2"`` or ``"linf"``.
         bounds: optional box ``(lo, hi)``.
         steps: iterations; default 100, or with a ``budget`` as many as fit in it
-            (``(budget - 1 - VERIFY_RESERVE) // 2 - 1``: each costs a forward and a backward,
-            plus the final one).
+            (``(budget - 2 - VERIFY_RESERVE) // 2``: each costs a forward and a backward,
+            plus the final one; the f(x) pass is the first one's forward).
         gamma, gamma_final: radius adaptation factor, cosine-annealed.
         alpha: initial l2 step length (cosine-annealed to alpha / 100), in units of the box's
             l2 diameter, or without a finite box of the row's linear distance estimate
