@@ -136,3 +136,15 @@ def test_read_only_folder_is_refused(tmp_path):
         assert res.exit_code == 2 and "not usable" in res.output
     finally:
         ro.chmod(0o700)
+
+
+def test_store_of_other_record_columns_is_refused_by_name(tmp_path):
+    """A store written when the experiment recorded other columns (an earlier randadv) is
+    refused with a message naming the columns, not called corrupted."""
+    old = [("k", "int"), ("eta", "float")]
+    store = ResultStore(tmp_path, "demo", {"seed": 0}, old)
+    store.close()
+    with pytest.raises(StoreError, match=r"other columns.*new: \['eta_boundary'\]") as e:
+        ResultStore(tmp_path, "demo", {"seed": 0}, [*old, ("eta_boundary", "float")])
+    assert "corrupted" not in str(e.value)
+    ResultStore(tmp_path, "demo", {"seed": 0}, old).close()     # the same columns still open

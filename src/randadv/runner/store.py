@@ -135,6 +135,18 @@ class ResultStore:
                 if row is not None and row != experiment:
                     raise StoreError(f"{self.folder} holds results of experiment {row!r}, "
                                      f"not {experiment!r}")
+                cols = _meta_row(con, "columns")
+                if verify and cols is not None and [tuple(c) for c in json.loads(cols)] != [
+                        tuple(c) for c in self.columns]:
+                    stored = [c[0] for c in json.loads(cols)]
+                    names = [c[0] for c in self.columns]
+                    raise StoreError(
+                        f"{self.folder} holds records with other columns than this version "
+                        f"of {experiment!r} writes (stored only: "
+                        f"{sorted(set(stored) - set(names))}, new: "
+                        f"{sorted(set(names) - set(stored))}): written by an earlier randadv; "
+                        "read it with that version, or rerun into another --out folder; left "
+                        "untouched")
                 ok = [r[0] for r in con.execute("PRAGMA quick_check(20)")]
                 if ok != ["ok"]:
                     lines = [ln.strip() for r in ok for ln in str(r).splitlines() if ln.strip()]
