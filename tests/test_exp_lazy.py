@@ -63,6 +63,25 @@ def test_lazy_sgd_unit_deterministic_and_cached(tmp_path):
     assert a == b
 
 
+def test_lazy_sgd_one_training_run_serves_every_c0(tmp_path):
+    """With a model cache, the first unit of a (preprocessing, d, m) trains the largest C0 once
+    and caches every smaller C0's snapshot; the records equal those of separate runs."""
+    exp = get_experiment("lazy-sgd")
+    over = {"c0": "1,40", "n_test": "20", "d": "25", "normalize": "true"}
+    p = exp.params("smoke", dict(over, model_dir=str(tmp_path / "models")))
+    solo = exp.params("smoke", over)                     # no cache: each unit trains alone
+    units = exp.units(p)
+    assert [u["c0"] for u in units] == [1.0, 40.0] and exp.c0_siblings(units[0], p) == [1, 40]
+    first = exp.run_unit(units[0], p, UnitContext(seed=0))
+    assert len(list((tmp_path / "models").iterdir())) == 2     # both C0 trained by one run
+    for unit, shared in ((units[0], first), (units[1], exp.run_unit(units[1], p,
+                                                                   UnitContext(seed=0)))):
+        alone = exp.run_unit(unit, solo, UnitContext(seed=0))
+        assert [{k: v for k, v in r.items() if k != "train_seconds"} for r in shared] == \
+            [{k: v for k, v in r.items() if k != "train_seconds"} for r in alone]
+    assert first[0]["stop_reason"] == "left_ball" and first[0]["steps"] > 0
+
+
 def test_lazy_adversarial_training_smoke_end_to_end(tmp_path):
     exp, p, df = _records("lazy-adversarial-training", tmp_path)
     assert len(df) == len(exp.units(p)) * p["n_test"]

@@ -21,6 +21,7 @@ from randadv.train import (
     save_model,
     train_adversarial,
     train_lazy_sgd,
+    train_lazy_sgd_c0s,
 )
 
 
@@ -114,6 +115,51 @@ def test_training_stays_in_ball_and_stops_when_it_would_leave():
                                                         max_epochs=50, seed=1,
                                                         max_steps=res.steps + 1))
     assert r2.stop_reason == "max_steps" and one_more.max_deviation() > radius
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_one_run_for_every_c0_is_bit_identical_to_separate_runs(bias):
+    """Issue 16 item 3: the largest C0's run snapshotted at each smaller ball's exit gives the
+    model and result of that C0's own run (a ball never left: the run's end)."""
+    x, y = toy_data(n=300)
+    xt, yt = toy_data(n=100, seed=5)
+    c0s = [0.3, 0.6, 1.2, 50.0]      # 50: never leaves the ball in 4 epochs (max_epochs)
+    base = dict(lr=0.1, batch_size=16, max_epochs=4, seed=2)
+    shared = train_lazy_sgd_c0s(LazyTwoLayerNet(16, 120, seed=7, bias=bias), x, y,
+                                LazyTrainConfig(**base), c0s, xt, yt)
+    assert sorted(shared) == c0s
+    reasons = set()
+    for c0 in c0s:
+        net = LazyTwoLayerNet(16, 120, seed=7, bias=bias)
+        res = train_lazy_sgd(net, x, y, LazyTrainConfig(c0=c0, **base), xt, yt)
+        snap, sres = shared[c0]
+        assert torch.equal(snap[0].weight, net[0].weight)
+        if bias:
+            assert torch.equal(snap[0].bias, net[0].bias)
+        a, b = res.to_dict(), sres.to_dict()
+        a.pop("seconds"), b.pop("seconds")
+        assert a == b, c0
+        reasons.add(res.stop_reason)
+    assert reasons == {"left_ball", "max_epochs"}    # both endings are covered
+    steps = [shared[c][1].steps for c in c0s]
+    assert steps == sorted(steps) and steps[0] < steps[-1]
+
+
+def test_one_run_for_every_c0_with_max_steps_and_bad_input():
+    x, y = toy_data(n=200)
+    base = dict(lr=0.1, batch_size=16, max_epochs=5, seed=3, max_steps=7)
+    shared = train_lazy_sgd_c0s(LazyTwoLayerNet(16, 60, seed=1), x, y,
+                                LazyTrainConfig(**base), [0.05, 40.0])
+    for c0 in (0.05, 40.0):
+        net = LazyTwoLayerNet(16, 60, seed=1)
+        res = train_lazy_sgd(net, x, y, LazyTrainConfig(c0=c0, **base))
+        assert torch.equal(shared[c0][0][0].weight, net[0].weight)
+        assert shared[c0][1].stop_reason == res.stop_reason and shared[c0][1].steps == res.steps
+    assert shared[40.0][1].stop_reason == "max_steps"
+    with pytest.raises(InvalidInputError):
+        train_lazy_sgd_c0s(LazyTwoLayerNet(16, 60), x, y, LazyTrainConfig(), [])
+    with pytest.raises(InvalidInputError):
+        train_lazy_sgd_c0s(LazyTwoLayerNet(16, 60), x, y, LazyTrainConfig(), [1.0, -2.0])
 
 
 def test_training_is_deterministic_and_learns():

@@ -16,6 +16,7 @@ from randadv.train.lazy import (
     lazy_radius,
     logistic_loss,
     train_lazy_sgd,
+    train_lazy_sgd_c0s,
 )
 from randadv.train.lazy_deep import LazyDeepNet
 from randadv.train.standard import StandardTrainConfig, train_standard
@@ -25,5 +26,5 @@ __all__ = [
     "AdversarialTrainConfig", "LazyDeepNet", "LazyTrainConfig", "LazyTwoLayerNet", "ModelCache",
     "StandardTrainConfig", "TrainResult", "config_key", "evaluate", "lazy_radius", "load_model",
     "logistic_loss", "project_to_lazy_ball", "save_model", "train_adversarial", "train_lazy_sgd",
-    "train_standard",
+    "train_lazy_sgd_c0s", "train_standard",
 ]

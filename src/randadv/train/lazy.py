@@ -24,9 +24,11 @@ the fixed a / sqrt(m), so :func:`randadv.attacks.as_piecewise_linear` reads it a
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -371,19 +373,94 @@ def train_lazy_sgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         >>> r.stop_reason, net.max_deviation() <= r.radius   # a small ball is left early
         ('left_ball', True)
     """
+    return _train(model, x, y, cfg, x_test, y_test, log, ())[0]
+
+
+def train_lazy_sgd_c0s(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                       cfg: LazyTrainConfig, c0s: Sequence[float],
+                       x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,
+                       log: Callable[[str], None] | None = None
+                       ) -> dict[float, tuple[nn.Module, TrainResult]]:
+    """Section 5.1's training for every C_0 of ``c0s`` from one SGD run.
+
+    C_0 only sets where :func:`train_lazy_sgd` stops: the initialisation, the data order and
+    every step are the same for every C_0. So one run with the largest C_0 passes the exit of
+    every smaller ball, and a copy of the model taken there (the last iterate inside that ball)
+    is the model :func:`train_lazy_sgd` returns for that C_0, bit for bit, with the same
+    steps, epochs, stop reason, history and accuracies (only ``seconds`` is the shared run's
+    time at the snapshot). ``model`` ends as the largest C_0's model; ``cfg.c0`` is ignored.
+
+    Paper:
+        Lazy training 2022 ("Adversarial Robustness is at Odds with Lazy Training", NeurIPS
+        2022), Section 5.1 and Definition 2.1 (R = C_0 / sqrt(m)); Figures 3 and 6 vary C_0.
+
+    Arguments:
+        model: the net, trained in place; x, y: training inputs and labels in {-1, +1}; cfg:
+        :class:`LazyTrainConfig` (its ``c0`` is replaced by each of ``c0s``); c0s: the C_0
+        values (positive, at least one); x_test, y_test: optional test set; log: optional
+        progress callback.
+
+    Returns:
+        ``{c0: (model, TrainResult)}`` for every C_0 of ``c0s`` (the largest's model is
+        ``model`` itself, the others copies).
+
+    Example:
+        >>> import torch
+        >>> from randadv.train import LazyTrainConfig, LazyTwoLayerNet, train_lazy_sgd_c0s
+        >>> x = torch.randn(64, 4); y = torch.sign(x[:, 0])
+        >>> out = train_lazy_sgd_c0s(LazyTwoLayerNet(4, 32, seed=0), x, y,
+        ...                          LazyTrainConfig(max_epochs=50), [0.5, 1.0])
+        >>> [out[c][1].stop_reason for c in (0.5, 1.0)], out[0.5][1].steps <= out[1.0][1].steps
+        (['left_ball', 'left_ball'], True)
+    """
+    vals = sorted({float(c) for c in c0s})
+    if not vals:
+        raise InvalidInputError("c0s must hold at least one C0")
+    top = dataclasses.replace(cfg, c0=vals[-1])   # checks every C0 > 0 below
+    for c in vals[:-1]:
+        dataclasses.replace(cfg, c0=c)
+    main, snaps = _train(model, x, y, top, x_test, y_test, log, vals[:-1])
+    snaps[vals[-1]] = (model, main)
+    return snaps
+
+
+def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: LazyTrainConfig,
+           x_test: torch.Tensor | None, y_test: torch.Tensor | None,
+           log: Callable[[str], None] | None, snap_c0s: Sequence[float]
+           ) -> tuple[TrainResult, dict[float, tuple[nn.Module, TrainResult]]]:
+    """SGD of :func:`train_lazy_sgd` with ``cfg.c0``; for each C_0 of ``snap_c0s`` (each
+    smaller than ``cfg.c0``) a copy of the model and its result where that ball is left."""
     check_data(x, y, model.d)
     t0 = time.perf_counter()
     radius = lazy_radius(cfg.c0, model.m)
-    if max_deviation(model) > radius:
-        raise InvalidInputError(f"the model starts outside the lazy ball (radius {radius:.4g})")
+    smallest = min([radius] + [lazy_radius(c, model.m) for c in snap_c0s])
+    if max_deviation(model) > smallest:
+        raise InvalidInputError(f"the model starts outside the lazy ball (radius "
+                                f"{smallest:.4g})")
     dev = next(model.parameters()).device
     groups = model.lazy_groups()
     x, y = x.to(dev, groups[0].params[0].dtype), y.to(dev, groups[0].params[0].dtype)
+    if x_test is not None and y_test is not None:
+        check_data(x_test, y_test, model.d)
     params = [prm for g in groups for prm in g.params]
     n, steps, stop = x.shape[0], 0, "max_epochs"
     per_epoch = math.ceil(n / cfg.batch_size)
     epochs_done = float(cfg.max_epochs)
-    history = []
+    history: list[dict] = []
+    pending = sorted((lazy_radius(c, model.m), float(c)) for c in snap_c0s)
+    snaps: dict[float, tuple[nn.Module, TrainResult]] = {}
+
+    def finish(net: nn.Module, r: float, how: str, ep: float) -> TrainResult:
+        train_loss, train_acc = evaluate(net, x, y)
+        test_acc = float("nan")
+        if x_test is not None and y_test is not None:
+            test_acc = evaluate(net, x_test.to(dev, x.dtype), y_test.to(dev, x.dtype))[1]
+        return TrainResult(steps=steps, epochs=ep, stop_reason=how,
+                           max_deviation=max_deviation(net), radius=r,
+                           train_loss=train_loss, train_acc=train_acc, test_acc=test_acc,
+                           seconds=time.perf_counter() - t0,
+                           history=[dict(h) for h in history])
+
     for epoch in range(cfg.max_epochs):
         order = epoch_order(n, cfg.seed, epoch).to(dev)
         for k, i in enumerate(range(0, n, cfg.batch_size)):
@@ -398,6 +475,10 @@ def train_lazy_sgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                        for g in groups]
                 worst = max(float(g.row_sq_deviation(v).max()) for g, v in zip(groups, new,
                                                                                strict=True))
+                while pending and math.sqrt(worst) > pending[0][0]:   # a smaller ball's exit
+                    r, c = pending.pop(0)
+                    net = copy.deepcopy(model)
+                    snaps[c] = (net, finish(net, r, "left_ball", epoch + k / per_epoch))
                 if math.sqrt(worst) > radius:      # would leave the lazy ball: stop
                     stop, epochs_done = "left_ball", epoch + k / per_epoch
                     break
@@ -412,12 +493,9 @@ def train_lazy_sgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         if log:
             log(f"epoch {epoch + 1}: loss {tl:.4g}, acc {ta:.4f}, "
                 f"dev/radius {max_deviation(model) / radius:.3f}")
-    train_loss, train_acc = evaluate(model, x, y)
-    test_acc = float("nan")
-    if x_test is not None and y_test is not None:
-        check_data(x_test, y_test, model.d)
-        test_acc = evaluate(model, x_test.to(dev, x.dtype), y_test.to(dev, x.dtype))[1]
-    return TrainResult(steps=steps, epochs=epochs_done, stop_reason=stop,
-                       max_deviation=max_deviation(model), radius=radius,
-                       train_loss=train_loss, train_acc=train_acc, test_acc=test_acc,
-                       seconds=time.perf_counter() - t0, history=history)
+    result = finish(model, radius, stop, epochs_done)
+    for r, c in pending:       # balls never left: their run ends as this one
+        net = copy.deepcopy(model)
+        snaps[c] = (net, dataclasses.replace(result, radius=r,
+                                             history=[dict(h) for h in history]))
+    return result, snaps
