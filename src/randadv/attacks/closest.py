@@ -138,9 +138,9 @@ class ClosestAdversarial(MinNormAttack):
 
     def gradient_at_x(self, norm: str, budget: int | None) -> bool:
         # FMN's first step from x is the gradient of the f(x) pass
-        return "fmn" in self._methods(norm, float("inf") if budget is None else budget)
+        return "fmn" in self._methods()
 
-    def _methods(self, norm: str, budget: float) -> Sequence[str]:
+    def _methods(self) -> Sequence[str]:
         return ("fmn",) if self.methods is None else self.methods
 
     def search(self, problem: AttackProblem) -> Found:
@@ -155,7 +155,7 @@ class ClosestAdversarial(MinNormAttack):
             # median l1 distance / adv-lib FAB's was 1.0001 on the zoo fc net (FAB's own
             # 98% verified), 0.867 on the zoo ResNet (FAB's 85% verified), 1.003 on the
             # 10-16-16-1 nets (benchmarks/budget_probe.py)
-            methods = self._methods(norm, counter.budget)
+            methods = self._methods()
         bad = [m for m in methods if m not in METHODS]
         if bad or not methods:
             raise InvalidInputError(f"methods must be a non-empty subset of {METHODS}, got "

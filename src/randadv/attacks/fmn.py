@@ -46,6 +46,7 @@ from randadv.attacks.min_norm import (
     linear_distance_estimate,
     value_and_grad,
 )
+from randadv.protocol.adversarial import verified_flip
 from randadv.protocol.norms import dual_norm, lp_norm
 from randadv.protocol.piecewise import PiecewiseLinearStack
 from randadv.protocol.rounding import rounding_bound_of
@@ -129,7 +130,7 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
         loss = so * f
         adv = loss < 0
         dn = lp_norm(delta, norm)
-        keep = adv & (-loss > rounding_bound_of(f, g, y)) if clear else adv
+        keep = verified_flip(f, so, rounding_bound_of(f, g, y)) if clear else adv
         better = keep & (dn < best_d)
         best_d = torch.where(better, dn, best_d)
         best_y = torch.where(better.view(view), y, best_y)

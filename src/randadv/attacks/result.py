@@ -75,6 +75,13 @@ class FlipStepResult:
         return FlipStepResult(**{f.name: _to(getattr(self, f.name), device)
                                  for f in fields(self)})
 
+    @classmethod
+    def concat(cls, parts: list[FlipStepResult]) -> FlipStepResult:
+        """The results of consecutive batches of one search as one (the first one's
+        ``method``)."""
+        return cls(**{f.name: parts[0].method if f.name == "method" else
+                      torch.cat([getattr(q, f.name) for q in parts]) for f in fields(cls)})
+
     @property
     def flip_rate(self) -> float:
         return float(self.flipped.float().mean())

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from randadv.attacks import smallest_flip_step
+from randadv.attacks.result import FlipStepResult
 from randadv.data import load_binary_mnist
 from randadv.experiments.base import Param, UnitContext, require
 from randadv.nets.seeding import generator
@@ -72,3 +76,17 @@ def model_root(p: dict[str, Any] | Any, ctx: UnitContext) -> Path | None:
         return Path(p["model_dir"])
     out = getattr(ctx, "out", None)
     return Path(out) / "models" if out else None
+
+
+def exact_flip_steps(net64: nn.Module, x64: torch.Tensor, max_eta: float, rows: int
+                     ) -> FlipStepResult:
+    """The exact smallest flipping steps of a trained net (float64) at ``x64``, ``rows``
+    inputs at a time (bounded memory of the region walks), on the CPU; inputs with f = 0 get
+    eta NaN, recorded as not flipped."""
+    parts = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for i in range(0, x64.shape[0], rows):
+            parts.append(smallest_flip_step(net64, x64[i:i + rows], max_eta=max_eta,
+                                            exact=True).to("cpu"))
+    return FlipStepResult.concat(parts)

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import copy
 import itertools
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
 import torch
 
-from randadv.attacks import smallest_flip_step
 from randadv.experiments._lazy_common import (
+    exact_flip_steps,
     mnist01,
     mnist_training,
     model_root,
@@ -121,15 +119,7 @@ class LazyMultilayer(Experiment):
         net, res = ModelCache(model_root(p, ctx)).get_or_train(tc, ctx.device, train)
         net64 = copy.deepcopy(net).to(torch.float64).eval()
         x64 = xt.to(ctx.device, torch.float64)
-        parts = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            for i in range(0, x64.shape[0], ATTACK_ROWS):   # bounded memory of the walks
-                parts.append(smallest_flip_step(net64, x64[i:i + ATTACK_ROWS],
-                                                max_eta=p["max_eta"], exact=True).to("cpu"))
-        r = SimpleNamespace(**{k: torch.cat([getattr(q, k) for q in parts]) for k in
-                               ("f_x", "grad_norm", "eta", "eta_boundary", "flipped",
-                                "perturbation_norm")})
+        r = exact_flip_steps(net64, x64, p["max_eta"], ATTACK_ROWS)
         base = dict(depth=L, d=d, m=p["m"], c0=p["c0"], seed=unit["seed"],
                     test_acc=float(res["test_acc"]), steps=int(res["steps"]),
                     stop_reason=str(res["stop_reason"]),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
@@ -21,8 +20,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from randadv.attacks import smallest_flip_step
 from randadv.experiments._lazy_common import (
+    exact_flip_steps,
     mnist01,
     mnist_training,
     model_root,
@@ -172,38 +171,25 @@ class LazySGD(Experiment):
         cache = ModelCache(model_root(p, ctx))
         siblings = self.c0_siblings(unit, p)
 
-        def data() -> tuple[torch.Tensor, ...]:
+        def train() -> tuple[LazyTwoLayerNet, dict]:
             x, y = mnist01(p, "train", unit["d"], unit["normalize"], ctx.seed, p["n_train"])
             xt, yt = mnist01(p, "test", unit["d"], unit["normalize"], ctx.seed, p["n_test"])
-            return x.to(ctx.device), y.to(ctx.device), xt, yt
+            x, y = x.to(ctx.device), y.to(ctx.device)
+            net = LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"], bias=tc["bias"],
+                                  device=ctx.device)
+            cfg = LazyTrainConfig(c0=unit["c0"], lr=p["lr"], batch_size=p["batch_size"],
+                                  max_epochs=p["max_epochs"], seed=tc["order_seed"])
+            if cache.root is None or len(siblings) < 2:
+                return net, train_lazy_sgd(net, x, y, cfg, xt, yt).to_dict()
+            shared = train_lazy_sgd_c0s(net, x, y, cfg, siblings, xt, yt)
+            for c0, (model, res) in shared.items():     # the unit's own: get_or_train's put
+                tc_c0 = self.train_config(dict(unit, c0=c0), p, ctx.seed)
+                if c0 != unit["c0"] and cache.get(tc_c0) is None:
+                    cache.put(model, tc_c0, res.to_dict())
+            model, res = shared[unit["c0"]]
+            return model, res.to_dict()
 
-        def net() -> LazyTwoLayerNet:
-            return LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"], bias=tc["bias"],
-                                   device=ctx.device)
-
-        def cfg(c0: float) -> LazyTrainConfig:
-            return LazyTrainConfig(c0=c0, lr=p["lr"], batch_size=p["batch_size"],
-                                   max_epochs=p["max_epochs"], seed=tc["order_seed"])
-
-        def train() -> tuple[LazyTwoLayerNet, dict]:
-            x, y, xt, yt = data()
-            model = net()
-            return model, train_lazy_sgd(model, x, y, cfg(unit["c0"]), xt, yt).to_dict()
-
-        hit = cache.get(tc, ctx.device)
-        if hit is not None and "result" in hit[1]:
-            return hit[0], hit[1]["result"]
-        if cache.root is None or len(siblings) < 2:
-            return cache.get_or_train(tc, ctx.device, train)
-        x, y, xt, yt = data()
-        shared = train_lazy_sgd_c0s(net(), x, y, cfg(max(siblings)), siblings, xt, yt)
-        for c0, (model, res) in shared.items():
-            if c0 == unit["c0"] or cache.get(self.train_config(dict(unit, c0=c0), p,
-                                                               ctx.seed)) is None:
-                cache.put(model, self.train_config(dict(unit, c0=c0), p, ctx.seed),
-                          res.to_dict())
-        model, res = shared[unit["c0"]]
-        return model, res.to_dict()
+        return cache.get_or_train(tc, ctx.device, train)
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
@@ -211,14 +197,7 @@ class LazySGD(Experiment):
         xt, yt = mnist01(p, "test", unit["d"], unit["normalize"], ctx.seed, p["n_test"])
         net64 = copy.deepcopy(net).to(torch.float64).eval()
         x64 = xt.to(ctx.device, torch.float64)
-        parts = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)   # f = 0 rows: eta NaN, recorded
-            for i in range(0, x64.shape[0], 512):
-                parts.append(smallest_flip_step(net64, x64[i:i + 512], max_eta=p["max_eta"],
-                                                exact=True).to("cpu"))
-        cat = {k: torch.cat([getattr(r, k) for r in parts]) for k in
-               ("f_x", "grad_norm", "eta", "eta_boundary", "flipped", "perturbation_norm")}
+        r = exact_flip_steps(net64, x64, p["max_eta"], 512)
         x_norm = xt.double().norm(dim=1)
         base = dict(d=unit["d"], m=unit["m"], c0=unit["c0"], normalize=unit["normalize"],
                     bias=net.has_bias, seed=unit["seed"], test_acc=float(res["test_acc"]),
@@ -228,12 +207,12 @@ class LazySGD(Experiment):
                     train_seconds=float(res["seconds"]))
         out = []
         for i in range(x64.shape[0]):
-            f = float(cat["f_x"][i])
+            f = float(r.f_x[i])
             out.append(dict(base, index=i, y=int(yt[i]), f_x=f, correct=bool(f * yt[i] > 0),
-                            grad_norm=float(cat["grad_norm"][i]), eta=float(cat["eta"][i]),
-                            eta_boundary=float(cat["eta_boundary"][i]),
-                            flipped=bool(cat["flipped"][i]),
-                            perturbation_norm=float(cat["perturbation_norm"][i]),
+                            grad_norm=float(r.grad_norm[i]), eta=float(r.eta[i]),
+                            eta_boundary=float(r.eta_boundary[i]),
+                            flipped=bool(r.flipped[i]),
+                            perturbation_norm=float(r.perturbation_norm[i]),
                             x_norm=float(x_norm[i])))
         return out
 
