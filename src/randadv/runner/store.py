@@ -136,9 +136,10 @@ class ResultStore:
                     raise StoreError(f"{self.folder} holds results of experiment {row!r}, "
                                      f"not {experiment!r}")
                 cols = _meta_row(con, "columns")
-                if verify and cols is not None and [tuple(c) for c in json.loads(cols)] != [
+                stored_cols = [tuple(c) for c in json.loads(cols)] if cols is not None else None
+                if verify and stored_cols is not None and stored_cols != [
                         tuple(c) for c in self.columns]:
-                    stored = [c[0] for c in json.loads(cols)]
+                    stored = [c[0] for c in stored_cols]
                     names = [c[0] for c in self.columns]
                     raise StoreError(
                         f"{self.folder} holds records with other columns than this version "
