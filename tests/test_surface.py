@@ -324,3 +324,16 @@ def test_docs_pages_hold_no_lab_notebook_history():
     for page in pages:
         for i, line in enumerate(page.read_text().splitlines(), 1):
             assert not bad.search(line), f"{page.name}:{i}: {line}"
+
+
+def test_every_experiment_has_its_report_notes_as_package_data():
+    import pathlib
+
+    from randadv.experiments.base import report_notes
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    assert '"experiments/notes/*.md"' in (root / "pyproject.toml").read_text()
+    for name, exp in EXPERIMENTS.items():
+        assert exp.report_notes and exp.report_notes == report_notes(name), name
+        assert "\n" not in exp.report_notes.replace("\n\n", ""), name   # lines joined
+    assert report_notes("no-such-experiment") == ""

@@ -267,31 +267,6 @@ class AttackOptimality(Experiment):
     }
     record = Record
 
-    report_notes = (
-        "Networks: fc = randadv.nets.DeepReLUNet (Gaussian weights N(0, 1/fan_in) in the first "
-        "layer, He-scaled N(0, 2/fan_in) after, Gaussian output, biases N(0, bias_std^2)); conv ="
-        " ConvNetBuilder 3x3 'same' convolutions (He normal), optional sum pooling, linear "
-        "output, copied into a plain nn.Sequential for the MILP. All float64. Inputs: uniform in "
-        "[0, 1]^n with the box [0, 1]^n imposed on x_adv (the paper's random images), or N(0, I) "
-        "without a box. Exact: randadv.exact.min_distance (HiGHS l1/linf, SCIP l2; l2 is skipped "
-        "when pyscipopt is missing), time_limit seconds per solve: status time_limit keeps a "
-        "valid dual lower bound; status infeasible means no sign change inside the box. Attack: "
-        "randadv.attacks.closest_adversarial, one input at a time (attack_seconds is per input), "
-        "for each n_starts. ratio = attack distance / exact distance (the exact witness's "
-        "distance) where the solve is optimal and the attack succeeded. The hard check compares "
-        "the attack with the solver's lower bound minus tol = (rel_gap + margin) d + "
-        "objective-row slack + eps (1 + sum_l ||df/dh_l||_1) / ||grad f||_* with eps = 1e-6 the "
-        "solvers' feasibility tolerance (see solver_tolerance). radius_unit is the Corollary 1 l1"
-        " radius (eq. (16)) for delta = 1, carried to l_p by eq. (23) (Remark 5): r_p(delta) = "
-        "delta * radius_unit; the corollary is an infinite-width statement, these nets are "
-        "narrow. Cost: exact solves dominate (l2/SCIP most). Quick: 3-4 minutes wall on the "
-        "loaded shared 2-core machine (130-170 s of exact solves, 35-45 s of attacks). Paper (7 "
-        "architectures x 5 nets x 2 input laws x 3 norms x 10 points, 120 s per solve at most): "
-        "about 6 CPU-hours estimated from the measured per-solve times (fc:20:32-32 in l2 reaches"
-        " the time limit on most inputs and dominates); use --workers. --dry-run needs "
-        "--calibrate-seconds of a few minutes, and its linear cost model (unit_cost) is rough for"
-        " the conv nets, whose many stable ReLUs make them cheaper than their hidden-neuron count"
-        " suggests.")
 
     def validate(self, p: dict[str, Any]) -> None:
         for spec in p["archs"]:

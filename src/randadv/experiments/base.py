@@ -9,6 +9,7 @@ import json
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,7 @@ class Experiment:
     record: type | None = None   # a TypedDict of one record: its fields give ``columns``
     columns: tuple[tuple[str, str], ...] = ()   # (name, type) of the stored record fields
     param_help: Mapping[str, str] = {}   # --set key -> its meaning (`randadv params NAME`)
+    report_notes: str = ""   # prose of the report's Notes: notes/<name>.md (see report_notes)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """From ``parameters``: ``param_help``, and ``profiles`` as whole parameter sets (each
@@ -179,6 +181,8 @@ class Experiment:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("record") is not None:
             cls.columns = record_columns(cls.record)
+        if cls.name and "report_notes" not in cls.__dict__:
+            cls.report_notes = report_notes(cls.name)
         if "parameters" not in cls.__dict__:
             return
         cls.param_help = {k: p.help or COMMON_HELP[k] for k, p in cls.parameters.items()}
@@ -274,6 +278,16 @@ def record_columns(record: type) -> tuple[tuple[str, str], ...]:
     if bad:
         raise TypeError(f"{record.__name__}: fields {bad} are not int, float, str or bool")
     return tuple((k, COLUMN_TYPES[t]) for k, t in hints.items())
+
+
+def report_notes(name: str) -> str:
+    """The Notes of experiment ``name``'s report: the Markdown file ``notes/<name>.md`` of this
+    package (empty if there is none), each paragraph's wrapped lines joined into one line."""
+    path = resources.files("randadv.experiments").joinpath("notes", f"{name}.md")
+    if not path.is_file():
+        return ""
+    paragraphs = path.read_text(encoding="utf-8").strip().split("\n\n")
+    return "\n\n".join(" ".join(p.split("\n")) for p in paragraphs)
 
 
 ANY_SIZE = "any size (an exact statement, or a check of the measurement itself)"

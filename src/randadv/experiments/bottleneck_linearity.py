@@ -84,20 +84,6 @@ class BottleneckLinearity(Experiment):
                       n_scan=12, bisect_steps=6),
     }
     record = Record
-    report_notes = (
-        "Inputs have ||x|| = sqrt(d). The radius is the largest r at which the search of "
-        "`randadv.attacks.linearity` (random directions on the sphere of radius r, the two "
-        "gradient directions, then projected ascent on a smoothed surrogate whose ReLU gates have "
-        "a temperature proportional to r) found a relative gradient change below eps; it brackets "
-        "the crossing on a geometric scan from d^-1/2/10 to 2 sqrt(d), then bisects. The search "
-        "finds a change from below, so R is estimated from above (for one hidden layer it is "
-        "within about a factor 2 of a structured upper bound that flips the units nearest to their "
-        "threshold). Heuristic scaling for one hidden layer of width m << d: flipping the p m "
-        "units nearest to threshold costs r^2 ~ m p^3 and changes the gradient by ~ sqrt(2p) of "
-        "its norm, so R_eps ~ sqrt(m) eps^3 once m eps^2 >> 1; at smaller m one unit flip already "
-        "changes the gradient by ~ sqrt(2/m), which flattens the curve. The exponent of 1/2 is "
-        "therefore approached from below as eps sqrt(m) grows. `d_min` includes d (the paper's "
-        "definition); the bottleneck widths are all below d and the other widths.")
 
     def validate(self, p: dict[str, Any]) -> None:
         require(p["d"] * max(p["width"], max(p["bottleneck"])) <= 10**8, "layers over 1e8 weights")

@@ -143,33 +143,6 @@ class ClosestAdversarial(Experiment):
     }
     record = Record
 
-    report_notes = (
-        "Networks: randadv.nets.zoo with He-normal weights and zero biases, 3-channel s x s "
-        "inputs with i.i.d. U[0, 1] pixels, scalar output (the sign is the class). `resnet` is "
-        "the paper's simplified ResNet-20 (Figures 1-2); `fc` (n -> 100 -> 100 -> 1), `lenet` "
-        "and `conv4` are the other networks of the supplementary experiments. Distances come "
-        "from randadv's closest_adversarial (FMN in the norm, then boundary projection; "
-        "every example verified by a forward pass and re-checked by a second one, column "
-        "`recheck`): upper bounds of the true minimal distances. The distance in norm p is the "
-        "smallest l_p distance over the examples found by all three norms' attacks (`own_norm`: "
-        "the p-norm attack's own example was the closest); a point with none (`success` False) "
-        "counts as +inf in medians and percentiles. Fits: least squares of log median vs log n "
-        "over the sizes; standard errors from 400 bootstrap resamples of the networks of every "
-        "cell. Corollary 1's radius r_p(delta) = eq. (16) x n^{1/p - 1} (eq. (23)) is computed "
-        "per point from its ||x||_2 and the architecture's pixel ratio |I^(L_f)|/|I^(0)|; it is "
-        "an infinite-width statement and its constants are not sharp (Remark 2): here it is "
-        "2-3 orders of magnitude below the measured distances, so the check that distances "
-        "exceed it is weak. Quick profile: fc at s = 12..60 (step 8) and the ResNet at "
-        "s = 12..36 (step 8), 6 nets x 2 points per cell, 10 attack steps, 1 start: 3.4 "
-        "minutes (195 s of units) on the loaded shared 2-core machine; the ResNet's exponents "
-        "are loose there (SE 0.2-0.3, range n = 432..3888); `--set architectures=resnet --set "
-        "sizes=12,24,36,48,60 --set size_caps=none --set nets=12` (14 minutes) gives SE 0.1. "
-        "Paper profile (all four architectures, s = 12..60 step 4, 200 nets x 10 points, 20 "
-        "steps, 3 starts): 10,400 units, 350-400 CPU-core-hours on this machine: the cost "
-        "model fitted to unit timings gives 320 h (ResNet 63 h, conv4 165 h, LeNet 87 h, fc "
-        "3 h) and `--dry-run --calibrate-seconds 600` at least 14.8 days = 355 h (its dearest "
-        "unit, conv4 at s = 60, 10 points, was still running after 600 s). Run it on a Ray "
-        "cluster or with --device cuda.")
 
     # ------------------------------------------------------------------ configuration
     def validate(self, p: dict[str, Any]) -> None:

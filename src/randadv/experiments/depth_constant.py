@@ -55,28 +55,6 @@ def quantile_inf(values: np.ndarray, q: float) -> float:
     return float(v[lo] + (v[hi] - v[lo]) * (pos - lo))
 
 
-PAPER_COST = (
-    "Cost, one thread on the shared 2-core machine: quick (width 64, depths to 128, 4 nets x 24 "
-    "points, 64 units, exact at every depth) 46 s wall at load 1, 118 s at load 5. Paper (width "
-    "256, depths to 512, 20 nets x 100 points, 600 units): `--dry-run` can only bound it (at "
-    "least 8.9 h; its dearest unit, d = 256, L = 512, did not finish in 400 s); a ray that does "
-    "not flip crosses ~depth x width / 2 regions, and rays timed at width 256 took about 3 / 10 / "
-    "17-73 / 60-210 s at L = 64 / 128 / 256 / 512 (load 4), i.e. about 300 CPU-hours in all "
-    "(within a factor 2): a cluster job (`--executor ray`). `--set exact_max_depth=128` searches "
-    "the depths above 128 on the grid instead (about 3 s per ray at L = 512), about 35 "
-    "CPU-hours, at the price of exactness there.")
-
-
-PLATEAU = (
-    "The dispersion var_x f / mean_x f^2 levels off near 0.1 for L >= 16 at width 64 while "
-    "1 - mean c^L falls to 2e-3 at L = 128. That is finite width, not float precision: the "
-    "same nets (same seeds, d = 64, 4 nets x 24 points) evaluated in float64 give the float32 "
-    "values to three digits (L = 64: 0.0907, L = 128: 0.101), while widening the layers brings "
-    "the dispersion down towards the map: at L = 64, 0.091 / 0.044 / 0.015 at width 64 / 256 / "
-    "1024 (theory 0.0076); at L = 128, 0.101 / 0.057 / 0.011 (theory 0.0022): a finite-width "
-    "correction that grows with depth and shrinks with width. ")
-
-
 # one record (a row of the results table) of a unit
 Record = TypedDict("Record", {"kind": str, "d": int, "width": int, "depth": int, "net": int,
                               "index": int, "rho0": float, "corr": float, "corr_theory": float,
@@ -120,29 +98,6 @@ class DepthConstant(Experiment):
                       nets=20, points=100, pairs=20, exact_max_depth=512),
     }
     record = Record
-    report_notes = (
-        "Theorem 3.1 needs L >= d^3 and k >= (L d)^20: far out of reach (d = 16 would need "
-        "L >= 4096 and k >= 10^96); the experiment shows the trend at L <= 128. Hidden weights "
-        "use He scaling (`hidden_gain = 2`) so that f and grad f keep the scale of the two-layer "
-        "nets at every depth and |eta| < 20 means the same thing at every L; by positive "
-        "homogeneity this is the NN-DEF network of the same seed times 2^((L-1)/2), so every "
-        "scale-free quantity (spread, correlations, ||eta grad f|| / ||x||) is that of NN-DEF, and "
-        "the NN-DEF eta is 2^(L-1) times the one recorded. `corr` is the cosine between the "
-        "last-layer images relu(z_L(x)), relu(z_L(y)); at infinite width it is c^L(rho0), the "
-        "L-th iterate of the map of Lemma 3.2. `corr_theory` of the point rows is the mean of "
-        "c^L(x_i . x_j / d) over the network's points (i, j, diagonal included): at infinite width "
-        "E var_x f / E mean_x f^2 = 1 - that mean (the normalised dispersion of f on the sphere). "
-        "Flipping steps are searched up to |eta| <= max(max_eta, max_rel ||x|| / ||grad f||), "
-        "i.e. every step the |eta| < 20 criterion counts and every perturbation up to "
-        "max_rel ||x||; inputs with none count as +inf in the medians. The search is exact (the "
-        "layer sweep of `attacks.piecewise_linear`: every linear region the ray crosses, about "
-        "depth x width / 2 of them for a ray that does not flip) for depth <= exact_max_depth "
-        "(all depths in the quick and paper profiles), else the first sign change on a grid of "
-        "n_grid steps + Newton, which can miss a narrow excursion of f across 0 (seen once in 24 "
-        "rays at d = 64, L = 64, width 64: eta 9.46 on the grid against 0.375 exactly). By "
-        "Lemma 2.1, the linearised value sqrt(d) |f| / (||grad f|| ||x||) has the law of "
-        "sqrt(d)|u_1| at every depth (median -> 0.674): the drawn baseline. " + PLATEAU
-        + PAPER_COST)
 
     def validate(self, p: dict[str, Any]) -> None:
         require(max(p["depth"]) * p["width"] ** 2 <= 10**9, "depth x width^2 over 1e9 weights")

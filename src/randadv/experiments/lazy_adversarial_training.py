@@ -102,28 +102,6 @@ class LazyAdversarialTraining(Experiment):
     }
     record = Record
 
-    report_notes = (
-        "Algorithm 1 as written: each epoch PGD-l2 examples of the whole training set (T2 steps "
-        "of 2.5 R / T2 along the normalised gradient, exact projection onto B_2(x, R) cap "
-        "[0, 1]^d, starting at x), ceil(n / bs) SGD steps with the *sum* of the logistic "
-        "losses over a mini-batch (line 9; beta = 0.01, bs = 64: bs is not given by the paper), "
-        "then the projection of every w_s onto B_2(w_s0, V). The robust training accuracy of "
-        "each epoch's starting weights is measured on that epoch's PGD examples; training stops "
-        "when it does not increase (`patience` epochs) and the best weights are restored. The "
-        "test attack is PGD-l2 with `pgd_steps_test` steps (best iterate kept, plus "
-        "`pgd_restarts` random starts), every example verified by a forward pass (budget, box, "
-        "sign). Data: ||x|| = 1 (Section 5.2), no biases (Definition 2.1). The quick profile "
-        "subsamples 2,000 training and 200 test images and uses 10 PGD steps in training, 20 "
-        "at test, 6 epochs at most, a 3 x 3 (d, R) and a 2 x 3 (m, V) grid, one seed: robust "
-        "accuracies are then noisier, models less trained and the attack weaker than the "
-        "paper's (T2 = 100, full data, 5 seeds); it takes about 3-4 minutes on 2 CPU cores. Cost "
-        "of the paper profile (1,305 units), measured on one CPU core: a PGD pass over the "
-        "training set (12,665 images x 101 steps) takes 14 s at d = 25, 17 s at d = 100, 69 s at "
-        "d = 400, 161 s at d = 784 (m = 100 or 1000) and 910 s at d = 784, m = 1e4; a unit "
-        "makes epochs + 1 passes (4-14 at d <= 100, mean 7.5): about 20 min per unit at "
-        "d = 784, m = 1000 and 1.9 h at m = 1e4, ~240 CPU-core-hours in all (130 if every unit "
-        "stops after 3 epochs, 680 if all run 20). Use `--device cuda` or `--executor ray`; "
-        "`--set parts=budget` (or `width`) runs one panel of Figure 4.")
 
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"] + [p["d_width"]])

@@ -71,19 +71,6 @@ class LazyMultilayer(Experiment):
     }
     record = Record
 
-    report_notes = (
-        "Not in the paper (its Section 6 open question). Net: h_1 = relu(W_1 x) with W_1 rows "
-        "N(0, I_d) (Definition 2.1), h_l = relu(m^-1/2 Theta_l h_{l-1}) with Theta_l entries "
-        "N(0, 1) (NN-DEF effective weights), f = m^-1/2 a . h_L, a = +-1 fixed; no biases; "
-        "||x|| = 1. SGD on the raw parameters (lr 0.1, batch 64); a step that would take any raw "
-        "row of any layer farther than C0/sqrt(m) from its initialisation is not taken and "
-        "training stops. L = 1 is the paper's model (Figure 5 setting). The attack is the exact "
-        "smallest |eta| <= max_eta along grad f(x) (region walk), verified by a forward pass. "
-        "The quick profile (m = 500, at most 3 epochs, 200 test images, one seed) takes about "
-        "3 minutes on 2 CPU cores; the paper-style profile (m = 2000, 7 d x 4 depths x 5 seeds, "
-        "full data, 20 epochs) is about 8-27 CPU-core-hours, extrapolated from timed pieces "
-        "(L = 3, 4 at d = 784: 0.13-0.17 s an SGD step, 0.06-0.11 s an attacked test image; "
-        "the attack dearer at small d).")
 
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"])

@@ -88,32 +88,6 @@ class LazySGD(Experiment):
     }
     record = Record
 
-    report_notes = (
-        "Model (Definition 2.1): f(x) = m^-1/2 sum_s a_s relu(w_s . x [+ b_s]), w_s0 ~ N(0, I_d), "
-        "a_s = +-1 fixed. Following Appendix A, raw-pixel runs (`normalize=False`) use "
-        "first-layer biases (b_s0 ~ U(-1/sqrt d, 1/sqrt d), PyTorch's default; the paper does "
-        "not say) and normalised runs (||x|| = 1) do not (`bias=paper`). SGD: logistic loss, "
-        "lr 0.1, batch size 64 (not given by the paper: our choice), data order from a seeded "
-        "generator; a step that would take max_s ||w_s - w_s0|| (with the bias: of (w_s, b_s)) "
-        "beyond C0/sqrt(m) is not taken and training stops, so every model lies in the lazy "
-        "ball (`max_dev_ratio` <= 1); `max_epochs` caps runs that never leave it "
-        "(`stop_reason=max_epochs`). The attack is the exact smallest |eta| <= max_eta along "
-        "grad f(x) (kink sweep, float64), verified by a forward pass. `delta_mean` is the mean "
-        "smallest ||delta|| / ||x|| over flipped test examples (the paper normalises by the input "
-        "norm); for bias-free nets it is scale invariant, so raw-pixel and normalised data give "
-        "the same d^-1/2 rate, while eta and ||grad f|| on raw pixels carry the extra factors "
-        "||x||^-1 and ||x||^0 of f's positive homogeneity (||x|| grows like sqrt(d) under "
-        "area downsampling). `grid=figures` runs the two slices of the paper (all m at C0 = "
-        "c0[0]: Figures 2/5; all C0 at m = max(m): Figures 3/6); `grid=full` their product. "
-        "`n_train`/`n_test` > 0 subsample the data (same subset for every cell); the quick "
-        "profile attacks 500 of the 2,115 test images, uses m = 1000 only, one seed and at "
-        "most 5 epochs (C0 = 40 models then stop inside the ball): about 7 minutes on 2 busy "
-        "CPU cores. Cost of the paper profile (420 units), from single-core CPU timings at "
-        "d = 784, m = 1e5 (1.31 s per SGD step, 31 s per training-set evaluation, 0.057 s per "
-        "attacked test image) and one training run serving the four C0 of a cell (up to "
-        "20 epochs = 3,960 steps; the smaller C0 are snapshots at their ball's exit): about 50 "
-        "CPU-core-hours, dominated by the 280 units "
-        "at m = 1e5 (use `--device cuda`; not timed on a GPU here).")
 
     # ------------------------------------------------------------------ configuration
     def validate(self, p: dict[str, Any]) -> None:

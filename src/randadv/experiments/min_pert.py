@@ -65,21 +65,6 @@ class MinPert(Experiment):
         "paper": dict(d=10000, k=[10, 50, 100, 500, 1000, 5000, 10000], inputs=1),
     }
     record = Record
-    report_notes = (
-        "W_1 has i.i.d. N(0, 1) entries as in Appendix D (the scale does not matter: the row "
-        "space is that of any Gaussian matrix); x is uniform on the sphere of radius sqrt(d), "
-        "independent of W_1. ||W_1^+ W_1 x|| is computed as the norm of the projection of x on "
-        "the row space of W_1 (Householder QR of W_1^T in float64 with torch; equal to "
-        "`randadv.theory.min_pert_ratio`, whose numpy BLAS oversubscribes a shared machine). "
-        "For k < d, "
-        "(||delta*|| / ||x||)^2 ~ Beta(k/2, (d-k)/2) exactly, so the run mean is compared with the "
-        "exact mean E sqrt(Beta) = Gamma((k+1)/2) Gamma(d/2) / (Gamma(k/2) Gamma((d+1)/2)) "
-        "(slightly below sqrt(k/d), by Jensen) with the standard error across runs; for k >= d the "
-        "ratio is 1. The quick profile keeps the paper's k/d ratios at d = 1000. Cost: one QR of a "
-        "d x k matrix per run, O(d k^2): measured 3.8 s at d = k = 2000 and 19 s at d = k = 4000 "
-        "on 2 busy cores, which extrapolates to ~5 min for k = 10000 and ~6.5 min per run of the "
-        "paper profile (d = 10000), about an hour for its 10 runs (minutes on a GPU or more "
-        "cores).")
 
     def validate(self, p: dict[str, Any]) -> None:
         big = [k for k in p["k"] if k * p["d"] > MAX_ENTRIES]

@@ -105,31 +105,6 @@ class MultilayerSingleStep(Experiment):
                       bottleneck_width=16, poly_cap=4096, nets=20, inputs=50),
     }
     record = Record
-    report_notes = (
-        "Families (hidden widths d_1..d_L; `width` k, `bottleneck_width` b): constant k,...,k; "
-        "widening k/4 -> 4k geometrically; narrowing 4k -> k/4; bottleneck k,...,b,...,k (b at "
-        "layer ceil(L/2)); polynomial ceil(sqrt d), min(d^2, poly_cap), ceil(sqrt d), ... "
-        "(alternating). Weights follow NN-DEF (N(0, 1/fan_in), output N(0, I/d_L)), so for every "
-        "width E f(x)^2 = E||grad f(x)||^2 = 2^-L at ||x|| = sqrt(d) (NNGP recursion, "
-        "`theory.nngp_kernel`, `theory.expected_grad_norm_sq`; exact at finite width by the sign "
-        "symmetry of Lemma 2.1). By Lemma 2.1 the law of grad f(x) is rotation invariant, and "
-        "f(x) = grad f(x) . x (Lemma 2.2), so the linearised relative perturbation "
-        "|f| / (||grad f|| ||x||) is distributed exactly as |u_1|, u uniform on S^{d-1}, at every "
-        "width and depth: mean Gamma(d/2) / (sqrt(pi) Gamma((d+1)/2)) ~ sqrt(2/(pi d)). The rate "
-        "of Theorem 1.1, c_3 sqrt(log(1/delta)/d), is drawn with the constant of this linear "
-        "limit (stated, not fitted): c_3 sqrt(log(1/delta)) = the (1-delta)-quantile of "
-        "sqrt(d)|u_1| (1.645 at delta = 0.1). The flipping step is searched up to |eta| <= "
-        "max(max_eta, max_rel ||x|| / ||grad f||), i.e. every perturbation up to max_rel ||x||; "
-        "'flipped' means a flip within that bound. The NN-DEF scale makes eta grow like 2^(L/2) "
-        "(|f| / ||grad f||^2), which the relative perturbation does not see. The first root "
-        "along the ray is exact (the layer sweep of `attacks.piecewise_linear`: every linear "
-        "region the ray crosses, all inputs of a net at once). Cost, one thread on the shared "
-        "2-core machine: quick (k = 64, 8 nets x 16 inputs, 640 units) 31 s wall at load 1, 83 s "
-        "at load 5; paper (k = 512, d up to 4096, 20 nets x 50 inputs, 4000 units) 4.3 h by "
-        "`--dry-run` (its dearest unit, polynomial L = 8, d = 64, took 85 s and 2 GiB), about "
-        "12 h extrapolated from one net of every even-depth cell timed at load 4-5; cells with a "
-        "narrow layer (polynomial, bottleneck) dominate, their rays rarely flip and are swept "
-        "over ~10^4 regions to the end of their bound.")
 
     def validate(self, p: dict[str, Any]) -> None:
         for cell in self.cells(p):

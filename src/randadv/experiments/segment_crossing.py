@@ -155,30 +155,6 @@ class SegmentCrossing(Experiment):
     }
     record = Record
 
-    report_notes = (
-        "Families: mlpL = randadv.nets.DeepReLUNet([n] + [width] * L) (bias-free, He-scaled "
-        "hidden layers, Gaussian output), flat inputs of dimension n in `dims`; fc = the zoo's "
-        "RandomFCNet (n -> 100 -> 100 -> 1, He normal, no biases) and resnet = RandomResNet "
-        "(`resnet_widths`, `resnet_blocks` per stage), on channels x s x s images, n = 3 s^2 for "
-        "s in `image_sizes`. fc is copied into a plain nn.Sequential so the exact region walk "
-        "applies; resnet is walked exactly when its dense affine layers are small (under 4e6 "
-        "weights, e.g. 4x4 images with resnet_widths 8-16-32), else uses the bracketed search "
-        "(n_grid points on [0, t_cap ||x||]; two crossings closer than the grid step may be "
-        "missed; column `exact` False). t* is the "
-        "first crossing with t <= t_cap ||x||_2, verified by a forward pass just past it; "
-        "directions without one count as +inf. Corollary 1: r(delta) = pi ||x||_2 delta / (2 M + "
-        "pi) with M = pixel_ratio^(-1/2) (= 1 for fully connected nets, about 4 for the resnet, "
-        "whose two stride-2 stages keep 1/16 of the pixels); `radius_unit` = r(1). The q-quantile"
-        " of t* must be >= r(q) (P(t* <= r(q)) <= q). The median of t* is +inf here: 55-70% of "
-        "directions never cross (see nngp_end_flip), so the exponents are fitted on the "
-        "q-quantile (q = 0.1) and on the median over crossing directions; standard errors by "
-        "bootstrap over networks. Cost: the exact walk costs one forward pass per linear region "
-        "crossed. Quick: about 45 s wall on the shared 2-core machine. Paper (width 512, mlp4, n "
-        "up to 16384, 50 nets x 100 directions per cell, and the full residual network on "
-        "12..32-pixel images by the bracketed search: 512 forward passes per direction at ~10 ms "
-        "per 32x32 image on one core): about 23 CPU-hours, nearly all resnet; use --device cuda. "
-        "--dry-run reports only a lower bound (2.6 h) because the largest resnet unit exceeds the"
-        " default calibration budget.")
 
     def validate(self, p: dict[str, Any]) -> None:
         for fam in p["families"]:

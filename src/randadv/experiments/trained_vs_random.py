@@ -94,31 +94,6 @@ class TrainedVsRandom(Experiment):
     }
     record = Record
 
-    report_notes = (
-        "Network: the simplified residual network of randadv.nets.zoo (He-normal weights, "
-        "stem + stages of residual blocks, linear output); the paper profile uses its "
-        "defaults (widths 32/64/128, 3 blocks per stage). Training: Adam on the logistic loss "
-        "of the scalar output, batch 32, seeded data order; the paper profile follows the paper "
-        "(lr 1e-4, 15 epochs on MNIST; use `--set epochs=25 --set dataset=cifar10` with a "
-        "CIFAR-10 `--data-dir` for CIFAR-10). The quick profile trains a much smaller net (widths "
-        "8/16/32, one block per stage) for 2 epochs at lr 1e-3 on 4,000 training images and "
-        "attacks 20 points per kind: its trained nets are less accurate than the paper's. "
-        "Distances are those of randadv's closest_adversarial (DeepFool + FAB (+ FMN for l1), "
-        "boundary projection, verified): upper bounds of the true minimal distances; each "
-        "point is attacked in every norm and its distance in norm p is the smallest l_p "
-        "distance over all verified adversarial examples found for it (`own_norm` says the "
-        "p-norm attack's own example was the closest); `success` False (distance inf) means "
-        "no attack found one in the box. MNIST "
-        "parity: even digits y = -1, odd y = +1; CIFAR-10 as in the paper: {airplane, bird, "
-        "deer, frog, ship} (classes 0, 2, 4, 6, 8) vs {automobile, cat, dog, horse, truck} "
-        "(1, 3, 5, 7, 9). Trained checkpoints are kept (resumable) under "
-        "`model_dir` when given. The quick profile takes about 1.5 minutes on 2 CPU cores. The "
-        "paper profile (full ResNet, 60,000 images x 15 epochs, 200 points x 3 kinds x 3 "
-        "norms, 3 starts, 20 steps), measured on one CPU core: 0.28 s per Adam step of 32 "
-        "images (8.7 min an epoch) plus 4.9 min per evaluation of the training set after "
-        "each epoch, 3.5 h of training a net; the attacks 0.65-0.68 s per point and start, "
-        "20 min a unit; about 21 CPU-core-hours for 5 nets: use `--device cuda` or "
-        "`--executor ray` (its longest unit, a trained net, takes about 4 h).")
 
     def validate(self, p: dict[str, Any]) -> None:
         side = 28 if p["dataset"] == "mnist" else 32

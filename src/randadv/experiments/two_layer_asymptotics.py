@@ -66,14 +66,6 @@ class TwoLayerAsymptotics(Experiment):
     }
     record = Record
 
-    report_notes = (
-        "Every record is one independent (network, input) pair drawn from the exact joint law "
-        "of (W x, W grad f(x)) given ||x|| = sqrt(d) (derivation: "
-        "`randadv.theory.two_layer_law` and docs/experiments-two-layer-asymptotics.md), so the "
-        "standard errors are plain std / sqrt(n). The flip is checked on the same k numbers "
-        "(float64 sum above its rounding bound), not by a forward pass: no net exists. Cost is "
-        "O(k) per pair whatever d; memory about 160 bytes per unit of one pair at its peak, so "
-        "k = 1e8 needs about 16 GB per pair in flight.")
 
     def cells(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(activation=a, d=int(d), k=int(k))

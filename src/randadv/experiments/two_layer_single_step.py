@@ -85,22 +85,6 @@ class TwoLayerSingleStep(Experiment):
     }
     record = Record
 
-    report_notes = (
-        "Deep networks use NN-DEF weights (N(0, 1/fan_in), Bartlett et al. 2021) after the first "
-        "layer by default (`hidden_gain=1`). For ReLU every hidden layer then halves the "
-        "pre-activation variance, so E f^2 = E||grad f||^2 = 2^-L and the linearised step "
-        "|f| / ||grad f||^2 grows like 2^(L/2): even at infinite width a fixed search bound "
-        "|eta| < 20 misses a fraction P(|f| > 20 E||grad f||^2) of the inputs (1.2% at L = 6). "
-        "The perturbation ||eta grad f|| = |f| / ||grad f|| does not depend on this scale. "
-        "`--set hidden_gain=2` (He scaling) keeps f and grad f at the L = 1 scale at every "
-        "depth. The grid cells with depth > 1 are limited to k <= deep_max_k.\n\n"
-        "Cost of the `paper` profile (100 networks x 100 inputs, d up to 5000, k up to 10^6), "
-        "extrapolated from measurements on 2 CPU cores: one hidden layer costs about 22 ns per "
-        "weight per network when the weights fit in memory and about 60 ns when they are "
-        "streamed (k*d*4 bytes > 2 GiB), so the L = 1 cells (sum of d*k = 7.4e9 weights) take "
-        "5-12 hours; the deep cells walk linear regions with k x k hidden layers (one L = 2, "
-        "k = 3000, d = 1000 network with 100 inputs: 62 s on a loaded machine), so depths 2-6 at "
-        "k = 10^4 take days on 2 cores. Run it on a GPU (`--device cuda`) or a cluster.")
 
     def validate(self, p: dict[str, Any]) -> None:
         for cell in self.cells(p):

@@ -88,34 +88,6 @@ class WidthWindow(Experiment):
                       gp_samples=400_000),
     }
     record = Record
-    report_notes = (
-        "Nets: `TwoLayerRandomNet(d, k, activation)`, f(x) = k^-1/2 sum_l a_l psi(w_l . x), "
-        "w_l ~ N(0, I/d), a_l = +-1, float32; k = round(r d) for r on the log grid (cells whose k "
-        "coincide are merged). Inputs: uniform on the sphere of radius sqrt(d), the same inputs "
-        "for every k at a given (d, net index); nets independent across cells. The smallest "
-        "flipping step is exact for ReLU (kink sweep) and a grid bracket + Newton search for "
-        "smooth activations, both verified by a forward pass: the recorded `eta` is pushed past "
-        "the root until |f(x_adv)| clears the pass's rounding bound (up to about 3e-4 at "
-        "d = 10^4), which for an input with |f(x)| ~ 1e-5 is many times the step itself. So "
-        "|eta|, ||delta||/||x|| and the excess eta ||grad f||^2/|f| - 1 are taken at the root "
-        "`eta_boundary` (the boundary distance), over the inputs whose verified step flipped; "
-        "`nonlin_verified_mean` gives the excess of the verified step. Standard errors (SE) "
-        "come from per-network means (inputs of one net are correlated).\n\n"
-        "Infinite width (`theory.gp_limit`): as k -> infinity, (f(x), grad f(x)) is jointly "
-        "Gaussian with Var f = E psi(w.x)^2, Cov(f, grad f) = B x/||x||, Cov(grad f) = "
-        "T I + (R - T) x x^T/||x||^2 (these second moments hold at every k; only Gaussianity "
-        "needs k -> infinity). The process is locally linear on the mesoscopic scale "
-        "||delta|| = o(sqrt d) (for ReLU the tangent error over a fixed delta is "
-        "~ 0.46 (||delta||/sqrt d)^{3/2}, exactly at every width), so its reference values are "
-        "those of the linearised step eta = -f/||grad f||^2, from `gp_samples` draws (seed 0; "
-        "Monte-Carlo error std/sqrt(gp_samples)).\n\n"
-        "What 'k ~ d' means here: Theorem 2 asks k >= C d log^2 d, and log^2 d = 21, 33, 48, 64, "
-        "85 at d = 100, 300, 1000, 3000, 10^4, so for any C >= 1 the whole grid k/d <= 10 lies "
-        "below the proven regime; Daniely and Schacham's k = o(d) is the left end. The claims "
-        "single out k/d in [1/3, 3].\n\n"
-        "Cost: about 25 ns per weight per net for ReLU and 50-80 ns for tanh (32 inputs, one "
-        "core); the `paper` profile (d up to 10^4, k up to 10^5, weights streamed beyond 2 GiB) "
-        "is a few hours on 2 cores, see `randadv run width-window --profile paper --dry-run`.")
 
     # ------------------------------------------------------------------ grid
     def validate(self, p: dict[str, Any]) -> None:
