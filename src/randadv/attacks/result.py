@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TypeVar
 
 import torch
 
+_Step = TypeVar("_Step", bound="_FlipStep")
+
 
 @dataclass
-class FlipStepResult:
+class _FlipStep:
+    """The fields of a smallest flipping step that both searches report, each of shape (B,):
+    the step along grad f(x), where f reaches 0, whether it flipped, f(x), ||grad f(x)||_2 and
+    the perturbation's norm (documented on :class:`FlipStepResult`)."""
+
+    eta: torch.Tensor
+    eta_boundary: torch.Tensor
+    flipped: torch.Tensor
+    f_x: torch.Tensor
+    grad_norm: torch.Tensor
+    perturbation_norm: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.eta.shape[0]) if self.eta.dim() else 1
+
+    def to(self: _Step, device: torch.device | str) -> _Step:
+        return type(self)(**{f.name: _to(getattr(self, f.name), device) for f in fields(self)})
+
+
+@dataclass
+class FlipStepResult(_FlipStep):
     """Result of :func:`randadv.attacks.smallest_flip_step` for a batch of B inputs.
 
     Attributes:
@@ -57,23 +80,10 @@ class FlipStepResult:
         True
     """
 
-    eta: torch.Tensor
-    eta_boundary: torch.Tensor
-    flipped: torch.Tensor
-    f_x: torch.Tensor
-    grad_norm: torch.Tensor
-    perturbation_norm: torch.Tensor
     x_adv: torch.Tensor
     f_adv: torch.Tensor
     rounding_bound: torch.Tensor
     method: str = "bracket"
-
-    def __len__(self) -> int:
-        return int(self.eta.shape[0]) if self.eta.dim() else 1
-
-    def to(self, device: torch.device | str) -> FlipStepResult:
-        return FlipStepResult(**{f.name: _to(getattr(self, f.name), device)
-                                 for f in fields(self)})
 
     @classmethod
     def concat(cls, parts: list[FlipStepResult]) -> FlipStepResult:
@@ -97,7 +107,7 @@ class FlipStepResult:
 
 
 @dataclass
-class RayFlipStepResult:
+class RayFlipStepResult(_FlipStep):
     """Result of :func:`randadv.attacks.smallest_flip_step_on_ray` for B sampled pairs.
 
     The fields of :class:`FlipStepResult` that exist without a materialised input (float64,
@@ -132,22 +142,9 @@ class RayFlipStepResult:
         (True, True)
     """
 
-    eta: torch.Tensor
-    eta_boundary: torch.Tensor
-    flipped: torch.Tensor
-    f_x: torch.Tensor
-    grad_norm: torch.Tensor
-    perturbation_norm: torch.Tensor
     f_adv: torch.Tensor
     rounding_bound: torch.Tensor
     method: str = "kinks"
-
-    def __len__(self) -> int:
-        return int(self.eta.shape[0])
-
-    def to(self, device: torch.device | str) -> RayFlipStepResult:
-        return RayFlipStepResult(**{f.name: _to(getattr(self, f.name), device)
-                                    for f in fields(self)})
 
 
 def _to(v: object, device: torch.device | str) -> object:
