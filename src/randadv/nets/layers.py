@@ -76,6 +76,24 @@ def seeded_normal(shape: tuple[int, ...], std: float, keys: tuple, *,
     return (t * std).to(device=device, dtype=dtype)
 
 
+def _seeded_parameters(layer: nn.Module, weight_shape: tuple[int, ...], fan: int, bias: bool,
+                       dtype: torch.dtype, device: torch.device | str | None,
+                       requires_grad: bool) -> None:
+    """Set ``layer.weight`` ~ N(0, sigma_w2 / fan) of ``weight_shape`` (seed keys
+    ``(*layer.keys, "W")``) and ``layer.bias`` ~ N(0, sigma_b2), one per output (the weight's
+    first axis; keys ``(*layer.keys, "b")``), or no bias when ``bias`` is False and sigma_b2 = 0;
+    ``layer`` already holds ``keys``, ``sigma_w2`` and ``sigma_b2``."""
+    w = seeded_normal(weight_shape, math.sqrt(layer.sigma_w2 / fan), (*layer.keys, "W"),
+                      dtype=dtype, device=device)
+    layer.weight = nn.Parameter(w, requires_grad=requires_grad)
+    if bias or layer.sigma_b2 > 0:
+        b = seeded_normal((weight_shape[0],), math.sqrt(layer.sigma_b2), (*layer.keys, "b"),
+                          dtype=dtype, device=device)
+        layer.bias = nn.Parameter(b, requires_grad=requires_grad)
+    else:
+        layer.register_parameter("bias", None)
+
+
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """TensorFlow/Keras ``padding="same"`` amounts ``(before, after)`` along one axis.
 
@@ -139,16 +157,8 @@ class SeededConv2d(nn.Module):
         kh, kw = self.kernel_size
         fan = self.in_channels * (kh * kw if fan_in == "patch" else 1)
         self.fan_in = fan
-        w = seeded_normal((self.out_channels, self.in_channels, kh, kw),
-                          math.sqrt(self.sigma_w2 / fan), (*self.keys, "W"),
-                          dtype=dtype, device=device)
-        self.weight = nn.Parameter(w, requires_grad=requires_grad)
-        if bias or self.sigma_b2 > 0:
-            b = seeded_normal((self.out_channels,), math.sqrt(self.sigma_b2), (*self.keys, "b"),
-                              dtype=dtype, device=device)
-            self.bias = nn.Parameter(b, requires_grad=requires_grad)
-        else:
-            self.register_parameter("bias", None)
+        _seeded_parameters(self, (self.out_channels, self.in_channels, kh, kw), fan, bias,
+                           dtype, device, requires_grad)
 
     def pads(self, h: int, w: int) -> tuple[int, int, int, int]:
         """``(left, right, top, bottom)`` padding for an ``h x w`` input (F.pad order)."""
@@ -225,16 +235,8 @@ class SeededLinear(nn.Module):
         self.sigma_w2 = _check_variance(sigma_w2, "sigma_w2", positive=True)
         self.sigma_b2 = _check_variance(sigma_b2, "sigma_b2", positive=False)
         self.keys = tuple(keys)
-        w = seeded_normal((self.out_features, self.in_features),
-                          math.sqrt(self.sigma_w2 / self.in_features), (*self.keys, "W"),
-                          dtype=dtype, device=device)
-        self.weight = nn.Parameter(w, requires_grad=requires_grad)
-        if bias or self.sigma_b2 > 0:
-            b = seeded_normal((self.out_features,), math.sqrt(self.sigma_b2), (*self.keys, "b"),
-                              dtype=dtype, device=device)
-            self.bias = nn.Parameter(b, requires_grad=requires_grad)
-        else:
-            self.register_parameter("bias", None)
+        _seeded_parameters(self, (self.out_features, self.in_features), self.in_features, bias,
+                           dtype, device, requires_grad)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x.flatten(1), self.weight, self.bias)
