@@ -89,3 +89,32 @@ def test_result_verified_margin():
     assert one.verified_margin == pytest.approx(2.0)
     assert AdversarialResult(success=False, distance=math.inf, x_adv=None, f_x=1.0, f_adv=None,
                              norm="l1").verified_margin is None
+
+
+def test_check_box_is_the_one_reading_of_bounds_for_attacks_and_exact():
+    from randadv.attacks.min_norm import box_of
+    from randadv.exact.distance import _as_box
+    from randadv.protocol import check_box
+
+    # per-pixel lower bounds of a (1, 2, 2) image, a scalar upper bound
+    lo_img = torch.tensor([[[0.0, 0.1], [0.2, 0.3]]])
+    x = torch.full((3, 1, 2, 2), 0.5)
+    lo_a, hi_a = box_of(x, (lo_img, 1.0))          # the attacks: one sample's shape, leading 1
+    lo_e, hi_e = _as_box((lo_img, 1.0), 4)          # exact: flat float64 arrays
+    assert lo_a.shape == (1, 1, 2, 2) and lo_e.shape == (4,) and lo_e.dtype == np.float64
+    assert lo_a.double().flatten().numpy().tolist() == lo_e.tolist()
+    assert hi_a.flatten().tolist() == hi_e.tolist() == [1.0] * 4
+    # fresh tensors: writing into the box leaves the caller's bounds alone
+    lo, _ = check_box((lo_img, 1.0), (1, 2, 2), torch.float32)
+    lo += 1
+    assert lo_img.flatten().tolist() == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    # a bound with one value per coordinate is read flat only where asked
+    assert check_box((lo_img, 1.0), (4,), torch.float32, flat=True)[0].shape == (4,)
+    with pytest.raises(InvalidInputError, match="do not broadcast"):
+        check_box((lo_img, 1.0), (4,), torch.float32)
+    for bad, match in [(0.5, "None or \\(lo, hi\\)"), ((0.0, 1.0, 2.0), "None or \\(lo, hi\\)"),
+                       ((1.0, 0.0), "lo <= hi"), ((float("nan"), 1.0), "no NaN")]:
+        with pytest.raises(InvalidInputError, match=match):
+            check_box(bad, (2,), torch.float64)
+    with pytest.raises(InvalidInputError, match="outside bounds"):
+        box_of(x, (0.0, 0.25))

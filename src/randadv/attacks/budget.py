@@ -52,8 +52,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from randadv.attacks.checks import scalar_output
-from randadv.attacks.min_norm import Best, ClosestResult, prepare
+from randadv.attacks.checks import check_attack_input, scalar_output
+from randadv.attacks.min_norm import Best, ClosestResult, box_of, prepare
 from randadv.attacks.verify import verified_adversarial
 from randadv.errors import InvalidInputError
 from randadv.protocol.adversarial import is_adversarial
@@ -162,8 +162,11 @@ class PropagationCounter(nn.Module):
     def begin(self, x: torch.Tensor, f_x: torch.Tensor | None = None, charge: int = 0) -> None:
         """Start counting for the originals ``x`` (B, ...): counts to ``charge`` (e.g. 1 for the
         forward pass that gave ``f_x``), f(x) from ``f_x`` or one uncounted forward pass."""
-        norm, box, f0 = prepare(self.model, x, self.norm, self.bounds) if f_x is None else (
-            self.norm, _box_of(x, self.bounds), f_x)
+        if f_x is None:
+            norm, box, f0 = prepare(self.model, x, self.norm, self.bounds)
+        else:
+            norm, f0 = self.norm, f_x
+            box = None if self.bounds is None else box_of(check_attack_input(x), self.bounds)
         self.x = x.detach()
         self.box = box
         self.f_x = f0.detach().to(x.dtype)
@@ -334,21 +337,6 @@ class PropagationCounter(nn.Module):
         return ClosestResult(x_adv=x_adv, distance=dist, success=success, f_x=self.f_x,
                              f_adv=f_adv, norm=self.norm, exact_region=torch.zeros_like(success),
                              method=method, rounding_bound=bound, propagations=self.used.clone())
-
-
-def _box_of(x: torch.Tensor, bounds):
-    return prepare(_Constant(x.shape[0]), x, "l2", bounds)[1] if bounds is not None else None
-
-
-class _Constant(nn.Module):
-    """f = 1 (for reusing :func:`prepare`'s box checks without a model call)."""
-
-    def __init__(self, b: int) -> None:
-        super().__init__()
-        self.b = b
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
 
 
 def check_budget(budget: float | None) -> float:

@@ -20,6 +20,7 @@ from randadv.attacks.single_step import value_and_grad  # noqa: F401  (re-export
 from randadv.attacks.verify import rounding_bound_of, verified_adversarial
 from randadv.errors import InvalidInputError
 from randadv.protocol.adversarial import is_adversarial, verified_flip
+from randadv.protocol.box import check_box
 from randadv.protocol.norms import check_norm, lp_norm
 from randadv.protocol.piecewise import PiecewiseLinearStack
 from randadv.protocol.result import AdversarialResult
@@ -103,33 +104,25 @@ def prepare(model: nn.Module, x: torch.Tensor, norm: str, bounds, graph: bool = 
         raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_attack_input(x)
     norm = check_norm(norm)
-    box = None
-    if bounds is not None:
-        try:
-            lo_in, hi_in = bounds
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"bounds must be None or (lo, hi), got {bounds!r}") from None
-        ts = []
-        for v in (lo_in, hi_in):
-            t = torch.as_tensor(v, dtype=x.dtype, device=x.device)
-            try:
-                t = torch.broadcast_to(t, x.shape[1:]).unsqueeze(0).clone()
-            except RuntimeError:
-                raise InvalidInputError(f"bounds of shape {tuple(t.shape)} do not broadcast to "
-                                        f"one input of shape {tuple(x.shape[1:])}") from None
-            ts.append(t)
-        lo, hi = ts
-        if bool(torch.isnan(lo).any() | torch.isnan(hi).any() | (lo > hi).any()):
-            raise InvalidInputError("bounds must satisfy lo <= hi with no NaN")
-        if bool(((x < lo) | (x > hi)).any()):
-            raise InvalidInputError("x lies outside bounds")
-        box = (lo, hi)
+    box = box_of(x, bounds)
     if graph:
         with torch.enable_grad():
             return norm, box, scalar_output(model, x).to(x.dtype)
     with torch.no_grad():
         f_x = scalar_output(model, x).to(x.dtype)
     return norm, box, f_x
+
+
+def box_of(x: torch.Tensor, bounds) -> Box | None:
+    """The box of ``bounds`` (:func:`randadv.protocol.box.check_box`) as two tensors of one
+    sample's shape with a leading 1, in x's dtype and device (None for no ``bounds``); x must
+    lie inside it."""
+    if bounds is None:
+        return None
+    lo, hi = (t.unsqueeze(0) for t in check_box(bounds, x.shape[1:], x.dtype, x.device))
+    if bool(((x < lo) | (x > hi)).any()):
+        raise InvalidInputError("x lies outside bounds")
+    return lo, hi
 
 
 def clip(y: torch.Tensor, box: Box | None) -> torch.Tensor:

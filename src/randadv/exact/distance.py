@@ -34,6 +34,7 @@ from randadv.exact.milp import Encoding, MipSolution, solve_highs, solve_scip
 from randadv.exact.milp import encode as milp_encode
 from randadv.exact.region import closest_in_pattern, f_range
 from randadv.protocol.adversarial import verified_flip
+from randadv.protocol.box import check_box
 from randadv.protocol.norms import check_norm, pnorm
 from randadv.protocol.piecewise import AffineNet, read_piecewise_linear
 from randadv.protocol.result import AdversarialResult
@@ -177,24 +178,8 @@ class _Checker:
 def _as_box(bounds: tuple | None, d: int) -> tuple[np.ndarray, np.ndarray]:
     if bounds is None:
         return np.full(d, -np.inf), np.full(d, np.inf)
-    try:
-        lo_in, hi_in = bounds
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"bounds must be (lo, hi), got {bounds!r}") from None
-    out = []
-    for v in (lo_in, hi_in):
-        a = v.detach().to("cpu", torch.float64).numpy() if isinstance(v, torch.Tensor) \
-            else np.asarray(v, dtype=np.float64)
-        a = a.reshape(-1) if a.size == d else a
-        try:
-            out.append(np.broadcast_to(a, (d,)).astype(np.float64).copy())
-        except ValueError:
-            raise InvalidInputError(f"bounds of shape {a.shape} do not fit inputs of size {d}"
-                                    ) from None
-    lo, hi = out
-    if np.isnan(lo).any() or np.isnan(hi).any() or (lo > hi).any():
-        raise InvalidInputError("bounds must satisfy lo <= hi with no NaN")
-    return lo, hi
+    lo, hi = check_box(bounds, (d,), torch.float64, "cpu", flat=True)
+    return lo.detach().numpy(), hi.detach().numpy()
 
 
 def _split_batch(x: torch.Tensor, d: int, sample_shape: tuple[int, ...] | None
