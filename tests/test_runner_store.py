@@ -112,6 +112,18 @@ def test_store_refuses_duplicate_units_and_keeps_the_first(tmp_path):
         store.close()
 
 
+def test_store_as_context_manager_closes_on_exit_and_on_error(tmp_path):
+    columns = [("k", "int")]
+    with ResultStore(tmp_path, "demo", {"seed": 0}, columns) as store:
+        store.write_unit("k=1", 0, {"k": 1}, [{"k": 1}], 0.1)
+    assert store.con is None
+    with pytest.raises(StoreError, match="already stored"):
+        with ResultStore(tmp_path, "demo", None, columns, create=False) as again:
+            assert again.done_keys() == {"k=1"}
+            again.write_unit("k=1", 0, {"k": 1}, [{"k": 1}], 0.1)
+    assert again.con is None
+
+
 def test_non_writable_or_impossible_output_folder(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

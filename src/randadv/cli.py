@@ -271,9 +271,8 @@ def export(experiment: str | None, out: Path, fmt: str, to: Path | None) -> None
     if fmt == "parquet" and to is None:
         _fail("--format parquet needs --to FILE")
     try:
-        store = open_results(experiment_of(out, experiment), out)
-        df = store.records()
-        store.close()
+        with open_results(experiment_of(out, experiment), out) as store:
+            df = store.records()
     except RandadvError as e:
         _fail(str(e))
     if fmt == "parquet":
@@ -298,12 +297,9 @@ def status(experiment: str | None, out: Path) -> None:
 
     try:
         exp = experiment_of(out, experiment)
-        store = open_results(exp, out, verify=False)
-        try:
+        with open_results(exp, out, verify=False) as store:
             units = store.units_table()
             params = store.config["params"]
-        finally:
-            store.close()
         all_units = exp.units(params)
         done_keys = set(units.key)
         left = [u for u in all_units if unit_key(u) not in done_keys]

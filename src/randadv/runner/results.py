@@ -38,13 +38,9 @@ def load_results(out: str | os.PathLike, experiment: str | None = None) -> pd.Da
         >>> len(df), list(df.columns[:4])   # 2 widths x 2 matrices x 2 inputs
         (8, ['unit', 'd', 'k', 'run'])
     """
-    exp = experiment_of(out, experiment)
-    store = open_results(exp, out)
-    try:
+    with open_results(experiment_of(out, experiment), out) as store:
         records = store.records(unit_index=True)
         units = store.units_table()
-    finally:
-        store.close()
     params = pd.DataFrame([{k: _cell(v) for k, v in json.loads(p).items()}
                            for p in units.params], index=units.idx)
     extra = [c for c in params.columns if c not in records.columns]
@@ -82,11 +78,8 @@ def load_summary(out: str | os.PathLike,
         (['claims', 'summary'], True)
     """
     exp = experiment_of(out, experiment)
-    store = open_results(exp, out)
-    try:
+    with open_results(exp, out) as store:
         records, params = store.records(), store.config["params"]
-    finally:
-        store.close()
     if not len(records):
         return {"summary": pd.DataFrame(), "claims": pd.DataFrame(columns=_CLAIM_COLUMNS)}
     claims = exp.check_claims(records, params)

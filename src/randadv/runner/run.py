@@ -240,12 +240,9 @@ def pending_units(exp: Experiment, profile: str, params: dict, seed: int,
     units = exp.units(params)
     if out is None or not (Path(out) / STORE_NAME).exists():
         return units, list(enumerate(units))
-    store = ResultStore(out, exp.name, run_config(exp, profile, params, seed), exp.columns,
-                        create=False, verify=False)
-    try:
+    with ResultStore(out, exp.name, run_config(exp, profile, params, seed), exp.columns,
+                     create=False, verify=False) as store:
         done = store.done_keys()
-    finally:
-        store.close()
     return units, [(i, u) for i, u in enumerate(units) if unit_key(u) not in done]
 
 
@@ -292,8 +289,7 @@ def redraw_report(exp: Experiment, out: Path) -> tuple[Path, list[Path]]:
         >>> report.name, [f.name for f in figures]
         ('report.md', ['min_pert.png'])
     """
-    store = open_results(exp, out)
-    try:
+    with open_results(exp, out) as store:
         config = store.config
         units = exp.units(config["params"])
         records, params, notes = store.records(), config["params"], ""
@@ -304,5 +300,3 @@ def redraw_report(exp: Experiment, out: Path) -> tuple[Path, list[Path]]:
             notes = stopping_text(stopping)
         return write_report(exp, records, config, Path(out), len(store.done_keys()),
                             len(units), params=params, notes=notes)
-    finally:
-        store.close()

@@ -41,7 +41,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class ResultStore:
-    """Durable per-unit records of one experiment run.
+    """Durable per-unit records of one experiment run; a context manager (``with`` closes it).
 
     Arguments:
         folder: the run's output folder (created if missing).
@@ -252,6 +252,12 @@ class ResultStore:
         if self.con is not None:
             self.con.close()
             self.con = None
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _meta_row(con: sqlite3.Connection, key: str) -> str | None:
