@@ -23,12 +23,13 @@ def test_a_free_text_value_is_not_read_as_a_template():
     assert c.measured == "1 ok; SCIP: error {in} LP"
 
 
-@pytest.mark.parametrize("kind, value, bound, holds", [
-    (C.at_most, 4.0, 4.0, True), (C.at_most, 4.0 + 1e-12, 4.0, False),
-    (C.at_least, 0.99, 0.99, True), (C.at_least, 0.98, 0.99, False),
-    (C.at_most, math.nan, 4.0, None), (C.at_least, math.nan, 0.9, None)])
-def test_bounds_at_the_boundary_and_nan(kind, value, bound, holds):
-    c = kind("s", value, bound, "{value} vs {bound}", "c", scale=ANY_SIZE)
+@pytest.mark.parametrize("bounds, value, holds", [
+    (dict(at_most=4.0), 4.0, True), (dict(at_most=4.0), 4.0 + 1e-12, False),
+    (dict(at_least=0.99), 0.99, True), (dict(at_least=0.99), 0.98, False),
+    (dict(at_least=0.1, at_most=10.0), 10.5, False), (dict(at_least=0.1, at_most=10.0), 5, True),
+    (dict(at_most=4.0), math.nan, None), (dict(at_least=0.9), math.nan, None)])
+def test_bounds_at_the_boundary_and_nan(bounds, value, holds):
+    c = C.bounded("s", value, "{value}", "c", scale=ANY_SIZE, **bounds)
     assert c.holds is holds
     assert c.verdict == {True: "holds", False: "does not hold", None: "undecided"}[holds]
 

@@ -3,8 +3,8 @@ numbers and fills the claim's text with them: an experiment states what it claim
 statement, the numbers, the templates of its measured text and criterion, the paper's scale) and
 this layer builds the :class:`~randadv.experiments.base.Claim`.
 
-The kinds: :func:`count` (x of n, all must pass), :func:`at_most` / :func:`at_least` (a statistic
-against a bound), :func:`within` (a value within a tolerance of the theory's), :func:`exponent`
+The kinds: :func:`count` (x of n, all must pass), :func:`bounded` (a statistic within its
+bounds), :func:`within` (a value within a tolerance of the theory's), :func:`exponent`
 (a fitted exponent within k standard errors, plus an allowance, of the theory's), :func:`every`
 (a check that must hold in every cell), :func:`trend` (any other yes / no, undecided where its
 numbers are not finite) and :func:`reported` (a measurement with no criterion). The checks of
@@ -29,8 +29,8 @@ import pandas as pd
 from randadv.experiments.base import Claim
 from randadv.stats import binomial_se
 
-__all__ = ["at_least", "at_most", "below_binomial", "count", "every", "exponent", "listing",
-           "reported", "trend", "within", "within_se"]
+__all__ = ["below_binomial", "bounded", "count", "every", "exponent", "listing", "reported",
+           "trend", "within", "within_se"]
 
 
 def _finite(*numbers: Any) -> bool:
@@ -43,6 +43,36 @@ def _claim(statement: str, holds: bool | None, measured: str, criterion: str, sc
                  criterion.format(**numbers), scale=scale, reached=bool(reached))
 
 
+def count(statement: str, passed: int | float, total: int | float, measured: str,
+          criterion: str, *, scale: str, reached: bool = True, **fields: Any) -> Claim:
+    """"x of n": the claim holds when every one of ``total`` items passes.
+
+    Paper:
+        none (utility: the claims' layer; the statement cites the paper).
+
+    Arguments:
+        statement: the paper's words or a paraphrase, with its source (not a template).
+        passed: how many items pass; total: how many were checked.
+        measured: the template of the measured text; here it may name ``passed``, ``total``
+            and ``failed`` (= total - passed).
+        criterion: the template of how the verdict is decided.
+        scale: the paper's scale of the claim; reached: whether the run reaches it.
+        fields: further values the templates name.
+
+    Returns:
+        The :class:`~randadv.experiments.base.Claim`: holds iff ``passed == total``.
+
+    Example:
+        >>> from randadv.experiments.claims import count
+        >>> c = count("every example verifies", 9, 10, "{passed} of {total}; {failed} failed",
+        ...           "all verified", scale="any size")
+        >>> c.measured, c.verdict
+        ('9 of 10; 1 failed', 'does not hold')
+    """
+    return _claim(statement, passed == total, measured, criterion, scale, reached,
+                  dict(fields, passed=passed, total=total, failed=total - passed))
+
+
 def trend(statement: str, ok: Any, measured: str, criterion: str, *, scale: str,
           reached: bool = True, numbers: Iterable[Any] = (), **fields: Any) -> Claim:
     """A claim decided by one yes / no (a trend's direction, an order between cells): undecided
@@ -52,14 +82,9 @@ def trend(statement: str, ok: Any, measured: str, criterion: str, *, scale: str,
         none (utility: the claims' layer; the statement cites the paper).
 
     Arguments:
-        statement: the paper's words or a paraphrase, with its source.
-        ok: whether the claim holds (a bool, or anything ``bool`` reads).
-        measured: the template of the measured text (filled with ``fields``).
-        criterion: the template of how ``ok`` was decided.
-        scale: the paper's scale of the claim.
-        reached: whether the run reaches that scale.
+        ok: whether the claim holds (anything ``bool`` reads).
         numbers: the numbers ``ok`` rests on; a NaN or None among them leaves it undecided.
-        fields: the values the templates name.
+        statement, measured, criterion, scale, reached, fields: as in :func:`count`.
 
     Returns:
         The :class:`~randadv.experiments.base.Claim`.
@@ -77,99 +102,38 @@ def trend(statement: str, ok: Any, measured: str, criterion: str, *, scale: str,
                   scale, reached, fields)
 
 
-def count(statement: str, passed: int | float, total: int | float, measured: str,
-          criterion: str, *, scale: str, reached: bool = True, **fields: Any) -> Claim:
-    """"x of n": the claim holds when every one of ``total`` items passes.
+def bounded(statement: str, value: float, measured: str, criterion: str, *, scale: str,
+            at_most: float | None = None, at_least: float | None = None, reached: bool = True,
+            **fields: Any) -> Claim:
+    """A statistic (a largest deviation or z, a smallest fraction, an R^2) within its bounds;
+    undecided where it is NaN.
 
     Paper:
         none (utility: the claims' layer; the statement cites the paper).
 
     Arguments:
-        statement: the paper's words or a paraphrase, with its source.
-        passed: how many items pass.
-        total: how many were checked.
-        measured: the template of the measured text; it may name ``passed``, ``total`` and
-            ``failed`` (= total - passed).
-        criterion: the template of the criterion.
-        scale: the paper's scale of the claim.
-        reached: whether the run reaches that scale.
-        fields: further values the templates name.
+        value: the statistic (the templates may name it ``value``).
+        at_most: its largest allowed value (None: no upper bound).
+        at_least: its smallest allowed value (None: no lower bound).
+        statement, measured, criterion, scale, reached, fields: as in :func:`count`.
 
     Returns:
-        The :class:`~randadv.experiments.base.Claim`: holds iff ``passed == total``.
+        The :class:`~randadv.experiments.base.Claim`: holds iff ``at_least <= value <=
+        at_most`` (the bounds given).
 
     Example:
-        >>> from randadv.experiments.claims import count
-        >>> c = count("every example verifies", 9, 10, "{passed} of {total}; {failed} failed",
-        ...           "all verified", scale="any size")
+        >>> from randadv.experiments.claims import bounded
+        >>> c = bounded("the means match", 2.5, "largest z {value:.1f}", "z <= 4",
+        ...             scale="any size", at_most=4.0)
         >>> c.measured, c.verdict
-        ('9 of 10; 1 failed', 'does not hold')
+        ('largest z 2.5', 'holds')
+        >>> bounded("the fit is linear", 0.85, "R^2 = {value:.2f}", "R^2 >= 0.9",
+        ...         scale="any size", at_least=0.9).verdict
+        'does not hold'
     """
-    return _claim(statement, passed == total, measured, criterion, scale, reached,
-                  dict(fields, passed=passed, total=total, failed=total - passed))
-
-
-def at_most(statement: str, value: float, bound: float, measured: str, criterion: str, *,
-            scale: str, reached: bool = True, **fields: Any) -> Claim:
-    """A statistic (a largest deviation, a largest z) at most a bound; undecided where the
-    statistic is NaN.
-
-    Paper:
-        none (utility: the claims' layer; the statement cites the paper).
-
-    Arguments:
-        statement: the paper's words or a paraphrase, with its source.
-        value: the statistic.
-        bound: its largest allowed value.
-        measured: the template of the measured text; it may name ``value`` and ``bound``.
-        criterion: the template of the criterion.
-        scale: the paper's scale of the claim.
-        reached: whether the run reaches that scale.
-        fields: further values the templates name.
-
-    Returns:
-        The :class:`~randadv.experiments.base.Claim`: holds iff ``value <= bound``.
-
-    Example:
-        >>> from randadv.experiments.claims import at_most
-        >>> c = at_most("the means match", 2.5, 4.0, "largest z {value:.1f}",
-        ...             "z <= {bound:g}", scale="any size")
-        >>> c.measured, c.criterion, c.verdict
-        ('largest z 2.5', 'z <= 4', 'holds')
-    """
-    return _claim(statement, value <= bound if _finite(value) else None, measured, criterion,
-                  scale, reached, dict(fields, value=value, bound=bound))
-
-
-def at_least(statement: str, value: float, bound: float, measured: str, criterion: str, *,
-             scale: str, reached: bool = True, **fields: Any) -> Claim:
-    """A statistic (a smallest fraction, an R^2) at least a bound; undecided where the
-    statistic is NaN.
-
-    Paper:
-        none (utility: the claims' layer; the statement cites the paper).
-
-    Arguments:
-        statement: the paper's words or a paraphrase, with its source.
-        value: the statistic.
-        bound: its smallest allowed value.
-        measured: the template of the measured text; it may name ``value`` and ``bound``.
-        criterion: the template of the criterion.
-        scale: the paper's scale of the claim.
-        reached: whether the run reaches that scale.
-        fields: further values the templates name.
-
-    Returns:
-        The :class:`~randadv.experiments.base.Claim`: holds iff ``value >= bound``.
-
-    Example:
-        >>> from randadv.experiments.claims import at_least
-        >>> at_least("the fit is linear", 0.95, 0.9, "R^2 = {value:.3f}", "R^2 >= {bound:g}",
-        ...          scale="any size").verdict
-        'holds'
-    """
-    return _claim(statement, value >= bound if _finite(value) else None, measured, criterion,
-                  scale, reached, dict(fields, value=value, bound=bound))
+    ok = ((at_most is None or value <= at_most) and (at_least is None or value >= at_least)
+          if _finite(value) else None)
+    return _claim(statement, ok, measured, criterion, scale, reached, dict(fields, value=value))
 
 
 def within(statement: str, value: float, target: float, tol: float, measured: str,
@@ -181,16 +145,9 @@ def within(statement: str, value: float, target: float, tol: float, measured: st
         none (utility: the claims' layer; the statement cites the paper).
 
     Arguments:
-        statement: the paper's words or a paraphrase, with its source.
-        value: the measurement.
-        target: the theory's value.
-        tol: the largest allowed ``|value - target|``.
-        measured: the template of the measured text; it may name ``value``, ``target``,
-            ``tol`` and ``dev`` (= value - target).
-        criterion: the template of the criterion.
-        scale: the paper's scale of the claim.
-        reached: whether the run reaches that scale.
-        fields: further values the templates name.
+        value: the measurement; target: the theory's value; tol: the largest allowed
+            ``|value - target|`` (the templates may name them and ``dev`` = value - target).
+        statement, measured, criterion, scale, reached, fields: as in :func:`count`.
 
     Returns:
         The :class:`~randadv.experiments.base.Claim`: holds iff ``|value - target| <= tol``.
@@ -218,19 +175,12 @@ def exponent(statement: str, slope: float, se: float, theory: float, measured: s
         none (utility: the claims' layer; the statement cites the paper).
 
     Arguments:
-        statement: the paper's words or a paraphrase, with its source.
-        slope: the fitted exponent.
-        se: its standard error (a bootstrap's, a delta method's).
-        theory: the theory's exponent.
-        measured: the template of the measured text; it may name ``slope``, ``se``, ``theory``,
-            ``z`` (= (slope - theory) / se, NaN where se is not positive), ``k`` and ``allow``.
-        criterion: the template of the criterion.
-        scale: the paper's scale of the claim.
-        k: standard errors allowed.
-        allow: a further allowance (a known finite-size correction).
-        decided: False where the fit cannot decide (the claim is undecided).
-        reached: whether the run reaches that scale.
-        fields: further values the templates name.
+        slope: the fitted exponent; se: its standard error; theory: the theory's exponent.
+        k: standard errors allowed; allow: a further allowance (a known finite-size
+            correction); decided: False where the fit cannot decide (too few sizes or nets).
+            The templates may name slope, se, theory, k, allow and ``z`` = (slope - theory)
+            / se (NaN where se is not positive).
+        statement, measured, criterion, scale, reached, fields: as in :func:`count`.
 
     Returns:
         The :class:`~randadv.experiments.base.Claim`: holds iff
@@ -258,14 +208,9 @@ def every(statement: str, checks: Any, measured: str, criterion: str, *, scale: 
         none (utility: the claims' layer; the statement cites the paper).
 
     Arguments:
-        statement: the paper's words or a paraphrase, with its source.
-        checks: one bool per cell (an array, a Series, a list).
-        measured: the template of the measured text; it may name ``cells`` (how many) and
-            ``failed`` (how many fail).
-        criterion: the template of the criterion.
-        scale: the paper's scale of the claim.
-        reached: whether the run reaches that scale.
-        fields: further values the templates name.
+        checks: one bool per cell (an array, a Series, a list); the templates may name
+            ``cells`` (how many) and ``failed`` (how many fail).
+        statement, measured, criterion, scale, reached, fields: as in :func:`count`.
 
     Returns:
         The :class:`~randadv.experiments.base.Claim`: holds iff every check does; undecided
@@ -293,11 +238,8 @@ def reported(statement: str, measured: str, criterion: str, *, scale: str,
         none (utility: the claims' layer; the statement names what is measured).
 
     Arguments:
-        statement: what is measured.
-        measured: the template of the measured text.
-        criterion: the template of why there is no criterion.
-        scale: the scale of the measurement.
-        fields: the values the templates name.
+        statement: what is measured; criterion: why there is no criterion.
+        measured, scale, fields: as in :func:`count`.
 
     Returns:
         The :class:`~randadv.experiments.base.Claim`, not decidable.
