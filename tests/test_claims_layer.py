@@ -23,13 +23,12 @@ def test_a_free_text_value_is_not_read_as_a_template():
     assert c.measured == "1 ok; SCIP: error {in} LP"
 
 
-@pytest.mark.parametrize("bounds, value, holds", [
-    (dict(at_most=4.0), 4.0, True), (dict(at_most=4.0), 4.0 + 1e-12, False),
-    (dict(at_least=0.99), 0.99, True), (dict(at_least=0.99), 0.98, False),
-    (dict(at_least=0.1, at_most=10.0), 10.5, False), (dict(at_least=0.1, at_most=10.0), 5, True),
-    (dict(at_most=4.0), math.nan, None), (dict(at_least=0.9), math.nan, None)])
-def test_bounds_at_the_boundary_and_nan(bounds, value, holds):
-    c = C.bounded("s", value, "{value}", "c", scale=ANY_SIZE, **bounds)
+@pytest.mark.parametrize("kind, value, bound, holds", [
+    (C.at_most, 4.0, 4.0, True), (C.at_most, 4.0 + 1e-12, 4.0, False),
+    (C.at_least, 0.99, 0.99, True), (C.at_least, 0.98, 0.99, False),
+    (C.at_most, math.nan, 4.0, None), (C.at_least, math.nan, 0.9, None)])
+def test_bounds_at_the_boundary_and_nan(kind, value, bound, holds):
+    c = kind("s", value, bound, "{value} vs {bound}", "c", scale=ANY_SIZE)
     assert c.holds is holds
     assert c.verdict == {True: "holds", False: "does not hold", None: "undecided"}[holds]
 
@@ -65,6 +64,7 @@ def test_every_counts_the_failing_cells():
 def test_trend_and_reported():
     assert C.trend("s", 1 < 2, "m", "c", scale="x").holds is True
     assert C.trend("s", True, "m", "c", scale="x", numbers=[1.0, None]).holds is None
+    assert C.trend("s", True, "m", "c", scale="x", decided=False).holds is None
     r = C.reported("s", "{a:.1f}", "none", scale="x", a=0.25)
     assert (r.measured, r.decidable, r.holds, r.verdict) == ("0.2", False, None,
                                                              "reported (no criterion)")

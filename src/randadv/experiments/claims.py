@@ -3,8 +3,8 @@ numbers and fills the claim's text with them: an experiment states what it claim
 statement, the numbers, the templates of its measured text and criterion, the paper's scale) and
 this layer builds the :class:`~randadv.experiments.base.Claim`.
 
-The kinds: :func:`count` (x of n, all must pass), :func:`bounded` (a statistic within its
-bounds), :func:`within` (a value within a tolerance of the theory's), :func:`exponent`
+The kinds: :func:`count` (x of n, all must pass), :func:`at_most` / :func:`at_least` (a statistic
+against a bound), :func:`within` (a value within a tolerance of the theory's), :func:`exponent`
 (a fitted exponent within k standard errors, plus an allowance, of the theory's), :func:`every`
 (a check that must hold in every cell), :func:`trend` (any other yes / no, undecided where its
 numbers are not finite) and :func:`reported` (a measurement with no criterion). The checks of
@@ -29,8 +29,8 @@ import pandas as pd
 from randadv.experiments.base import Claim
 from randadv.stats import binomial_se
 
-__all__ = ["below_binomial", "bounded", "count", "every", "exponent", "listing", "reported",
-           "trend", "within", "within_se"]
+__all__ = ["at_least", "at_most", "below_binomial", "count", "every", "exponent", "listing",
+           "reported", "trend", "within", "within_se"]
 
 
 def _finite(*numbers: Any) -> bool:
@@ -74,7 +74,8 @@ def count(statement: str, passed: int | float, total: int | float, measured: str
 
 
 def trend(statement: str, ok: Any, measured: str, criterion: str, *, scale: str,
-          reached: bool = True, numbers: Iterable[Any] = (), **fields: Any) -> Claim:
+          reached: bool = True, numbers: Iterable[Any] = (), decided: bool = True,
+          **fields: Any) -> Claim:
     """A claim decided by one yes / no (a trend's direction, an order between cells): undecided
     where one of ``numbers`` is not finite.
 
@@ -84,6 +85,7 @@ def trend(statement: str, ok: Any, measured: str, criterion: str, *, scale: str,
     Arguments:
         ok: whether the claim holds (anything ``bool`` reads).
         numbers: the numbers ``ok`` rests on; a NaN or None among them leaves it undecided.
+        decided: False where the claim cannot be decided for another reason (too few cells).
         statement, measured, criterion, scale, reached, fields: as in :func:`count`.
 
     Returns:
@@ -98,42 +100,64 @@ def trend(statement: str, ok: Any, measured: str, criterion: str, *, scale: str,
         >>> trend("s", True, "m", "c", scale="any", numbers=[float("nan")]).verdict
         'undecided'
     """
-    return _claim(statement, bool(ok) if _finite(*numbers) else None, measured, criterion,
-                  scale, reached, fields)
+    return _claim(statement, bool(ok) if decided and _finite(*numbers) else None, measured,
+                  criterion, scale, reached, fields)
 
 
-def bounded(statement: str, value: float, measured: str, criterion: str, *, scale: str,
-            at_most: float | None = None, at_least: float | None = None, reached: bool = True,
-            **fields: Any) -> Claim:
-    """A statistic (a largest deviation or z, a smallest fraction, an R^2) within its bounds;
-    undecided where it is NaN.
+def at_most(statement: str, value: float, bound: float, measured: str, criterion: str, *,
+            scale: str, reached: bool = True, **fields: Any) -> Claim:
+    """A statistic (a largest deviation, a largest z) at most a bound; undecided where the
+    statistic is NaN.
 
     Paper:
         none (utility: the claims' layer; the statement cites the paper).
 
     Arguments:
-        value: the statistic (the templates may name it ``value``).
-        at_most: its largest allowed value (None: no upper bound).
-        at_least: its smallest allowed value (None: no lower bound).
+        value: the statistic; bound: its largest allowed value (``measured`` and
+            ``criterion`` may name both).
         statement, measured, criterion, scale, reached, fields: as in :func:`count`.
 
     Returns:
-        The :class:`~randadv.experiments.base.Claim`: holds iff ``at_least <= value <=
-        at_most`` (the bounds given).
+        The :class:`~randadv.experiments.base.Claim`: holds iff ``value <= bound``.
 
     Example:
-        >>> from randadv.experiments.claims import bounded
-        >>> c = bounded("the means match", 2.5, "largest z {value:.1f}", "z <= 4",
-        ...             scale="any size", at_most=4.0)
-        >>> c.measured, c.verdict
-        ('largest z 2.5', 'holds')
-        >>> bounded("the fit is linear", 0.85, "R^2 = {value:.2f}", "R^2 >= 0.9",
-        ...         scale="any size", at_least=0.9).verdict
+        >>> from randadv.experiments.claims import at_most
+        >>> c = at_most("the means match", 2.5, 4.0, "largest z {value:.1f}",
+        ...             "z <= {bound:g}", scale="any size")
+        >>> c.measured, c.criterion, c.verdict
+        ('largest z 2.5', 'z <= 4', 'holds')
+    """
+    return _bounded(statement, value <= bound, value, bound, measured, criterion, scale,
+                    reached, fields)
+
+
+def at_least(statement: str, value: float, bound: float, measured: str, criterion: str, *,
+             scale: str, reached: bool = True, **fields: Any) -> Claim:
+    """The mirror of :func:`at_most` (a smallest fraction, an R^2 at least ``bound``).
+
+    Paper:
+        none (utility: the claims' layer; the statement cites the paper).
+
+    Arguments:
+        statement, value, bound, measured, criterion, scale, reached, fields: as in
+        :func:`at_most`.
+
+    Returns:
+        The :class:`~randadv.experiments.base.Claim`: holds iff ``value >= bound``.
+
+    Example:
+        >>> from randadv.experiments.claims import at_least
+        >>> at_least("linear", 0.85, 0.9, "R^2 {value}", "R^2 >= {bound}", scale="x").verdict
         'does not hold'
     """
-    ok = ((at_most is None or value <= at_most) and (at_least is None or value >= at_least)
-          if _finite(value) else None)
-    return _claim(statement, ok, measured, criterion, scale, reached, dict(fields, value=value))
+    return _bounded(statement, value >= bound, value, bound, measured, criterion, scale,
+                    reached, fields)
+
+
+def _bounded(statement: str, ok: bool, value: float, bound: float, measured: str,
+             criterion: str, scale: str, reached: bool, fields: Mapping[str, Any]) -> Claim:
+    return _claim(statement, ok if _finite(value) else None, measured, criterion, scale,
+                  reached, dict(fields, value=value, bound=bound))
 
 
 def within(statement: str, value: float, target: float, tol: float, measured: str,

@@ -254,13 +254,13 @@ class WidthWindow(Experiment):
         for act, g in t.groupby("activation", sort=True):
             win = g[(g.ratio >= lo * 0.999) & (g.ratio <= hi * 1.001)]
             if len(win):
-                claims.append(C.bounded(
+                claims.append(C.at_least(
                     f"Section 1.1: the open window k ~ d. A single gradient step flips sign f "
                     f"for k/d in [1/3, 3] as it does outside ({act}, |eta| <= "
-                    f"{p['max_eta']:g})", win.flipped.min(),
+                    f"{p['max_eta']:g})", win.flipped.min(), 0.99,
                     "{flipped} of {n} inputs flipped over {cells} cells; lowest cell d = {w.d}, "
                     "k = {w.k}: {w.flipped:.2%}; all {all_cells} cells: lowest {lowest:.2%}",
-                    "at least 99% flipped in every window cell", at_least=0.99,
+                    "at least 99% flipped in every window cell",
                     scale="k/d in [1/3, 3] at large d (the paper profile's d)",
                     reached=self.reaches_paper(p, "d"),
                     flipped=int(round((win.flipped * win.n).sum())), n=int(win.n.sum()),
@@ -284,12 +284,12 @@ class WidthWindow(Experiment):
                 z = ((top[f"{col}_mean"] - top[f"gp_{col}"]) / top[f"{col}_se"]).abs()
                 zs.append((col, float(z.max()), top.loc[z.idxmax()]))
             col, zmax, row = max(zs, key=lambda c: c[1])
-            claims.append(C.bounded(
+            claims.append(C.at_most(
                 f"Infinite width: at the widest k/d of each d the cell means of |eta|, ||grad f||, "
                 f"|f| and ||delta||/||x|| match the Gaussian-process limit (linearised step; "
-                f"{act})", zmax,
+                f"{act})", zmax, 4.0,
                 "{each} (worst: {col} at d = {w.d}, k = {w.k}: {mean:.4g} vs GP {gp:.4g})",
-                "every deviation within 4 standard errors (per-net SE)", at_most=4.0,
+                "every deviation within 4 standard errors (per-net SE)",
                 scale="k/d -> infinity (the widest ratio of the grid)",
                 each="; ".join(f"{c}: max {z:.1f} SE" for c, z, _ in zs), col=col, w=row,
                 mean=row[f"{col}_mean"], gp=row[f"gp_{col}"]))
@@ -308,13 +308,13 @@ class WidthWindow(Experiment):
         where = (f"largest window cell: {top.nonlin_mean:.2%} at d = {top.d}, k = {top.k}"
                  if len(win) else "no window cell")
         if not get_activation(act).piecewise_linear:
-            return [C.bounded(
+            return [C.at_most(
                 f"Smooth psi, locally linear at the flip (Bubeck et al. eq. (5), curvature "
                 f"O(1/d)): the exact flipping step equals the linearised -f/||grad f||^2 up to "
                 f"a small relative excess across k/d ({act})", cells.nonlin_mean.abs().max(),
-                "mean of eta ||grad f||^2/|f| - 1 (eta: the root) over {cells} cells "
+                0.01, "mean of eta ||grad f||^2/|f| - 1 (eta: the root) over {cells} cells "
                 "with k >= {min_k}: largest |mean| {value:.3%} (d = {w.d}, k = {w.k}); {where}",
-                "|mean relative excess| <= 1% in every cell with k >= {min_k}", at_most=0.01,
+                "|mean relative excess| <= 1% in every cell with k >= {min_k}",
                 scale=f"large d and k (cells with k >= {LAW_MIN_K})", cells=len(cells),
                 min_k=LAW_MIN_K, w=cells.loc[cells.nonlin_mean.abs().idxmax()], where=where)]
         const, fit = self.nonlinearity_law(g)
