@@ -42,12 +42,11 @@ from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitCon
 from randadv.nets import ConvNetBuilder
 from randadv.nets.plain import plain_relu_sequential
 from randadv.nets.seeding import derive_seed, generator
+from randadv.protocol.norms import Norm
 from randadv.theory.robustness_bounds import lp_radius
 
 NORMS = ("l1", "l2", "linf")
 INPUT_KINDS = ("uniform", "gaussian")
-P_OF = {"l1": 1.0, "l2": 2.0, "linf": math.inf}
-DUAL_OF = {"l1": "linf", "l2": "l2", "linf": "l1"}
 
 # Solver tolerances (defaults of the backends and of randadv.exact.min_distance).
 FEAS_TOL = 1e-6     # HiGHS mip_feasibility_tolerance, SCIP numerics/feastol
@@ -133,7 +132,7 @@ def build_model(arch: Arch, seed: int, bias_std: float = 0.0
 
 # ---------------------------------------------------------------------- checks
 def _lp(v: np.ndarray, norm: str) -> float:
-    return float(np.linalg.norm(v.ravel(), P_OF[norm]))
+    return float(np.linalg.norm(v.ravel(), Norm(norm).p))
 
 
 def solver_tolerance(layers: Sequence[tuple[np.ndarray, np.ndarray]], y: np.ndarray, norm: str,
@@ -163,7 +162,7 @@ def solver_tolerance(layers: Sequence[tuple[np.ndarray, np.ndarray]], y: np.ndar
         g = layers[i][0].T @ (g * masks[i])
         if i > 0:
             spread += float(np.abs(g).sum())
-    dual = _lp(g, DUAL_OF[norm])
+    dual = _lp(g, Norm(norm).dual)
     d = distance if math.isfinite(distance) else 0.0
     obj = {"l1": n * eps, "linf": eps, "l2": eps * d / 2}[norm]
     rows = eps * (1.0 + spread) / dual if dual > 0 else 0.0
@@ -364,7 +363,7 @@ class AttackOptimality(Experiment):
             t_exact = time.perf_counter() - t0
             y = witness.numpy().reshape(-1) if witness is not None else xf
             tol = solver_tolerance(layers, y, norm, dist if math.isfinite(dist) else 0.0)
-            r_unit = 2.0 * float(lp_radius(P_OF[norm], arch.n, 0.5, pixel_ratio, x_norm2))
+            r_unit = 2.0 * float(lp_radius(Norm(norm).p, arch.n, 0.5, pixel_ratio, x_norm2))
             for s in p["n_starts"]:
                 t0 = time.perf_counter()
                 r = closest_adversarial(

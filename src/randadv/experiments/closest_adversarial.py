@@ -20,7 +20,6 @@ least r_p(delta).
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
@@ -40,10 +39,10 @@ from randadv.nets.conv import uniform_images
 from randadv.nets.layers import SeededConv2d, SeededLinear
 from randadv.nets.seeding import derive_seed
 from randadv.nets.zoo import ARCHITECTURES
+from randadv.protocol.norms import Norm
 from randadv.stats import bootstrap_median_slopes, loglog_fit
 from randadv.theory.robustness_bounds import dudley_denominator, lp_radius, remark5_exponent
 
-P_OF = {"l1": 1.0, "l2": 2.0, "linf": math.inf}
 BANDS = (0.05, 0.45, 0.55, 0.95)       # Figure 1: 5th-95th and the paper's +-5 percentiles
 BOOTSTRAP = 400                        # bootstrap replicates (over networks) of a fitted slope
 # cost model (fitted to unit timings on the 2-core machine): relative time of each norm's attack
@@ -220,7 +219,7 @@ class ClosestAdversarial(Experiment):
         rows = []
         for (arch, n, norm), g in df.groupby(["architecture", "n", "norm"], sort=True):
             d, rel = self._dist(g), self._dist(g, "rel_distance")
-            pe = P_OF[norm]
+            pe = Norm(norm).p
             # Corollary 1 + eq. (23) per point (its own ||x||_2), at delta and at 1/2
             r_delta = lp_radius(pe, n, delta, g.pixel_ratio.to_numpy(), g.x_norm2.to_numpy())
             r_half = lp_radius(pe, n, 0.5, g.pixel_ratio.to_numpy(), g.x_norm2.to_numpy())
@@ -249,7 +248,7 @@ class ClosestAdversarial(Experiment):
         rows = []
         for (arch, norm), g in df.groupby(["architecture", "norm"], sort=True):
             for kind, col in (("distance", "distance"), ("relative", "rel_distance")):
-                e = remark5_exponent(P_OF[norm], relative=kind == "relative")
+                e = remark5_exponent(Norm(norm).p, relative=kind == "relative")
                 cells = []
                 for n, h in g.groupby("n", sort=True):
                     v = h.sort_values(["net", "index"])
