@@ -235,16 +235,6 @@ def scip_available() -> bool:
 
 
 # ---------------------------------------------------------------------- the experiment
-# one record (a row of the results table) of a unit
-Record = TypedDict("Record", {"arch": str, "family": str, "n": int, "hidden": int,
-                              "pixel_ratio": float, "net": int, "inputs": str, "point": int,
-                              "norm": str, "n_starts": int, "x_norm": float, "x_norm2": float,
-                              "f_x": float, "exact_distance": float, "exact_lower": float,
-                              "exact_status": str, "exact_verified": bool, "exact_note": str,
-                              "n_binaries": int, "exact_seconds": float, "attack_distance": float,
-                              "attack_success": bool, "attack_verified": bool, "attack_f": float,
-                              "attack_seconds": float, "exact_region": bool, "ratio": float,
-                              "tol": float, "radius_unit": float})
 
 
 class AttackOptimality(Experiment):
@@ -281,7 +271,16 @@ class AttackOptimality(Experiment):
                              "conv:1x4x4:4:p2", "conv:1x6x6:2:p2"],
                       nets=5, points=10, time_limit=120.0),
     }
-    record = Record
+    record = TypedDict("Record", {"arch": str, "family": str, "n": int, "hidden": int,
+                                  "pixel_ratio": float, "net": int, "inputs": str, "point": int,
+                                  "norm": str, "n_starts": int, "x_norm": float, "x_norm2": float,
+                                  "f_x": float, "exact_distance": float, "exact_lower": float,
+                                  "exact_status": str, "exact_verified": bool, "exact_note": str,
+                                  "n_binaries": int, "exact_seconds": float,
+                                  "attack_distance": float, "attack_success": bool,
+                                  "attack_verified": bool, "attack_f": float,
+                                  "attack_seconds": float, "exact_region": bool, "ratio": float,
+                                  "tol": float, "radius_unit": float})
 
 
     def validate(self, p: dict[str, Any]) -> None:

@@ -103,14 +103,6 @@ def _quantile(values: np.ndarray, q: float) -> float:
     return float(np.quantile(values, q, method="inverted_cdf"))
 
 
-# one record (a row of the results table) of a unit
-Record = TypedDict("Record", {"architecture": str, "s": int, "n": int, "net": int, "index": int,
-                              "norm": str, "distance": float, "rel_distance": float,
-                              "x_norm": float, "x_norm2": float, "success": bool,
-                              "attack_success": bool, "own_norm": bool, "recheck": bool,
-                              "f_x": float, "f_adv": float, "pixel_ratio": float})
-
-
 class ClosestAdversarial(Experiment):
     name = "closest-adversarial"
     paper = DE_PALMA_2021
@@ -143,7 +135,11 @@ class ClosestAdversarial(Experiment):
                       sizes=list(range(12, 61, 4)), size_caps=["none"], nets=200, points=10,
                       attack_steps=50, n_starts=3),
     }
-    record = Record
+    record = TypedDict("Record", {"architecture": str, "s": int, "n": int, "net": int, "index": int,
+                                  "norm": str, "distance": float, "rel_distance": float,
+                                  "x_norm": float, "x_norm2": float, "success": bool,
+                                  "attack_success": bool, "own_norm": bool, "recheck": bool,
+                                  "f_x": float, "f_adv": float, "pixel_ratio": float})
 
 
     # ------------------------------------------------------------------ configuration

@@ -56,13 +56,6 @@ def quantile_inf(values: np.ndarray, q: float) -> float:
     return float(v[lo] + (v[hi] - v[lo]) * (pos - lo))
 
 
-# one record (a row of the results table) of a unit
-Record = TypedDict("Record", {"kind": str, "d": int, "width": int, "depth": int, "net": int,
-                              "index": int, "rho0": float, "corr": float, "corr_theory": float,
-                              "f_x": float, "grad_norm": float, "eta": float, "flipped": bool,
-                              "rel_pert": float})
-
-
 class DepthConstant(Experiment):
     name = "depth-constant"
     paper = BARTLETT_2021
@@ -98,7 +91,10 @@ class DepthConstant(Experiment):
         "paper": dict(d=[16, 64, 256], width=256, depth=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
                       nets=20, points=100, pairs=20, exact_max_depth=512),
     }
-    record = Record
+    record = TypedDict("Record", {"kind": str, "d": int, "width": int, "depth": int, "net": int,
+                                  "index": int, "rho0": float, "corr": float, "corr_theory": float,
+                                  "f_x": float, "grad_norm": float, "eta": float, "flipped": bool,
+                                  "rel_pert": float})
 
     def validate(self, p: dict[str, Any]) -> None:
         require(max(p["depth"]) * p["width"] ** 2 <= 10**9, "depth x width^2 over 1e9 weights")

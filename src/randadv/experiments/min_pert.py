@@ -42,11 +42,6 @@ def min_pert_ratio_torch(w1: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return (xx @ q).norm(dim=1) / xx.norm(dim=1)
 
 
-# one record (a row of the results table) of a unit
-Record = TypedDict("Record", {"d": int, "k": int, "run": int, "input": int, "ratio": float,
-                              "theory": float, "exact_mean": float})
-
-
 class MinPert(Experiment):
     name = "min-pert"
     paper = BARTLETT_2021
@@ -65,7 +60,8 @@ class MinPert(Experiment):
         "quick": dict(),
         "paper": dict(d=10000, k=[10, 50, 100, 500, 1000, 5000, 10000], inputs=1),
     }
-    record = Record
+    record = TypedDict("Record", {"d": int, "k": int, "run": int, "input": int, "ratio": float,
+                                  "theory": float, "exact_mean": float})
 
     def validate(self, p: dict[str, Any]) -> None:
         big = [k for k in p["k"] if k * p["d"] > MAX_ENTRIES]

@@ -108,15 +108,6 @@ def _slopes(per: dict, ns: np.ndarray, stats: dict, pick: dict) -> dict[str, flo
     return {s: loglog_slope(x, np.array([fn(*cat[n]) for n in ns])) for s, fn in stats.items()}
 
 
-# one record (a row of the results table) of a unit
-Record = TypedDict("Record", {"family": str, "inputs": str, "n": int, "size": int, "net": int,
-                              "point": int, "direction": int, "x_norm2": float, "f_x": float,
-                              "t": float, "t_rel": float, "crossed": bool, "unverified": bool,
-                              "t_cap_rel": float, "end_flipped": bool, "nngp_end_flip": float,
-                              "radius_unit": float, "radius_unit_rel": float, "pixel_ratio": float,
-                              "exact": bool})
-
-
 class SegmentCrossing(Experiment):
     name = "segment-crossing"
     paper = DE_PALMA_2021
@@ -154,7 +145,12 @@ class SegmentCrossing(Experiment):
                       width=512, resnet_widths=[32, 64, 128], resnet_blocks=3, nets=50, points=10,
                       directions=10, bootstrap=500),
     }
-    record = Record
+    record = TypedDict("Record", {"family": str, "inputs": str, "n": int, "size": int, "net": int,
+                                  "point": int, "direction": int, "x_norm2": float, "f_x": float,
+                                  "t": float, "t_rel": float, "crossed": bool, "unverified": bool,
+                                  "t_cap_rel": float, "end_flipped": bool, "nngp_end_flip": float,
+                                  "radius_unit": float, "radius_unit_rel": float,
+                                  "pixel_ratio": float, "exact": bool})
 
 
     def validate(self, p: dict[str, Any]) -> None:

@@ -53,13 +53,6 @@ def percentile_fit(distances: np.ndarray, upto: float = 0.25) -> tuple[float, fl
     return float(a), float(b), float(1 - (resid ** 2).sum() / ss) if ss > 0 else float("nan")
 
 
-# one record (a row of the results table) of a unit
-Record = TypedDict("Record", {"net": int, "state": str, "inputs": str, "norm": str, "index": int,
-                              "distance": float, "success": bool, "own_norm": bool, "x_norm": float,
-                              "f_x": float, "y": int, "correct": bool, "train_acc": float,
-                              "test_acc": float, "train_seconds": float})
-
-
 class TrainedVsRandom(Experiment):
     name = "trained-vs-random"
     paper = DE_PALMA_2021
@@ -93,7 +86,11 @@ class TrainedVsRandom(Experiment):
         "paper": dict(widths=[32, 64, 128], blocks_per_stage=3, nets=5, epochs=15, n_train=0,
                       lr=1e-4, points=200, attack_steps=20, n_starts=3),
     }
-    record = Record
+    record = TypedDict("Record", {"net": int, "state": str, "inputs": str, "norm": str,
+                                  "index": int, "distance": float, "success": bool,
+                                  "own_norm": bool, "x_norm": float, "f_x": float, "y": int,
+                                  "correct": bool, "train_acc": float, "test_acc": float,
+                                  "train_seconds": float})
 
 
     def validate(self, p: dict[str, Any]) -> None:

@@ -54,13 +54,6 @@ def widths_for(d: int, ratios: np.ndarray) -> list[int]:
     return sorted({max(1, int(round(r * d))) for r in ratios})
 
 
-# one record (a row of the results table) of a unit
-Record = TypedDict("Record", {"activation": str, "d": int, "k": int, "ratio": float, "net": int,
-                              "input": int, "f_x": float, "grad_norm": float, "eta": float,
-                              "eta_boundary": float, "flipped": bool,
-                              "perturbation_norm": float, "x_norm": float})
-
-
 class WidthWindow(Experiment):
     name = "width-window"
     paper = BUBECK_2021
@@ -88,7 +81,10 @@ class WidthWindow(Experiment):
         "paper": dict(d=[100, 300, 1000, 3000, 10000], n_ratios=33, nets=20, inputs=50,
                       gp_samples=400_000),
     }
-    record = Record
+    record = TypedDict("Record", {"activation": str, "d": int, "k": int, "ratio": float, "net": int,
+                                  "input": int, "f_x": float, "grad_norm": float, "eta": float,
+                                  "eta_boundary": float, "flipped": bool,
+                                  "perturbation_norm": float, "x_norm": float})
 
     # ------------------------------------------------------------------ grid
     def validate(self, p: dict[str, Any]) -> None:
