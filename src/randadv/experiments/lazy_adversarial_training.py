@@ -25,8 +25,9 @@ from randadv.attacks.pgd import pgd_l2
 from randadv.experiments._lazy_common import (
     mnist01,
     mnist_training,
-    model_root,
     sample_counts,
+    train_key,
+    trained_model,
     validate_dims,
 )
 from randadv.experiments._papers import WANG_2022
@@ -35,7 +36,6 @@ from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope
 from randadv.train.adversarial import AdversarialTrainConfig, train_adversarial
 from randadv.train.lazy import LazyTwoLayerNet
-from randadv.train.store import ModelCache
 
 PAPER_D = [s * s for s in range(5, 29)]
 
@@ -129,31 +129,23 @@ class LazyAdversarialTraining(Experiment):
                            + n_test * p["pgd_steps_test"] * (1 + p["pgd_restarts"]))
 
     def train_config(self, unit: Mapping[str, Any], p: Mapping[str, Any], seed: int) -> dict:
-        return dict(kind="lazy-adversarial", d=unit["d"], m=unit["m"], v=unit["v"],
-                    radius=unit["radius"], net_seed=derive_seed(seed, "lazy-net", unit["seed"]),
-                    order_seed=derive_seed(seed, "adv-order", unit["seed"]), lr=p["lr"],
-                    batch_size=p["batch_size"], pgd_steps=p["pgd_steps_train"],
-                    max_epochs=p["max_epochs"], patience=p["patience"], n_train=p["n_train"],
-                    data_seed=seed, data_dir=p["data_dir"])
+        return train_key("lazy-adversarial", p, seed, unit["seed"], "lazy-net", "adv-order",
+                         d=unit["d"], m=unit["m"], v=unit["v"], radius=unit["radius"],
+                         pgd_steps=p["pgd_steps_train"], patience=p["patience"])
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         tc = self.train_config(unit, p, ctx.seed)
+        cfg = AdversarialTrainConfig(radius=unit["radius"], v=unit["v"], lr=p["lr"],
+                                     batch_size=p["batch_size"], pgd_steps=p["pgd_steps_train"],
+                                     max_epochs=p["max_epochs"], patience=p["patience"],
+                                     seed=tc["order_seed"])
+        net, res = trained_model(p, ctx, tc, unit["d"], True,
+                                 lambda: LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"],
+                                                         bias=False, device=ctx.device),
+                                 lambda net, x, y, xt, yt: train_adversarial(net, x, y, cfg, xt,
+                                                                             yt))
         xt, yt = mnist01(p, "test", unit["d"], True, ctx.seed, p["n_test"])
-
-        def train() -> tuple[LazyTwoLayerNet, dict]:
-            x, y = mnist01(p, "train", unit["d"], True, ctx.seed, p["n_train"])
-            net = LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"], bias=False,
-                                  device=ctx.device)
-            cfg = AdversarialTrainConfig(radius=unit["radius"], v=unit["v"], lr=p["lr"],
-                                         batch_size=p["batch_size"],
-                                         pgd_steps=p["pgd_steps_train"],
-                                         max_epochs=p["max_epochs"], patience=p["patience"],
-                                         seed=tc["order_seed"])
-            return net, train_adversarial(net, x.to(ctx.device), y.to(ctx.device), cfg, xt,
-                                          yt).to_dict()
-
-        net, res = ModelCache(model_root(p, ctx)).get_or_train(tc, ctx.device, train)
         net.eval()
         x_dev, y_dev = xt.to(ctx.device), yt.to(ctx.device)
         r = pgd_l2(net, x_dev, y_dev, unit["radius"], steps=p["pgd_steps_test"], keep="best")

@@ -10,7 +10,6 @@ single gradient step), ||grad f(x)|| and ||delta|| = |eta| ||grad f(x)||.
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,19 +21,24 @@ import torch
 
 from randadv.experiments._lazy_common import (
     exact_flip_steps,
+    left_ball,
     mnist01,
     mnist_training,
     model_root,
     sample_counts,
+    train_key,
+    trained_model,
+    training_fields,
     validate_dims,
 )
 from randadv.experiments._papers import WANG_2022
+from randadv.experiments._single_step_common import flip_fields, mean_std
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
-from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope
 from randadv.train.lazy import (
     LazyTrainConfig,
     LazyTwoLayerNet,
+    TrainResult,
     train_lazy_sgd,
     train_lazy_sgd_c0s,
 )
@@ -42,6 +46,9 @@ from randadv.train.store import ModelCache
 
 PAPER_D = [25, 49, 100, 196, 400, 625, 784]
 BIAS_CHOICES = ("paper", "true", "false")
+# the training columns of a record, one value per model
+MODEL_COLUMNS = ("test_acc", "train_acc", "steps", "epochs", "stop_reason", "max_dev_ratio",
+                 "train_seconds")
 
 
 def _bias(p: Mapping[str, Any], normalize: bool) -> bool:
@@ -121,12 +128,9 @@ class LazySGD(Experiment):
     # ------------------------------------------------------------------ work
     def train_config(self, unit: Mapping[str, Any], p: Mapping[str, Any], seed: int) -> dict:
         """Everything that determines a trained model (the model cache key)."""
-        return dict(kind="lazy-sgd", d=unit["d"], m=unit["m"], c0=unit["c0"],
-                    normalize=unit["normalize"], bias=_bias(p, unit["normalize"]),
-                    net_seed=derive_seed(seed, "lazy-net", unit["seed"]),
-                    order_seed=derive_seed(seed, "lazy-order", unit["seed"]), lr=p["lr"],
-                    batch_size=p["batch_size"], max_epochs=p["max_epochs"],
-                    n_train=p["n_train"], data_seed=seed, data_dir=p["data_dir"])
+        return train_key("lazy-sgd", p, seed, unit["seed"], "lazy-net", "lazy-order",
+                         d=unit["d"], m=unit["m"], c0=unit["c0"], normalize=unit["normalize"],
+                         bias=_bias(p, unit["normalize"]))
 
     def c0_siblings(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> list[float]:
         """The C0 values of the grid's cells that share this unit's (preprocessing, d, m):
@@ -144,79 +148,56 @@ class LazySGD(Experiment):
         tc = self.train_config(unit, p, ctx.seed)
         cache = ModelCache(model_root(p, ctx))
         siblings = self.c0_siblings(unit, p)
+        cfg = LazyTrainConfig(c0=unit["c0"], lr=p["lr"], batch_size=p["batch_size"],
+                              max_epochs=p["max_epochs"], seed=tc["order_seed"])
 
-        def train() -> tuple[LazyTwoLayerNet, dict]:
-            x, y = mnist01(p, "train", unit["d"], unit["normalize"], ctx.seed, p["n_train"])
-            xt, yt = mnist01(p, "test", unit["d"], unit["normalize"], ctx.seed, p["n_test"])
-            x, y = x.to(ctx.device), y.to(ctx.device)
-            net = LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"], bias=tc["bias"],
-                                  device=ctx.device)
-            cfg = LazyTrainConfig(c0=unit["c0"], lr=p["lr"], batch_size=p["batch_size"],
-                                  max_epochs=p["max_epochs"], seed=tc["order_seed"])
+        def fit(net: LazyTwoLayerNet, x: torch.Tensor, y: torch.Tensor, xt: torch.Tensor,
+                yt: torch.Tensor) -> TrainResult | tuple[LazyTwoLayerNet, TrainResult]:
             if cache.root is None or len(siblings) < 2:
-                return net, train_lazy_sgd(net, x, y, cfg, xt, yt).to_dict()
+                return train_lazy_sgd(net, x, y, cfg, xt, yt)
             shared = train_lazy_sgd_c0s(net, x, y, cfg, siblings, xt, yt)
             for c0, (model, res) in shared.items():     # the unit's own: get_or_train's put
                 tc_c0 = self.train_config(dict(unit, c0=c0), p, ctx.seed)
                 if c0 != unit["c0"] and cache.get(tc_c0) is None:
                     cache.put(model, tc_c0, res.to_dict())
-            model, res = shared[unit["c0"]]
-            return model, res.to_dict()
+            return shared[unit["c0"]]
 
-        return cache.get_or_train(tc, ctx.device, train)
+        return trained_model(p, ctx, tc, unit["d"], unit["normalize"],
+                             lambda: LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"],
+                                                     bias=tc["bias"], device=ctx.device),
+                             fit, cache)
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         net, res = self.trained_model(unit, p, ctx)
         xt, yt = mnist01(p, "test", unit["d"], unit["normalize"], ctx.seed, p["n_test"])
-        net64 = copy.deepcopy(net).to(torch.float64).eval()
-        x64 = xt.to(ctx.device, torch.float64)
-        r = exact_flip_steps(net64, x64, p["max_eta"], 512)
+        r = exact_flip_steps(net, xt, ctx.device, p["max_eta"], 512)
         x_norm = xt.double().norm(dim=1)
         base = dict(d=unit["d"], m=unit["m"], c0=unit["c0"], normalize=unit["normalize"],
-                    bias=net.has_bias, seed=unit["seed"], test_acc=float(res["test_acc"]),
-                    train_acc=float(res["train_acc"]), steps=int(res["steps"]),
-                    epochs=float(res["epochs"]), stop_reason=str(res["stop_reason"]),
-                    max_dev_ratio=float(res["max_deviation"]) / float(res["radius"]),
-                    train_seconds=float(res["seconds"]))
-        out = []
-        for i in range(x64.shape[0]):
-            f = float(r.f_x[i])
-            out.append(dict(base, index=i, y=int(yt[i]), f_x=f, correct=bool(f * yt[i] > 0),
-                            grad_norm=float(r.grad_norm[i]), eta=float(r.eta[i]),
-                            eta_boundary=float(r.eta_boundary[i]),
-                            flipped=bool(r.flipped[i]),
-                            perturbation_norm=float(r.perturbation_norm[i]),
-                            x_norm=float(x_norm[i])))
-        return out
+                    bias=net.has_bias, seed=unit["seed"], **training_fields(res, *MODEL_COLUMNS))
+        return [dict(base, index=i, y=int(yt[i]), correct=bool(float(r.f_x[i]) * yt[i] > 0),
+                     x_norm=float(x_norm[i]), **flip_fields(r, i)) for i in range(len(yt))]
 
     # ------------------------------------------------------------------ results
     def model_table(self, df: pd.DataFrame) -> pd.DataFrame:
         """One row per trained model."""
-        keys = ["normalize", "bias", "d", "m", "c0", "seed"]
-        return df.groupby(keys, sort=True).agg(
-            test_acc=("test_acc", "first"), train_acc=("train_acc", "first"),
-            steps=("steps", "first"), epochs=("epochs", "first"),
-            stop_reason=("stop_reason", "first"), max_dev_ratio=("max_dev_ratio", "first"),
-            train_seconds=("train_seconds", "first")).reset_index()
+        return df.groupby(["normalize", "bias", "d", "m", "c0", "seed"], sort=True).first(
+            )[list(MODEL_COLUMNS)].reset_index()
 
     def summary_table(self, df: pd.DataFrame, p: Mapping[str, Any]) -> pd.DataFrame:
         rows = []
         models = self.model_table(df)
         for (norm, d, m, c0), g in df.groupby(["normalize", "d", "m", "c0"], sort=True):
             fl = g[g.flipped]
-            rel = fl.perturbation_norm / fl.x_norm
             mo = models[(models.normalize == norm) & (models.d == d) & (models.m == m)
                         & (models.c0 == c0)]
             rows.append(dict(
                 normalize=norm, d=d, m=m, c0=c0, models=len(mo), n=len(g),
                 test_error=1 - mo.test_acc.mean(), test_error_max=1 - mo.test_acc.min(),
-                left_ball=f"{int((mo.stop_reason == 'left_ball').sum())}/{len(mo)}",
-                steps=mo.steps.mean(), flipped=len(fl) / len(g),
-                delta_mean=rel.mean(), delta_std=rel.std(ddof=1),
+                left_ball=left_ball(mo), steps=mo.steps.mean(), flipped=len(fl) / len(g),
+                **mean_std("delta", fl.perturbation_norm / fl.x_norm),
                 delta_abs_mean=fl.perturbation_norm.mean(),
-                grad_norm_mean=g.grad_norm.mean(), grad_norm_std=g.grad_norm.std(ddof=1),
-                eta_mean=fl.eta.abs().mean(), eta_std=fl.eta.abs().std(ddof=1),
+                **mean_std("grad_norm", g.grad_norm), **mean_std("eta", fl.eta.abs()),
                 abs_f_mean=g.f_x.abs().mean(), x_norm_mean=g.x_norm.mean()))
         return pd.DataFrame(rows)
 

@@ -25,6 +25,7 @@ from scipy import stats
 from randadv.arch import MLPSpec
 from randadv.attacks import smallest_flip_step_on_ray
 from randadv.experiments._papers import BUBECK_2021
+from randadv.experiments._single_step_common import flip_fields, mean_std
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
 from randadv.experiments.two_layer_single_step import Record, relative_perturbation_claim
 from randadv.nets import ACTIVATIONS
@@ -110,11 +111,7 @@ class TwoLayerAsymptotics(Experiment):
                 r = smallest_flip_step_on_ray(ray, max_eta=p["max_eta"]).to("cpu")
             del ray
             out += [dict(d=d, k=k, depth=1, activation=act, net=lo + i, input=0,
-                         f_x=float(r.f_x[i]), grad_norm=float(r.grad_norm[i]),
-                         eta=float(r.eta[i]), eta_boundary=float(r.eta_boundary[i]),
-                         flipped=bool(r.flipped[i]),
-                         perturbation_norm=float(r.perturbation_norm[i]), x_norm=x_norm)
-                    for i in range(n)]
+                         x_norm=x_norm, **flip_fields(r, i)) for i in range(n)]
         return out
 
     # ------------------------------------------------------------------ results
@@ -132,17 +129,14 @@ class TwoLayerAsymptotics(Experiment):
                 depth=1, activation=act, d=d, k=k, n=n, flipped=nf / n,
                 flipped_se=float(binomial_se(nf / n, n)),
                 flip_theory=th.flip_fraction(p["max_eta"]),
-                eta_mean=eta.mean(), eta_std=eta.std(ddof=1),
-                eta_se=mean_se(eta),
-                eta_theory=th.eta_mean,
-                grad_norm_mean=g.grad_norm.mean(), grad_norm_std=g.grad_norm.std(ddof=1),
-                grad_norm_theory=th.grad_norm,
+                **mean_std("eta", eta), eta_se=mean_se(eta), eta_theory=th.eta_mean,
+                **mean_std("grad_norm", g.grad_norm), grad_norm_theory=th.grad_norm,
                 grad_sq_mean=gsq.mean(), grad_sq_se=math.sqrt(m4.grad_sq_var / n),
                 grad_sq_theory=th.grad_norm_sq,
                 f_sq_mean=fsq.mean(), f_sq_se=math.sqrt(m4.f_sq_var / n),
                 f_sq_theory=th.f_var,
                 pert_over_x=(fl.perturbation_norm / fl.x_norm).mean(),
-                pert_mean=fl.perturbation_norm.mean(), pert_std=fl.perturbation_norm.std(ddof=1),
+                **mean_std("pert", fl.perturbation_norm),
                 pert_theory=th.perturbation_mean))
         return pd.DataFrame(rows)
 

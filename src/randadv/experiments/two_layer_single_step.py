@@ -20,6 +20,7 @@ import pandas as pd
 from randadv.arch import MLPSpec
 from randadv.attacks import smallest_flip_step
 from randadv.experiments._papers import BUBECK_2021
+from randadv.experiments._single_step_common import flip_fields, mean_std
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import ACTIVATIONS, sphere_points
 from randadv.nets.seeding import derive_seed
@@ -120,10 +121,7 @@ class TwoLayerSingleStep(Experiment):
             r = smallest_flip_step(net, x, max_eta=p["max_eta"]).to("cpu")
         x_norm = x.norm(dim=1).cpu()
         return [dict(d=d, k=k, depth=depth, activation=act, net=n, input=i,
-                     f_x=float(r.f_x[i]), grad_norm=float(r.grad_norm[i]), eta=float(r.eta[i]),
-                     eta_boundary=float(r.eta_boundary[i]), flipped=bool(r.flipped[i]),
-                     perturbation_norm=float(r.perturbation_norm[i]), x_norm=float(x_norm[i]))
-                for i in range(len(r))]
+                     x_norm=float(x_norm[i]), **flip_fields(r, i)) for i in range(len(r))]
 
     # ------------------------------------------------------------------ results
     @staticmethod
@@ -142,10 +140,8 @@ class TwoLayerSingleStep(Experiment):
             rows.append(dict(
                 depth=depth, activation=act, d=d, k=k, n=len(g),
                 flipped=fl.shape[0] / len(g),
-                eta_mean=fl.eta.abs().mean(), eta_std=fl.eta.abs().std(ddof=1),
-                eta_theory=th.eta_mean,
-                grad_norm_mean=g.grad_norm.mean(), grad_norm_std=g.grad_norm.std(ddof=1),
-                grad_norm_theory=th.grad_norm,
+                **mean_std("eta", fl.eta.abs()), eta_theory=th.eta_mean,
+                **mean_std("grad_norm", g.grad_norm), grad_norm_theory=th.grad_norm,
                 f_sq_mean=(g.f_x ** 2).mean(), f_sq_theory=th.f_var,
                 pert_over_x=(fl.perturbation_norm / fl.x_norm).mean()))
         return pd.DataFrame(rows)
