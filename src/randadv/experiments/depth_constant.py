@@ -24,6 +24,7 @@ import scipy.stats
 import torch
 
 from randadv.arch import MLPSpec
+from randadv.experiments import claims as C
 from randadv.experiments._flip_capped import flip_steps_capped
 from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
@@ -236,73 +237,72 @@ class DepthConstant(Experiment):
             g = g.sort_values("depth")
             rho_s = scipy.stats.spearmanr(g.depth, g.spread_median).statistic \
                 if len(g) >= 3 else math.nan
-            claims.append(Claim(
+            claims.append(C.trend(
                 f"Theorem 3.1 (trend): f becomes nearly constant on the sphere as depth grows "
                 f"(d = {d}, width {k})",
-                "median spread max|f(x)-f(y)|/|f(x)| by depth: " + ", ".join(
-                    f"L={r.depth}: {r.spread_median:.3g}" for r in g.itertuples())
-                + "; nets with one sign on all points: " + ", ".join(
-                    f"L={r.depth}: {r.same_sign_nets:.0%}" for r in g.itertuples()),
-                None if math.isnan(rho_s) else bool(rho_s < 0 and g.spread_median.iloc[-1]
-                                                    < g.spread_median.iloc[0]),
+                rho_s < 0 and g.spread_median.iloc[-1] < g.spread_median.iloc[0],
+                "median spread max|f(x)-f(y)|/|f(x)| by depth: {spread}; nets with one sign on "
+                "all points: {signs}",
                 "spread decreasing with depth (Spearman correlation < 0, last depth below the "
                 "first); the theorem's bound C sqrt(log d/d) needs L >= d^3 (not reached)",
                 scale="depth growing at fixed d (the paper profile's depths and width)",
-                reached=self.reaches_paper(p, "depth", "width")))
+                reached=self.reaches_paper(p, "depth", "width"), numbers=[rho_s],
+                spread=C.listing(g, "L={depth}: {spread_median:.3g}"),
+                signs=C.listing(g, "L={depth}: {same_sign_nets:.0%}")))
             small = g[g.depth <= k / 8]
             if len(small):
-                rel = ((small.dispersion - small.dispersion_theory)
-                       / small.dispersion_theory).abs()
-                claims.append(Claim(
+                claims.append(C.every(
                     f"Lemma 3.2: the dispersion of f on the sphere follows the correlation map, "
                     f"E var_x f / E f^2 = 1 - mean c^L(rho_ij) (d = {d}, L <= width/8)",
-                    "; ".join(f"L={r.depth}: {r.dispersion:.3f} vs {r.dispersion_theory:.3f}"
-                              for r in small.itertuples()),
-                    bool((rel <= 0.25).all()),
+                    ((small.dispersion - small.dispersion_theory)
+                     / small.dispersion_theory).abs() <= 0.25, "{cells_text}",
                     "within 25% in every cell (ratio of sums over ~nets x points values; finite "
                     "width corrections O(L/k))",
-                    scale="L <= width/8 (infinite-width correlation map; any such cell)"))
+                    scale="L <= width/8 (infinite-width correlation map; any such cell)",
+                    cells_text=C.listing(small, "L={depth}: {dispersion:.3f} vs "
+                                                "{dispersion_theory:.3f}", "; ")))
         small = c[c.depth <= k / 8]
         if len(small):
             dev = (small.corr_mean - small.corr_theory).abs()
             tol = 4 * small.corr_se + small.depth / k * (1 - small.corr_theory)
-            worst = small.loc[(dev / tol).idxmax()]
-            claims.append(Claim(
+            claims.append(C.every(
                 "Lemma 3.2: the correlation of the last-layer images of two inputs is the "
                 "iterated map c^L(rho0) (c(rho) = (sin t + (pi - t) cos t)/pi, t = arccos rho)",
-                f"largest |mean - c^L| = {float(dev.max()):.4f} over {len(small)} cells with "
-                f"L <= width/8; worst relative to tolerance: d = {worst.d}, L = {worst.depth}, "
-                f"rho0 = {worst.rho0:g}: {worst.corr_mean:.4f} vs {worst.corr_theory:.4f}",
-                bool((dev <= tol).all()),
+                dev <= tol,
+                "largest |mean - c^L| = {dev:.4f} over {cells} cells with L <= width/8; worst "
+                "relative to tolerance: d = {w.d}, L = {w.depth}, rho0 = {w.rho0:g}: "
+                "{w.corr_mean:.4f} vs {w.corr_theory:.4f}",
                 "|mean - c^L(rho0)| <= 4 standard errors (per-network means) + (L/k)(1 - c^L), "
                 "an O(L/k) finite-width allowance",
-                scale="L <= width/8 (infinite-width correlation map; any such cell)"))
-        deep = c[c.depth > k / 8]
+                scale="L <= width/8 (infinite-width correlation map; any such cell)",
+                dev=float(dev.max()), w=small.loc[(dev / tol).idxmax()]))
+        deep = c[(c.depth > k / 8)]
         if len(deep):
-            claims.append(Claim(
-                "Lemma 3.2 at depth >= width/8 (finite-width regime, reported)",
-                "; ".join(f"d={r.d} L={r.depth} rho0={r.rho0:g}: {r.corr_mean:.4f} vs "
-                          f"{r.corr_theory:.4f}" for r in deep.itertuples() if r.rho0 == 0.0)
-                or "no rho0 = 0 cells", None, "no criterion: outside the correlation map's regime",
-                scale="L > width/8 (reported only)", decidable=False))
+            claims.append(C.reported(
+                "Lemma 3.2 at depth >= width/8 (finite-width regime, reported)", "{cells}",
+                "no criterion: outside the correlation map's regime",
+                scale="L > width/8 (reported only)",
+                cells=C.listing(deep[deep.rho0 == 0.0], "d={d} L={depth} rho0={rho0:g}: "
+                                "{corr_mean:.4f} vs {corr_theory:.4f}", "; ")
+                or "no rho0 = 0 cells"))
         for d, g in t.groupby("d"):
             g = g.sort_values("depth")
-            claims.append(Claim(
+            se = math.hypot(g.flip_frac_se.iloc[-1], g.flip_frac_se.iloc[0])
+            claims.append(C.trend(
                 f"Section 3: deep networks rule out single-step adversarial examples; fraction "
                 f"with a flipping step |eta| < {p['max_eta']:g} vs depth (d = {d})",
-                ", ".join(f"L={r.depth}: {r.flip_frac:.0%}" for r in g.itertuples()),
-                bool(g.flip_frac.iloc[-1] < g.flip_frac.iloc[0] - 2 * math.hypot(
-                    g.flip_frac_se.iloc[-1], g.flip_frac_se.iloc[0])),
-                "the fraction at the largest depth is below that at the smallest by more than "
-                "2 standard errors (per-network fractions)",
+                g.flip_frac.iloc[-1] < g.flip_frac.iloc[0] - 2 * se,
+                "{fracs}", "the fraction at the largest depth is below that at the smallest by "
+                "more than 2 standard errors (per-network fractions)",
                 scale="large depth at fixed d (the paper profile's depths)",
-                reached=self.reaches_paper(p, "depth")))
-            claims.append(Claim(
+                reached=self.reaches_paper(p, "depth"),
+                fracs=C.listing(g, "L={depth}: {flip_frac:.0%}")))
+            claims.append(C.reported(
                 f"Beyond the paper (\"we do not know how the sensitivity decreases with depth\"): "
                 f"median sqrt(d) ||eta grad f|| / ||x|| vs depth (d = {d})",
-                ", ".join(f"L={r.depth}: {r.sens_median:.3g}" for r in g.itertuples())
-                + "; linearised median: " + ", ".join(
-                    f"L={r.depth}: {r.lin_median:.3g}" for r in g.itertuples()),
-                None, "reported, no criterion; the linear limit is 0.674 at every depth",
-                scale="beyond the paper: depths of the paper profile", decidable=False))
+                "{sens}; linearised median: {lin}",
+                "reported, no criterion; the linear limit is 0.674 at every depth",
+                scale="beyond the paper: depths of the paper profile",
+                sens=C.listing(g, "L={depth}: {sens_median:.3g}"),
+                lin=C.listing(g, "L={depth}: {lin_median:.3g}")))
         return claims

@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 import pandas as pd
 import torch
 
+from randadv.experiments import claims as C
 from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import GaussianMatrix, sphere_points
@@ -117,46 +118,39 @@ class MinPert(Experiment):
 
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
         t = self.summary_table(df, p)
+        sub, full = t[t.k < t.d], t[t.k >= t.d]
         claims: list[Claim] = []
-        sub = t[t.k < t.d]
         if len(sub):
             z = ((sub["mean"] - sub.exact_mean) / sub.se).abs()
-            worst = sub.loc[z.idxmax()]
-            claims.append(Claim(
+            gap = sub["mean"] / sub.sqrt_k_over_d - 1
+            claims.append(C.at_most(
                 "Appendix D: ||W1^+ W1 x|| / ||x|| concentrates around sqrt(k/d) (exact law for "
-                "k < d: squared ratio ~ Beta(k/2, (d-k)/2))",
-                f"largest deviation of a run mean from the exact mean: {float(z.max()):.2f} "
-                f"standard errors (k = {int(worst.k)}: {worst['mean']:.5f} vs "
-                f"{worst.exact_mean:.5f}); relative gap to sqrt(k/d) from "
-                f"{float((sub['mean'] / sub.sqrt_k_over_d - 1).min()):+.2%} to "
-                f"{float((sub['mean'] / sub.sqrt_k_over_d - 1).max()):+.2%}",
-                bool(z.max() <= 4.0),
+                "k < d: squared ratio ~ Beta(k/2, (d-k)/2))", float(z.max()), 4.0,
+                "largest deviation of a run mean from the exact mean: {value:.2f} standard "
+                "errors (k = {w.k:.0f}: {w[mean]:.5f} vs {w.exact_mean:.5f}); relative gap to "
+                "sqrt(k/d) from {lo:+.2%} to {hi:+.2%}",
                 "every k < d within 4 standard errors (across runs) of E sqrt(Beta)",
-                scale=ANY_SIZE + ": the Beta law is exact for every k < d"))
-            rel = (sub["mean"] / sub.sqrt_k_over_d - 1).abs()
-            bound = 1 / (4 * sub.k) + 4 * sub.se / sub.sqrt_k_over_d
-            claims.append(Claim(
+                scale=ANY_SIZE + ": the Beta law is exact for every k < d",
+                w=sub.loc[z.idxmax()], lo=float(gap.min()), hi=float(gap.max())))
+            claims.append(C.every(
                 "Figure 1: \"the data points are in close agreement with the theoretically "
                 "predicted ratio of sqrt(k/d)\"",
-                "; ".join(f"k={int(r.k)}: {r.mean:.4f} vs {r.sqrt_k_over_d:.4f}"
-                          for r in sub.itertuples()),
-                bool((rel <= bound).all()),
+                gap.abs() <= 1 / (4 * sub.k) + 4 * sub.se / sub.sqrt_k_over_d,
+                C.listing(sub, "k={k:.0f}: {mean:.4f} vs {sqrt_k_over_d:.4f}", "; "),
                 "|mean / sqrt(k/d) - 1| <= 1/(4k) (Jensen gap of E sqrt(Beta)) + 4 standard "
                 "errors, for every k < d",
-                scale="Figure 1: d = 1e4, k = 10 ... 1e4",
-                reached=self.reaches_paper(p, "d", "k")))
+                scale="Figure 1: d = 1e4, k = 10 ... 1e4", reached=self.reaches_paper(p, "d", "k")))
             if sub.k.nunique() >= 3:
-                slope = loglog_slope(sub.k, sub["mean"])
-                claims.append(Claim(
+                claims.append(C.within(
                     "Appendix D: the Min-Pert radius grows like sqrt(k) (k < d)",
-                    f"fitted log-log exponent of the mean ratio vs k: {slope:.4f}",
-                    abs(slope - 0.5) <= 0.05, "exponent within 0.05 of 1/2",
-                    scale="k << d (Figure 1: d = 1e4)", reached=self.reaches_paper(p, "d")))
-        full = t[t.k >= t.d]
+                    loglog_slope(sub.k, sub["mean"]), 0.5, 0.05,
+                    "fitted log-log exponent of the mean ratio vs k: {value:.4f}",
+                    "exponent within 0.05 of 1/2", scale="k << d (Figure 1: d = 1e4)",
+                    reached=self.reaches_paper(p, "d")))
         if len(full):
-            dev = float((full["mean"] - 1).abs().max())
-            claims.append(Claim(
+            claims.append(C.at_most(
                 "Min-Pert: for k >= d, W1 has full column rank and delta* = x (ratio 1)",
-                f"largest |ratio - 1| over k >= d: {dev:.2e}", dev <= 1e-8,
+                float((full["mean"] - 1).abs().max()), 1e-8,
+                "largest |ratio - 1| over k >= d: {value:.2e}",
                 "|ratio - 1| <= 1e-8 (float64 rounding)", scale=ANY_SIZE))
         return claims
