@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from randadv.experiments import claims as C
 from randadv.experiments._lazy_common import (
     exact_flip_steps,
     left_ball,
@@ -46,6 +47,8 @@ from randadv.train.store import ModelCache
 
 PAPER_D = [25, 49, 100, 196, 400, 625, 784]
 BIAS_CHOICES = ("paper", "true", "false")
+DATA = {False: "raw pixels", True: "||x|| = 1"}   # the two preprocessings, by `normalize`
+SETTING = " (the theorem's setting)"   # of normalised inputs
 # the training columns of a record, one value per model
 MODEL_COLUMNS = ("test_acc", "train_acc", "steps", "epochs", "stop_reason", "max_dev_ratio",
                  "train_seconds")
@@ -241,94 +244,80 @@ class LazySGD(Experiment):
         return out
 
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
-        claims: list[Claim] = []
         models = self.model_table(df)
-        worst = models.loc[models.test_acc.idxmin()]
         n_bad = int((models.test_acc < 0.99).sum())
-        claims.append(Claim(
+        claims = [C.count(
             "Section 5.1: \"each of the trained models achieves a test error of less than 1%\"",
-            f"test error over {len(models)} models: mean {1 - models.test_acc.mean():.2%}, "
-            f"max {1 - worst.test_acc:.2%} (d={worst.d}, m={worst.m}, C0={worst.c0:g}, "
-            f"normalize={worst.normalize}); {n_bad} models at >= 1%",
-            n_bad == 0, "every model's test error < 1%",
+            len(models) - n_bad, len(models),
+            "test error over {total} models: mean {mean:.2%}, max {max:.2%} (d={w.d}, m={w.m}, "
+            "C0={w.c0:g}, normalize={w.normalize}); {failed} models at >= 1%",
+            "every model's test error < 1%",
             scale="m = 1e3 ... 1e5, full MNIST 0-vs-1 (Section 5.1)",
-            reached=self.reaches_paper(p, "m", "max_epochs")))
-        left = int((models.stop_reason == "left_ball").sum())
-        claims.append(Claim(
+            reached=self.reaches_paper(p, "m", "max_epochs"), mean=1 - models.test_acc.mean(),
+            max=1 - models.test_acc.min(), w=models.loc[models.test_acc.idxmin()]), C.at_most(
             "Section 5.1: training stops when the iterates exit the lazy regime, so every "
-            "model lies in B_{2,inf}(W_0, C0/sqrt(m))",
-            f"max ||w_s - w_s0|| / (C0/sqrt m) over models: {models.max_dev_ratio.max():.4f}; "
-            f"{left}/{len(models)} stopped at the ball's edge, the rest at max_epochs",
-            bool(models.max_dev_ratio.max() <= 1.0 + 1e-9), "every ratio <= 1",
-            scale=ANY_SIZE))
-        fl = df.flipped.mean()
-        claims.append(Claim(
+            "model lies in B_{2,inf}(W_0, C0/sqrt(m))", models.max_dev_ratio.max(), 1.0 + 1e-9,
+            "max ||w_s - w_s0|| / (C0/sqrt m) over models: {value:.4f}; {left} stopped at the "
+            "ball's edge, the rest at max_epochs", "every ratio <= 1", scale=ANY_SIZE,
+            left=left_ball(models)), C.at_least(
             "Theorem 3.1: a single gradient step flips the prediction of every input",
-            f"{fl:.2%} of {len(df)} test examples flipped with |eta| <= {p['max_eta']:g}",
-            bool(fl >= 0.99), ">= 99% flipped",
+            df.flipped.mean(), 0.99,
+            "{value:.2%} of {n} test examples flipped with |eta| <= {max_eta:g}", ">= 99% flipped",
             scale="m >> d (Theorem 3.1: m up to 1e5 in Section 5.1)",
-            reached=self.reaches_paper(p, "m")))
+            reached=self.reaches_paper(p, "m"), n=len(df), max_eta=p["max_eta"])]
         t = self.summary_table(df, p)
         rates = (("delta_mean", -0.5, "||delta||/||x||"), ("grad_norm_mean", 0.5, "||grad f||"),
                  ("eta_mean", -1.0, "|eta|"))
+        fig = dict(scale="Figures 2-3 / 5-6: d = 25 ... 784, m = 1e3 ... 1e5",
+                   reached=self.reaches_paper(p, "m", "d"))
         for norm in (True, False):
             tn = t[t.normalize == norm]
             if tn.d.nunique() < 3:
                 continue
-            cols = rates if norm else rates[:1]
-            for col, theory, label in cols:
+            for col, theory, label in rates if norm else rates[:1]:
                 slopes = {(m, c0): loglog_slope(g.d, g[col])
                           for (m, c0), g in tn.groupby(["m", "c0"]) if g.d.nunique() >= 3}
                 if not slopes:
                     continue
-                vals = np.array(list(slopes.values()))
-                text = ", ".join(f"m={m:g}, C0={c:g}: {s:.3f}" for (m, c), s in slopes.items())
-                setting = "||x|| = 1 (the theorem's setting)" if norm else "raw pixels"
-                claims.append(Claim(
+                claims.append(C.every(
                     f"Figures {'5-6' if norm else '2-3'}: {label} scales like d^{theory:g} "
-                    f"({setting})", f"fitted log-log exponents: {text}",
-                    bool(np.all(np.abs(vals - theory) <= 0.2)),
-                    f"every fitted exponent within 0.2 of {theory:g}",
-                    scale="Figures 2-3 / 5-6: d = 25 ... 784, m = 1e3 ... 1e5",
-                    reached=self.reaches_paper(p, "m", "d")))
+                    f"({DATA[norm]}{SETTING * norm})",
+                    [abs(s - theory) <= 0.2 for s in slopes.values()],
+                    "fitted log-log exponents: {text}",
+                    "every fitted exponent within 0.2 of {theory:g}", **fig, theory=theory,
+                    text=", ".join(f"m={m:g}, C0={c:g}: {s:.3f}" for (m, c), s in slopes.items())))
             if not norm:
-                slopes = [loglog_slope(g.d, g.eta_mean) for _, g in tn.groupby(["m", "c0"])]
-                gs = [loglog_slope(g.d, g.grad_norm_mean) for _, g in tn.groupby(["m", "c0"])]
-                claims.append(Claim(
+                fits = {col: ", ".join(f"{loglog_slope(g.d, g[col]):.3f}"
+                                       for _, g in tn.groupby(["m", "c0"]))
+                        for col in ("grad_norm_mean", "eta_mean")}
+                claims.append(C.reported(
                     "Figure 2 (raw pixels): ||grad f|| grows like sqrt(d) and eta decays like "
                     "1/d (informational: with ||x|| ~ sqrt(d), positive homogeneity predicts "
                     "||grad f|| ~ d^0.5 and eta ~ d^-0.5 instead; see Notes)",
-                    f"fitted exponents of ||grad f||: {', '.join(f'{s:.3f}' for s in gs)}; "
-                    f"of |eta|: {', '.join(f'{s:.3f}' for s in slopes)}", None,
+                    "fitted exponents of ||grad f||: {grad_norm_mean}; of |eta|: {eta_mean}",
                     "not decided: the theorem assumes ||x|| = 1",
-                    scale="Figure 2: d = 25 ... 784, m = 1e3 ... 1e5",
-                    reached=self.reaches_paper(p, "m", "d"), decidable=False))
+                    scale="Figure 2: d = 25 ... 784, m = 1e3 ... 1e5", **fits))
         m_max = max(p["m"])
         for norm, tn in t[t.m == m_max].groupby("normalize"):
             if tn.c0.nunique() < 2:
                 continue
             dd = tn[tn.d == tn.d.max()].sort_values("c0")
-            inc = bool(np.all(np.diff(dd.delta_mean.to_numpy()) > 0))
-            claims.append(Claim(
+            claims.append(C.trend(
                 "Figure 3/6: as C0 grows, the perturbation needed to flip the label grows "
-                f"({'||x|| = 1' if norm else 'raw pixels'}, m = {m_max:g}, d = {dd.d.max()})",
-                "mean ||delta||/||x|| by C0: " + ", ".join(
-                    f"{c:g}: {v:.4g} (left ball {lb})" for c, v, lb in
-                    zip(dd.c0, dd.delta_mean, dd.left_ball, strict=True)),
-                inc, "strictly increasing in C0 (a model that never reached the ball's edge "
-                "is the same for every larger C0)",
-                scale="Figures 3 / 6: C0 = 10 ... 40 at m = 1e5",
-                reached=self.reaches_paper(p, "m", "c0")))
+                f"({DATA[norm]}, m = {m_max:g}, d = {dd.d.max()})",
+                np.all(np.diff(dd.delta_mean.to_numpy()) > 0), "mean ||delta||/||x|| by C0: {c0s}",
+                "strictly increasing in C0 (a model that never reached the ball's edge is the "
+                "same for every larger C0)", scale="Figures 3 / 6: C0 = 10 ... 40 at m = 1e5",
+                reached=self.reaches_paper(p, "m", "c0"),
+                c0s=C.listing(dd, "{c0:g}: {delta_mean:.4g} (left ball {left_ball})")))
         d_max, c_min = df.d.max(), df.c0.min()
         g = df[(df.d == d_max) & (df.m == m_max) & (df.c0 == c_min) & df.flipped]
         if len(g) and d_max == 784:
-            med = {bool(n): float(np.median(h.perturbation_norm)) for n, h in
-                   g.groupby("normalize")}
-            text = "; ".join(f"{'||x|| = 1' if n else 'raw pixels'}: median ||delta|| "
-                             f"{v:.4g}" for n, v in med.items())
-            claims.append(Claim(
+            claims.append(C.reported(
                 "Appendix A, Figure 7 (d = 784, m = 1e5, C0 = 10): \"delta concentrates around "
-                f"0.045\" (here m = {m_max:g})", text, None,
+                f"0.045\" (here m = {m_max:g})", "{text}",
                 "informational: the paper does not say which preprocessing Figure 7 uses",
-                scale="d = 784, m = 1e5, C0 = 10", reached=m_max >= 1e5, decidable=False))
+                scale="d = 784, m = 1e5, C0 = 10", text="; ".join(
+                    f"{DATA[n]}: median ||delta|| {np.median(h.perturbation_norm):.4g}"
+                    for n, h in g.groupby("normalize"))))
         return claims
