@@ -58,6 +58,7 @@ def test_every_counts_the_failing_cells():
     c = C.every("s", pd.Series([True, False, False]), "{failed}/{cells}", "c", scale="x")
     assert (c.holds, c.measured) == (False, "2/3")
     assert C.every("s", np.array([True, True]), "m", "c", scale="x").holds is True
+    assert C.every("s", [], "{cells} cells", "c", scale="x").holds is None
 
 
 def test_trend_and_reported():

@@ -36,12 +36,12 @@ from torch import nn
 from randadv.arch import MLPSpec
 from randadv.attacks.closest import closest_adversarial
 from randadv.errors import ConfigError, RandadvError
+from randadv.experiments import claims as C
 from randadv.experiments._papers import DE_PALMA_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import ConvNetBuilder
 from randadv.nets.plain import plain_relu_sequential
 from randadv.nets.seeding import derive_seed, generator
-from randadv.stats import binomial_se
 from randadv.theory.robustness_bounds import lp_radius
 
 NORMS = ("l1", "l2", "linf")
@@ -208,6 +208,23 @@ def fmt_gap(v: float) -> str:
     if v != v:
         return "nan"
     return "0" if abs(v) <= FOUND_TOL else f"{v:.3g}"
+
+
+def ratio_stats(g: pd.DataFrame) -> dict[str, Any]:
+    """Of a group of records: optimal solves, attacks compared with them, the attack's success
+    on inputs with an adversarial point, the found-optimum fraction and the median, 95th
+    percentile and max of attack / exact - 1 (optimal solves), median seconds of each."""
+    opt = g.exact_status == "optimal"
+    exists = np.isfinite(g.exact_distance.to_numpy(float))
+    ratio = g.ratio[opt & g.attack_success].to_numpy(float)
+    some = len(ratio) > 0
+    return dict(optimal=int(opt.sum()), compared=len(ratio),
+                success=float(g.attack_success[exists].mean()) if exists.any() else math.nan,
+                found=float((ratio <= 1 + FOUND_TOL).mean()) if some else math.nan,
+                median=float(np.median(ratio) - 1) if some else math.nan,
+                p95=float(np.quantile(ratio, 0.95) - 1) if some else math.nan,
+                max=float(ratio.max() - 1) if some else math.nan,
+                exact_s=float(g.exact_seconds.median()), attack_s=float(g.attack_seconds.median()))
 
 
 def scip_available() -> bool:
@@ -383,44 +400,22 @@ class AttackOptimality(Experiment):
         viol = violations(df)
         for (arch, kind, norm, s), g in df.groupby(["arch", "inputs", "norm", "n_starts"],
                                                    sort=True):
-            opt = g.exact_status == "optimal"
-            ratio = g.ratio[opt & g.attack_success].to_numpy(float)
-            exists = np.isfinite(g.exact_distance.to_numpy(float))
+            r = ratio_stats(g)
             rows.append(dict(
                 arch=arch, inputs=kind, norm=norm, n_starts=int(s), n=len(g),
-                optimal=int(opt.sum()), time_limit=int((g.exact_status == "time_limit").sum()),
-                infeasible=int((g.exact_status == "infeasible").sum()),
-                success=float(g.attack_success[exists].mean()) if exists.any() else math.nan,
-                found_optimum=float((ratio <= 1 + FOUND_TOL).mean()) if len(ratio) else math.nan,
-                gap_median=float(np.median(ratio) - 1) if len(ratio) else math.nan,
-                gap_p95=float(np.quantile(ratio, 0.95) - 1) if len(ratio) else math.nan,
-                gap_max=float(ratio.max() - 1) if len(ratio) else math.nan,
-                violations=int(viol[g.index].sum()),
-                exact_s_median=float(g.exact_seconds.median()),
-                attack_s_median=float(g.attack_seconds.median()),
+                optimal=r["optimal"], time_limit=int((g.exact_status == "time_limit").sum()),
+                infeasible=int((g.exact_status == "infeasible").sum()), success=r["success"],
+                found_optimum=r["found"], gap_median=r["median"], gap_p95=r["p95"],
+                gap_max=r["max"], violations=int(viol[g.index].sum()),
+                exact_s_median=r["exact_s"], attack_s_median=r["attack_s"],
                 delta_emp_min=float((g.exact_distance / g.radius_unit).min())))
         return pd.DataFrame(rows)
 
     def gap_table(self, df: pd.DataFrame) -> pd.DataFrame:
         """Per (norm, n_starts), pooled over architectures and inputs: the ratio distribution on
-        optimal solves."""
-        rows = []
-        for (norm, s), g in df.groupby(["norm", "n_starts"], sort=True):
-            opt = g.exact_status == "optimal"
-            exists = np.isfinite(g.exact_distance.to_numpy(float))
-            ratio = g.ratio[opt & g.attack_success].to_numpy(float)
-            rows.append(dict(norm=norm, n_starts=int(s), solves=len(g), optimal=int(opt.sum()),
-                             compared=len(ratio),
-                             success=float(g.attack_success[exists].mean())
-                             if exists.any() else math.nan,
-                             found=float((ratio <= 1 + FOUND_TOL).mean()) if len(ratio)
-                             else math.nan,
-                             median=float(np.median(ratio) - 1) if len(ratio) else math.nan,
-                             p95=float(np.quantile(ratio, 0.95) - 1) if len(ratio) else math.nan,
-                             max=float(ratio.max() - 1) if len(ratio) else math.nan,
-                             exact_s=float(g.exact_seconds.median()),
-                             attack_s=float(g.attack_seconds.median())))
-        return pd.DataFrame(rows)
+        optimal solves (:func:`ratio_stats`)."""
+        return pd.DataFrame([dict(norm=norm, n_starts=int(s), solves=len(g), **ratio_stats(g))
+                             for (norm, s), g in df.groupby(["norm", "n_starts"], sort=True)])
 
     def draw_figures(self, df: pd.DataFrame, p: Mapping[str, Any],
                      folder: Path) -> list[tuple[str, Path]]:
@@ -448,98 +443,85 @@ class AttackOptimality(Experiment):
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
         claims: list[Claim] = []
         if "l2" in p.get("norms", ()) and not (df.norm == "l2").any():
-            claims.append(Claim(
+            claims.append(C.reported(
                 "l2 exact distances (SCIP MIQCP)",
-                "skipped: pyscipopt is not installed (pip install randadv[scip])", None,
-                "no l2 records", scale=ANY_SIZE, decidable=False))
+                "skipped: pyscipopt is not installed (pip install randadv[scip])",
+                "no l2 records", scale=ANY_SIZE))
         succ = df[df.attack_success]
         failed = succ[~succ.attack_verified]
-        bad = len(failed)
-        claims.append(Claim(
-            "randadv's attacks never return an unverified point",
-            f"{len(succ) - bad} of {len(succ)} successful attacks re-checked by float64 forward "
-            f"passes (sign change alone and batched with x, input box, distance); {bad} failed"
-            + ("".join(f"; {r.arch} net {r.net} {r.inputs} point {r.point} {r.norm} n_starts "
-                       f"{r.n_starts}: f(x) = {r.f_x:.3g}, f(x_adv) = {r.attack_f:.3g}"
-                       for r in failed.head(3).itertuples())),
-            bad == 0, "every successful attack passes the re-check", scale=ANY_SIZE))
         solves = df.drop_duplicates(["arch", "net", "inputs", "point", "norm"])
         fin = solves[np.isfinite(solves.exact_distance.to_numpy(float))]
-        bad = int((~fin.exact_verified).sum())
-        claims.append(Claim(
-            "exact solves return verified witnesses",
-            f"{len(fin) - bad} of {len(fin)} exact witnesses pass the float64 forward-pass "
-            "re-check", bad == 0, "every witness verified", scale=ANY_SIZE))
         err = solves[solves.exact_status == "error"]
-        counts = solves.exact_status.value_counts()
-        claims.append(Claim(
+        claims += [C.count(
+            "randadv's attacks never return an unverified point", len(succ) - len(failed),
+            len(succ), "{passed} of {total} successful attacks re-checked by float64 forward "
+            "passes (sign change alone and batched with x, input box, distance); {failed} "
+            "failed{details}", "every successful attack passes the re-check", scale=ANY_SIZE,
+            details="".join(f"; {r.arch} net {r.net} {r.inputs} point {r.point} {r.norm} "
+                            f"n_starts {r.n_starts}: f(x) = {r.f_x:.3g}, f(x_adv) = "
+                            f"{r.attack_f:.3g}" for r in failed.head(3).itertuples())), C.count(
+            "exact solves return verified witnesses", int(fin.exact_verified.sum()), len(fin),
+            "{passed} of {total} exact witnesses pass the float64 forward-pass re-check",
+            "every witness verified", scale=ANY_SIZE), C.count(
             "exact solves finish (optimal, time limit with a dual bound, or infeasible)",
-            ", ".join(f"{k}: {int(v)}" for k, v in counts.items()) + " of "
-            f"{len(solves)} solves" + ("; errors: " + "; ".join(
+            len(solves) - len(err), len(solves), "{counts} of {total} solves{errors}",
+            "no solver error (time-limited solves are reported, not failures)", scale=ANY_SIZE,
+            counts=", ".join(f"{k}: {int(v)}" for k, v in solves.exact_status.value_counts()
+                             .items()),
+            errors="; errors: " + "; ".join(
                 f"{r.arch} net {r.net} {r.inputs} point {r.point} {r.norm}: {r.exact_note}"
-                for r in err.head(3).itertuples()) if len(err) else ""),
-            len(err) == 0, "no solver error (time-limited solves are reported, not failures)",
-            scale=ANY_SIZE))
+                for r in err.head(3).itertuples()) if len(err) else "")]
         viol = violations(df)
         for norm, g in df.groupby("norm", sort=True):
             v = viol[g.index]
-            opt = g.exact_status == "optimal"
-            tl = g.exact_status == "time_limit"
-            inf = g.exact_status == "infeasible"
-            n_inf = int((g.drop_duplicates(["arch", "net", "inputs", "point"]).exact_status
-                         == "infeasible").sum())
+            opt, tl = g.exact_status == "optimal", g.exact_status == "time_limit"
             worst = ""
             if v.any():
                 h = g[v]
-                k = int(np.argmax((h.exact_lower - h.attack_distance).to_numpy(float)))
-                r = h.iloc[k]
+                r = h.iloc[int(np.argmax((h.exact_lower - h.attack_distance).to_numpy(float)))]
                 worst = (f"; worst: {r.arch} net {r.net} {r.inputs} point {r.point} "
                          f"n_starts {r.n_starts}: attack {r.attack_distance:.9g} < lower bound "
                          f"{r.exact_lower:.9g} (tol {r.tol:.2g})")
-            claims.append(Claim(
+            claims.append(C.every(
                 f"attack >= exact, always ({norm}): no verified adversarial point is closer than "
-                "the exact minimal distance",
-                f"violations: {int(v[opt].sum())} of {int((opt & g.attack_success).sum())} "
-                f"optimal solves; {int(v[tl].sum())} of {int((tl & g.attack_success).sum())} "
-                f"time-limited (against the dual bound); {int(v[inf].sum())} attack successes "
-                f"where the solver proves none exists ({n_inf} infeasible solves){worst}",
-                bool(v.sum() == 0),
+                "the exact minimal distance", ~v,
+                "violations: {v_opt} of {n_opt} optimal solves; {v_tl} of {n_tl} time-limited "
+                "(against the dual bound); {v_inf} attack successes where the solver proves "
+                "none exists ({n_inf} infeasible solves){worst}",
                 "attack distance >= solver lower bound - tol (tol from the solvers' feasibility "
                 "tolerance 1e-6, see solver_tolerance) in every record, and no success where the "
-                "solve is infeasible", scale=ANY_SIZE))
-        gt = self.gap_table(df)
-        for r in gt.itertuples():
-            claims.append(Claim(
-                f"optimality gap of closest_adversarial ({r.norm}, n_starts = {r.n_starts})",
-                f"attack / exact - 1 over {r.compared} optimal solves: median {fmt_gap(r.median)}, "
-                f"95th percentile {fmt_gap(r.p95)}, max {fmt_gap(r.max)}; optimum found "
-                f"(|gap| <= 1e-6) "
-                f"in {r.found:.0%}; success {r.success:.1%} of inputs with an adversarial "
-                f"point; median seconds exact {r.exact_s:.3g} / attack {r.attack_s:.3g}",
-                None, "measured and reported (no criterion)",
-                scale="the nets an exact solver finishes (a measurement, not a claim)",
-                decidable=False))
-        for norm, g in df.drop_duplicates(["arch", "net", "inputs", "point", "norm"]) \
-                .groupby("norm", sort=True):
+                "solve is infeasible", scale=ANY_SIZE, v_opt=int(v[opt].sum()),
+                n_opt=int((opt & g.attack_success).sum()), v_tl=int(v[tl].sum()),
+                n_tl=int((tl & g.attack_success).sum()),
+                v_inf=int(v[g.exact_status == "infeasible"].sum()),
+                n_inf=int((g.drop_duplicates(["arch", "net", "inputs", "point"]).exact_status
+                           == "infeasible").sum()), worst=worst))
+        claims += [C.reported(
+            f"optimality gap of closest_adversarial ({r.norm}, n_starts = {r.n_starts})",
+            "attack / exact - 1 over {r.compared} optimal solves: median {median}, 95th "
+            "percentile {p95}, max {max}; optimum found (|gap| <= 1e-6) in {r.found:.0%}; success "
+            "{r.success:.1%} of inputs with an adversarial point; median seconds exact "
+            "{r.exact_s:.3g} / attack {r.attack_s:.3g}", "measured and reported (no criterion)",
+            scale="the nets an exact solver finishes (a measurement, not a claim)", r=r,
+            median=fmt_gap(r.median), p95=fmt_gap(r.p95), max=fmt_gap(r.max))
+            for r in self.gap_table(df).itertuples()]
+        for norm, g in solves.groupby("norm", sort=True):
             de = (g.exact_distance / g.radius_unit).to_numpy(float)
             de = de[~np.isnan(de)]
             if not len(de):
                 continue
-            n_pts = len(de)
+            below = np.array([(de < dl).mean() for dl in DELTA_GRID])
             worst = max(DELTA_GRID, key=lambda dl: (de < dl).mean() - dl)
-            excess = [((de < dl).mean(), dl, 2 * binomial_se(dl, n_pts))
-                      for dl in DELTA_GRID]
-            holds = all(f <= dl + se for f, dl, se in excess)
-            claims.append(Claim(
+            claims.append(C.every(
                 f"Corollary 1 / Remark 5 ({norm}): P(d_exact < r(delta)) <= delta, r(delta) = "
                 "delta ||x||_2 sqrt(pi) sqrt(pixel ratio) / a_n (eq. (16)) times n^(1/p - 1)",
-                f"smallest d_exact / r(1) = {de.min():.3g} over {n_pts} inputs; fraction below "
-                f"r(0.5): {(de < 0.5).mean():.3f}; largest excess at delta = {worst:g}: "
-                f"{(de < worst).mean():.3f} vs {worst:g}",
-                bool(holds),
-                "empirical P(d < r(delta)) <= delta + 2 binomial SE for delta in "
-                f"{', '.join(f'{d:g}' for d in DELTA_GRID)} (infinite-width theorem, narrow "
-                "nets)",
+                C.below_binomial(below, DELTA_GRID, len(de)),
+                "smallest d_exact / r(1) = {least:.3g} over {n} inputs; fraction below r(0.5): "
+                "{half:.3f}; largest excess at delta = {worst:g}: {at_worst:.3f} vs {worst:g}",
+                "empirical P(d < r(delta)) <= delta + 2 binomial SE for delta in {grid} "
+                "(infinite-width theorem, narrow nets)",
                 scale="wide random networks (Corollary 1 is an infinite-width statement); "
-                "the exact solvers reach only narrow ones", reached=False))
+                "the exact solvers reach only narrow ones", reached=False, least=de.min(),
+                n=len(de), half=(de < 0.5).mean(), worst=worst, at_worst=(de < worst).mean(),
+                grid=", ".join(f"{d:g}" for d in DELTA_GRID)))
         return claims

@@ -268,7 +268,8 @@ def every(statement: str, checks: Any, measured: str, criterion: str, *, scale: 
         fields: further values the templates name.
 
     Returns:
-        The :class:`~randadv.experiments.base.Claim`: holds iff every check does.
+        The :class:`~randadv.experiments.base.Claim`: holds iff every check does; undecided
+        where there is no cell.
 
     Example:
         >>> from randadv.experiments.claims import every
@@ -278,7 +279,8 @@ def every(statement: str, checks: Any, measured: str, criterion: str, *, scale: 
         ('1 of 2 below', 'does not hold')
     """
     ok = np.asarray(checks, dtype=bool)
-    return _claim(statement, bool(ok.all()), measured, criterion, scale, reached,
+    return _claim(statement, bool(ok.all()) if ok.size else None, measured, criterion, scale,
+                  reached,
                   dict(fields, cells=int(ok.size), failed=int((~ok).sum())))
 
 

@@ -32,6 +32,7 @@ from torch import nn
 
 from randadv.arch import ImageNetSpec
 from randadv.errors import ConfigError
+from randadv.experiments import claims as C
 from randadv.experiments._closest_common import NORMS, attack_all_norms, lp_rows
 from randadv.experiments._papers import DE_PALMA_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
@@ -39,7 +40,7 @@ from randadv.nets.conv import uniform_images
 from randadv.nets.layers import SeededConv2d, SeededLinear
 from randadv.nets.seeding import derive_seed
 from randadv.nets.zoo import ARCHITECTURES
-from randadv.stats import binomial_se, bootstrap_median_slopes, loglog_fit
+from randadv.stats import bootstrap_median_slopes, loglog_fit
 from randadv.theory.robustness_bounds import dudley_denominator, lp_radius, remark5_exponent
 
 P_OF = {"l1": 1.0, "l2": 2.0, "linf": math.inf}
@@ -51,6 +52,8 @@ BOOTSTRAP = 400                        # bootstrap replicates (over networks) of
 NORM_WEIGHT = {"l1": 1.0, "l2": 1.0, "linf": 1.0}
 LAYER_OVERHEAD = 3e6
 ENTRY_WORK = 2.7e3
+FIGURE_OF = {"distance": "Figure 1: median l_p distance",
+             "relative": "Figure 2: median relative distance ||delta||_p / ||x||_p"}
 
 
 def parse_size_caps(items: list[str]) -> dict[str, int]:
@@ -298,65 +301,57 @@ class ClosestAdversarial(Experiment):
 
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
         t = self.summary_table(df, p)
-        f = self.fit_table(df, p)
         delta = float(p.get("delta", 0.05))
-        claims: list[Claim] = []
         paper = self.profiles["paper"]
         n_paper = int(paper["channels"]) * max(paper["sizes"]) ** 2
-        n_scale = (f"n = {int(paper['channels']) * min(paper['sizes']) ** 2} ... {n_paper} "
-                   f"(s = {min(paper['sizes'])} ... {max(paper['sizes'])}), Figures 1-2")
-        for r in f.itertuples():
-            what = ("median l_p distance" if r.kind == "distance"
-                    else "median relative distance ||delta||_p / ||x||_p")
-            src = "Figure 1" if r.kind == "distance" else "Figure 2"
-            dev = (r.slope - r.theory) / r.slope_se if r.slope_se > 0 else float("nan")
-            decided = r.sizes >= 3 and np.isfinite(r.slope) and np.isfinite(r.slope_se)
-            claims.append(Claim(
-                f"Remark 5 / {src}: {what} ~ n^({r.theory:+.1f}) ({r.norm}, {r.architecture})",
-                f"fitted exponent {r.slope:+.3f} +- {r.slope_se:.3f} (bootstrap SE over "
-                f"networks; {dev:+.1f} SE from {r.theory:+.1f}) over n = {r.n_min}..{r.n_max} "
-                f"({r.sizes} sizes); c = {r.c:.4g}; eq. (16)'s log factor alone would shift "
-                f"the exponent by -{r.log_factor:.2f}",
-                bool(abs(r.slope - r.theory) <= 2 * r.slope_se) if decided else None,
-                "|fitted - Remark 5| <= 2 bootstrap SE (a pure power law; needs >= 3 sizes "
-                "and >= 2 nets per cell)", scale=n_scale, reached=r.n_max >= n_paper))
+        claims = [C.exponent(
+            f"Remark 5 / {FIGURE_OF[r.kind]} ~ n^({r.theory:+.1f}) ({r.norm}, {r.architecture})",
+            r.slope, r.slope_se, r.theory,
+            "fitted exponent {slope:+.3f} +- {se:.3f} (bootstrap SE over networks; {z:+.1f} SE "
+            "from {theory:+.1f}) over n = {r.n_min}..{r.n_max} ({r.sizes} sizes); c = {r.c:.4g}; "
+            "eq. (16)'s log factor alone would shift the exponent by -{r.log_factor:.2f}",
+            "|fitted - Remark 5| <= 2 bootstrap SE (a pure power law; needs >= 3 sizes and >= 2 "
+            "nets per cell)", decided=r.sizes >= 3, r=r,
+            scale=f"n = {int(paper['channels']) * min(paper['sizes']) ** 2} ... {n_paper} "
+                  f"(s = {min(paper['sizes'])} ... {max(paper['sizes'])}), Figures 1-2",
+            reached=r.n_max >= n_paper) for r in self.fit_table(df, p).itertuples()]
         for (arch, norm), g in t.groupby(["architecture", "norm"], sort=True):
             total = g.samples.sum()
             found = g.success.mul(g.samples).sum()
-            claims.append(Claim(
+            claims.append(C.every(
                 f"Section 4: every random input has an adversarial example in [0, 1]^n "
-                f"({norm}, {arch})",
-                f"verified example found for {found:.0f} of {total} points "
-                f"({found / total:.1%}); by the {norm} attack itself: "
-                f"{g.attack_success.mul(g.samples).sum() / total:.1%}; its own example was "
-                f"the closest for {g.own_norm.mul(g.samples).sum() / total:.1%}",
-                bool((g.success == 1).all()),
+                f"({norm}, {arch})", g.success == 1,
+                "verified example found for {found:.0f} of {total} points ({frac:.1%}); by the "
+                "{norm} attack itself: {own_attack:.1%}; its own example was the closest for "
+                "{own:.1%}",
                 "every point has a verified example (found by any of the norms' attacks)",
-                scale="every n (Section 4: random inputs of any size)"))
+                scale="every n (Section 4: random inputs of any size)", found=found,
+                total=total, frac=found / total, norm=norm,
+                own_attack=g.attack_success.mul(g.samples).sum() / total,
+                own=g.own_norm.mul(g.samples).sum() / total))
         for arch, g in t.groupby("architecture", sort=True):
-            found = g.success.mul(g.samples).sum()
-            confirmed = g.recheck.mul(g.samples).sum()
-            claims.append(Claim(
+            claims.append(C.count(
                 f"Measurement check (not a claim of the paper): every reported example is "
                 f"adversarial in a second, independent forward pass ({arch})",
-                f"{confirmed:.0f} of {found:.0f} examples confirmed; an example fails when "
-                "it lies within float32 rounding of the boundary and the second pass (a "
-                "different batch) rounds the other way",
-                bool(confirmed == found), "all confirmed", scale=ANY_SIZE))
+                g.recheck.mul(g.samples).sum(), g.success.mul(g.samples).sum(),
+                "{passed:.0f} of {total:.0f} examples confirmed; an example fails when it lies "
+                "within float32 rounding of the boundary and the second pass (a different batch) "
+                "rounds the other way", "all confirmed", scale=ANY_SIZE))
         for (arch, norm), g in t.groupby(["architecture", "norm"], sort=True):
-            tol = 2 * binomial_se(delta, g.nets.clip(lower=1))
-            ok = bool(((g.below_delta <= delta + tol) & (g.below_half <= 0.5)).all())
-            claims.append(Claim(
+            ratio = g["median"] / g.radius_half
+            claims.append(C.every(
                 f"Corollary 1 + eq. (23): P(distance < r_p(delta)) <= delta; the median is at "
                 f"least r_p(1/2) ({norm}, {arch})",
-                f"fraction of points below r_p({delta:g}): max {g.below_delta.max():.3f} over "
-                f"{len(g)} sizes; below r_p(1/2): max {g.below_half.max():.3f}; smallest "
-                f"distance / r_p({delta:g}) = {g.min_ratio.min():.3g}; median / r_p(1/2) "
-                f"between {(g['median'] / g.radius_half).min():.3g} and "
-                f"{(g['median'] / g.radius_half).max():.3g} (the bound is far from tight)",
-                ok, "every size: fraction below r_p(delta) <= delta + 2 sqrt(delta(1-delta)/"
-                    "nets) and fraction below r_p(1/2) <= 1/2",
-                scale="every n (Corollary 1 holds at any size for the paper's random nets)"))
+                C.below_binomial(g.below_delta, delta, g.nets.clip(lower=1))
+                & (g.below_half <= 0.5),
+                "fraction of points below r_p({delta:g}): max {below:.3f} over {cells} sizes; "
+                "below r_p(1/2): max {half:.3f}; smallest distance / r_p({delta:g}) = "
+                "{least:.3g}; median / r_p(1/2) between {lo:.3g} and {hi:.3g} (the bound is far "
+                "from tight)", "every size: fraction below r_p(delta) <= delta + 2 "
+                "sqrt(delta(1-delta)/nets) and fraction below r_p(1/2) <= 1/2",
+                scale="every n (Corollary 1 holds at any size for the paper's random nets)",
+                delta=delta, below=g.below_delta.max(), half=g.below_half.max(),
+                least=g.min_ratio.min(), lo=ratio.min(), hi=ratio.max()))
         return claims
 
 

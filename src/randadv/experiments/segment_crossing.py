@@ -35,6 +35,7 @@ import torch
 
 from randadv.arch import ImageNetSpec, MLPSpec
 from randadv.attacks.segment import first_boundary_crossing
+from randadv.experiments import claims as C
 from randadv.experiments._papers import DE_PALMA_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets.seeding import derive_seed, generator
@@ -374,13 +375,12 @@ class SegmentCrossing(Experiment):
 
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
         q = float(p.get("q", 0.1))
-        claims: list[Claim] = []
-        bad = int(df.unverified.sum())
-        claims.append(Claim(
+        crossed = int(df.crossed.sum())
+        claims: list[Claim] = [C.count(
             "every reported crossing is a verified sign change (forward pass just past t*)",
-            f"{int(df.crossed.sum())} verified crossings; {bad} crossings found by the walk "
-            "failed the forward-pass check", bad == 0, "no unverified crossing",
-            scale=ANY_SIZE))
+            crossed, crossed + int(df.unverified.sum()),
+            "{passed} verified crossings; {failed} crossings found by the walk failed the "
+            "forward-pass check", "no unverified crossing", scale=ANY_SIZE)]
         paper = self.profiles["paper"]
 
         def paper_n(family: str) -> int:
@@ -388,61 +388,63 @@ class SegmentCrossing(Experiment):
                 return int(paper["channels"]) * max(paper["image_sizes"]) ** 2
             return max(paper["dims"])
         for r in self.exponents(df, p).itertuples():
-            allow = (1 / math.sqrt(r.n_min)) / math.log(r.n_max / r.n_min)
             for stat, label in (("t_q", f"the {q:g}-quantile of t*"),
                                 ("t_cond", "the median of t* over crossing directions")):
-                b, se = getattr(r, f"slope_{stat}"), getattr(r, f"se_{stat}")
-                ok = None if (math.isnan(b) or math.isnan(se)) else bool(
-                    abs(b - 0.5) <= 2 * se + allow)
-                claims.append(Claim(
+                claims.append(C.exponent(
                     f"Theorem 1 / Corollary 1: t* = Theta(sqrt n) = Theta(||x||_2): the "
                     f"exponent of {label} vs n is 1/2 ({r.family}, {r.inputs} inputs, "
                     f"n = {r.n_min}..{r.n_max})",
-                    f"fitted exponent {b:.3f} (bootstrap SE {se:.3f}, "
-                    f"{getattr(r, f'boot_ok_{stat}'):.0%} of resamples finite); exponent of the "
-                    f"{q:g}-quantile of t*/||x||: {r.slope_rel_q:.3f} (SE {r.se_rel_q:.3f})",
-                    ok, f"|exponent - 1/2| <= 2 SE + {allow:.3f} (an O(n^-1/2) correction at the "
+                    getattr(r, f"slope_{stat}"), getattr(r, f"se_{stat}"), 0.5,
+                    "fitted exponent {slope:.3f} (bootstrap SE {se:.3f}, {ok:.0%} of resamples "
+                    "finite); exponent of the {q:g}-quantile of t*/||x||: {rel:.3f} (SE "
+                    "{rel_se:.3f})",
+                    "|exponent - 1/2| <= 2 SE + {allow:.3f} (an O(n^-1/2) correction at the "
                     "smallest n, e.g. the component of v along x, spread over the log range)",
+                    allow=(1 / math.sqrt(r.n_min)) / math.log(r.n_max / r.n_min),
                     scale=f"n -> infinity (the paper profile's n up to {paper_n(r.family)})",
-                    reached=r.n_max >= paper_n(r.family)))
+                    reached=r.n_max >= paper_n(r.family), ok=getattr(r, f"boot_ok_{stat}"),
+                    q=q, rel=r.slope_rel_q, rel_se=r.se_rel_q))
         t = self.summary_table(df, p)
         for (fam, kind), g in df.groupby(["family", "inputs"], sort=True):
             cells = corollary1_cells(g)
-            worst = cells.loc[cells.z.idxmax()]
             pooled = {dl: float(h.frac.mean()) for dl, h in cells.groupby("delta")}
-            claims.append(Claim(
+            worst = cells.loc[cells.z.idxmax()]
+            claims.append(C.every(
                 f"Corollary 1, eqs. (18)-(19): P(t* <= r(delta)) <= delta, r(delta) = "
                 f"pi ||x||_2 delta / (2M + pi) ({fam}, {kind} inputs, every n)",
-                f"r(1) = {float(g.radius_unit_rel.iloc[0]):.3f} ||x||; fraction crossing within "
-                "r(delta), mean over n: " + ", ".join(
-                    f"delta={d:g}: {pooled[d]:.4f}" for d in (0.001, 0.01, 0.1, 0.5, 0.9))
-                + f"; closest to the bound: n = {int(worst.n)}, delta = {worst.delta:g}: "
-                f"{worst.frac:.4f} (SE {worst.se:.4f})",
-                bool((cells.frac <= cells.delta + 2 * cells.se).all()),
+                cells.frac <= cells.delta + 2 * cells.se,
+                "r(1) = {r1:.3f} ||x||; fraction crossing within r(delta), mean over n: "
+                "{pooled}; closest to the bound: n = {n}, delta = {w.delta:g}: {w.frac:.4f} "
+                "(SE {w.se:.4f})",
                 "in every n: fraction <= delta + 2 SE (SE over networks; the directions of one "
-                "net are correlated) for delta in " + ", ".join(f"{d:g}" for d in DELTA_GRID),
-                scale="every n (Corollary 1 is a bound at each size)"))
+                "net are correlated) for delta in {grid}",
+                scale="every n (Corollary 1 is a bound at each size)",
+                r1=float(g.radius_unit_rel.iloc[0]), n=int(worst.n), w=worst,
+                pooled=", ".join(f"delta={d:g}: {pooled[d]:.4f}"
+                                 for d in (0.001, 0.01, 0.1, 0.5, 0.9)),
+                grid=", ".join(f"{d:g}" for d in DELTA_GRID)))
             tt = t[(t.family == fam) & (t.inputs == kind)].sort_values("n")
-            claims.append(Claim(
+            claims.append(C.reported(
                 f"fraction of directions with no crossing within {p.get('t_cap', 10):g} ||x||_2 "
-                f"({fam}, {kind} inputs)",
-                ", ".join(f"n={r.n}: {1 - r.crossed_frac:.2f}" for r in tt.itertuples()),
-                None, "reported (the median of t* is +inf wherever this exceeds 1/2)",
-                scale="every n (reported)", decidable=False))
+                f"({fam}, {kind} inputs)", "{by_n}",
+                "reported (the median of t* is +inf wherever this exceeds 1/2)",
+                scale="every n (reported)",
+                by_n=C.listing(tt.assign(none=1 - tt.crossed_frac), "n={n}: {none:.2f}")))
             depth = family_depth(fam)
             if depth is not None:
                 width = FC_HIDDEN if fam == "fc" else int(p.get("width", 256))
                 per = g.end_flipped.groupby(g.net.astype(str) + ":" + g.n.astype(str)).mean()
                 se = float(mean_se(per))
-                meas, th = float(g.end_flipped.mean()), float(g.nngp_end_flip.mean())
-                allow = depth / width
-                claims.append(Claim(
+                claims.append(C.within(
                     f"beyond the paper: sign f(x + t_cap ||x|| v) != sign f(x) with the NNGP "
                     f"probability arccos(c^L(cos theta)) / pi ({fam}, L = {depth}, {kind} inputs)",
-                    f"measured {meas:.3f} (SE {se:.3f} over (net, n) cells) vs NNGP {th:.3f}; "
-                    "by n: " + ", ".join(f"{r.n}: {r.end_flip:.2f}" for r in tt.itertuples()),
-                    None if math.isnan(se) else bool(abs(meas - th) <= 2 * se + allow),
-                    f"|measured - NNGP| <= 2 SE + L/width = {allow:.3f} (finite-width "
+                    float(g.end_flipped.mean()), float(g.nngp_end_flip.mean()),
+                    2 * se + depth / width,
+                    "measured {value:.3f} (SE {se:.3f} over (net, n) cells) vs NNGP "
+                    "{target:.3f}; by n: {by_n}",
+                    "|measured - NNGP| <= 2 SE + L/width = {allow:.3f} (finite-width "
                     "correction)",
-                    scale="beyond the paper: infinite width (any n; L/width allowance)"))
+                    scale="beyond the paper: infinite width (any n; L/width allowance)",
+                    se=se, allow=depth / width,
+                    by_n=C.listing(tt, "{n}: {end_flip:.2f}")))
         return claims

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from randadv.data import BinaryTask, load_binary_cifar10, load_binary_mnist
+from randadv.experiments import claims as C
 from randadv.experiments._closest_common import attack_all_norms
 from randadv.experiments._closest_common import lp_rows as _lp
 from randadv.experiments._lazy_common import model_root
@@ -228,12 +229,12 @@ class TrainedVsRandom(Experiment):
         tr = df[df.state == "trained"]
         if len(tr):
             acc = tr.groupby("net").train_acc.first()
-            test = ", ".join(f"{a:.3f}" for a in tr.groupby("net").test_acc.first())
-            claims.append(Claim(
-                "Section 4.1: the networks reach > 98% training accuracy",
-                f"training accuracy per trained net: {', '.join(f'{a:.3f}' for a in acc)}; "
-                f"test accuracy: {test}",
-                bool((acc > 0.98).all()), "every trained net > 98% on its training set",
+            claims.append(C.every(
+                "Section 4.1: the networks reach > 98% training accuracy", acc > 0.98,
+                "training accuracy per trained net: {train}; test accuracy: {test}",
+                "every trained net > 98% on its training set",
+                train=", ".join(f"{a:.3f}" for a in acc),
+                test=", ".join(f"{a:.3f}" for a in tr.groupby("net").test_acc.first()),
                 **paper_nets))
         for norm, g in t.groupby("norm"):
             ratios = []
@@ -244,23 +245,22 @@ class TrainedVsRandom(Experiment):
                     ratios.append((kind, r))
             if ratios:
                 finite = [r for _, r in ratios if np.isfinite(r) and r > 0]
-                claims.append(Claim(
+                claims.append(C.every(
                     f"Section 4.1 / Figure 4: training does not change the order of magnitude "
-                    f"of the adversarial distance ({norm})",
-                    "median trained / random: " + ", ".join(f"{k}: {r:.3g}" for k, r in ratios)
-                    + ("" if len(finite) == len(ratios) else " (0/inf/nan: more than half the "
-                       "points of one net have no adversarial example found in the box)"),
-                    bool(all(0.1 <= r <= 10 for r in finite)) if finite else None,
+                    f"of the adversarial distance ({norm})", [0.1 <= r <= 10 for r in finite],
+                    "median trained / random: {ratios}{note}",
                     "every finite ratio within a factor 10 (medians count a point with no "
                     "adversarial example in [0, 1]^n as +inf)",
+                    ratios=", ".join(f"{k}: {r:.3g}" for k, r in ratios),
+                    note="" if len(finite) == len(ratios) else " (0/inf/nan: more than half the "
+                    "points of one net have no adversarial example found in the box)",
                     **paper_nets))
             rnd = g[(g.inputs == "random") & (g.state == "trained")]
             if len(rnd) and np.isfinite(rnd.fit_r2.iloc[0]):
-                r2 = float(rnd.fit_r2.iloc[0])
-                claims.append(Claim(
+                claims.append(C.at_least(
                     f"Figure 3: for random images the distance grows linearly with the "
                     f"percentile over percentiles 0-0.25 ({norm}, trained nets)",
-                    f"linear fit R^2 = {r2:.3f} (slope {float(rnd.fit_slope.iloc[0]):.4g})",
-                    bool(r2 >= 0.9), "R^2 >= 0.9",
-                    **paper_nets))
+                    float(rnd.fit_r2.iloc[0]), 0.9,
+                    "linear fit R^2 = {value:.3f} (slope {slope:.4g})", "R^2 >= {bound:g}",
+                    slope=float(rnd.fit_slope.iloc[0]), **paper_nets))
         return claims

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from randadv.attacks import smallest_flip_step
+from randadv.experiments import claims as C
 from randadv.experiments._papers import BUBECK_2021
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets import ACTIVATIONS, TwoLayerRandomNet, get_activation, sphere_points
@@ -253,47 +254,45 @@ class WidthWindow(Experiment):
         for act, g in t.groupby("activation", sort=True):
             win = g[(g.ratio >= lo * 0.999) & (g.ratio <= hi * 1.001)]
             if len(win):
-                worst = win.loc[win.flipped.idxmin()]
-                claims.append(Claim(
+                claims.append(C.at_least(
                     f"Section 1.1: the open window k ~ d. A single gradient step flips sign f "
                     f"for k/d in [1/3, 3] as it does outside ({act}, |eta| <= "
-                    f"{p['max_eta']:g})",
-                    f"{int(round((win.flipped * win.n).sum()))} of {int(win.n.sum())} inputs "
-                    f"flipped over {len(win)} cells; lowest cell d = {worst.d}, k = {worst.k}: "
-                    f"{worst.flipped:.2%}; all {len(g)} cells: lowest {g.flipped.min():.2%}",
-                    bool(win.flipped.min() >= 0.99),
+                    f"{p['max_eta']:g})", win.flipped.min(), 0.99,
+                    "{flipped} of {n} inputs flipped over {cells} cells; lowest cell d = {w.d}, "
+                    "k = {w.k}: {w.flipped:.2%}; all {all_cells} cells: lowest {lowest:.2%}",
                     "at least 99% flipped in every window cell",
                     scale="k/d in [1/3, 3] at large d (the paper profile's d)",
-                    reached=self.reaches_paper(p, "d")))
+                    reached=self.reaches_paper(p, "d"),
+                    flipped=int(round((win.flipped * win.n).sum())), n=int(win.n.sum()),
+                    cells=len(win), w=win.loc[win.flipped.idxmin()], all_cells=len(g),
+                    lowest=g.flipped.min()))
             e = ex[ex.activation == act] if len(ex) else ex
             if len(e):
-                bad = e[(e.slope + 0.5).abs() > np.maximum(0.1, 3 * e.slope_se)]
-                mid = e.loc[(np.log(e.ratio)).abs().idxmin()]
-                claims.append(Claim(
+                claims.append(C.every(
                     f"Theorems 1-2: ||eta grad f|| = O(1) while ||x|| = sqrt(d), so ||delta|| / "
                     f"||x|| decays like d^-1/2, at every k/d ({act})",
-                    f"fitted exponents over {len(e)} ratios from {e.slope.min():.3f} to "
-                    f"{e.slope.max():.3f}; at k/d = {mid.ratio:.2f}: {mid.slope:.3f} +- "
-                    f"{mid.slope_se:.3f}",
-                    bool(len(bad) == 0),
+                    ~((e.slope + 0.5).abs() > np.maximum(0.1, 3 * e.slope_se)),
+                    "fitted exponents over {cells} ratios from {lo:.3f} to {hi:.3f}; at k/d = "
+                    "{mid.ratio:.2f}: {mid.slope:.3f} +- {mid.slope_se:.3f}",
                     "every exponent within max(0.1, 3 SE) of -0.5",
                     scale="d -> infinity at fixed k/d (the paper profile's d)",
-                    reached=self.reaches_paper(p, "d")))
+                    reached=self.reaches_paper(p, "d"), lo=e.slope.min(), hi=e.slope.max(),
+                    mid=e.loc[(np.log(e.ratio)).abs().idxmin()]))
             top = g.loc[g.groupby("d").ratio.idxmax()]
             zs = []
             for col in ("eta", "grad_norm", "abs_f", "rel"):
                 z = ((top[f"{col}_mean"] - top[f"gp_{col}"]) / top[f"{col}_se"]).abs()
                 zs.append((col, float(z.max()), top.loc[z.idxmax()]))
             col, zmax, row = max(zs, key=lambda c: c[1])
-            claims.append(Claim(
+            claims.append(C.at_most(
                 f"Infinite width: at the widest k/d of each d the cell means of |eta|, ||grad f||, "
                 f"|f| and ||delta||/||x|| match the Gaussian-process limit (linearised step; "
-                f"{act})",
-                "; ".join(f"{c}: max {z:.1f} SE" for c, z, _ in zs)
-                + f" (worst: {col} at d = {row.d}, k = {row.k}: {row[f'{col}_mean']:.4g} vs GP "
-                f"{row[f'gp_{col}']:.4g})",
-                bool(zmax <= 4.0), "every deviation within 4 standard errors (per-net SE)",
-                scale="k/d -> infinity (the widest ratio of the grid)"))
+                f"{act})", zmax, 4.0,
+                "{each} (worst: {col} at d = {w.d}, k = {w.k}: {mean:.4g} vs GP {gp:.4g})",
+                "every deviation within 4 standard errors (per-net SE)",
+                scale="k/d -> infinity (the widest ratio of the grid)",
+                each="; ".join(f"{c}: max {z:.1f} SE" for c, z, _ in zs), col=col, w=row,
+                mean=row[f"{col}_mean"], gp=row[f"gp_{col}"]))
             claims.extend(self._no_transition(g, act))
             claims.extend(self._local_linearity(g, act))
         return claims
@@ -309,31 +308,30 @@ class WidthWindow(Experiment):
         where = (f"largest window cell: {top.nonlin_mean:.2%} at d = {top.d}, k = {top.k}"
                  if len(win) else "no window cell")
         if not get_activation(act).piecewise_linear:
-            worst = cells.loc[cells.nonlin_mean.abs().idxmax()]
-            return [Claim(
+            return [C.at_most(
                 f"Smooth psi, locally linear at the flip (Bubeck et al. eq. (5), curvature "
                 f"O(1/d)): the exact flipping step equals the linearised -f/||grad f||^2 up to "
-                f"a small relative excess across k/d ({act})",
-                f"mean of eta ||grad f||^2/|f| - 1 (eta: the root) over {len(cells)} cells "
-                f"with k >= {LAW_MIN_K}: largest |mean| {abs(worst.nonlin_mean):.3%} "
-                f"(d = {worst.d}, k = {worst.k}); {where}",
-                bool(cells.nonlin_mean.abs().max() <= 0.01),
-                f"|mean relative excess| <= 1% in every cell with k >= {LAW_MIN_K}",
-                scale=f"large d and k (cells with k >= {LAW_MIN_K})")]
+                f"a small relative excess across k/d ({act})", cells.nonlin_mean.abs().max(),
+                0.01, "mean of eta ||grad f||^2/|f| - 1 (eta: the root) over {cells} cells "
+                "with k >= {min_k}: largest |mean| {value:.3%} (d = {w.d}, k = {w.k}); {where}",
+                "|mean relative excess| <= 1% in every cell with k >= {min_k}",
+                scale=f"large d and k (cells with k >= {LAW_MIN_K})", cells=len(cells),
+                min_k=LAW_MIN_K, w=cells.loc[cells.nonlin_mean.abs().idxmax()], where=where)]
         const, fit = self.nonlinearity_law(g)
         if len(fit) < 3:
             return []
-        return [Claim(
+        return [C.every(
             f"ReLU kinks along the ray (our heuristic, not in the paper): the exact step exceeds "
             f"the linearised one by eta ||grad f||^2/|f| - 1 ~ C sqrt(1/k + 1/d): a unit's own "
             f"weight in grad f moves its pre-activation by ~1/sqrt(k) (dominant for k << d), "
             f"the overlaps with the other units by ~1/sqrt(d) (k >> d); both are small at "
-            f"k ~ d ({act})",
-            f"C = {const:.3f}; measured / law from {fit.law_ratio.min():.2f} to "
-            f"{fit.law_ratio.max():.2f} over {len(fit)} cells with k >= {LAW_MIN_K}; {where}",
-            bool(((fit.law_ratio >= 1 / 1.5) & (fit.law_ratio <= 1.5)).all()),
-            f"every cell with k >= {LAW_MIN_K} within a factor 1.5 of the one-constant law "
-            "(mean over flipped inputs)", scale=f"cells with k >= {LAW_MIN_K} (our heuristic)")]
+            f"k ~ d ({act})", (fit.law_ratio >= 1 / 1.5) & (fit.law_ratio <= 1.5),
+            "C = {const:.3f}; measured / law from {lo:.2f} to {hi:.2f} over {cells} cells with "
+            "k >= {min_k}; {where}",
+            "every cell with k >= {min_k} within a factor 1.5 of the one-constant law (mean "
+            "over flipped inputs)", scale=f"cells with k >= {LAW_MIN_K} (our heuristic)",
+            const=const, lo=fit.law_ratio.min(), hi=fit.law_ratio.max(), min_k=LAW_MIN_K,
+            where=where)]
 
     @staticmethod
     def _no_transition(g: pd.DataFrame, act: str) -> list[Claim]:
@@ -358,12 +356,11 @@ class WidthWindow(Experiment):
                         viol.append(f"d={d} k={w.k} {col}")
         if not checked:
             return []
-        return [Claim(
+        return [C.count(
             f"What happens at k ~ d: nothing special. Each statistic of a window cell lies "
-            f"between its values just outside the window ({act})",
-            f"{checked - len(viol)} of {checked} (cell, statistic) pairs inside"
-            + (f"; outside: {', '.join(viol[:6])}" if viol else ""),
-            not viol,
+            f"between its values just outside the window ({act})", checked - len(viol), checked,
+            "{passed} of {total} (cell, statistic) pairs inside{outside}",
             "fraction flipped, |eta|, ||grad f|| and ||delta||/||x|| of every cell with k/d in "
             "[1/3, 3] within the range of the nearest cells below 1/3 and above 3, widened by "
-            "4 SE each", scale="k/d around [1/3, 3] at each d of the grid")]
+            "4 SE each", scale="k/d around [1/3, 3] at each d of the grid",
+            outside=f"; outside: {', '.join(viol[:6])}" if viol else "")]
