@@ -120,7 +120,6 @@ class LazyAdversarialTraining(Experiment):
     }
     record = Record
 
-
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"] + [p["d_width"]])
 

@@ -71,7 +71,6 @@ class LazyMultilayer(Experiment):
     }
     record = Record
 
-
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"])
 

@@ -98,7 +98,6 @@ class LazySGD(Experiment):
     }
     record = Record
 
-
     # ------------------------------------------------------------------ configuration
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"])

@@ -72,7 +72,6 @@ class TwoLayerAsymptotics(Experiment):
     }
     record = Record
 
-
     def cells(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(activation=a, d=int(d), k=int(k))
                 for a, d, k in itertools.product(p["activation"], p["d"], p["k"])]

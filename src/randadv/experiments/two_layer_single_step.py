@@ -77,7 +77,6 @@ class TwoLayerSingleStep(Experiment):
     }
     record = Record
 
-
     def validate(self, p: dict[str, Any]) -> None:
         for cell in self.cells(p):
             n = cell["d"] * cell["k"] + (cell["depth"] - 1) * cell["k"] ** 2
