@@ -1,14 +1,18 @@
 """Shared by the lazy-training experiments: data loading (memoised), subsampling, the model
-cache folder."""
+cache (its folder, its key, the one train-or-load path), the exact attack of a trained net and
+the per-model columns of their tables."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -16,7 +20,9 @@ from randadv.attacks import smallest_flip_step
 from randadv.attacks.result import FlipStepResult
 from randadv.data import load_binary_mnist
 from randadv.experiments.base import Param, UnitContext, require
-from randadv.nets.seeding import generator
+from randadv.nets.seeding import derive_seed, generator
+from randadv.train.lazy import TrainResult
+from randadv.train.store import ModelCache
 
 MNIST_SIDE = 28
 MNIST01_SIZES = {"train": 12665, "test": 2115}     # zeros and ones in the MNIST files
@@ -78,11 +84,14 @@ def model_root(p: dict[str, Any] | Any, ctx: UnitContext) -> Path | None:
     return Path(out) / "models" if out else None
 
 
-def exact_flip_steps(net64: nn.Module, x64: torch.Tensor, max_eta: float, rows: int
-                     ) -> FlipStepResult:
-    """The exact smallest flipping steps of a trained net (float64) at ``x64``, ``rows``
-    inputs at a time (bounded memory of the region walks), on the CPU; inputs with f = 0 get
-    eta NaN, recorded as not flipped."""
+def exact_flip_steps(net: nn.Module, x: torch.Tensor, device: torch.device, max_eta: float,
+                     rows: int) -> FlipStepResult:
+    """The exact smallest flipping steps of a trained net at the inputs ``x``, in float64 (a
+    copy of the net, the inputs moved to ``device``), ``rows`` inputs at a time (bounded memory
+    of the region walks), returned on the CPU; inputs with f = 0 get eta NaN, recorded as not
+    flipped."""
+    net64 = copy.deepcopy(net).to(torch.float64).eval()
+    x64 = x.to(device, torch.float64)
     parts = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -90,3 +99,52 @@ def exact_flip_steps(net64: nn.Module, x64: torch.Tensor, max_eta: float, rows: 
             parts.append(smallest_flip_step(net64, x64[i:i + rows], max_eta=max_eta,
                                             exact=True).to("cpu"))
     return FlipStepResult.concat(parts)
+
+
+def train_key(kind: str, p: dict[str, Any] | Any, seed: int, unit_seed: int, net: str,
+              order: str, **cell: Any) -> dict[str, Any]:
+    """Everything that determines a trained model (the :class:`ModelCache` key): the ``kind``,
+    the ``cell``'s values, the seeds of the initial weights and of the sample order
+    (``derive_seed(seed, net | order, unit_seed)``), the training parameters and the data."""
+    return dict(kind=kind, **cell, net_seed=derive_seed(seed, net, unit_seed),
+                order_seed=derive_seed(seed, order, unit_seed), lr=p["lr"],
+                batch_size=p["batch_size"], max_epochs=p["max_epochs"], n_train=p["n_train"],
+                data_seed=seed, data_dir=p["data_dir"])
+
+
+def trained_model(p: dict[str, Any] | Any, ctx: UnitContext, key: dict[str, Any], d: int,
+                  normalize: bool, build: Callable[[], nn.Module],
+                  fit: Callable[..., TrainResult | tuple[nn.Module, TrainResult]],
+                  cache: ModelCache | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """A unit's trained model and its training result (a dict): from the model cache (``cache``,
+    else the one of :func:`model_root`) under ``key``, else ``fit(build(), x, y, x_test,
+    y_test)`` on MNIST 0 vs 1 at d pixels (the training set on ``ctx.device``), cached. ``fit``
+    returns the :class:`TrainResult`, or ``(model, result)`` where the model kept is not the
+    one built."""
+    cache = cache if cache is not None else ModelCache(model_root(p, ctx))
+
+    def train() -> tuple[nn.Module, dict[str, Any]]:
+        x, y = mnist01(p, "train", d, normalize, ctx.seed, p["n_train"])
+        xt, yt = mnist01(p, "test", d, normalize, ctx.seed, p["n_test"])
+        net = build()
+        out = fit(net, x.to(ctx.device), y.to(ctx.device), xt, yt)
+        model, res = out if isinstance(out, tuple) else (net, out)
+        return model, res.to_dict()
+
+    return cache.get_or_train(key, ctx.device, train)
+
+
+def training_fields(res: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The record fields ``names`` of a training result (``TrainResult.to_dict()``): test_acc,
+    train_acc, steps, epochs, stop_reason, train_seconds (its ``seconds``) and max_dev_ratio
+    (max_deviation over the lazy ball's radius)."""
+    fields = dict(test_acc=float(res["test_acc"]), train_acc=float(res["train_acc"]),
+                  steps=int(res["steps"]), epochs=float(res["epochs"]),
+                  stop_reason=str(res["stop_reason"]), train_seconds=float(res["seconds"]),
+                  max_dev_ratio=float(res["max_deviation"]) / float(res["radius"]))
+    return {k: fields[k] for k in names}
+
+
+def left_ball(models: pd.DataFrame) -> str:
+    """"k/n": how many of the n models (rows) stopped at the lazy ball's edge."""
+    return f"{int((models.stop_reason == 'left_ball').sum())}/{len(models)}"

@@ -20,6 +20,7 @@ import pandas as pd
 
 from randadv.arch import MLPSpec
 from randadv.attacks.linearity import linearity_radius
+from randadv.experiments import claims as C
 from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets import sphere_points
@@ -173,18 +174,14 @@ class BottleneckLinearity(Experiment):
                 for r in self.exponents(df).itertuples()}
 
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
-        claims = []
-        for r in self.exponents(df).itertuples():
-            tol = max(0.1, 2 * r.slope_se) if not math.isnan(r.slope_se) else 0.1
-            claims.append(Claim(
-                f"Sections 2.3-2.4: R ~ sqrt(d_min) (exponent 1/2; {r.architecture} bottleneck, "
-                f"eps = {r.eps:g})",
-                f"fitted exponent of the median radius {r.slope:.3f} (standard error "
-                f"{r.slope_se:.3f} from "
-                f"{r.nets} independent network indices)",
-                bool(abs(r.slope - 0.5) <= tol),
-                "|exponent - 1/2| <= max(0.1, 2 standard errors): the theorem's R is "
-                "sqrt(d_min) up to polylog factors, which move a fitted exponent by ~0.1",
-                scale="d_min << width, large d (the paper profile's d, width and bottleneck "
-                "widths)", reached=self.reaches_paper(p, "d", "width", "bottleneck")))
-        return claims
+        return [C.within(
+            f"Sections 2.3-2.4: R ~ sqrt(d_min) (exponent 1/2; {r.architecture} bottleneck, "
+            f"eps = {r.eps:g})", r.slope, 0.5,
+            max(0.1, 2 * r.slope_se) if not math.isnan(r.slope_se) else 0.1,
+            "fitted exponent of the median radius {value:.3f} (standard error {se:.3f} from "
+            "{nets} independent network indices)",
+            "|exponent - 1/2| <= max(0.1, 2 standard errors): the theorem's R is sqrt(d_min) up "
+            "to polylog factors, which move a fitted exponent by ~0.1",
+            scale="d_min << width, large d (the paper profile's d, width and bottleneck widths)",
+            reached=self.reaches_paper(p, "d", "width", "bottleneck"), se=r.slope_se,
+            nets=r.nets) for r in self.exponents(df).itertuples()]

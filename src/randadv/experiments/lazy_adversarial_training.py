@@ -22,11 +22,13 @@ import numpy as np
 import pandas as pd
 
 from randadv.attacks.pgd import pgd_l2
+from randadv.experiments import claims as C
 from randadv.experiments._lazy_common import (
     mnist01,
     mnist_training,
-    model_root,
     sample_counts,
+    train_key,
+    trained_model,
     validate_dims,
 )
 from randadv.experiments._papers import WANG_2022
@@ -35,7 +37,6 @@ from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope
 from randadv.train.adversarial import AdversarialTrainConfig, train_adversarial
 from randadv.train.lazy import LazyTwoLayerNet
-from randadv.train.store import ModelCache
 
 PAPER_D = [s * s for s in range(5, 29)]
 
@@ -52,6 +53,23 @@ def crossing(xs: np.ndarray, ys: np.ndarray, level: float = 0.5,
             w = a / (a - b)
             return float(np.exp((1 - w) * np.log(xs[i]) + w * np.log(xs[i + 1])))
     return float("nan")
+
+
+def crossing_claim(statement: str, name: str, size: str, levels: dict[int, float], *,
+                   scale: str, reached: bool) -> Claim:
+    """Figure 4's threshold ~ c / sqrt(size): the crossings ``levels`` (size -> where the robust
+    accuracy crosses 50%, NaN where it does not) fitted against the size, log-log slope within
+    0.2 of -1/2; undecided with fewer than two crossings. ``name`` names the crossing in the
+    measured text, its last word in the criterion ("budget R50")."""
+    known = {k: v for k, v in levels.items() if math.isfinite(v)}
+    slope = loglog_slope(list(known), list(known.values())) if len(known) >= 2 else math.nan
+    return C.within(
+        statement, slope, -0.5, 0.2, f"{name} where robust accuracy crosses 50%: {{levels}}; "
+        f"fitted exponent of {name.split()[-1]} vs {size}: {{value:.3f}}",
+        f"log-log slope of {name.split()[-1]} against {size} within 0.2 of -0.5 (needs >= 2 "
+        "crossings)", scale=scale, reached=reached, levels=", ".join(
+            f"{size}={k}: {v:.3g} (x sqrt({size}) = {v * math.sqrt(k):.3g})"
+            for k, v in levels.items()))
 
 
 # one record (a row of the results table) of a unit
@@ -102,7 +120,6 @@ class LazyAdversarialTraining(Experiment):
     }
     record = Record
 
-
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"] + [p["d_width"]])
 
@@ -129,31 +146,23 @@ class LazyAdversarialTraining(Experiment):
                            + n_test * p["pgd_steps_test"] * (1 + p["pgd_restarts"]))
 
     def train_config(self, unit: Mapping[str, Any], p: Mapping[str, Any], seed: int) -> dict:
-        return dict(kind="lazy-adversarial", d=unit["d"], m=unit["m"], v=unit["v"],
-                    radius=unit["radius"], net_seed=derive_seed(seed, "lazy-net", unit["seed"]),
-                    order_seed=derive_seed(seed, "adv-order", unit["seed"]), lr=p["lr"],
-                    batch_size=p["batch_size"], pgd_steps=p["pgd_steps_train"],
-                    max_epochs=p["max_epochs"], patience=p["patience"], n_train=p["n_train"],
-                    data_seed=seed, data_dir=p["data_dir"])
+        return train_key("lazy-adversarial", p, seed, unit["seed"], "lazy-net", "adv-order",
+                         d=unit["d"], m=unit["m"], v=unit["v"], radius=unit["radius"],
+                         pgd_steps=p["pgd_steps_train"], patience=p["patience"])
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         tc = self.train_config(unit, p, ctx.seed)
+        cfg = AdversarialTrainConfig(radius=unit["radius"], v=unit["v"], lr=p["lr"],
+                                     batch_size=p["batch_size"], pgd_steps=p["pgd_steps_train"],
+                                     max_epochs=p["max_epochs"], patience=p["patience"],
+                                     seed=tc["order_seed"])
+        net, res = trained_model(p, ctx, tc, unit["d"], True,
+                                 lambda: LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"],
+                                                         bias=False, device=ctx.device),
+                                 lambda net, x, y, xt, yt: train_adversarial(net, x, y, cfg, xt,
+                                                                             yt))
         xt, yt = mnist01(p, "test", unit["d"], True, ctx.seed, p["n_test"])
-
-        def train() -> tuple[LazyTwoLayerNet, dict]:
-            x, y = mnist01(p, "train", unit["d"], True, ctx.seed, p["n_train"])
-            net = LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"], bias=False,
-                                  device=ctx.device)
-            cfg = AdversarialTrainConfig(radius=unit["radius"], v=unit["v"], lr=p["lr"],
-                                         batch_size=p["batch_size"],
-                                         pgd_steps=p["pgd_steps_train"],
-                                         max_epochs=p["max_epochs"], patience=p["patience"],
-                                         seed=tc["order_seed"])
-            return net, train_adversarial(net, x.to(ctx.device), y.to(ctx.device), cfg, xt,
-                                          yt).to_dict()
-
-        net, res = ModelCache(model_root(p, ctx)).get_or_train(tc, ctx.device, train)
         net.eval()
         x_dev, y_dev = xt.to(ctx.device), yt.to(ctx.device)
         r = pgd_l2(net, x_dev, y_dev, unit["radius"], steps=p["pgd_steps_test"], keep="best")
@@ -225,74 +234,51 @@ class LazyAdversarialTraining(Experiment):
 
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
         t = self.summary_table(df, p)
-        claims: list[Claim] = []
-        claims.append(Claim(
-            "Algorithm 1: the projection keeps every w_s in B_2(w_s0, V)",
-            f"max ||w_s - w_s0|| / V over models: {t.max_dev_ratio.max():.6f}",
-            bool(t.max_dev_ratio.max() <= 1 + 1e-5), "every ratio <= 1 (float tolerance 1e-5)",
-            scale=ANY_SIZE))
+        claims = [C.at_most(
+            "Algorithm 1: the projection keeps every w_s in B_2(w_s0, V)", t.max_dev_ratio.max(),
+            1 + 1e-5, "max ||w_s - w_s0|| / V over models: {value:.6f}",
+            "every ratio <= 1 (float tolerance 1e-5)", scale=ANY_SIZE)]
         a = t[t.part == "budget"]
         if a.radius.nunique() >= 2:
-            r50 = {d: crossing(g.radius.to_numpy(), g.robust_acc.to_numpy())
-                   for d, g in a.groupby("d")}
-            text = ", ".join(f"d={d}: {v:.3g} (x sqrt(d) = {v * math.sqrt(d):.3g})"
-                             for d, v in r50.items())
-            known = {d: v for d, v in r50.items() if math.isfinite(v)}
-            slope = loglog_slope(list(known), list(known.values())) if len(known) >= 2 \
-                else float("nan")
-            claims.append(Claim(
+            claims.append(crossing_claim(
                 "Section 5.2 / Figure 4 left: robust accuracy drops sharply around a budget "
-                "||delta|| ~ c/sqrt(d) (Theorem 3.1)",
-                f"budget R50 where robust accuracy crosses 50%: {text}; fitted exponent of "
-                f"R50 vs d: {slope:.3f}",
-                None if not math.isfinite(slope) else bool(abs(slope + 0.5) <= 0.2),
-                "log-log slope of R50 against d within 0.2 of -0.5 (needs >= 2 crossings)",
+                "||delta|| ~ c/sqrt(d) (Theorem 3.1)", "budget R50", "d",
+                {d: crossing(g.radius.to_numpy(), g.robust_acc.to_numpy())
+                 for d, g in a.groupby("d")},
                 scale="Figure 4 left: d = 25 ... 784, the paper's radii, 5 seeds",
                 reached=self.reaches_paper(p, "d", "seeds", "pgd_steps_test")))
             big = a[a.radius_sqrt_d >= 10]
             if len(big):
-                claims.append(Claim(
+                claims.append(C.at_most(
                     "Section 5.2: \"for perturbation sizes slightly larger than the threshold, "
-                    "the robust accuracy drops to 0\"",
-                    f"max robust accuracy over cells with R sqrt(d) >= 10: "
-                    f"{big.robust_acc.max():.3f} ({len(big)} cells)",
-                    bool(big.robust_acc.max() <= 0.05), "<= 5% in every such cell",
-                    scale="Figure 4 left: radii above the threshold, PGD with the paper's "
-                    "steps", reached=self.reaches_paper(p, "pgd_steps_test")))
+                    "the robust accuracy drops to 0\"", big.robust_acc.max(), 0.05,
+                    "max robust accuracy over cells with R sqrt(d) >= 10: {value:.3f} ({n} cells)",
+                    "<= 5% in every such cell", scale="Figure 4 left: radii above the threshold, "
+                    "PGD with the paper's steps", reached=self.reaches_paper(p, "pgd_steps_test"),
+                    n=len(big)))
         b = t[t.part == "width"]
         if b.v.nunique() >= 2:
-            rows, mono = [], True
-            for m, g in b.groupby("m"):
-                g = g.sort_values("v")
-                mono &= bool(np.all(np.diff(g.robust_acc.to_numpy()) >= -0.05))
-                v50 = crossing(g.v.to_numpy(), g.robust_acc.to_numpy(), decreasing=False)
-                rows.append((m, v50, ", ".join(f"V={v:g}: {r:.2f}"
-                                               for v, r in zip(g.v, g.robust_acc, strict=True))))
-            claims.append(Claim(
+            right = dict(scale="Figure 4 right: m up to 1e4, the paper's V grid",
+                         reached=self.reaches_paper(p, "m", "v"))
+            curves = {m: g.sort_values("v") for m, g in b.groupby("m")}
+            claims.append(C.every(
                 "Section 5.2 / Figure 4 right: robust accuracy increases as the weights may "
                 "deviate more from initialisation (larger V)",
-                "; ".join(f"m={m}: {s}" for m, _, s in rows), mono,
-                "robust accuracy non-decreasing in V for every m (tolerance 0.05)",
-                scale="Figure 4 right: m up to 1e4, the paper's V grid",
-                reached=self.reaches_paper(p, "m", "v")))
-            known = [(m, v) for m, v, _ in rows if math.isfinite(v)]
-            slope = loglog_slope([m for m, _ in known], [v for _, v in known]) \
-                if len(known) >= 2 else float("nan")
-            claims.append(Claim(
-                "Section 5.2: a phase transition in robust accuracy at V ~ c/sqrt(m)",
-                "V50 where robust accuracy crosses 50%: " + ", ".join(
-                    f"m={m}: {v:.3g} (x sqrt(m) = {v * math.sqrt(m):.3g})" for m, v, _ in rows)
-                + f"; fitted exponent of V50 vs m: {slope:.3f}",
-                None if not math.isfinite(slope) else bool(abs(slope + 0.5) <= 0.2),
-                "log-log slope of V50 against m within 0.2 of -0.5 (needs >= 2 crossings)",
-                scale="Figure 4 right: m up to 1e4, the paper's V grid",
-                reached=self.reaches_paper(p, "m", "v")))
+                [np.all(np.diff(g.robust_acc.to_numpy()) >= -0.05) for g in curves.values()],
+                "{text}", "robust accuracy non-decreasing in V for every m (tolerance 0.05)",
+                **right, text="; ".join(f"m={m}: " + C.listing(g, "V={v:g}: {robust_acc:.2f}")
+                                        for m, g in curves.items())))
+            claims.append(crossing_claim(
+                "Section 5.2: a phase transition in robust accuracy at V ~ c/sqrt(m)", "V50",
+                "m", {m: crossing(g.v.to_numpy(), g.robust_acc.to_numpy(), decreasing=False)
+                      for m, g in curves.items()}, **right))
         clean = t.clean_acc
-        claims.append(Claim(
+        claims.append(C.at_least(
             "Section 5.2: \"the projection step ... does not hurt the test accuracy of the "
-            "trained models\"",
-            f"clean test accuracy over cells: mean {clean.mean():.4f}, min {clean.min():.4f}",
-            bool(clean.min() >= 0.99), "every cell's clean test accuracy >= 99%",
+            "trained models\"", clean.min(), 0.99,
+            "clean test accuracy over cells: mean {mean:.4f}, min {value:.4f}",
+            "every cell's clean test accuracy >= 99%",
             scale="the paper's training (full MNIST 0-vs-1, up to 20 epochs)",
-            reached=self.reaches_paper(p, "max_epochs") and int(p.get("n_train", 0)) == 0))
+            reached=self.reaches_paper(p, "max_epochs") and int(p.get("n_train", 0)) == 0,
+            mean=clean.mean()))
         return claims

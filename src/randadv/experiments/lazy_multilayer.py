@@ -11,31 +11,31 @@ Questions: does one gradient step still suffice, and how does ||delta|| scale wi
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
-import numpy as np
 import pandas as pd
-import torch
 
+from randadv.experiments import claims as C
 from randadv.experiments._lazy_common import (
     exact_flip_steps,
+    left_ball,
     mnist01,
     mnist_training,
-    model_root,
     sample_counts,
+    train_key,
+    trained_model,
+    training_fields,
     validate_dims,
 )
 from randadv.experiments._papers import WANG_2022
+from randadv.experiments._single_step_common import flip_fields, mean_std
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext
-from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope
 from randadv.train.lazy import LazyTrainConfig, train_lazy_sgd
 from randadv.train.lazy_deep import LazyDeepNet
-from randadv.train.store import ModelCache
 
 # test images attacked at a time: the region walks of all 2,115 at once need > 20 GB at
 # m = 2000, L = 2
@@ -71,7 +71,6 @@ class LazyMultilayer(Experiment):
     }
     record = Record
 
-
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"])
 
@@ -88,34 +87,19 @@ class LazyMultilayer(Experiment):
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         d, L = unit["d"], unit["depth"]
-        tc = dict(kind="lazy-multilayer", d=d, depth=L, m=p["m"], c0=p["c0"],
-                  net_seed=derive_seed(ctx.seed, "lazy-deep-net", unit["seed"]),
-                  order_seed=derive_seed(ctx.seed, "lazy-order", unit["seed"]), lr=p["lr"],
-                  batch_size=p["batch_size"], max_epochs=p["max_epochs"],
-                  n_train=p["n_train"], data_seed=ctx.seed, data_dir=p["data_dir"])
+        tc = train_key("lazy-multilayer", p, ctx.seed, unit["seed"], "lazy-deep-net",
+                       "lazy-order", d=d, depth=L, m=p["m"], c0=p["c0"])
+        cfg = LazyTrainConfig(c0=p["c0"], lr=p["lr"], batch_size=p["batch_size"],
+                              max_epochs=p["max_epochs"], seed=tc["order_seed"])
+        net, res = trained_model(p, ctx, tc, d, True,
+                                 lambda: LazyDeepNet(d, p["m"], L, tc["net_seed"],
+                                                     device=ctx.device),
+                                 lambda net, x, y, xt, yt: train_lazy_sgd(net, x, y, cfg, xt, yt))
         xt, yt = mnist01(p, "test", d, True, ctx.seed, p["n_test"])
-
-        def train() -> tuple[LazyDeepNet, dict]:
-            x, y = mnist01(p, "train", d, True, ctx.seed, p["n_train"])
-            net = LazyDeepNet(d, p["m"], L, tc["net_seed"], device=ctx.device)
-            cfg = LazyTrainConfig(c0=p["c0"], lr=p["lr"], batch_size=p["batch_size"],
-                                  max_epochs=p["max_epochs"], seed=tc["order_seed"])
-            return net, train_lazy_sgd(net, x.to(ctx.device), y.to(ctx.device), cfg, xt,
-                                       yt).to_dict()
-
-        net, res = ModelCache(model_root(p, ctx)).get_or_train(tc, ctx.device, train)
-        net64 = copy.deepcopy(net).to(torch.float64).eval()
-        x64 = xt.to(ctx.device, torch.float64)
-        r = exact_flip_steps(net64, x64, p["max_eta"], ATTACK_ROWS)
-        base = dict(depth=L, d=d, m=p["m"], c0=p["c0"], seed=unit["seed"],
-                    test_acc=float(res["test_acc"]), steps=int(res["steps"]),
-                    stop_reason=str(res["stop_reason"]),
-                    max_dev_ratio=float(res["max_deviation"]) / float(res["radius"]))
-        return [dict(base, index=i, y=int(yt[i]), f_x=float(r.f_x[i]),
-                     grad_norm=float(r.grad_norm[i]), eta=float(r.eta[i]),
-                     eta_boundary=float(r.eta_boundary[i]), flipped=bool(r.flipped[i]),
-                     perturbation_norm=float(r.perturbation_norm[i]))
-                for i in range(len(yt))]
+        r = exact_flip_steps(net, xt, ctx.device, p["max_eta"], ATTACK_ROWS)
+        base = dict(depth=L, d=d, m=p["m"], c0=p["c0"], seed=unit["seed"], **training_fields(
+            res, "test_acc", "steps", "stop_reason", "max_dev_ratio"))
+        return [dict(base, index=i, y=int(yt[i]), **flip_fields(r, i)) for i in range(len(yt))]
 
     # ------------------------------------------------------------------ results
     def summary_table(self, df: pd.DataFrame, p: Mapping[str, Any]) -> pd.DataFrame:
@@ -125,11 +109,9 @@ class LazyMultilayer(Experiment):
             models = g.groupby("seed").first()
             rows.append(dict(
                 depth=L, d=d, n=len(g), test_error=1 - models.test_acc.mean(),
-                left_ball=f"{int((models.stop_reason == 'left_ball').sum())}/{len(models)}",
-                flipped=len(fl) / len(g), delta_mean=fl.perturbation_norm.mean(),
-                delta_std=fl.perturbation_norm.std(ddof=1), grad_norm_mean=g.grad_norm.mean(),
-                grad_norm_std=g.grad_norm.std(ddof=1), eta_mean=fl.eta.abs().mean(),
-                eta_std=fl.eta.abs().std(ddof=1), abs_f_mean=g.f_x.abs().mean()))
+                left_ball=left_ball(models), flipped=len(fl) / len(g),
+                **mean_std("delta", fl.perturbation_norm), **mean_std("grad_norm", g.grad_norm),
+                **mean_std("eta", fl.eta.abs()), abs_f_mean=g.f_x.abs().mean()))
         return pd.DataFrame(rows)
 
     def draw_figures(self, df: pd.DataFrame, p: Mapping[str, Any],
@@ -148,36 +130,32 @@ class LazyMultilayer(Experiment):
 
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
         t = self.summary_table(df, p)
-        claims = []
         per_depth = df.groupby("depth").flipped.mean()
-        claims.append(Claim(
+        wide = dict(scale="d over 25 ... 784 at width m >> d (the paper profile's m)",
+                    reached=self.reaches_paper(p, "m", "d"))
+        claims = [C.every(
             "Open question (Section 6): one gradient step still flips every prediction of a "
-            "lazily trained multi-layer net",
-            ", ".join(f"L={L}: {v:.2%}" for L, v in per_depth.items())
-            + f" flipped with |eta| <= {p['max_eta']:g}",
-            bool((per_depth >= 0.99).all()), ">= 99% flipped at every depth",
+            "lazily trained multi-layer net", per_depth >= 0.99,
+            "{fractions} flipped with |eta| <= {max_eta:g}", ">= 99% flipped at every depth",
             scale="beyond the paper: lazy nets of width m >> d (the paper profile's m)",
-            reached=self.reaches_paper(p, "m", "d")))
+            reached=wide["reached"], max_eta=p["max_eta"],
+            fractions=", ".join(f"L={L}: {v:.2%}" for L, v in per_depth.items()))]
         if t.d.nunique() >= 3:
             for col, theory, label in (("delta_mean", -0.5, "||delta||"),
                                        ("grad_norm_mean", 0.5, "||grad f||")):
                 slopes = {L: loglog_slope(g.d, g[col]) for L, g in t.groupby("depth")}
-                vals = np.array(list(slopes.values()))
-                claims.append(Claim(
+                claims.append(C.every(
                     f"Extension of Theorem 3.1: {label} scales like d^{theory:g} at every depth "
-                    "(||x|| = 1)",
-                    "fitted exponents: " + ", ".join(f"L={L}: {s:.3f}"
-                                                     for L, s in slopes.items()),
-                    bool(np.all(np.abs(vals - theory) <= 0.2)),
-                    f"every exponent within 0.2 of {theory:g}",
-                    scale="d over 25 ... 784 at width m >> d (the paper profile's m)",
-                    reached=self.reaches_paper(p, "m", "d")))
+                    "(||x|| = 1)", [abs(s - theory) <= 0.2 for s in slopes.values()],
+                    "fitted exponents: {text}", "every exponent within 0.2 of {theory:g}",
+                    **wide, theory=theory,
+                    text=", ".join(f"L={L}: {s:.3f}" for L, s in slopes.items())))
         models = df.groupby(["depth", "d", "seed"]).first()
-        claims.append(Claim(
+        claims.append(C.every(
             "The trained nets generalise (as the paper's two-layer nets: test error < 1%)",
-            f"test error: mean {1 - models.test_acc.mean():.2%}, max "
-            f"{1 - models.test_acc.min():.2%} over {len(models)} models",
-            bool((models.test_acc > 0.99).all()), "every model's test error < 1%",
+            models.test_acc > 0.99, "test error: mean {mean:.2%}, max {max:.2%} over {cells} "
+            "models", "every model's test error < 1%",
             scale="full MNIST 0-vs-1 training (the paper profile's epochs)",
-            reached=self.reaches_paper(p, "max_epochs")))
+            reached=self.reaches_paper(p, "max_epochs"), mean=1 - models.test_acc.mean(),
+            max=1 - models.test_acc.min()))
         return claims

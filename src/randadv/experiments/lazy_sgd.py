@@ -10,7 +10,6 @@ single gradient step), ||grad f(x)|| and ||delta|| = |eta| ||grad f(x)||.
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,21 +19,27 @@ import numpy as np
 import pandas as pd
 import torch
 
+from randadv.experiments import claims as C
 from randadv.experiments._lazy_common import (
     exact_flip_steps,
+    left_ball,
     mnist01,
     mnist_training,
     model_root,
     sample_counts,
+    train_key,
+    trained_model,
+    training_fields,
     validate_dims,
 )
 from randadv.experiments._papers import WANG_2022
+from randadv.experiments._single_step_common import flip_fields, mean_std
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
-from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope
 from randadv.train.lazy import (
     LazyTrainConfig,
     LazyTwoLayerNet,
+    TrainResult,
     train_lazy_sgd,
     train_lazy_sgd_c0s,
 )
@@ -42,6 +47,11 @@ from randadv.train.store import ModelCache
 
 PAPER_D = [25, 49, 100, 196, 400, 625, 784]
 BIAS_CHOICES = ("paper", "true", "false")
+DATA = {False: "raw pixels", True: "||x|| = 1"}   # the two preprocessings, by `normalize`
+SETTING = " (the theorem's setting)"   # of normalised inputs
+# the training columns of a record, one value per model
+MODEL_COLUMNS = ("test_acc", "train_acc", "steps", "epochs", "stop_reason", "max_dev_ratio",
+                 "train_seconds")
 
 
 def _bias(p: Mapping[str, Any], normalize: bool) -> bool:
@@ -88,7 +98,6 @@ class LazySGD(Experiment):
     }
     record = Record
 
-
     # ------------------------------------------------------------------ configuration
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"])
@@ -121,12 +130,9 @@ class LazySGD(Experiment):
     # ------------------------------------------------------------------ work
     def train_config(self, unit: Mapping[str, Any], p: Mapping[str, Any], seed: int) -> dict:
         """Everything that determines a trained model (the model cache key)."""
-        return dict(kind="lazy-sgd", d=unit["d"], m=unit["m"], c0=unit["c0"],
-                    normalize=unit["normalize"], bias=_bias(p, unit["normalize"]),
-                    net_seed=derive_seed(seed, "lazy-net", unit["seed"]),
-                    order_seed=derive_seed(seed, "lazy-order", unit["seed"]), lr=p["lr"],
-                    batch_size=p["batch_size"], max_epochs=p["max_epochs"],
-                    n_train=p["n_train"], data_seed=seed, data_dir=p["data_dir"])
+        return train_key("lazy-sgd", p, seed, unit["seed"], "lazy-net", "lazy-order",
+                         d=unit["d"], m=unit["m"], c0=unit["c0"], normalize=unit["normalize"],
+                         bias=_bias(p, unit["normalize"]))
 
     def c0_siblings(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> list[float]:
         """The C0 values of the grid's cells that share this unit's (preprocessing, d, m):
@@ -144,79 +150,56 @@ class LazySGD(Experiment):
         tc = self.train_config(unit, p, ctx.seed)
         cache = ModelCache(model_root(p, ctx))
         siblings = self.c0_siblings(unit, p)
+        cfg = LazyTrainConfig(c0=unit["c0"], lr=p["lr"], batch_size=p["batch_size"],
+                              max_epochs=p["max_epochs"], seed=tc["order_seed"])
 
-        def train() -> tuple[LazyTwoLayerNet, dict]:
-            x, y = mnist01(p, "train", unit["d"], unit["normalize"], ctx.seed, p["n_train"])
-            xt, yt = mnist01(p, "test", unit["d"], unit["normalize"], ctx.seed, p["n_test"])
-            x, y = x.to(ctx.device), y.to(ctx.device)
-            net = LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"], bias=tc["bias"],
-                                  device=ctx.device)
-            cfg = LazyTrainConfig(c0=unit["c0"], lr=p["lr"], batch_size=p["batch_size"],
-                                  max_epochs=p["max_epochs"], seed=tc["order_seed"])
+        def fit(net: LazyTwoLayerNet, x: torch.Tensor, y: torch.Tensor, xt: torch.Tensor,
+                yt: torch.Tensor) -> TrainResult | tuple[LazyTwoLayerNet, TrainResult]:
             if cache.root is None or len(siblings) < 2:
-                return net, train_lazy_sgd(net, x, y, cfg, xt, yt).to_dict()
+                return train_lazy_sgd(net, x, y, cfg, xt, yt)
             shared = train_lazy_sgd_c0s(net, x, y, cfg, siblings, xt, yt)
             for c0, (model, res) in shared.items():     # the unit's own: get_or_train's put
                 tc_c0 = self.train_config(dict(unit, c0=c0), p, ctx.seed)
                 if c0 != unit["c0"] and cache.get(tc_c0) is None:
                     cache.put(model, tc_c0, res.to_dict())
-            model, res = shared[unit["c0"]]
-            return model, res.to_dict()
+            return shared[unit["c0"]]
 
-        return cache.get_or_train(tc, ctx.device, train)
+        return trained_model(p, ctx, tc, unit["d"], unit["normalize"],
+                             lambda: LazyTwoLayerNet(unit["d"], unit["m"], tc["net_seed"],
+                                                     bias=tc["bias"], device=ctx.device),
+                             fit, cache)
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         net, res = self.trained_model(unit, p, ctx)
         xt, yt = mnist01(p, "test", unit["d"], unit["normalize"], ctx.seed, p["n_test"])
-        net64 = copy.deepcopy(net).to(torch.float64).eval()
-        x64 = xt.to(ctx.device, torch.float64)
-        r = exact_flip_steps(net64, x64, p["max_eta"], 512)
+        r = exact_flip_steps(net, xt, ctx.device, p["max_eta"], 512)
         x_norm = xt.double().norm(dim=1)
         base = dict(d=unit["d"], m=unit["m"], c0=unit["c0"], normalize=unit["normalize"],
-                    bias=net.has_bias, seed=unit["seed"], test_acc=float(res["test_acc"]),
-                    train_acc=float(res["train_acc"]), steps=int(res["steps"]),
-                    epochs=float(res["epochs"]), stop_reason=str(res["stop_reason"]),
-                    max_dev_ratio=float(res["max_deviation"]) / float(res["radius"]),
-                    train_seconds=float(res["seconds"]))
-        out = []
-        for i in range(x64.shape[0]):
-            f = float(r.f_x[i])
-            out.append(dict(base, index=i, y=int(yt[i]), f_x=f, correct=bool(f * yt[i] > 0),
-                            grad_norm=float(r.grad_norm[i]), eta=float(r.eta[i]),
-                            eta_boundary=float(r.eta_boundary[i]),
-                            flipped=bool(r.flipped[i]),
-                            perturbation_norm=float(r.perturbation_norm[i]),
-                            x_norm=float(x_norm[i])))
-        return out
+                    bias=net.has_bias, seed=unit["seed"], **training_fields(res, *MODEL_COLUMNS))
+        return [dict(base, index=i, y=int(yt[i]), correct=bool(float(r.f_x[i]) * yt[i] > 0),
+                     x_norm=float(x_norm[i]), **flip_fields(r, i)) for i in range(len(yt))]
 
     # ------------------------------------------------------------------ results
     def model_table(self, df: pd.DataFrame) -> pd.DataFrame:
         """One row per trained model."""
-        keys = ["normalize", "bias", "d", "m", "c0", "seed"]
-        return df.groupby(keys, sort=True).agg(
-            test_acc=("test_acc", "first"), train_acc=("train_acc", "first"),
-            steps=("steps", "first"), epochs=("epochs", "first"),
-            stop_reason=("stop_reason", "first"), max_dev_ratio=("max_dev_ratio", "first"),
-            train_seconds=("train_seconds", "first")).reset_index()
+        return df.groupby(["normalize", "bias", "d", "m", "c0", "seed"], sort=True).first(
+            )[list(MODEL_COLUMNS)].reset_index()
 
     def summary_table(self, df: pd.DataFrame, p: Mapping[str, Any]) -> pd.DataFrame:
         rows = []
         models = self.model_table(df)
         for (norm, d, m, c0), g in df.groupby(["normalize", "d", "m", "c0"], sort=True):
             fl = g[g.flipped]
-            rel = fl.perturbation_norm / fl.x_norm
             mo = models[(models.normalize == norm) & (models.d == d) & (models.m == m)
                         & (models.c0 == c0)]
             rows.append(dict(
                 normalize=norm, d=d, m=m, c0=c0, models=len(mo), n=len(g),
                 test_error=1 - mo.test_acc.mean(), test_error_max=1 - mo.test_acc.min(),
-                left_ball=f"{int((mo.stop_reason == 'left_ball').sum())}/{len(mo)}",
-                steps=mo.steps.mean(), flipped=len(fl) / len(g),
-                delta_mean=rel.mean(), delta_std=rel.std(ddof=1),
+                left_ball=left_ball(mo), steps=mo.steps.mean(), flipped=len(fl) / len(g),
+                **mean_std("delta", fl.perturbation_norm / fl.x_norm),
                 delta_abs_mean=fl.perturbation_norm.mean(),
-                grad_norm_mean=g.grad_norm.mean(), grad_norm_std=g.grad_norm.std(ddof=1),
-                eta_mean=fl.eta.abs().mean(), eta_std=fl.eta.abs().std(ddof=1),
+                **mean_std("grad_norm", g.grad_norm), **mean_std("eta", fl.eta.abs()),
                 abs_f_mean=g.f_x.abs().mean(), x_norm_mean=g.x_norm.mean()))
         return pd.DataFrame(rows)
 
@@ -260,94 +243,80 @@ class LazySGD(Experiment):
         return out
 
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
-        claims: list[Claim] = []
         models = self.model_table(df)
-        worst = models.loc[models.test_acc.idxmin()]
         n_bad = int((models.test_acc < 0.99).sum())
-        claims.append(Claim(
+        claims = [C.count(
             "Section 5.1: \"each of the trained models achieves a test error of less than 1%\"",
-            f"test error over {len(models)} models: mean {1 - models.test_acc.mean():.2%}, "
-            f"max {1 - worst.test_acc:.2%} (d={worst.d}, m={worst.m}, C0={worst.c0:g}, "
-            f"normalize={worst.normalize}); {n_bad} models at >= 1%",
-            n_bad == 0, "every model's test error < 1%",
+            len(models) - n_bad, len(models),
+            "test error over {total} models: mean {mean:.2%}, max {max:.2%} (d={w.d}, m={w.m}, "
+            "C0={w.c0:g}, normalize={w.normalize}); {failed} models at >= 1%",
+            "every model's test error < 1%",
             scale="m = 1e3 ... 1e5, full MNIST 0-vs-1 (Section 5.1)",
-            reached=self.reaches_paper(p, "m", "max_epochs")))
-        left = int((models.stop_reason == "left_ball").sum())
-        claims.append(Claim(
+            reached=self.reaches_paper(p, "m", "max_epochs"), mean=1 - models.test_acc.mean(),
+            max=1 - models.test_acc.min(), w=models.loc[models.test_acc.idxmin()]), C.at_most(
             "Section 5.1: training stops when the iterates exit the lazy regime, so every "
-            "model lies in B_{2,inf}(W_0, C0/sqrt(m))",
-            f"max ||w_s - w_s0|| / (C0/sqrt m) over models: {models.max_dev_ratio.max():.4f}; "
-            f"{left}/{len(models)} stopped at the ball's edge, the rest at max_epochs",
-            bool(models.max_dev_ratio.max() <= 1.0 + 1e-9), "every ratio <= 1",
-            scale=ANY_SIZE))
-        fl = df.flipped.mean()
-        claims.append(Claim(
+            "model lies in B_{2,inf}(W_0, C0/sqrt(m))", models.max_dev_ratio.max(), 1.0 + 1e-9,
+            "max ||w_s - w_s0|| / (C0/sqrt m) over models: {value:.4f}; {left} stopped at the "
+            "ball's edge, the rest at max_epochs", "every ratio <= 1", scale=ANY_SIZE,
+            left=left_ball(models)), C.at_least(
             "Theorem 3.1: a single gradient step flips the prediction of every input",
-            f"{fl:.2%} of {len(df)} test examples flipped with |eta| <= {p['max_eta']:g}",
-            bool(fl >= 0.99), ">= 99% flipped",
+            df.flipped.mean(), 0.99,
+            "{value:.2%} of {n} test examples flipped with |eta| <= {max_eta:g}", ">= 99% flipped",
             scale="m >> d (Theorem 3.1: m up to 1e5 in Section 5.1)",
-            reached=self.reaches_paper(p, "m")))
+            reached=self.reaches_paper(p, "m"), n=len(df), max_eta=p["max_eta"])]
         t = self.summary_table(df, p)
         rates = (("delta_mean", -0.5, "||delta||/||x||"), ("grad_norm_mean", 0.5, "||grad f||"),
                  ("eta_mean", -1.0, "|eta|"))
+        fig = dict(scale="Figures 2-3 / 5-6: d = 25 ... 784, m = 1e3 ... 1e5",
+                   reached=self.reaches_paper(p, "m", "d"))
         for norm in (True, False):
             tn = t[t.normalize == norm]
             if tn.d.nunique() < 3:
                 continue
-            cols = rates if norm else rates[:1]
-            for col, theory, label in cols:
+            for col, theory, label in rates if norm else rates[:1]:
                 slopes = {(m, c0): loglog_slope(g.d, g[col])
                           for (m, c0), g in tn.groupby(["m", "c0"]) if g.d.nunique() >= 3}
                 if not slopes:
                     continue
-                vals = np.array(list(slopes.values()))
-                text = ", ".join(f"m={m:g}, C0={c:g}: {s:.3f}" for (m, c), s in slopes.items())
-                setting = "||x|| = 1 (the theorem's setting)" if norm else "raw pixels"
-                claims.append(Claim(
+                claims.append(C.every(
                     f"Figures {'5-6' if norm else '2-3'}: {label} scales like d^{theory:g} "
-                    f"({setting})", f"fitted log-log exponents: {text}",
-                    bool(np.all(np.abs(vals - theory) <= 0.2)),
-                    f"every fitted exponent within 0.2 of {theory:g}",
-                    scale="Figures 2-3 / 5-6: d = 25 ... 784, m = 1e3 ... 1e5",
-                    reached=self.reaches_paper(p, "m", "d")))
+                    f"({DATA[norm]}{SETTING * norm})",
+                    [abs(s - theory) <= 0.2 for s in slopes.values()],
+                    "fitted log-log exponents: {text}",
+                    "every fitted exponent within 0.2 of {theory:g}", **fig, theory=theory,
+                    text=", ".join(f"m={m:g}, C0={c:g}: {s:.3f}" for (m, c), s in slopes.items())))
             if not norm:
-                slopes = [loglog_slope(g.d, g.eta_mean) for _, g in tn.groupby(["m", "c0"])]
-                gs = [loglog_slope(g.d, g.grad_norm_mean) for _, g in tn.groupby(["m", "c0"])]
-                claims.append(Claim(
+                fits = {col: ", ".join(f"{loglog_slope(g.d, g[col]):.3f}"
+                                       for _, g in tn.groupby(["m", "c0"]))
+                        for col in ("grad_norm_mean", "eta_mean")}
+                claims.append(C.reported(
                     "Figure 2 (raw pixels): ||grad f|| grows like sqrt(d) and eta decays like "
                     "1/d (informational: with ||x|| ~ sqrt(d), positive homogeneity predicts "
                     "||grad f|| ~ d^0.5 and eta ~ d^-0.5 instead; see Notes)",
-                    f"fitted exponents of ||grad f||: {', '.join(f'{s:.3f}' for s in gs)}; "
-                    f"of |eta|: {', '.join(f'{s:.3f}' for s in slopes)}", None,
+                    "fitted exponents of ||grad f||: {grad_norm_mean}; of |eta|: {eta_mean}",
                     "not decided: the theorem assumes ||x|| = 1",
-                    scale="Figure 2: d = 25 ... 784, m = 1e3 ... 1e5",
-                    reached=self.reaches_paper(p, "m", "d"), decidable=False))
+                    scale="Figure 2: d = 25 ... 784, m = 1e3 ... 1e5", **fits))
         m_max = max(p["m"])
         for norm, tn in t[t.m == m_max].groupby("normalize"):
             if tn.c0.nunique() < 2:
                 continue
             dd = tn[tn.d == tn.d.max()].sort_values("c0")
-            inc = bool(np.all(np.diff(dd.delta_mean.to_numpy()) > 0))
-            claims.append(Claim(
+            claims.append(C.trend(
                 "Figure 3/6: as C0 grows, the perturbation needed to flip the label grows "
-                f"({'||x|| = 1' if norm else 'raw pixels'}, m = {m_max:g}, d = {dd.d.max()})",
-                "mean ||delta||/||x|| by C0: " + ", ".join(
-                    f"{c:g}: {v:.4g} (left ball {lb})" for c, v, lb in
-                    zip(dd.c0, dd.delta_mean, dd.left_ball, strict=True)),
-                inc, "strictly increasing in C0 (a model that never reached the ball's edge "
-                "is the same for every larger C0)",
-                scale="Figures 3 / 6: C0 = 10 ... 40 at m = 1e5",
-                reached=self.reaches_paper(p, "m", "c0")))
+                f"({DATA[norm]}, m = {m_max:g}, d = {dd.d.max()})",
+                np.all(np.diff(dd.delta_mean.to_numpy()) > 0), "mean ||delta||/||x|| by C0: {c0s}",
+                "strictly increasing in C0 (a model that never reached the ball's edge is the "
+                "same for every larger C0)", scale="Figures 3 / 6: C0 = 10 ... 40 at m = 1e5",
+                reached=self.reaches_paper(p, "m", "c0"),
+                c0s=C.listing(dd, "{c0:g}: {delta_mean:.4g} (left ball {left_ball})")))
         d_max, c_min = df.d.max(), df.c0.min()
         g = df[(df.d == d_max) & (df.m == m_max) & (df.c0 == c_min) & df.flipped]
         if len(g) and d_max == 784:
-            med = {bool(n): float(np.median(h.perturbation_norm)) for n, h in
-                   g.groupby("normalize")}
-            text = "; ".join(f"{'||x|| = 1' if n else 'raw pixels'}: median ||delta|| "
-                             f"{v:.4g}" for n, v in med.items())
-            claims.append(Claim(
+            claims.append(C.reported(
                 "Appendix A, Figure 7 (d = 784, m = 1e5, C0 = 10): \"delta concentrates around "
-                f"0.045\" (here m = {m_max:g})", text, None,
+                f"0.045\" (here m = {m_max:g})", "{text}",
                 "informational: the paper does not say which preprocessing Figure 7 uses",
-                scale="d = 784, m = 1e5, C0 = 10", reached=m_max >= 1e5, decidable=False))
+                scale="d = 784, m = 1e5, C0 = 10", text="; ".join(
+                    f"{DATA[n]}: median ||delta|| {np.median(h.perturbation_norm):.4g}"
+                    for n, h in g.groupby("normalize"))))
         return claims

@@ -23,6 +23,7 @@ import scipy.special
 import scipy.stats
 
 from randadv.arch import MLPSpec
+from randadv.experiments import claims as C
 from randadv.experiments._flip_capped import flip_steps_capped
 from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
@@ -226,88 +227,79 @@ class MultilayerSingleStep(Experiment):
         large_d = dict(scale="large d at fixed depth (Theorem 1.1: d_min >> polylog; the paper "
                        "profile's d and widths)",
                        reached=self.reaches_paper(p, "d", "width", "bottleneck_width"))
-        bound = bonferroni_t(len(t), int(t.nets.min()))
-        crit = (f"every cell within {bound:.2f} standard errors (from per-network means; the "
-                f"Student-t quantile with {int(t.nets.min()) - 1} degrees of freedom, "
-                f"Bonferroni over {len(t)} cells at 5%)")
+        # the cells' z bound and its criterion, shared by the three claims on means
+        z_test = dict(bound=bonferroni_t(len(t), int(t.nets.min())), dof=int(t.nets.min()) - 1,
+                      n=len(t), criterion="every cell within {bound:.2f} standard errors (from "
+                      "per-network means; the Student-t quantile with {dof} degrees of freedom, "
+                      "Bonferroni over {n} cells at 5%)")
         for col, name in (("f_sq", "E f(x)^2"), ("grad_sq", "E ||grad f(x)||^2")):
             z = ((t[f"{col}_mean"] - t[f"{col}_theory"]) / t[f"{col}_se"]).abs()
             worst = t.loc[z.idxmax()]
-            claims.append(Claim(
+            claims.append(C.at_most(
                 f"Lemma 2.2 / NNGP recursion: {name} = 2^-L at ||x|| = sqrt(d), for every "
-                "family and width",
-                f"largest deviation {float(z.max()):.2f} standard errors over {len(t)} cells "
-                f"(worst: {worst.family}, L = {worst.depth}, d = {worst.d}: "
-                f"{worst[f'{col}_mean']:.4g} vs {worst[f'{col}_theory']:.4g})",
-                bool(z.max() <= bound), crit,
-                scale=ANY_SIZE + ": the recursion is exact at every width"))
+                "family and width", float(z.max()),
+                measured="largest deviation {value:.2f} standard errors over {n} cells (worst: "
+                "{w.family}, L = {w.depth}, d = {w.d}: {mean:.4g} vs {theory:.4g})",
+                scale=ANY_SIZE + ": the recursion is exact at every width", w=worst,
+                mean=worst[f"{col}_mean"], theory=worst[f"{col}_theory"], **z_test))
         ok_cells = t[t.d_min >= 16]
         if len(ok_cells):
             frac = []
             for r in ok_cells.itertuples():
                 g = df[(df.family == r.family) & (df.depth == r.depth) & (df.d == r.d)]
                 frac.append(float((g.grad_norm >= 2.0 ** -(r.depth + 1)).mean()))
-            claims.append(Claim(
-                "Lemma 2.2: ||grad f(x)|| >= 2^-(L+1) with probability >= 1 - delta",
-                f"fraction of samples above the bound: min {min(frac):.2%} over "
-                f"{len(frac)} cells with d_min >= 16", min(frac) >= 1 - delta,
-                f"at least 1 - delta = {1 - delta:.0%} of the samples of every such cell",
-                **large_d))
+            claims.append(C.at_least(
+                "Lemma 2.2: ||grad f(x)|| >= 2^-(L+1) with probability >= 1 - delta", min(frac),
+                1 - delta, "fraction of samples above the bound: min {value:.2%} over {n} cells "
+                "with d_min >= 16",
+                "at least 1 - delta = {bound:.0%} of the samples of every such cell", **large_d,
+                n=len(frac)))
         z = ((t.lin_rel_mean - t.lin_rel_theory) / t.lin_rel_se).abs()
-        worst = t.loc[z.idxmax()]
-        claims.append(Claim(
+        claims.append(C.at_most(
             "Lemma 2.1-2.2: grad f(x) has a rotation-invariant law and f(x) = grad f(x) . x, so "
             "|f| / (||grad f|| ||x||) ~ |u_1|, u uniform on S^{d-1} (mean ~ sqrt(2/(pi d)))",
-            f"largest deviation of a cell mean from Gamma(d/2)/(sqrt(pi)Gamma((d+1)/2)): "
-            f"{float(z.max()):.2f} standard errors ({worst.family}, L = {worst.depth}, "
-            f"d = {worst.d})", bool(z.max() <= bound), crit,
-            scale=ANY_SIZE + ": the law of grad f is rotation invariant at every width"))
+            float(z.max()), measured="largest deviation of a cell mean from "
+            "Gamma(d/2)/(sqrt(pi)Gamma((d+1)/2)): {value:.2f} standard errors ({w.family}, "
+            "L = {w.depth}, d = {w.d})",
+            scale=ANY_SIZE + ": the law of grad f is rotation invariant at every width",
+            w=t.loc[z.idxmax()], **z_test))
         flipped = t[t.d_min >= 16]
         if len(flipped):
-            lo = flipped.loc[flipped.flipped.idxmin()]
-            claims.append(Claim(
+            claims.append(C.at_least(
                 "Theorem 1.1: a single gradient step flips sign f (d_min >= 16 cells)",
-                f"fraction flipped with ||eta grad f|| <= {p['max_rel']:g} ||x||: min "
-                f"{lo.flipped:.2%} "
-                f"({lo.family}, L = {lo.depth}, d = {lo.d}); mean {flipped.flipped.mean():.2%}",
-                bool(lo.flipped >= 1 - delta),
-                f"at least 1 - delta = {1 - delta:.0%} of every cell",
-                **large_d))
+                flipped.flipped.min(), 1 - delta, "fraction flipped with ||eta grad f|| <= "
+                "{max_rel:g} ||x||: min {value:.2%} ({w.family}, L = {w.depth}, d = {w.d}); mean "
+                "{mean:.2%}", "at least 1 - delta = {bound:.0%} of every cell", **large_d,
+                max_rel=p["max_rel"], w=flipped.loc[flipped.flipped.idxmin()],
+                mean=flipped.flipped.mean()))
         slopes = []
         for (fam, depth), g in t.groupby(["family", "depth"]):
             g = g[g.rel_mean.notna() & (g.rel_mean > 0)]
             if g.d.nunique() >= 3:
                 slopes.append((fam, depth, loglog_slope(g.d, g.rel_mean)))
         if slopes:
-            bad = [s for s in slopes if abs(s[2] + 0.5) > 0.15]
-            claims.append(Claim(
+            claims.append(C.every(
                 "Theorem 1.1: ||eta grad f(x)|| / ||x|| <= c3 sqrt(log(1/delta)/d), i.e. the "
                 "relative perturbation decays like d^-1/2 at fixed depth",
-                "fitted exponents of the mean vs d: " + "; ".join(
-                    f"{f} L={L}: {s:.2f}" for f, L, s in slopes),
-                not bad, "every (family, depth) exponent within 0.15 of -0.5",
-                **large_d))
+                [abs(s + 0.5) <= 0.15 for *_, s in slopes], "fitted exponents of the mean vs d: "
+                "{text}", "every (family, depth) exponent within 0.15 of -0.5", **large_d,
+                text="; ".join(f"{f} L={L}: {s:.2f}" for f, L, s in slopes)))
             top = t[t.d == t.d.max()]
-            ratio = top.rel_q / top.lin_rel_q_theory
-            claims.append(Claim(
+            top = top.assign(ratio=top.rel_q / top.lin_rel_q_theory)
+            claims.append(C.trend(
                 f"Theorem 1.1 with the linear-limit constant: the (1 - delta)-quantile of "
                 f"||eta grad f|| / ||x|| is at most that of a random linear function "
                 f"(delta = {delta:g}), at the largest d = {int(t.d.max())}",
-                "measured / linear quantile: " + "; ".join(
-                    f"{r.family} L={r.depth}: {q:.2f}" for r, q in zip(top.itertuples(), ratio,
-                                                                       strict=True)),
-                None if ratio.isna().all() else bool((ratio <= 1.25).all()),
+                (top.ratio <= 1.25).all(), "measured / linear quantile: {text}",
                 "ratio <= 1.25 in every cell (the proof's (1 - o(1)) local linearity; 1.25 "
-                "allows the sampling error of a quantile of ~100 draws)",
-                **large_d))
-            nl = top.nonlin_ratio
-            claims.append(Claim(
+                "allows the sampling error of a quantile of ~100 draws)", **large_d,
+                numbers=[top.ratio.max()],   # NaN (undecided) only where every ratio is
+                text=C.listing(top, "{family} L={depth}: {ratio:.2f}", "; ")))
+            claims.append(C.trend(
                 "Section 2 (local linearity, eq. (1)): along the gradient ray the flip happens "
                 "where the linearisation says, eta ||grad f||^2 / |f| -> 1",
-                "median ratio at the largest d: " + "; ".join(
-                    f"{r.family} L={r.depth}: {v:.3f}" for r, v in zip(top.itertuples(), nl,
-                                                                       strict=True)),
-                None if nl.isna().all() else bool(((nl - 1).abs() <= 0.1).all()),
-                "every median within 10% of 1",
-                **large_d))
+                ((top.nonlin_ratio - 1).abs() <= 0.1).all(), "median ratio at the largest d: "
+                "{text}", "every median within 10% of 1", **large_d,
+                numbers=[top.nonlin_ratio.max()],   # NaN only where every median is
+                text=C.listing(top, "{family} L={depth}: {nonlin_ratio:.3f}", "; ")))
         return claims

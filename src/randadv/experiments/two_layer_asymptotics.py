@@ -24,9 +24,15 @@ from scipy import stats
 
 from randadv.arch import MLPSpec
 from randadv.attacks import smallest_flip_step_on_ray
+from randadv.experiments import claims as C
 from randadv.experiments._papers import BUBECK_2021
+from randadv.experiments._single_step_common import (
+    flip_fields,
+    mean_std,
+    relative_perturbation_claim,
+)
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
-from randadv.experiments.two_layer_single_step import Record, relative_perturbation_claim
+from randadv.experiments.two_layer_single_step import Record
 from randadv.nets import ACTIVATIONS
 from randadv.nets.seeding import derive_seed
 from randadv.stats import binomial_se, mean_se
@@ -65,7 +71,6 @@ class TwoLayerAsymptotics(Experiment):
                       k=[10, 100, 1000, 10**4, 10**5, 10**6, 10**7, 10**8], pairs=200, chunk=20),
     }
     record = Record
-
 
     def cells(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(activation=a, d=int(d), k=int(k))
@@ -110,11 +115,7 @@ class TwoLayerAsymptotics(Experiment):
                 r = smallest_flip_step_on_ray(ray, max_eta=p["max_eta"]).to("cpu")
             del ray
             out += [dict(d=d, k=k, depth=1, activation=act, net=lo + i, input=0,
-                         f_x=float(r.f_x[i]), grad_norm=float(r.grad_norm[i]),
-                         eta=float(r.eta[i]), eta_boundary=float(r.eta_boundary[i]),
-                         flipped=bool(r.flipped[i]),
-                         perturbation_norm=float(r.perturbation_norm[i]), x_norm=x_norm)
-                    for i in range(n)]
+                         x_norm=x_norm, **flip_fields(r, i)) for i in range(n)]
         return out
 
     # ------------------------------------------------------------------ results
@@ -132,17 +133,14 @@ class TwoLayerAsymptotics(Experiment):
                 depth=1, activation=act, d=d, k=k, n=n, flipped=nf / n,
                 flipped_se=float(binomial_se(nf / n, n)),
                 flip_theory=th.flip_fraction(p["max_eta"]),
-                eta_mean=eta.mean(), eta_std=eta.std(ddof=1),
-                eta_se=mean_se(eta),
-                eta_theory=th.eta_mean,
-                grad_norm_mean=g.grad_norm.mean(), grad_norm_std=g.grad_norm.std(ddof=1),
-                grad_norm_theory=th.grad_norm,
+                **mean_std("eta", eta), eta_se=mean_se(eta), eta_theory=th.eta_mean,
+                **mean_std("grad_norm", g.grad_norm), grad_norm_theory=th.grad_norm,
                 grad_sq_mean=gsq.mean(), grad_sq_se=math.sqrt(m4.grad_sq_var / n),
                 grad_sq_theory=th.grad_norm_sq,
                 f_sq_mean=fsq.mean(), f_sq_se=math.sqrt(m4.f_sq_var / n),
                 f_sq_theory=th.f_var,
                 pert_over_x=(fl.perturbation_norm / fl.x_norm).mean(),
-                pert_mean=fl.perturbation_norm.mean(), pert_std=fl.perturbation_norm.std(ddof=1),
+                **mean_std("pert", fl.perturbation_norm),
                 pert_theory=th.perturbation_mean))
         return pd.DataFrame(rows)
 
@@ -170,56 +168,58 @@ class TwoLayerAsymptotics(Experiment):
     def check_claims(self, df: pd.DataFrame, p: Mapping[str, Any]) -> list[Claim]:
         t = self.summary_table(df, p)
         claims: list[Claim] = []
-        reached = bool(t.d.max() >= PAPER_D and t.k.max() >= PAPER_K)
         beyond = (f"d up to {int(t.d.max()):g}, k up to {int(t.k.max()):g} (the paper's grid "
                   f"stops at d = {PAPER_D}, k = {PAPER_K:g})")
         relu = t[(t.activation == "relu") & (t.d >= 50) & (t.k >= 50)]
         if len(relu):
-            worst = relu.loc[relu.flipped.idxmin()]
-            claims.append(Claim(
+            claims.append(C.every(
                 "Section 4: \"with L = 1 and values of d and k larger than 50, 100% of samples "
-                "are switched\" (ReLU, |eta| < 20), at every size",
-                f"{(relu.flipped * relu.n).sum() / relu.n.sum():.2%} of {int(relu.n.sum())} "
-                f"pairs flipped over {len(relu)} cells, {beyond}; lowest cell d={worst.d:g}, "
-                f"k={worst.k:g}: {worst.flipped:.2%}",
-                bool((relu.flipped == 1.0).all()), "every pair of every cell d, k >= 50 flipped",
+                "are switched\" (ReLU, |eta| < 20), at every size", relu.flipped == 1.0,
+                "{frac:.2%} of {n} pairs flipped over {cells} cells, {beyond}; lowest cell "
+                "d={w.d:g}, k={w.k:g}: {w.flipped:.2%}",
+                "every pair of every cell d, k >= 50 flipped",
                 scale=f"d >= 50, k >= 50 up to d = {PAPER_D}, k = {PAPER_K:g} and beyond",
-                reached=reached))
+                reached=bool(t.d.max() >= PAPER_D and t.k.max() >= PAPER_K),
+                frac=(relu.flipped * relu.n).sum() / relu.n.sum(), n=int(relu.n.sum()),
+                beyond=beyond, w=relu.loc[relu.flipped.idxmin()]))
         for act, g in t.groupby("activation", sort=True):
             for col, label, source in (
                     ("grad_sq", "E||grad f(x)||^2 = ((d - 1) E psi'(X)^2 + E X^2 psi'(X)^2) / d",
                      "eq. (3) and Lemma 3's decomposition"),
                     ("f_sq", "E f(x)^2 = E psi(X)^2", "Section 1.2")):
                 z = ((g[f"{col}_mean"] - g[f"{col}_theory"]).abs() / g[f"{col}_se"]).to_numpy()
-                zmax = float(np.nanmax(z))
-                # family-wise false-alarm rate 1e-3 over the cells (Bonferroni, normal)
-                crit = float(stats.norm.ppf(1 - 1e-3 / (2 * len(z))))
-                claims.append(Claim(
+                claims.append(C.at_most(
                     f"{source}: {label} at every d and k ({act}; exact for ||x|| = sqrt(d))",
-                    f"largest deviation {zmax:.2f} standard errors over {len(z)} cells, "
-                    f"{beyond}", zmax <= crit,
-                    f"every cell within {crit:.2f} null standard errors sqrt(Var / n), Var "
-                    f"from the exact fourth moments (fourth_moments; i.i.d. pairs, normal "
-                    f"approximation, family-wise level 1e-3)", scale=ANY_SIZE))
+                    float(np.nanmax(z)), normal_bonferroni(len(z)),
+                    "largest deviation {value:.2f} standard errors over {n} cells, {beyond}",
+                    "every cell within {bound:.2f} null standard errors sqrt(Var / n), Var from "
+                    "the exact fourth moments (fourth_moments; i.i.d. pairs, normal "
+                    "approximation, family-wise level 1e-3)", scale=ANY_SIZE, n=len(z),
+                    beyond=beyond))
             big = g[np.minimum(g.d, g.k) >= 10**4]
             if len(big):
                 z = ((big.eta_mean - big.eta_theory).abs() / big.eta_se).to_numpy()
                 dev = (big.eta_mean / big.eta_theory - 1).to_numpy()
-                crit = float(stats.norm.ppf(1 - 1e-3 / (2 * len(z))))
-                claims.append(Claim(
+                claims.append(C.at_most(
                     f"Section 4 / Lemma 1: the smallest eta is approximately constant in d and k "
                     f"and tends to the linearised value E|f| / E||grad f||^2 = "
                     f"{float(big.eta_theory.iloc[-1]):.3f} when d and k both grow ({act})",
-                    f"cells with min(d, k) >= 1e4: mean |eta| / theory - 1 from "
-                    f"{dev.min():+.1%} to {dev.max():+.1%}, largest {float(np.nanmax(z)):.2f} "
-                    f"standard errors, over {len(z)} cells",
-                    bool(np.nanmax(z) <= crit),
-                    f"every cell with min(d, k) >= 1e4 within {crit:.2f} standard errors "
-                    f"(family-wise 1e-3; the nonlinear bias, O(k^-1/2 + d^-3/4), is below the "
-                    f"SE there)", scale="d, k >= 1e4", reached=len(big) >= 2))
+                    float(np.nanmax(z)), normal_bonferroni(len(z)),
+                    "cells with min(d, k) >= 1e4: mean |eta| / theory - 1 from {lo:+.1%} to "
+                    "{hi:+.1%}, largest {value:.2f} standard errors, over {n} cells",
+                    "every cell with min(d, k) >= 1e4 within {bound:.2f} standard errors "
+                    "(family-wise 1e-3; the nonlinear bias, O(k^-1/2 + d^-3/4), is below the SE "
+                    "there)", scale="d, k >= 1e4", reached=len(big) >= 2, lo=dev.min(),
+                    hi=dev.max(), n=len(z)))
         fl = t[(t.activation == "relu") & (t.flipped > 0)]
         if fl.d.nunique() >= 3:
             claims.append(relative_perturbation_claim(
                 fl, "ReLU", f" over d = {int(fl.d.min()):g}..{int(fl.d.max()):g}",
                 f"d up to {PAPER_D} and beyond", bool(fl.d.max() >= PAPER_D)))
         return claims
+
+
+def normal_bonferroni(cells: int) -> float:
+    """The |z| bound of ``cells`` normal tests at family-wise false-alarm rate 1e-3
+    (Bonferroni)."""
+    return float(stats.norm.ppf(1 - 1e-3 / (2 * cells)))

@@ -19,11 +19,17 @@ import pandas as pd
 
 from randadv.arch import MLPSpec
 from randadv.attacks import smallest_flip_step
+from randadv.experiments import claims as C
 from randadv.experiments._papers import BUBECK_2021
+from randadv.experiments._single_step_common import (
+    flip_fields,
+    mean_std,
+    relative_perturbation_claim,
+)
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import ACTIVATIONS, sphere_points
 from randadv.nets.seeding import derive_seed
-from randadv.stats import bonferroni_t, loglog_slope, mean_se
+from randadv.stats import bonferroni_t, mean_se
 
 MAX_WEIGHT_ENTRIES = 10**12   # beyond this a cell is refused up front (~4 TB of float32 weights)
 
@@ -31,20 +37,6 @@ MAX_WEIGHT_ENTRIES = 10**12   # beyond this a cell is refused up front (~4 TB of
 # the widest deep (L > 1) cells of the paper's protocol (its footnote 1: k < 10^6 for L > 1; our
 # paper profile's deep_max_k): below it the deep-network claims are "not reached at this scale"
 DEEP_PAPER_K = 10_000
-
-
-def relative_perturbation_claim(flipped: pd.DataFrame, setting: str, over: str, scale: str,
-                                reached: bool) -> Claim:
-    """Theorem 2's decay of the relative perturbation, checked on the flipped inputs ``flipped``
-    (a ``pert_over_x`` column per cell): the log-log slope in d of its mean per d is within 0.1
-    of -1/2. ``setting`` closes the statement, ``over`` follows "vs d" in the measured text."""
-    g = flipped.groupby("d").pert_over_x.mean()
-    slope = loglog_slope(g.index.values, g.values)
-    return Claim("Theorem 2: ||eta grad f(x)|| = O(1) while ||x|| = sqrt(d), i.e. the relative "
-                 f"perturbation ||delta|| / ||x|| decays like d^-1/2 ({setting})",
-                 f"fitted exponent of mean ||delta||/||x|| vs d{over}: {slope:.3f}",
-                 abs(slope + 0.5) <= 0.1, "log-log slope within 0.1 of -0.5",
-                 scale=scale, reached=reached)
 
 
 # one record (a row of the results table) of a unit
@@ -85,7 +77,6 @@ class TwoLayerSingleStep(Experiment):
     }
     record = Record
 
-
     def validate(self, p: dict[str, Any]) -> None:
         for cell in self.cells(p):
             n = cell["d"] * cell["k"] + (cell["depth"] - 1) * cell["k"] ** 2
@@ -120,10 +111,7 @@ class TwoLayerSingleStep(Experiment):
             r = smallest_flip_step(net, x, max_eta=p["max_eta"]).to("cpu")
         x_norm = x.norm(dim=1).cpu()
         return [dict(d=d, k=k, depth=depth, activation=act, net=n, input=i,
-                     f_x=float(r.f_x[i]), grad_norm=float(r.grad_norm[i]), eta=float(r.eta[i]),
-                     eta_boundary=float(r.eta_boundary[i]), flipped=bool(r.flipped[i]),
-                     perturbation_norm=float(r.perturbation_norm[i]), x_norm=float(x_norm[i]))
-                for i in range(len(r))]
+                     x_norm=float(x_norm[i]), **flip_fields(r, i)) for i in range(len(r))]
 
     # ------------------------------------------------------------------ results
     @staticmethod
@@ -142,10 +130,8 @@ class TwoLayerSingleStep(Experiment):
             rows.append(dict(
                 depth=depth, activation=act, d=d, k=k, n=len(g),
                 flipped=fl.shape[0] / len(g),
-                eta_mean=fl.eta.abs().mean(), eta_std=fl.eta.abs().std(ddof=1),
-                eta_theory=th.eta_mean,
-                grad_norm_mean=g.grad_norm.mean(), grad_norm_std=g.grad_norm.std(ddof=1),
-                grad_norm_theory=th.grad_norm,
+                **mean_std("eta", fl.eta.abs()), eta_theory=th.eta_mean,
+                **mean_std("grad_norm", g.grad_norm), grad_norm_theory=th.grad_norm,
                 f_sq_mean=(g.f_x ** 2).mean(), f_sq_theory=th.f_var,
                 pert_over_x=(fl.perturbation_norm / fl.x_norm).mean()))
         return pd.DataFrame(rows)
@@ -179,39 +165,34 @@ class TwoLayerSingleStep(Experiment):
         relu1 = t[(t.activation == "relu") & (t.depth == 1)]
         big = relu1[(relu1.d >= 50) & (relu1.k >= 50)]
         if len(big):
-            worst = big.loc[big.flipped.idxmin()]
-            n = int(big.n.sum())
-            claims.append(Claim(
+            claims.append(C.every(
                 "Section 4: \"with L = 1 and values of d and k larger than 50, 100% of samples "
-                "are switched\" (ReLU, |eta| < 20)",
-                f"{big.flipped.mean():.2%} of {n} samples flipped over {len(big)} cells; lowest "
-                f"cell d={worst.d}, k={worst.k}: {worst.flipped:.2%}",
-                bool((big.flipped == 1.0).all()), "every sample of every cell d, k >= 50 flipped",
-                scale="L = 1, d and k > 50"))
+                "are switched\" (ReLU, |eta| < 20)", big.flipped == 1.0,
+                "{mean:.2%} of {n} samples flipped over {cells} cells; lowest cell d={w.d}, "
+                "k={w.k}: {w.flipped:.2%}", "every sample of every cell d, k >= 50 flipped",
+                scale="L = 1, d and k > 50", mean=big.flipped.mean(), n=int(big.n.sum()),
+                w=big.loc[big.flipped.idxmin()]))
+        fig1 = "L = 1, large d and k (the cells with d, k >= 100 of Figure 1)"
         for act, g in t[t.depth == 1].groupby("activation"):
             g = g[(g.d >= 100) & (g.k >= 100)]
             if len(g) < 2:
                 continue
-            th = float(g.grad_norm_theory.iloc[-1])
-            dev = float((g.grad_norm_mean / g.grad_norm_theory - 1).abs().max())
-            claims.append(Claim(
+            claims.append(C.at_most(
                 f"Section 4 / eq. (3): ||grad f(x)|| is roughly constant in d and k, "
-                f"-> sqrt(E psi'(X)^2) = {th:.4f} ({act}, L = 1)",
-                f"cell means from {g.grad_norm_mean.min():.4f} to {g.grad_norm_mean.max():.4f} "
-                f"over {len(g)} cells with d, k >= 100; largest deviation from theory "
-                f"{dev:.1%}", dev <= 0.10,
-                "every cell mean within 10% of the infinite-width value",
-                scale="L = 1, large d and k (the cells with d, k >= 100 of Figure 1)"))
+                f"-> sqrt(E psi'(X)^2) = {float(g.grad_norm_theory.iloc[-1]):.4f} ({act}, L = 1)",
+                float((g.grad_norm_mean / g.grad_norm_theory - 1).abs().max()), 0.10,
+                "cell means from {lo:.4f} to {hi:.4f} over {n} cells with d, k >= 100; largest "
+                "deviation from theory {value:.1%}",
+                "every cell mean within 10% of the infinite-width value", scale=fig1,
+                lo=g.grad_norm_mean.min(), hi=g.grad_norm_mean.max(), n=len(g)))
             eta_lo, eta_hi = float(g.eta_mean.min()), float(g.eta_mean.max())
-            spread = eta_hi / eta_lo
-            claims.append(Claim(
+            claims.append(C.at_most(
                 f"Section 4: the smallest eta is approximately constant in d and k "
                 f"({act}, L = 1; linearised theory E|f| / E||grad f||^2 = "
-                f"{float(g.eta_theory.iloc[-1]):.3f})",
-                f"cell means of |eta| from {eta_lo:.3f} to {eta_hi:.3f} (ratio {spread:.2f}) "
-                f"over {len(g)} cells with d, k >= 100", spread <= 1.5,
-                "largest / smallest cell mean <= 1.5",
-                scale="L = 1, large d and k (the cells with d, k >= 100 of Figure 1)"))
+                f"{float(g.eta_theory.iloc[-1]):.3f})", eta_hi / eta_lo, 1.5,
+                "cell means of |eta| from {lo:.3f} to {hi:.3f} (ratio {value:.2f}) over {n} cells "
+                "with d, k >= 100", "largest / smallest cell mean <= 1.5", scale=fig1,
+                lo=eta_lo, hi=eta_hi, n=len(g)))
             # E f(x)^2 = E psi(X)^2 holds exactly at every d, k for ||x|| = sqrt(d); inputs of
             # one network are correlated, so the standard error comes from per-network means
             zs = []
@@ -220,20 +201,18 @@ class TwoLayerSingleStep(Experiment):
                           & (df.k == row.k)]
                 per_net = (cell.f_x ** 2).groupby(cell.net).mean()
                 if len(per_net) >= 2:
-                    se = mean_se(per_net)
-                    zs.append(abs(per_net.mean() - row.f_sq_theory) / se)
+                    zs.append(abs(per_net.mean() - row.f_sq_theory) / mean_se(per_net))
             if zs:
-                z = float(max(zs))
                 # family-wise false-alarm rate 1e-3 over the cells (Bonferroni, Student t)
-                crit = bonferroni_t(len(zs), p["nets"], alpha=1e-3)
-                claims.append(Claim(
+                claims.append(C.at_most(
                     f"Section 1.2: E f(x)^2 = E psi(X)^2 = {float(g.f_sq_theory.iloc[0]):.4f} "
-                    f"(f(x) ~ N(0, E psi(X)^2); {act}, L = 1)",
-                    f"mean f(x)^2 per cell from {g.f_sq_mean.min():.4f} to "
-                    f"{g.f_sq_mean.max():.4f}; largest deviation {z:.1f} standard errors",
-                    z <= crit, f"every cell within {crit:.1f} standard errors of the mean over "
-                    f"networks (Student t, {p['nets'] - 1} dof, family-wise level 1e-3)",
-                    scale=ANY_SIZE))
+                    f"(f(x) ~ N(0, E psi(X)^2); {act}, L = 1)", float(max(zs)),
+                    bonferroni_t(len(zs), p["nets"], alpha=1e-3),
+                    "mean f(x)^2 per cell from {lo:.4f} to {hi:.4f}; largest deviation "
+                    "{value:.1f} standard errors", "every cell within {bound:.1f} standard errors "
+                    "of the mean over networks (Student t, {dof} dof, family-wise level 1e-3)",
+                    scale=ANY_SIZE, lo=g.f_sq_mean.min(), hi=g.f_sq_mean.max(),
+                    dof=p["nets"] - 1))
         relu1 = relu1[relu1.flipped > 0]
         if relu1.d.nunique() >= 3:
             claims.append(relative_perturbation_claim(
@@ -243,25 +222,20 @@ class TwoLayerSingleStep(Experiment):
         deep = t[(t.activation == "relu") & (t.depth > 1)]
         if len(deep):
             deep_reached = int(deep.k.max()) >= DEEP_PAPER_K
-            per_depth = []
-            for depth, g in deep.groupby("depth"):
-                top = g[(g.d == g.d.max()) & (g.k == g.k.max())].iloc[0]
-                per_depth.append((depth, top.d, top.k, top.flipped))
-            parts = []
-            for L, d, k, f in per_depth:
-                th = self.spec(dict(d=d, k=k, depth=L, activation="relu"),
-                               p).single_step_prediction()
-                parts.append(f"L={L} (d={d}, k={k}): {f:.1%} (infinite width: "
-                             f"{th.flip_fraction(p['max_eta']):.1%})")
-            text = "; ".join(parts)
-            claims.append(Claim(
+            tops = pd.DataFrame([g[(g.d == g.d.max()) & (g.k == g.k.max())].iloc[0]
+                                 for _, g in deep.groupby("depth")])
+            tops["flip_theory"] = [self.spec(dict(d=r.d, k=r.k, depth=r.depth, activation="relu"),
+                                             p).single_step_prediction().flip_fraction(
+                                                 p["max_eta"]) for r in tops.itertuples()]
+            claims.append(C.every(
                 "Section 4: \"for deeper networks, the same statement holds\" (ReLU, fraction "
-                "flipped with |eta| < 20 at the largest d and k run)",
-                text, all(f >= 0.99 for *_, f in per_depth),
-                "at least 99% flipped at the largest (d, k) of every depth; the infinite-width "
-                "value is P(|f| < max_eta E||grad f||^2), f Gaussian (see Notes)",
+                "flipped with |eta| < 20 at the largest d and k run)", tops.flipped >= 0.99,
+                "{text}", "at least 99% flipped at the largest (d, k) of every depth; the "
+                "infinite-width value is P(|f| < max_eta E||grad f||^2), f Gaussian (see Notes)",
                 scale=f"L = 2..6 with k up to {DEEP_PAPER_K:g} (GPU-limited; footnote 1)",
-                reached=deep_reached))
+                reached=deep_reached, text=C.listing(
+                    tops, "L={depth} (d={d}, k={k}): {flipped:.1%} (infinite width: "
+                    "{flip_theory:.1%})", "; ")))
             reach = []
             for depth, g in t[t.activation == "relu"].groupby("depth"):
                 full = g[g.flipped >= 0.99]
@@ -269,17 +243,15 @@ class TwoLayerSingleStep(Experiment):
             sizes = [r for _, r in reach]
             known = [r for r in sizes if r is not None]
             first_none = sizes.index(None) if None in sizes else len(sizes)
-            monotone = (all(a <= b for a, b in zip(known, known[1:], strict=False))
-                        and all(r is None for r in sizes[first_none:]))
-            claims.append(Claim(
+            claims.append(C.trend(
                 "Section 4: \"the values of d and k at which 100% switching is reached appear "
                 "to grow with L\" (ReLU)",
-                "; ".join(f"L={L}: " + (f"smallest d*k with >= 99% flipped = {r:g}"
-                                        if r is not None else "not reached in this grid")
-                          for L, r in reach),
-                monotone if len(reach) >= 2 else None,
+                all(a <= b for a, b in zip(known, known[1:], strict=False))
+                and all(r is None for r in sizes[first_none:]), "{text}",
                 "the smallest d*k reaching 99% is non-decreasing in L (unreached counts as "
-                "infinite)",
-                scale=f"L = 1..6 with k up to {DEEP_PAPER_K:g}",
-                reached=deep_reached))
+                "infinite)", scale=f"L = 1..6 with k up to {DEEP_PAPER_K:g}",
+                reached=deep_reached, numbers=[math.nan] * (len(reach) < 2),  # one depth: undecided
+                text="; ".join(f"L={L}: " + (f"smallest d*k with >= 99% flipped = {r:g}"
+                                             if r is not None else "not reached in this grid")
+                               for L, r in reach)))
         return claims
