@@ -40,12 +40,6 @@ def bottleneck_widths(architecture: str, m: int, width: int) -> list[int]:
     raise ValueError(f"unknown architecture {architecture!r}")
 
 
-# one record (a row of the results table) of a unit
-Record = TypedDict("Record", {"architecture": str, "d": int, "bottleneck": int, "widths": str,
-                              "d_min": int, "eps": float, "net": int, "input": int, "radius": float,
-                              "upper": float, "censored": bool, "grad_norm": float})
-
-
 class BottleneckLinearity(Experiment):
     name = "bottleneck-linearity"
     paper = BARTLETT_2021
@@ -84,7 +78,10 @@ class BottleneckLinearity(Experiment):
                       eps=[0.25, 0.5, 1.0], nets=10, inputs=20, n_directions=32, ascent_steps=8,
                       n_scan=12, bisect_steps=6),
     }
-    record = Record
+    record = TypedDict("Record", {"architecture": str, "d": int, "bottleneck": int, "widths": str,
+                                  "d_min": int, "eps": float, "net": int, "input": int,
+                                  "radius": float, "upper": float, "censored": bool,
+                                  "grad_norm": float})
 
     def validate(self, p: dict[str, Any]) -> None:
         require(p["d"] * max(p["width"], max(p["bottleneck"])) <= 10**8, "layers over 1e8 weights")

@@ -72,14 +72,6 @@ def crossing_claim(statement: str, name: str, size: str, levels: dict[int, float
             for k, v in levels.items()))
 
 
-# one record (a row of the results table) of a unit
-Record = TypedDict("Record", {"part": str, "d": int, "m": int, "v": float, "radius": float,
-                              "seed": int, "index": int, "y": int, "f_x": float, "correct": bool,
-                              "f_adv": float, "robust": bool, "adv_norm": float,
-                              "clean_test_acc": float, "robust_train_acc": float, "epochs": float,
-                              "stop_reason": str, "max_dev_ratio": float, "train_seconds": float})
-
-
 class LazyAdversarialTraining(Experiment):
     name = "lazy-adversarial-training"
     paper = WANG_2022
@@ -118,7 +110,12 @@ class LazyAdversarialTraining(Experiment):
                       m=[100, 1000, 10000], v=[0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0], seeds=5,
                       pgd_steps_train=100, pgd_steps_test=100, max_epochs=20, n_train=0, n_test=0),
     }
-    record = Record
+    record = TypedDict("Record", {"part": str, "d": int, "m": int, "v": float, "radius": float,
+                                  "seed": int, "index": int, "y": int, "f_x": float,
+                                  "correct": bool, "f_adv": float, "robust": bool,
+                                  "adv_norm": float, "clean_test_acc": float,
+                                  "robust_train_acc": float, "epochs": float, "stop_reason": str,
+                                  "max_dev_ratio": float, "train_seconds": float})
 
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"] + [p["d_width"]])

@@ -41,13 +41,6 @@ from randadv.train.lazy_deep import LazyDeepNet
 # m = 2000, L = 2
 ATTACK_ROWS = 128
 
-# one record (a row of the results table) of a unit
-Record = TypedDict("Record", {"depth": int, "d": int, "m": int, "c0": float, "seed": int,
-                              "index": int, "y": int, "f_x": float, "grad_norm": float,
-                              "eta": float, "eta_boundary": float, "flipped": bool,
-                              "perturbation_norm": float, "test_acc": float, "steps": int,
-                              "stop_reason": str, "max_dev_ratio": float})
-
 
 class LazyMultilayer(Experiment):
     name = "lazy-multilayer"
@@ -69,7 +62,11 @@ class LazyMultilayer(Experiment):
         "paper": dict(d=[25, 49, 100, 196, 400, 625, 784], m=2000, seeds=5, max_epochs=20,
                       n_test=0),
     }
-    record = Record
+    record = TypedDict("Record", {"depth": int, "d": int, "m": int, "c0": float, "seed": int,
+                                  "index": int, "y": int, "f_x": float, "grad_norm": float,
+                                  "eta": float, "eta_boundary": float, "flipped": bool,
+                                  "perturbation_norm": float, "test_acc": float, "steps": int,
+                                  "stop_reason": str, "max_dev_ratio": float})
 
     def validate(self, p: dict[str, Any]) -> None:
         validate_dims(p["d"])

@@ -59,15 +59,6 @@ def _bias(p: Mapping[str, Any], normalize: bool) -> bool:
     return (not normalize) if p["bias"] == "paper" else p["bias"] == "true"
 
 
-# one record (a row of the results table) of a unit
-Record = TypedDict("Record", {"d": int, "m": int, "c0": float, "normalize": bool, "bias": bool,
-                              "seed": int, "index": int, "y": int, "f_x": float, "correct": bool,
-                              "grad_norm": float, "eta": float, "eta_boundary": float,
-                              "flipped": bool, "perturbation_norm": float, "x_norm": float,
-                              "test_acc": float, "train_acc": float, "steps": int, "epochs": float,
-                              "stop_reason": str, "max_dev_ratio": float, "train_seconds": float})
-
-
 class LazySGD(Experiment):
     name = "lazy-sgd"
     paper = WANG_2022
@@ -96,7 +87,14 @@ class LazySGD(Experiment):
         "paper": dict(d=PAPER_D, m=[1000, 10000, 100000], c0=[10.0, 20.0, 30.0, 40.0],
                       grid="figures", seeds=5, max_epochs=20, n_test=0),
     }
-    record = Record
+    record = TypedDict("Record", {"d": int, "m": int, "c0": float, "normalize": bool, "bias": bool,
+                                  "seed": int, "index": int, "y": int, "f_x": float,
+                                  "correct": bool, "grad_norm": float, "eta": float,
+                                  "eta_boundary": float, "flipped": bool,
+                                  "perturbation_norm": float, "x_norm": float, "test_acc": float,
+                                  "train_acc": float, "steps": int, "epochs": float,
+                                  "stop_reason": str, "max_dev_ratio": float,
+                                  "train_seconds": float})
 
     # ------------------------------------------------------------------ configuration
     def validate(self, p: dict[str, Any]) -> None:

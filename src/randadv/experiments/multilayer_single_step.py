@@ -66,13 +66,6 @@ def uniform_coordinate_quantile(d: int, q: float) -> float:
     return math.sqrt(float(scipy.special.betaincinv(0.5, (d - 1) / 2.0, q))) if d > 1 else 1.0
 
 
-# one record (a row of the results table) of a unit
-Record = TypedDict("Record", {"family": str, "depth": int, "d": int, "widths": str, "d_min": int,
-                              "net": int, "input": int, "f_x": float, "grad_norm": float,
-                              "eta": float, "flipped": bool, "rel_pert": float,
-                              "lin_rel_pert": float})
-
-
 class MultilayerSingleStep(Experiment):
     name = "multilayer-single-step"
     paper = BARTLETT_2021
@@ -105,7 +98,10 @@ class MultilayerSingleStep(Experiment):
         "paper": dict(d=[16, 64, 256, 1024, 4096], depth=[1, 2, 3, 4, 5, 6, 7, 8], width=512,
                       bottleneck_width=16, poly_cap=4096, nets=20, inputs=50),
     }
-    record = Record
+    record = TypedDict("Record", {"family": str, "depth": int, "d": int, "widths": str,
+                                  "d_min": int, "net": int, "input": int, "f_x": float,
+                                  "grad_norm": float, "eta": float, "flipped": bool,
+                                  "rel_pert": float, "lin_rel_pert": float})
 
     def validate(self, p: dict[str, Any]) -> None:
         for cell in self.cells(p):

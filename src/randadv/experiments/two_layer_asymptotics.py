@@ -32,7 +32,7 @@ from randadv.experiments._single_step_common import (
     relative_perturbation_claim,
 )
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
-from randadv.experiments.two_layer_single_step import Record
+from randadv.experiments.two_layer_single_step import TwoLayerSingleStep
 from randadv.nets import ACTIVATIONS
 from randadv.nets.seeding import derive_seed
 from randadv.stats import binomial_se, mean_se
@@ -70,7 +70,7 @@ class TwoLayerAsymptotics(Experiment):
         "paper": dict(d=[10, 100, 1000, 10**4, 10**5, 10**6, 10**7, 10**8],
                       k=[10, 100, 1000, 10**4, 10**5, 10**6, 10**7, 10**8], pairs=200, chunk=20),
     }
-    record = Record
+    record = TwoLayerSingleStep.record
 
     def cells(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(activation=a, d=int(d), k=int(k))

@@ -39,13 +39,6 @@ MAX_WEIGHT_ENTRIES = 10**12   # beyond this a cell is refused up front (~4 TB of
 DEEP_PAPER_K = 10_000
 
 
-# one record (a row of the results table) of a unit
-Record = TypedDict("Record", {"d": int, "k": int, "depth": int, "activation": str, "net": int,
-                              "input": int, "f_x": float, "grad_norm": float, "eta": float,
-                              "eta_boundary": float, "flipped": bool, "perturbation_norm": float,
-                              "x_norm": float})
-
-
 class TwoLayerSingleStep(Experiment):
     name = "two-layer-single-step"
     paper = BUBECK_2021
@@ -75,7 +68,10 @@ class TwoLayerSingleStep(Experiment):
                       k=[10, 50, 100, 1000, 10000, 100000, 1000000], activation=["relu"],
                       deep_max_k=10000, nets=100, inputs=100),
     }
-    record = Record
+    record = TypedDict("Record", {"d": int, "k": int, "depth": int, "activation": str, "net": int,
+                                  "input": int, "f_x": float, "grad_norm": float, "eta": float,
+                                  "eta_boundary": float, "flipped": bool,
+                                  "perturbation_norm": float, "x_norm": float})
 
     def validate(self, p: dict[str, Any]) -> None:
         for cell in self.cells(p):
