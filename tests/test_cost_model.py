@@ -14,6 +14,7 @@ from randadv.experiments.unit_cost import UnitCost
 from randadv.runner.cost import (
     Calibrated,
     cost_groups,
+    drive_calibration,
     estimate,
     fit_estimate,
     fit_grouped,
@@ -283,3 +284,18 @@ def test_shared_work_is_charged_once_per_key():
     elapsed = {i: 1.0 if i % 2 == 0 else 0.1 for i in range(len(units))}
     est, measured = replay_estimate(exp, params, units, elapsed, n_units=2)
     assert est.compute_seconds == pytest.approx(measured)
+
+
+def test_a_pick_beyond_the_budget_gives_way_to_an_affordable_one():
+    # recorded times 0.1 s per cost (no unit runs): with 10 s, the pick at cost 150 (15 s)
+    # would leave no budget; the dearest unit predicted within 1/8 of the budget left runs
+    costs = {i: float(i) for i in range(1, 301)}
+    groups = dict.fromkeys(costs, ())
+
+    def recorded(idx, left):
+        return Calibrated(idx, {}, costs[idx], min(0.1 * idx, left), None, 0.1 * idx <= left)
+
+    cal = drive_calibration(costs, groups, [1, 150, 300], [], recorded, 10.0)
+    assert [c.idx for c in cal][0] == 1 and 150 not in [c.idx for c in cal]
+    assert cal[1].idx == 12 and cal[1].finished     # 1.2 s <= (10 - 0.1) / 8
+    assert cal[-1].idx == 300 and not cal[-1].finished    # the dearest still bounds the fit
