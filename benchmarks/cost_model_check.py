@@ -1,15 +1,16 @@
 """The dry run's cost model against reality, offline (issue 16, item 1).
 
 For each finished run folder given, replays the dry run: the calibration units it would pick
-(``--calibrate N``) take their times recorded by the run instead of being run again, the cost
-model is fitted as ``randadv run --dry-run`` fits it, and its estimate of the whole run is
-compared with the run's measured compute time (sum of the recorded unit times). Printed per
+(``--calibrate N`` cost points, ``--repeats R`` units at each) take their times recorded by the
+run instead of being run again (no CPU spent), the cost model is fitted as ``randadv run
+--dry-run`` fits it, and its estimate of the whole run is compared with the run's measured
+compute time (sum of the recorded unit times). Printed per
 run: the estimate with cost groups (the current model) and with one pooled fit (the model
 before cost groups), the ratio estimate / measured of each, and whether it is within 1.5x.
 A sequential run (``--until-decided``, with its ``stopping.json``) is checked on the units of
 the network count it stopped at, i.e. the dry run of the same command with ``--set nets=USED``.
 
-    python benchmarks/cost_model_check.py randadv-runs/*-quick-seed0 [--calibrate 4]
+    python benchmarks/cost_model_check.py randadv-runs/*-quick-seed0 [--calibrate 4] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="finished run folders (--out of a run)")
     ap.add_argument("--calibrate", type=int, default=4, help="calibration units (as the dry run)")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="units timed per cost point (as the dry run's --calibrate-repeats)")
     args = ap.parse_args()
     print(f"{'run':44s} {'units':>6s} {'measured':>10s} {'grouped':>10s} {'ratio':>6s} "
           f"{'pooled':>10s} {'ratio':>6s}  within 1.5x")
@@ -57,8 +60,10 @@ def main() -> None:
         if len(elapsed) < len(units):
             print(f"{str(folder):44s} unfinished ({len(elapsed)} / {len(units)} units): skipped")
             continue
-        est, measured = replay_estimate(exp, params, units, elapsed, args.calibrate)
-        pooled, _ = replay_estimate(exp, params, units, elapsed, args.calibrate, grouped=False)
+        est, measured = replay_estimate(exp, params, units, elapsed, args.calibrate,
+                                        repeats=args.repeats)
+        pooled, _ = replay_estimate(exp, params, units, elapsed, args.calibrate, grouped=False,
+                                    repeats=args.repeats)
         r, rp = est.compute_seconds / measured, pooled.compute_seconds / measured
         worst = max(worst, r, 1 / r)
         print(f"{str(folder)[-44:]:44s} {len(units):6d} {fmt_seconds(measured):>10s} "

@@ -3,22 +3,31 @@ bound, within 1.5x of the measured time on units whose cost is known."""
 
 from __future__ import annotations
 
+import math
+import random
 import time
 
 import pytest
 
 from randadv.experiments.base import Experiment, UnitContext
+from randadv.experiments.unit_cost import UnitCost
 from randadv.runner.cost import (
     Calibrated,
     cost_groups,
+    drive_calibration,
     estimate,
     fit_estimate,
     fit_grouped,
+    fit_robust,
     fit_unit_time,
     format_estimate,
+    group_factor,
+    group_measured,
     loo_factor,
     makespan,
+    pick_replicates,
     pick_units,
+    pool_replicates,
     replay_estimate,
 )
 
@@ -139,8 +148,22 @@ def test_group_factors_recover_two_speeds_that_a_pooled_fit_misses():
     pts = [(c, c, ("fast",)) for c in (1.0, 4.0)] + [(c, 8 * c, ("slow",)) for c in (2.0, 8.0)]
     a, b, m = fit_grouped(pts)
     for c, t, g in pts:
-        assert (a + b * c) * m[g] == pytest.approx(t, rel=1e-6)
-    assert m[("slow",)] / m[("fast",)] == pytest.approx(8.0, rel=1e-6)
+        assert (a + b * c) * group_factor(m, g) == pytest.approx(t, rel=1e-6)
+    assert m[0, "slow"] / m[0, "fast"] == pytest.approx(8.0, rel=1e-6)
+
+
+def test_axis_factors_multiply_and_predict_an_unseen_combination():
+    # two axes: norm (l2 3x slower than linf) and inputs (uniform 2x slower than gaussian);
+    # the combination (l2, uniform) is never calibrated, its factor is the product
+    speed = {"l2": 3.0, "linf": 1.0, "uniform": 2.0, "gaussian": 1.0}
+    pts = [(c, (0.5 + c) * speed[n] * speed[i], (n, i))
+           for c, n, i in [(1.0, "linf", "gaussian"), (4.0, "l2", "gaussian"),
+                           (2.0, "linf", "uniform"), (8.0, "linf", "gaussian")]]
+    a, b, m = fit_grouped(pts)
+    pred = (a + b * 5.0) * group_factor(m, ("l2", "uniform"))
+    assert pred == pytest.approx((0.5 + 5.0) * 6.0, rel=1e-6)
+    assert group_measured(("l2", "uniform"), pts)
+    assert not group_measured(("l1", "uniform"), pts)
 
 
 def test_grouped_estimate_within_1_5x_where_the_pooled_one_is_not():
@@ -159,3 +182,120 @@ def test_grouped_estimate_within_1_5x_where_the_pooled_one_is_not():
     cal = [Calibrated(i, units[i], float(units[i]["n"]), elapsed[i], None, True) for i in picks]
     pooled = fit_estimate(exp, units, list(enumerate(units)), params, cal, grouped=False)
     assert not measured / 1.5 <= pooled.compute_seconds <= measured * 1.5
+
+
+# ------------------------------------------------------------------ the robust fit, synthetic
+# No unit runs here: the timings are made up, so the bounds are exact, not timed.
+def affine(c: float) -> float:
+    """The true time of a unit of cost c in the synthetic tests: 0.2 s + 0.05 s per cost."""
+    return 0.2 + 0.05 * c
+
+
+def test_replicates_pool_by_trimmed_mean():
+    pts = [(1.0, 1.0, ()), (1.0, 3.0, ()), (2.0, 2.0, ()), (2.0, 2.5, ()), (2.0, 40.0, ())]
+    pooled = pool_replicates(pts)
+    assert [(c, t, n) for c, t, _, n, _ in pooled] == [(1.0, 2.0, 2), (2.0, 2.5, 3)]
+    assert pooled[0][4] == pytest.approx(math.log(3) / math.sqrt(2))   # sd of the two logs
+    assert pool_replicates([(1.0, 2.0, ())])[0][4] == 0.0
+
+
+def test_replicates_are_other_units_of_the_same_cost_point_dearest_share_first():
+    costs = {0: 1.0, 1: 1.0, 2: 1.0, 3: 5.0, 4: 5.0, 5: 3.0}
+    assert pick_replicates(costs, [0, 3, 5], 2) == [4, 1]     # point 5 has no other unit
+    assert pick_replicates(costs, [0, 3, 5], 3) == [4, 1, 2]
+    assert pick_replicates(costs, [0, 3], 1) == []
+    groups = {i: ("x",) if i == 1 else () for i in costs}   # unit 1: another cost group
+    assert pick_replicates(costs, [0, 3], 2, groups) == [4, 2]
+
+
+def test_a_warm_up_outlier_is_set_aside_and_the_affine_law_recovered():
+    costs = [1.0, 4.0, 10.0, 20.0, 40.0]
+    pts = [(c, affine(c), ()) for c in costs]
+    pts[0] = (1.0, 10 * affine(1.0), ())               # the first timing paid a warm-up
+    fit = fit_robust(pts)
+    assert fit.outlier is not None and fit.outlier[0] == 1.0 and fit.outlier[3] > 2
+    for c in costs:
+        assert fit.predict(c, ()) == pytest.approx(affine(c), rel=1e-9)
+    # the plain least-squares fit of the same points is pulled off by the outlier
+    a, b = fit_unit_time([(c, t) for c, t, _ in pts])
+    assert abs((a + b * 1.0) / affine(1.0) - 1) > 0.2
+
+
+def test_the_costliest_point_is_never_set_aside():
+    pts = [(c, affine(c), ()) for c in (1.0, 4.0, 10.0)] + [(40.0, 10 * affine(40.0), ())]
+    assert fit_robust(pts).outlier is None
+
+
+@pytest.mark.parametrize("eps", [0.05, 0.2])
+def test_noisy_replicates_keep_the_estimate_within_the_noise_bound(eps):
+    """Every timing is the true time times a factor in [1 - eps, 1 + eps]. The pooled times
+    are then within that factor too, and the true line has relative residuals at most
+    r = eps / (1 - eps) against them; the least-squares fit over n points has a sum of squared
+    residuals no larger, so each of its residuals is at most sqrt(n) r. A prediction between
+    calibrated costs is a convex combination of two of them (as is the truth), so every unit
+    in the calibrated range, and the total, is within (1 + eps)(1 + sqrt(n) r) of the truth."""
+    rng = random.Random(7)
+    costs = [1.0, 3.0, 8.0, 20.0, 50.0]
+    r = eps / (1 - eps)
+    bound = (1 + eps) * (1 + math.sqrt(len(costs)) * r)
+    units = [1.0 + 49.0 * k / 199 for k in range(200)]
+    for _ in range(50):
+        pts = [(c, affine(c) * rng.uniform(1 - eps, 1 + eps), ()) for c in costs
+               for _ in range(3)]
+        fit = fit_robust(pts)
+        assert fit.outlier is None                  # no 2x miss from noise this small
+        est = sum(fit.predict(c, ()) for c in units)
+        true = sum(affine(c) for c in units)
+        assert 1 / bound <= est / true <= bound
+        for c in units:
+            assert 1 / bound <= fit.predict(c, ()) / affine(c) <= bound
+        # the replicates' spread enters the range: exp(sd / sqrt(3)) of the noisiest point
+        assert 1 < fit.noise <= math.exp(math.log((1 + eps) / (1 - eps)) / math.sqrt(3))
+
+
+class Shared(Experiment):
+    """Units of two C0 per model key: the model (cost 9) is trained once per key, the attack
+    (cost 1) every unit (not registered; never run)."""
+
+    name = "test-shared"
+    profiles = {"smoke": dict(n=[0, 1, 2])}
+    default_profile = "smoke"
+
+    def units(self, p):
+        return [dict(n=n, c0=c0) for n in p["n"] for c0 in (10.0, 40.0)]
+
+    def unit_cost(self, unit, p):
+        return UnitCost(1.0, 9.0, key=unit["n"])
+
+
+def test_shared_work_is_charged_once_per_key():
+    exp = Shared()
+    params = exp.params("smoke")
+    units = exp.units(params)
+    pending = list(enumerate(units))
+    # calibration units run without a cache: each pays both parts, 0.1 s per cost
+    cal = [Calibrated(i, units[i], 10.0, 1.0, None, True) for i in (0, 2)]
+    est = fit_estimate(exp, units, pending, params, cal)
+    assert est.unit_seconds == pytest.approx([1.0, 0.1] * 3)
+    # resumed with the first unit of key 0 stored: its model is cached, unit 1 pays its own
+    est = fit_estimate(exp, units, pending[1:], params, cal)
+    assert est.unit_seconds == pytest.approx([0.1, 1.0, 0.1, 1.0, 0.1])
+    # a replay fits a cache hit at its own cost: times 1.0 (trained) and 0.1 (loaded)
+    elapsed = {i: 1.0 if i % 2 == 0 else 0.1 for i in range(len(units))}
+    est, measured = replay_estimate(exp, params, units, elapsed, n_units=2)
+    assert est.compute_seconds == pytest.approx(measured)
+
+
+def test_a_pick_beyond_the_budget_gives_way_to_an_affordable_one():
+    # recorded times 0.1 s per cost (no unit runs): with 10 s, the pick at cost 150 (15 s)
+    # would leave no budget; the dearest unit predicted within 1/8 of the budget left runs
+    costs = {i: float(i) for i in range(1, 301)}
+    groups = dict.fromkeys(costs, ())
+
+    def recorded(idx, left):
+        return Calibrated(idx, {}, costs[idx], min(0.1 * idx, left), None, 0.1 * idx <= left)
+
+    cal = drive_calibration(costs, groups, [1, 150, 300], [], recorded, 10.0)
+    assert [c.idx for c in cal][0] == 1 and 150 not in [c.idx for c in cal]
+    assert cal[1].idx == 12 and cal[1].finished     # 1.2 s <= (10 - 0.1) / 8
+    assert cal[-1].idx == 300 and not cal[-1].finished    # the dearest still bounds the fit

@@ -135,8 +135,11 @@ def params_cmd(experiment: str, profile: str | None) -> None:
                    "default: $RANDADV_DATA_DIR or the usual places")
 @click.option("--dry-run", is_flag=True,
               help="print units, estimated time (short calibration) and memory; write nothing")
-@click.option("--calibrate", type=click.IntRange(min=0, max=8), default=4, show_default=True,
-              help="dry run: units to time, cheapest to dearest (0: count only)")
+@click.option("--calibrate", type=click.IntRange(min=0, max=16), default=4, show_default=True,
+              help="dry run: cost points to time, cheapest to dearest (0: count only)")
+@click.option("--calibrate-repeats", type=click.IntRange(min=1, max=5), default=2,
+              show_default=True,
+              help="dry run: units timed per cost point, budget allowing (unit-to-unit spread)")
 @click.option("--calibrate-seconds", type=click.FloatRange(min=1), default=60.0,
               show_default=True, help="dry run: time budget of the calibration")
 @click.option("--until-decided", is_flag=True,
@@ -148,7 +151,8 @@ def params_cmd(experiment: str, profile: str | None) -> None:
 def run(experiment: str, profile: str | None, sets: tuple[str, ...], out: Path | None,
         seed: int, device: str, executor: str, workers: int | None, threads: int,
         address: str | None, gpus_per_task: float, max_retries: int, data_dir: Path | None,
-        dry_run: bool, calibrate: int, calibrate_seconds: float, until_decided: bool,
+        dry_run: bool, calibrate: int, calibrate_repeats: int, calibrate_seconds: float,
+        until_decided: bool,
         se_target: float, quiet: bool) -> None:
     """Run EXPERIMENT (or resume it in the same --out folder)."""
     from randadv.experiments.registry import get_experiment
@@ -167,7 +171,7 @@ def run(experiment: str, profile: str | None, sets: tuple[str, ...], out: Path |
                             gpus_per_task=gpus_per_task, max_retries=max_retries)
         if dry_run:
             _dry_run(exp, profile, params, seed, out, device, spec, calibrate,
-                     calibrate_seconds)
+                     calibrate_seconds, calibrate_repeats)
             return
         summary = run_experiment(exp, profile, params, seed=seed, out=out, device=device,
                                  quiet=quiet, executor=spec, until_decided=until_decided,
@@ -189,7 +193,7 @@ def run(experiment: str, profile: str | None, sets: tuple[str, ...], out: Path |
 
 
 def _dry_run(exp, profile: str, params: dict, seed: int, out: Path | None, device: str,
-             spec, n_cal: int, budget: float) -> None:
+             spec, n_cal: int, budget: float, repeats: int = 2) -> None:
     """Units, estimated time and memory of a run; nothing is written."""
     from randadv.runner.cost import (
         available_memory,
@@ -208,7 +212,7 @@ def _dry_run(exp, profile: str, params: dict, seed: int, out: Path | None, devic
     click.echo(f"{exp.name}, profile {profile}, seed {seed}: {len(units)} units, "
                f"{len(pending)} to run" + (f" ({stored} already stored in {out})"
                                            if stored else ""))
-    est = estimate(exp, units, pending, params, seed, dev, spec.threads, n_cal, budget)
+    est = estimate(exp, units, pending, params, seed, dev, spec.threads, n_cal, budget, repeats)
     for c in est.calibrated:
         mem = f", peak memory {fmt_bytes(c.peak_bytes)}" if c.peak_bytes is not None else ""
         state = "" if c.finished else " so far (stopped: over the calibration budget)"

@@ -239,7 +239,9 @@ class Experiment:
     # -- cost hints (optional; used by `randadv run --dry-run`, `status` and the runner) ----
     def unit_cost(self, unit: Mapping[str, Any], params: Mapping[str, Any]) -> float:
         """Relative compute cost of a unit, any positive scale (e.g. multiply-adds); the dry
-        run calibrates it on the cheapest and the dearest unit. Default: all units equal."""
+        run calibrates it on a stratified sample of units (runner/cost.py). A
+        :class:`randadv.experiments.unit_cost.UnitCost` declares a part that units share
+        through a cache (charged once per key). Default: all units equal."""
         return 1.0
 
     def unit_memory(self, unit: Mapping[str, Any], params: Mapping[str, Any]) -> int | None:

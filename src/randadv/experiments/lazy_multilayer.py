@@ -76,10 +76,14 @@ class LazyMultilayer(Experiment):
                 for L, d, s in itertools.product(p["depth"], p["d"], range(p["seeds"]))]
 
     def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
+        """Multiply-adds: SGD (~3 (d m + (L - 1) m^2) per example and epoch) and the exact
+        attack: a ray crosses ~L m linear regions, each carried through L layers of m^2, i.e.
+        ~L^2 m^3 per test input, times 30 (fitted with the SGD term on the quick grid, where
+        the time grows with depth and hardly with d)."""
         m, L, d = p["m"], unit["depth"], unit["d"]
-        per = d * m + (L - 1) * m * m
         n_train, n_test = sample_counts(p)
-        return float(per * (3 * n_train * p["max_epochs"] + 20 * L * n_test))
+        train = 3.0 * (d * m + (L - 1) * m * m) * n_train * p["max_epochs"]
+        return train + 30.0 * L * L * m ** 3 * n_test
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:

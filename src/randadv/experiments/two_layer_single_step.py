@@ -92,9 +92,19 @@ class TwoLayerSingleStep(Experiment):
         return [dict(cell, net=n) for cell in self.cells(p) for n in range(p["nets"])]
 
     def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
-        """Multiply-adds of one network: generation + four passes over the weights."""
+        """Units of ~10 ns, fitted per activation on the quick grid's unit times (1400
+        units): a fixed ~10 ms per network, drawing the d k first-layer weights (~25 ns
+        each), and per input a search along the step whose work grows with k (~30 ns per
+        hidden unit for ReLU's kink sweep, ~500 ns for a smooth psi's line search) and with
+        the deep layers' k^2 weights (~14 ns each), plus the deep sweep's regions: layer l
+        carries the ~(l - 1) k breakpoints of the layers below through its k^2 weights
+        (~0.1 ns per multiply-add: a paper unit at L = 6, k = 1000 took 80 s); the cost
+        group's factor absorbs the rest of the activation's difference."""
         d, k, depth = unit["d"], unit["k"], unit["depth"]
-        return p["inputs"] * (d * k + (depth - 1) * k * k) + 1e4
+        per_unit = 3.0 if ACTIVATIONS[unit["activation"]].piecewise_linear else 50.0
+        sweep = 0.011 * depth * (depth - 1) / 2 * k ** 3
+        return 1e6 + 2.5 * d * k + p["inputs"] * (per_unit * k + 1.4 * (depth - 1) * k * k
+                                                  + sweep)
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:

@@ -1,20 +1,30 @@
 """The cost model of ``randadv run --dry-run``: units, estimated time on this machine, memory.
 
-A short calibration runs a stratified sample of the pending units (the cheapest, the dearest and
-some between, by :meth:`Experiment.unit_cost`; all equal by default) in a fresh child process
-with the run's thread count, cheapest first, timing each and measuring its peak resident memory
-(Linux: ``/proc/self/clear_refs``). Time is fitted as ``t = a + b * cost`` (least squares in
-relative error, a, b >= 0) through the finished units, times a factor per *cost group*: the
-units sharing the values of the grid's categorical axes (activation, family, norm, ...), which
-``unit_cost`` cannot rank against each other (a tanh line search and a ReLU kink sweep of the same
-weights cost differently). Every group gets a calibration unit where the budget allows; a group
-with none takes the pooled fit and widens the range by the spread of the measured group factors.
-A unit still running when the calibration budget is spent is a censored point (its time is at
-least what it ran) that the fit must not undercut. The estimate's range comes from
-leave-one-out predictions of the finished units, widened where the dearest pending unit lies
-beyond the costliest finished one (extrapolation). Wall time for W workers is the makespan of
-the units dealt in run order to the first free worker. :func:`replay_estimate` checks the model
-offline against a finished run's recorded unit times (``benchmarks/cost_model_check.py``).
+A short calibration runs a stratified sample of the pending units (the cheapest, the dearest, a
+unit of every cost group, and some between, by :meth:`Experiment.unit_cost`; all equal by
+default) in a fresh child process with the run's thread count, after one untimed warm-up unit,
+cheapest first, timing each and measuring its peak resident memory (Linux:
+``/proc/self/clear_refs``); then *replicates*: other units of the same cost point (same cost and
+cost group, another network), the points carrying most of the estimate first, while the budget
+and a tenth of the preliminary estimate allow, so that unit-to-unit variance at equal cost is
+measured rather than taken from one unit. The replicates of a point are pooled by their trimmed
+mean (the mean for two, the median for three). Time is fitted as ``t = a + b * cost`` (least
+squares in relative error, a, b >= 0) through the pooled points, times the factors of the
+unit's *cost group*: a factor per value of each categorical grid axis (activation, family, norm,
+...: what ``unit_cost`` cannot rank), multiplied, so that an unseen combination of seen values
+is predicted; a value with no calibrated unit takes factor 1 and widens the range by the spread
+of the measured factors. With four points or more, one point (not the costliest) more than 2x
+slower than its leave-one-out prediction is set aside as an outlier (a warm-up the untimed unit
+did not absorb, a unit slowed by the machine's other work) and the fit is redone without it. A
+unit still running when the calibration budget is spent is a censored point (its time is at
+least what it ran) that the fit must not undercut. Work that units share through a cache
+(:class:`randadv.experiments.unit_cost.UnitCost`) is charged once per key, to the first pending
+unit of the key. The estimate's range comes from leave-one-out totals (the whole estimate
+refitted without each pooled point) and the replicates' spread, widened where the dearest
+pending unit lies beyond the costliest finished one (extrapolation). Wall time for W workers is
+the makespan of the units dealt in run order to the first free worker. :func:`replay_estimate`
+checks the model offline against a finished run's recorded unit times
+(``benchmarks/cost_model_check.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import torch
 
 from randadv.errors import ConfigError
 from randadv.experiments.base import Experiment
+from randadv.experiments.unit_cost import cost_parts
 from randadv.runner.executors import ExpRef, exp_ref, run_one
 
 
@@ -51,12 +62,16 @@ class Estimate:
     calibrated: list[Calibrated] = field(default_factory=list)
     compute_seconds: float | None = None
     factor: float = 1.0                   # the estimate's range: [est / factor, est * factor]
-    loo: float = 1.0                      # leave-one-out error of the fit (part of factor)
+    loo: float = 1.0                      # leave-one-out range of the total (part of factor)
     extrapolated: float = 1.0             # dearest pending cost / costliest finished cost
     groups_unmeasured: int = 0            # cost groups with no calibrated unit
     memory_bytes: int | None = None       # largest measured peak of one unit
     memory_hint_bytes: int | None = None  # largest Experiment.unit_memory over pending units
     unit_seconds: list[float] = field(default_factory=list)   # predicted, in run order
+    points: int = 0                       # pooled cost points the fit used
+    noise: float = 1.0                    # range from the replicates' spread (part of factor)
+    outlier: tuple | None = None          # (cost, seconds, group, miss) of a point set aside
+    calibration_seconds: float | None = None   # the calibration's own wall time
 
     def wall_seconds(self, parallel: int) -> float | None:
         """Makespan when the pending units are dealt in run order to ``parallel`` workers."""
@@ -180,13 +195,17 @@ def _reset_peak() -> bool:
 
 
 # ------------------------------------------------------------------ calibration
-def _child(conn, ref: ExpRef, items: list[tuple[int, dict]], params: dict, seed: int,
-           device: str, threads: int) -> None:
+def _child(conn, ref: ExpRef, params: dict, seed: int, device: str, threads: int) -> None:
+    """Run the units the parent sends, one at a time: ``("warmup", idx, unit)`` untimed,
+    ``("time", idx, unit)`` timed with its peak memory; ``None`` ends."""
     torch.set_num_threads(threads)
-    if items:   # warm-up (lazy initialisations) on the cheapest unit, not timed
-        conn.send(("warmup", items[0][0], time.time()))
-        run_one(ref, *items[0], params, seed, device, threads)
-    for idx, unit in items:
+    conn.send(("ready", None, None, None))     # the budget starts now, not at process start
+    while (msg := conn.recv()) is not None:
+        kind, idx, unit = msg
+        if kind == "warmup":    # lazy initialisations, imports, allocator: not timed
+            run_one(ref, idx, unit, params, seed, device, threads)
+            conn.send(("warm", idx, None, None))
+            continue
         can_peak = _reset_peak()
         before = _rss()
         conn.send(("start", idx, time.time(), before[0] if can_peak and before else None))
@@ -212,11 +231,28 @@ def cost_groups(units: Sequence[dict]) -> list[tuple]:
 
 def pick_units(costs: dict[int, float], n: int,
                groups: dict[int, tuple] | None = None) -> list[int]:
-    """Calibration units: the cheapest, the dearest, then (with cost groups) the cheapest of
-    every other group, largest groups first, then spread between (by cost, then index)."""
+    """Calibration units: the cheapest, the dearest, then (with cost groups) a unit of every
+    other group, largest groups first (the one at the middle of the group's cumulative cost),
+    then units spread between, alternately at quantiles of the cumulative cost (where the
+    run's time goes: a grid of many cheap units and a few dear ones is timed among the dear
+    ones too) and of the rank (where the units are: a calibration cut short by its budget
+    still has points between), the nearest unpicked unit by rank at a cost point not yet
+    picked where there is one."""
     order = sorted(costs, key=lambda i: (costs[i], i))
     if not order:
         return []
+
+    def point(i: int) -> tuple:
+        return costs[i], (groups or {}).get(i, ())
+
+    def at_share(units: list[int], q: float) -> int:
+        total, run = sum(costs[i] for i in units), 0.0
+        for k, i in enumerate(units):
+            run += costs[i]
+            if run >= q * total:
+                return k
+        return len(units) - 1
+
     picks = [order[0], order[-1]]
     if groups and len(set(groups.values())) > 1:
         sizes: dict[tuple, int] = {}
@@ -225,71 +261,180 @@ def pick_units(costs: dict[int, float], n: int,
         seen = {groups[i] for i in picks}
         for g in sorted(sizes, key=lambda g: (-sizes[g], g)):
             if g not in seen and len(picks) < n:
-                picks.insert(-1, next(i for i in order if groups[i] == g))
+                members = [i for i in order if groups[i] == g]
+                picks.insert(-1, members[at_share(members, 0.5)])
                 seen.add(g)
     for j in range(1, max(0, n - 2) + 1):
-        if len(dict.fromkeys(picks)) >= n:
+        if len(dict.fromkeys(picks)) >= n or len(dict.fromkeys(picks)) >= len(order):
             break
-        picks.insert(-1, order[j * (len(order) - 1) // (n - 1)])
+        k = at_share(order, j / (n - 1)) if j % 2 else j * (len(order) - 1) // (n - 1)
+        taken = {point(i) for i in picks}
+        free = [r for r in range(len(order)) if order[r] not in picks]
+        fresh = [r for r in free if point(order[r]) not in taken]   # a new cost point first
+        picks.insert(-1, order[min(fresh or free, key=lambda r: (abs(r - k), r))])
     return list(dict.fromkeys(picks))[:n]
 
 
+def pick_replicates(costs: dict[int, float], picks: Sequence[int], repeats: int,
+                    groups: dict[int, tuple] | None = None) -> list[int]:
+    """Replicates of the calibration ``picks``: up to ``repeats - 1`` other units of each
+    pick's cost point (equal cost and cost group), in index order, the points carrying the
+    largest share of the total cost (units at the point x cost) first, round by round."""
+    point = {i: (costs[i], (groups or {}).get(i, ())) for i in costs}
+    at: dict[tuple, list[int]] = {}
+    for i in sorted(costs):
+        at.setdefault(point[i], []).append(i)
+    chosen = set(picks)
+    order = sorted(dict.fromkeys(picks), key=lambda i: (-len(at[point[i]]) * costs[i], i))
+    out: list[int] = []
+    for _ in range(max(0, repeats - 1)):
+        for p in order:
+            nxt = next((i for i in at[point[p]] if i not in chosen), None)
+            if nxt is not None:
+                out.append(nxt)
+                chosen.add(nxt)
+    return out
+
+
+REPLICATE_SHARE = 0.1
+"""Replicates run while the calibration has spent at most this share of the preliminary
+estimate (or a sixth of the budget, whichever is larger): a cheap run gets a cheap dry run."""
+
+
+def calibration_plan(costs: dict[int, float], groups: dict[int, tuple], n_units: int,
+                     repeats: int) -> tuple[list[int], list[int]]:
+    """``(picks, replicates)``: :func:`pick_units` cheapest first, then
+    :func:`pick_replicates`."""
+    picks = sorted(pick_units(costs, n_units, groups), key=lambda i: (costs[i], i))
+    return picks, pick_replicates(costs, picks, repeats, groups)
+
+
+def drive_calibration(costs: dict[int, float], groups: dict[int, tuple], picks: Sequence[int],
+                      replicates: Sequence[int], time_unit, budget_s: float) -> list[Calibrated]:
+    """The calibration's schedule, for a real calibration and its offline replay alike: every
+    pick in order (but a pick other than the dearest that the points so far predict beyond
+    the budget left, which would end the calibration on one censored point, gives way to the
+    dearest unit they predict within an eighth of the budget left: the points climb), then a
+    replicate only when its point's first time fits both in the budget left and in
+    ``max(budget_s / 6, REPLICATE_SHARE x`` the estimate fitted on the picks ``)``.
+    ``time_unit(idx, seconds_left)`` returns the unit's :class:`Calibrated` (censored
+    at ``seconds_left``) or None when nothing more can run; a censored unit ends it."""
+    out: list[Calibrated] = []
+    spent = 0.0
+    used = set(picks)
+    for n, idx in enumerate(picks):
+        done = [(c.cost, c.seconds, groups.get(c.idx, ())) for c in out]
+        if done and n < len(picks) - 1:
+            fit, left = fit_robust(done), budget_s - spent
+            if fit.predict(costs[idx], groups.get(idx, ())) > left:
+                # it would spend the budget on one point (the dearest still bounds the fit):
+                # the dearest unit predicted within an eighth of the budget left instead
+                fits = [i for i in costs if i not in used
+                        and fit.predict(costs[i], groups.get(i, ())) <= left / 8]
+                if not fits:
+                    continue
+                idx = max(fits, key=lambda i: (costs[i], -i))
+                used.add(idx)
+        c = time_unit(idx, budget_s - spent)
+        if c is None:
+            return out
+        out.append(c)
+        spent += c.seconds
+        if not c.finished:
+            return out
+    done = [(c.cost, c.seconds, groups.get(c.idx, ())) for c in out]
+    if not replicates or not done:
+        return out
+    fit = fit_robust(done)
+    prelim = sum(fit.predict(c, groups.get(i, ())) for i, c in costs.items())
+    cap = min(budget_s, max(budget_s / 6, REPLICATE_SHARE * prelim))
+    first = {(c.cost, groups.get(c.idx, ())): c.seconds for c in out}
+    for idx in replicates:
+        t = first.get((costs[idx], groups.get(idx, ())), math.inf)
+        if spent + t > cap:
+            continue
+        c = time_unit(idx, budget_s - spent)
+        if c is None:
+            break
+        out.append(c)
+        spent += c.seconds
+        if not c.finished:
+            break
+    return out
+
+
 def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict, seed: int,
-              device: str, threads: int = 1, n_units: int = 2,
-              budget_s: float = 60.0) -> list[Calibrated]:
-    """Run up to ``n_units`` representative pending units in a fresh process within
-    ``budget_s`` seconds (process start-up excluded); their records are dropped."""
+              device: str, threads: int = 1, n_units: int = 2, budget_s: float = 60.0,
+              repeats: int = 2) -> list[Calibrated]:
+    """Run up to ``n_units`` representative pending units (:func:`pick_units`) in a fresh
+    process after an untimed warm-up, then their replicates (:func:`pick_replicates`, up to
+    ``repeats`` units per cost point) as :func:`drive_calibration` schedules them within
+    ``budget_s`` seconds (from the warm-up on, process start-up excluded). The units' records
+    are dropped."""
     by_idx = dict(pending)
     costs = {i: float(exp.unit_cost(u, params)) for i, u in pending}
     bad = [i for i, c in costs.items() if not c > 0]
     if bad:
         raise ConfigError(f"{exp.name}.unit_cost must be > 0, got {costs[bad[0]]} for unit "
                           f"{by_idx[bad[0]]}")
-    # cheapest first: it also warms the child up
     group_of = dict(zip((i for i, _ in pending), cost_groups([u for _, u in pending]),
                         strict=True))
-    picks = sorted(pick_units(costs, n_units, group_of), key=lambda i: (costs[i], i))
+    picks, reps = calibration_plan(costs, group_of, n_units, repeats)
     ctx = multiprocessing.get_context("spawn")
-    recv, send = ctx.Pipe(duplex=False)
+    conn, child_conn = ctx.Pipe(duplex=True)
     proc = ctx.Process(target=_child, daemon=True, args=(
-        send, exp_ref(exp), [(i, by_idx[i]) for i in picks], params, seed, device, threads))
+        child_conn, exp_ref(exp), params, seed, device, threads))
     proc.start()
-    send.close()
-    out: list[Calibrated] = []
-    started: dict[int, float] = {}
-    base: dict[int, int | None] = {}
-    deadline: float | None = None
-    try:
-        while len(out) < len(picks):
-            timeout = None if deadline is None else max(0.0, deadline - time.time())
-            if not recv.poll(timeout):
-                break
+    child_conn.close()
+
+    def run(kind: str, idx: int, left: float) -> Calibrated | None:
+        """One unit in the child within ``left`` seconds: its Calibrated (censored when over
+        the budget), None when the child died or a warm-up went through."""
+        try:
+            conn.send((kind, idx, by_idx[idx]))
+        except (BrokenPipeError, OSError):
+            return None
+        started, base, deadline = time.time(), None, time.time() + max(0.0, left)
+        while conn.poll(max(0.0, deadline - time.time())):
             try:
-                msg = recv.recv()
+                msg = conn.recv()
             except EOFError:
-                break
-            deadline = deadline or time.time() + budget_s   # from the first unit on
-            if msg[0] == "warmup":
-                started[msg[1]] = msg[2]
-            elif msg[0] == "start":
-                started[msg[1]] = msg[2]
-                base[msg[1]] = msg[3]
-            else:
-                _, idx, secs, peak = msg
-                out.append(Calibrated(idx, by_idx[idx], costs[idx], secs, peak, True))
-        for idx in picks:
-            if idx in started and all(c.idx != idx for c in out):
-                # over the budget: the time so far, and the child's peak memory so far
-                rss = _rss(proc.pid) if proc.is_alive() else None
-                peak = rss[1] - base[idx] if rss and base.get(idx) is not None else None
-                out.append(Calibrated(idx, by_idx[idx], costs[idx], time.time() - started[idx],
-                                      peak, False))
-                break
+                return None
+            if msg[0] == "warm":
+                return None
+            if msg[0] == "start":
+                started, base = msg[2], msg[3]
+                continue
+            _, _, secs, peak = msg
+            return Calibrated(idx, by_idx[idx], costs[idx], secs, peak, True)
+        # over the budget: the time so far, and the child's peak memory so far
+        rss = _rss(proc.pid) if proc.is_alive() else None
+        peak = rss[1] - base if rss and base is not None else None
+        return Calibrated(idx, by_idx[idx], costs[idx], time.time() - started, peak, False)
+
+    out: list[Calibrated] = []
+    try:
+        try:
+            ready = bool(picks) and conn.recv()[0] == "ready"
+        except EOFError:
+            ready = False
+        if ready:
+            t0 = time.time()
+            warm = run("warmup", picks[0], budget_s)
+            if warm is not None:        # the warm-up ran past the budget: no time scale
+                out = [warm]
+            elif proc.is_alive():
+                out = drive_calibration(costs, group_of, picks, reps,
+                                        lambda i, left: run("time", i, left),
+                                        budget_s - (time.time() - t0))
+        if proc.is_alive() and all(c.finished for c in out):
+            conn.send(None)
     finally:
+        proc.join(0.5)
         if proc.is_alive():
             proc.terminate()
         proc.join(10)
-    if proc.exitcode not in (0, None) and not out:
+    if proc.exitcode not in (0, None, -15) and not out:
         raise ConfigError(f"calibration of {exp.name} failed (exit code {proc.exitcode}); run "
                           "one unit with --set to see the error")
     return out
@@ -297,12 +442,132 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
 
 def estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int, dict]],
              params: dict, seed: int, device: str, threads: int = 1, n_units: int = 2,
-             budget_s: float = 60.0) -> Estimate:
+             budget_s: float = 60.0, repeats: int = 2) -> Estimate:
     """Calibrate (:func:`calibrate`) and fit: the dry run's estimate for the pending units."""
     if not pending or n_units <= 0:
         return fit_estimate(exp, units, pending, params, [])
-    cal = calibrate(exp, pending, params, seed, device, threads, n_units, budget_s)
-    return fit_estimate(exp, units, pending, params, cal)
+    t0 = time.perf_counter()
+    cal = calibrate(exp, pending, params, seed, device, threads, n_units, budget_s, repeats)
+    est = fit_estimate(exp, units, pending, params, cal)
+    est.calibration_seconds = time.perf_counter() - t0
+    return est
+
+
+def pending_costs(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int, dict]],
+                  params: dict) -> list[float]:
+    """The cost each pending unit will pay in run order: its ``unit_cost``, less the part it
+    shares with other units (a ``UnitCost`` with a key) unless it is the first of its key to
+    run (a unit already stored has paid the key's share: the cache holds its model)."""
+    todo = {i for i, _ in pending}
+    paid = {key for i, u in enumerate(units) if i not in todo
+            and (key := cost_parts(exp.unit_cost(u, params))[2]) is not None}
+    out = []
+    for _, u in pending:
+        own, shared, key = cost_parts(exp.unit_cost(u, params))
+        out.append(own + (shared if key is not None and key not in paid else 0.0))
+        if key is not None:
+            paid.add(key)
+    return out
+
+
+def pool_replicates(points: Sequence[tuple[float, float, tuple]]
+                    ) -> list[tuple[float, float, tuple, int, float]]:
+    """Finished ``(cost, seconds, group)`` points pooled by cost point: ``(cost, seconds,
+    group, n, log_sd)`` with the trimmed mean of the point's n times (the extremes dropped from
+    3 on: the median for 3) and the standard deviation of their logs (0 for one)."""
+    at: dict[tuple[float, tuple], list[float]] = {}
+    for c, t, g in points:
+        if t > 0:
+            at.setdefault((c, g), []).append(t)
+    out = []
+    for (c, g), ts in sorted(at.items(), key=lambda kv: (kv[0][0], repr(kv[0][1]))):
+        ts = sorted(ts)
+        core = ts[1:-1] if len(ts) >= 3 else ts
+        logs = [math.log(t) for t in ts]
+        mu = sum(logs) / len(logs)
+        sd = math.sqrt(sum((v - mu) ** 2 for v in logs) / (len(logs) - 1)) if len(ts) > 1 \
+            else 0.0
+        out.append((c, sum(core) / len(core), g, len(ts), sd))
+    return out
+
+
+@dataclass
+class Fit:
+    """The cost model fitted on calibration times: ``t = (a + b cost) prod_k factor[k,
+    group[k]]`` (:func:`fit_grouped`)."""
+
+    a: float
+    b: float
+    factor: dict[tuple[int, str], float]
+    loo: float                     # leave-one-out error over the pooled points
+    noise: float                   # range factor from the replicates' spread
+    points: int                    # pooled cost points used
+    outlier: tuple[float, float, tuple, float] | None = None   # (cost, s, group, miss) set aside
+
+    def predict(self, cost: float, group: tuple) -> float:
+        return (self.a + self.b * cost) * group_factor(self.factor, group)
+
+
+def fit_robust(points: Sequence[tuple[float, float, tuple]],
+               censored: Sequence[tuple[float, float, tuple]] = ()) -> Fit:
+    """:func:`fit_grouped` on the replicates pooled by cost point (:func:`pool_replicates`);
+    with 4 points or more, the point slowest against its leave-one-out prediction is set
+    aside when it is more than 2x slower (a warm-up or the machine's other work only ever
+    slow a unit down; a unit faster than the others predict is the model's error, kept), is
+    not the costliest (whose loss would turn the
+    fit into an extrapolation) and shares each of its axis values with another point (else
+    nothing predicts it: it is not an outlier, it is the only measure of that value).
+    Range: the leave-one-out error of the points kept, times ``exp(sd / sqrt(n))`` of the
+    noisiest replicated point (the uncertainty of its mean)."""
+    pooled = pool_replicates(points)
+    pts = [(c, t, g) for c, t, g, _, _ in pooled]
+    outlier = None
+    if len(pts) >= 4:
+        top = max(c for c, _, _ in pts)
+        misses = [(loo_miss(pts, i, slower=True), i) for i in range(len(pts))
+                  if pts[i][0] < top and group_measured(pts[i][2], pts[:i] + pts[i + 1:])]
+        worst, i = max(misses, default=(1.0, -1))
+        if worst > 2.0:
+            outlier = (*pts[i], worst)
+            pts = pts[:i] + pts[i + 1:]
+            pooled = pooled[:i] + pooled[i + 1:]
+    a, b, factor = fit_grouped(pts, censored)
+    noise = max((math.exp(sd / math.sqrt(n)) for *_, n, sd in pooled if n > 1), default=1.0)
+    return Fit(a, b, factor, loo_factor_grouped(pts), noise, len(pts), outlier)
+
+
+def loo_total_factor(done: Sequence[tuple[float, float, tuple]], fit: Fit,
+                     costs: Sequence[float], groups: Sequence[tuple], total: float) -> float:
+    """The estimate's leave-one-out range: the largest ratio (either way) between the total
+    and the total refitted without one pooled cost point (the outlier set aside stays out);
+    1.5 with fewer than 3 points (no test possible). A point that carries little of the
+    total (a cheap unit badly predicted) moves it little: the range is the total's, not the
+    worst unit's."""
+    pts = [(c, t, g) for c, t, g, _, _ in pool_replicates(done)
+           if fit.outlier is None or (c, g) != (fit.outlier[0], fit.outlier[2])]
+    if len(pts) < 3 or total <= 0:
+        return 1.5
+    worst = 1.0
+    for i in range(len(pts)):
+        a, b, m = fit_grouped(pts[:i] + pts[i + 1:])
+        other = sum((a + b * c) * group_factor(m, g) for c, g in zip(costs, groups,
+                                                                     strict=True))
+        if other > 0:
+            worst = max(worst, other / total, total / other)
+    return worst
+
+
+def loo_miss(points: Sequence[tuple[float, float, tuple]], i: int,
+             slower: bool = False) -> float:
+    """The ratio (either way; ``slower``: time / prediction) between point ``i``'s time and
+    its prediction by :func:`fit_grouped` from the other points (its axis values' factors
+    from the other points with those values, 1 for a value it alone has)."""
+    c, t, g = points[i]
+    a, b, m = fit_grouped(list(points[:i]) + list(points[i + 1:]))
+    pred = (a + b * c) * group_factor(m, g)
+    if not (pred > 0 and t > 0):
+        return 1.0
+    return t / pred if slower else max(pred / t, t / pred)
 
 
 def fit_estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int, dict]],
@@ -327,17 +592,23 @@ def fit_estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple
         # not one unit finished: no time scale to extrapolate from (format_estimate says so)
         est.compute_seconds = None
         return est
-    a, b, factor = fit_grouped(done, cens)
-    costs = [float(exp.unit_cost(u, params)) for _, u in pending]
+    fit = fit_robust(done, cens)
+    costs = pending_costs(exp, units, pending, params)
     gs = [groups[i] for i, _ in pending]
-    est.unit_seconds = [(a + b * c) * factor.get(g, 1.0) for c, g in zip(costs, gs, strict=True)]
+    est.unit_seconds = [fit.predict(c, g) for c, g in zip(costs, gs, strict=True)]
     est.compute_seconds = sum(est.unit_seconds)
-    est.loo = est.factor = loo_factor_grouped(done)
-    unmeasured = [t for t, g in zip(est.unit_seconds, gs, strict=True) if g not in factor]
-    if unmeasured and factor:
-        # groups with no calibrated unit take the pooled fit: widen by the groups' spread
-        spread = max(factor.values()) / min(factor.values())
-        est.groups_unmeasured = len({g for g in gs if g not in factor})
+    est.points, est.outlier, est.noise = fit.points, fit.outlier, fit.noise
+    est.loo = loo_total_factor(done, fit, costs, gs, est.compute_seconds)
+    est.factor = est.loo * fit.noise
+    kept = [p for p in done
+            if fit.outlier is None or (p[0], p[2]) != (fit.outlier[0], fit.outlier[2])]
+    known = {g: group_measured(g, kept) for g in set(gs)}
+    unmeasured = [t for t, g in zip(est.unit_seconds, gs, strict=True) if not known[g]]
+    seen = [group_factor(fit.factor, g) for _, _, g in kept]
+    if unmeasured and max(seen) > min(seen):
+        # a value with no calibrated unit takes factor 1: widen by the measured groups' spread
+        spread = max(seen) / min(seen)
+        est.groups_unmeasured = sum(not k for k in known.values())
         est.factor *= 1 + (spread - 1) * sum(unmeasured) / max(est.compute_seconds, 1e-12)
     top = max((c for c, _, _ in done), default=0.0)
     if top > 0 and max(costs) > top:
@@ -352,57 +623,87 @@ def fit_estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple
 
 def fit_grouped(points: Sequence[tuple[float, float, tuple]],
                 censored: Sequence[tuple[float, float, tuple]] = (),
-                rounds: int = 4) -> tuple[float, float, dict[tuple, float]]:
-    """``(a, b, m)`` of ``t = m[group] (a + b cost)``: :func:`fit_unit_time` on the times
-    divided by their group factor, each group factor the geometric mean of its finished units'
-    ratios to the fit (normalised to a geometric mean of 1 over groups), alternated ``rounds``
-    times. A group with no finished unit is absent from ``m`` (the caller uses 1, the pooled
-    fit). Censored points keep their lower bound under their group's factor."""
-    factor: dict[tuple, float] = {}
+                rounds: int = 8) -> tuple[float, float, dict[tuple[int, str], float]]:
+    """``(a, b, m)`` of ``t = (a + b cost) prod_k m[k, group[k]]``: a factor per value of
+    each categorical axis (its main effect: a norm, an activation, a family), not per
+    combination, so that a grid of several axes is not left with one point per factor.
+    :func:`fit_unit_time` on the times divided by their group's factor, then each axis's
+    factors the geometric mean of its points' ratios to the rest of the model (normalised to
+    a geometric mean of 1 over the axis's values), alternated ``rounds`` times. A value with
+    no finished point is absent from ``m`` (:func:`group_factor` takes 1 for it). Censored
+    points keep their lower bound under their group's factor."""
+    m: dict[tuple[int, str], float] = {}
     a = b = 0.0
+    axes = max((len(g) for _, _, g in points), default=0)
     for _ in range(rounds):
-        a, b = fit_unit_time([(c, t / factor.get(g, 1.0)) for c, t, g in points],
-                             [(c, t / factor.get(g, 1.0)) for c, t, g in censored])
-        logs: dict[tuple, list[float]] = {}
-        for c, t, g in points:
-            pred = a + b * c
-            if pred > 0 and t > 0:
-                logs.setdefault(g, []).append(math.log(t / pred))
-        if len(logs) < 2:
+        a, b = fit_unit_time([(c, t / group_factor(m, g)) for c, t, g in points],
+                             [(c, t / group_factor(m, g)) for c, t, g in censored])
+        changed = False
+        for k in range(axes):
+            logs: dict[tuple[int, str], list[float]] = {}
+            for c, t, g in points:
+                rest = (a + b * c) * group_factor(m, g) / m.get((k, g[k]), 1.0)
+                if rest > 0 and t > 0:
+                    logs.setdefault((k, g[k]), []).append(math.log(t / rest))
+            if len(logs) < 2:
+                continue
+            new = {v: sum(x) / len(x) for v, x in logs.items()}
+            mean = sum(new.values()) / len(new)
+            for v, x in new.items():
+                f = math.exp(x - mean)
+                changed |= abs(f / m.get(v, 1.0) - 1) > 1e-12
+                m[v] = f
+        if not changed:
             break
-        new = {g: sum(v) / len(v) for g, v in logs.items()}
-        mean = sum(new.values()) / len(new)
-        factor = {g: math.exp(v - mean) for g, v in new.items()}
-    return a, b, factor
+    return a, b, m
+
+
+def group_factor(m: dict[tuple[int, str], float], group: tuple) -> float:
+    """The product of a group's axis factors (:func:`fit_grouped`), 1 for an unmeasured
+    value."""
+    return math.prod(m.get((k, v), 1.0) for k, v in enumerate(group))
+
+
+def group_measured(group: tuple, points: Sequence[tuple[float, float, tuple]]) -> bool:
+    """Whether every axis value of ``group`` has a finished point (a grid with a single
+    value on an axis has no factor for it, and needs none)."""
+    seen = {(k, v) for _, _, g in points for k, v in enumerate(g)}
+    return all((k, v) in seen for k, v in enumerate(group))
 
 
 def loo_factor_grouped(points: Sequence[tuple[float, float, tuple]]) -> float:
-    """:func:`loo_factor` with the group factors: each finished unit predicted from the
-    others (its group's factor from its group's other units, the pooled fit where it was the
-    only one); 1.5 with fewer than 3 points."""
+    """:func:`loo_factor` with the group factors: the largest :func:`loo_miss` over the
+    points; 1.5 with fewer than 3 points."""
     pts = [p for p in points if p[1] > 0]
     if len(pts) < 3:
         return 1.5
-    worst = 1.0
-    for i, (c, t, g) in enumerate(pts):
-        a, b, m = fit_grouped(pts[:i] + pts[i + 1:])
-        pred = (a + b * c) * m.get(g, 1.0)
-        if pred > 0:
-            worst = max(worst, pred / t, t / pred)
-    return worst
+    return max(loo_miss(pts, i) for i in range(len(pts)))
 
 
 def replay_estimate(exp: Experiment, params: dict, units: Sequence[dict],
-                    elapsed: dict[int, float], n_units: int = 4,
-                    grouped: bool = True) -> tuple[Estimate, float]:
+                    elapsed: dict[int, float], n_units: int = 4, grouped: bool = True,
+                    repeats: int = 2, budget_s: float = 60.0) -> tuple[Estimate, float]:
     """The estimate a dry run would have given for a finished run, from that run's recorded
-    unit times (``elapsed[idx]`` seconds) in place of a calibration, and the run's measured
-    compute time (sum of ``elapsed``): the cost model checked against reality offline."""
+    unit times (``elapsed[idx]`` seconds) in place of a calibration (the same units and
+    replicates, scheduled within the same budget by :func:`drive_calibration`), and the
+    run's measured compute time (sum of ``elapsed``): the cost model checked against reality
+    offline. A replayed unit that found its shared work
+    (a ``UnitCost`` with a key) done by an earlier unit of the run is fitted at its own
+    cost."""
     pending = list(enumerate(units))
     costs = {i: float(exp.unit_cost(u, params)) for i, u in pending}
-    groups = dict(zip(costs, cost_groups(units), strict=True)) if grouped else None
-    picks = [i for i in pick_units(costs, n_units, groups) if i in elapsed]
-    cal = [Calibrated(i, units[i], costs[i], elapsed[i], None, True) for i in picks]
+    groups = dict(zip(costs, cost_groups(units), strict=True)) if grouped \
+        else dict.fromkeys(costs, ())
+    picks, reps = calibration_plan(costs, groups, n_units, repeats)
+    paid = dict(zip(costs, pending_costs(exp, units, pending, params), strict=True))
+
+    def recorded(idx: int, left: float) -> Calibrated | None:
+        if idx not in elapsed:
+            return None
+        return Calibrated(idx, units[idx], paid[idx], min(elapsed[idx], left), None,
+                          elapsed[idx] <= left)
+
+    cal = drive_calibration(costs, groups, picks, reps, recorded, budget_s)
     return (fit_estimate(exp, units, pending, params, cal, grouped=grouped),
             sum(elapsed.values()))
 
@@ -424,8 +725,14 @@ def format_estimate(est: Estimate, threads: int, parallel: int) -> list[str]:
              f"{fmt_seconds(wall)} (range {fmt_seconds(wall / est.factor)} - "
              f"{fmt_seconds(wall * est.factor)})"]
     n_done = sum(c.finished for c in est.calibrated)
-    why = (f"cost model t = a + b * unit_cost fitted on {n_done} finished calibration unit(s)"
-           + (f", leave-one-out error up to x{est.loo:.2f}" if n_done >= 3 else ""))
+    why = (f"cost model t = m_group (a + b * unit_cost) fitted on {n_done} finished calibration "
+           f"unit(s) at {est.points} cost point(s)"
+           + (f", leave-one-out total within x{est.loo:.2f}" if est.points >= 3 else "")
+           + (f", replicates' spread x{est.noise:.2f}" if est.noise > 1 else ""))
+    if est.outlier is not None:
+        c, t, _, miss = est.outlier
+        why += (f"; the point at cost {c:g} ({t:.3g} s, x{miss:.1f} off the others' fit) was "
+                "set aside as an outlier")
     if est.extrapolated > 1:
         why += (f"; the dearest pending unit costs {est.extrapolated:.3g}x the costliest "
                 "finished one (extrapolated; --calibrate-seconds longer narrows the range)")
@@ -435,6 +742,9 @@ def format_estimate(est: Estimate, threads: int, parallel: int) -> list[str]:
     if any(not c.finished for c in est.calibrated):
         why += "; an unfinished calibration unit bounds the fit from below"
     lines.append(f"  ({why})")
+    if est.calibration_seconds is not None:
+        lines.append(f"  (the calibration itself took {fmt_seconds(est.calibration_seconds)}, "
+                     "process start-up included; --calibrate 0 skips it)")
     return lines
 
 
