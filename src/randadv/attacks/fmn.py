@@ -26,6 +26,10 @@ The step length is ``alpha`` times a unit of the input's scale: the l2 diameter
 ``||hi - lo||_2`` of a finite box (foolbox's absolute step 1 for [0, 1] images is 1/sqrt(n) of
 it), else the row's l2 linear distance estimate ``|f(x)| / ||grad f(x)||_2`` at the start
 (:func:`randadv.attacks.min_norm.linear_distance_estimate`: 1 where the gradient vanishes).
+
+Under a budget (``fmn_candidates(finish=True)``, as closest_adversarial runs it) the last step
+of a run that crossed is the tangent projection of x at its best iterate, with a margin for
+the boundary's curvature, where that is predicted closer (:func:`_projection_finish`).
 """
 
 from __future__ import annotations
