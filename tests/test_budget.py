@@ -281,3 +281,33 @@ def test_weights_are_read_through_a_counter_around_the_net():
     direct = closest_adversarial(net, x, "l1", (0.0, 1.0))
     assert torch.equal(r.exact_region, direct.exact_region)
     assert torch.allclose(r.distance, direct.distance, rtol=1e-4)
+
+
+@pytest.mark.parametrize("norm", ["l1", "l2", "linf"])
+def test_budget_20_ends_on_the_tangent_projection(norm):
+    # on an affine f the tangent projection of x at FMN's best iterate is the closest boundary
+    # point (hyperplane_step inside the box): at budget 20 the distance is exact up to the
+    # finish's margin (kappa = 0: FINISH_ROUNDING rounding bounds B of f at the point over
+    # |f(x)|, relative) and no verification push (the point is clear of its bound)
+    from randadv.attacks.fmn import FINISH_ROUNDING
+    from randadv.attacks.lp_geometry import hyperplane_step
+    from randadv.protocol.norms import lp_norm
+    from randadv.protocol.rounding import rounding_bound_of
+
+    w = torch.randn(10, generator=torch.Generator().manual_seed(7))
+    x = points(16, 10, 8)
+    net = Linear(w, -float((x @ w).median()) + 0.05)
+    f_x = x @ w + net.c
+    d = hyperplane_step(w.expand(16, 10), -f_x, norm, -x, 1 - x)
+    # points whose boundary the box reaches, away from it by more than rounding
+    reach = ((d @ w + f_x).abs() < 1e-5) & (f_x.abs() > 1e-3)
+    exact = lp_norm(d, norm)
+    r = closest_adversarial(net, x, norm, (0.0, 1.0), budget=20)
+    assert bool((r.propagations <= 20).all()) and int(reach.sum()) >= 12
+    assert bool(r.success[reach].all())
+    rel = r.distance[reach] / exact[reach] - 1
+    y = x + d
+    margin = FINISH_ROUNDING * rounding_bound_of(torch.zeros(16), w.expand(16, 10), y) / f_x.abs()
+    # the margin, twice for |f(y)| <= B and the point's float32 rounding (relative 1e-6)
+    assert bool((rel >= -1e-6).all()), rel.tolist()
+    assert bool((rel <= 2 * margin[reach] + 1e-6).all()), (rel / margin[reach]).tolist()
