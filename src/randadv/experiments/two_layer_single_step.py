@@ -92,19 +92,20 @@ class TwoLayerSingleStep(Experiment):
         return [dict(cell, net=n) for cell in self.cells(p) for n in range(p["nets"])]
 
     def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
-        """Units of ~10 ns, fitted per activation on the quick grid's unit times (1400
-        units): a fixed ~10 ms per network, drawing the d k first-layer weights (~25 ns
-        each), and per input a search along the step whose work grows with k (~30 ns per
-        hidden unit for ReLU's kink sweep, ~500 ns for a smooth psi's line search) and with
-        the deep layers' k^2 weights (~14 ns each), plus the deep sweep's regions: layer l
-        carries the ~(l - 1) k breakpoints of the layers below through its k^2 weights
-        (~0.1 ns per multiply-add: a paper unit at L = 6, k = 1000 took 80 s); the cost
+        """Units of ~10 ns: a fixed ~10 ms per network, drawing the d k first-layer weights
+        (~25 ns each), and per input a search along the step whose work grows with k (~30 ns
+        per hidden unit for ReLU's kink sweep, ~500 ns for a smooth psi's line search), a deep
+        layer's pass (~130 us of overhead plus ~1 ns per weight of its k^2) and the deep
+        sweep's regions: layer l carries the ~(l - 1) k breakpoints of the layers below, each
+        ~0.3 us plus ~0.65 ps k^2. Fitted on the quick grid's unit times (1400 units, k <= 100
+        deep) and three paper units timed alone (ReLU, d = 1000, 100 inputs, one thread):
+        L = 2, k = 1000: 0.2 s; L = 6, k = 1000: 1.5 s; L = 2, k = 10^4: 69 s. The cost
         group's factor absorbs the rest of the activation's difference."""
         d, k, depth = unit["d"], unit["k"], unit["depth"]
         per_unit = 3.0 if ACTIVATIONS[unit["activation"]].piecewise_linear else 50.0
-        sweep = 0.011 * depth * (depth - 1) / 2 * k ** 3
-        return 1e6 + 2.5 * d * k + p["inputs"] * (per_unit * k + 1.4 * (depth - 1) * k * k
-                                                  + sweep)
+        layers = (depth - 1) * (1.3e4 + 0.105 * k * k)
+        sweep = depth * (depth - 1) / 2 * k * (30.0 + 6.5e-5 * k * k)
+        return 1e6 + 2.5 * d * k + p["inputs"] * (per_unit * k + layers + sweep)
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
