@@ -148,6 +148,14 @@ def test_bad_budget_is_refused(bad):
         closest_adversarial(net, points(2, 4, 0), budget=bad)
 
 
+def counted(attack, net, x, *args, **kwargs):
+    """``attack(model, x, *args, **kwargs)`` with ``net`` behind a counter begun on ``x`` (counts
+    only, no limit): the attack's result and the counter."""
+    outer = PropagationCounter(net)
+    outer.begin(x)
+    return attack(outer, x, *args, **kwargs), outer
+
+
 ATTACKS = {
     "closest": lambda m, x, norm, b: closest_adversarial(m, x, norm, (0.0, 1.0), budget=b),
     "fmn": lambda m, x, norm, b: fmn(m, x, norm, (0.0, 1.0), budget=b),
@@ -165,9 +173,7 @@ def test_attacks_honour_their_budget(name, norm):
     net = relu_net(12, 16, 3)
     x = points(6, 12, 4)
     for budget in (10, 20, 50, 120):
-        outer = PropagationCounter(net)                   # counts only: no limit
-        outer.begin(x)
-        r = ATTACKS[name](outer, x, norm, budget)
+        r, outer = counted(ATTACKS[name], net, x, norm, budget)
         # the counter around the model saw exactly what the attack reports, within the budget
         assert torch.equal(r.propagations, outer.used), (budget, r.propagations, outer.used)
         assert int(outer.used.max()) <= budget
@@ -180,9 +186,7 @@ def test_attacks_honour_their_budget(name, norm):
 def test_default_spends_fmn_30_steps_and_the_refinement():
     net = relu_net(12, 16, 3)
     x = points(6, 12, 4)
-    outer = PropagationCounter(net)
-    outer.begin(x)
-    r = closest_adversarial(outer, x, "l2", (0.0, 1.0))
+    r, outer = counted(closest_adversarial, net, x, "l2", (0.0, 1.0))
     assert torch.equal(r.propagations, outer.used)
     # f(x), FMN's 31 gradient passes (30 steps and the last point): at least 63; projection,
     # shrink and verification a few more (the docstring's 70-80 on the zoo's nets)
@@ -260,9 +264,7 @@ def test_small_budget_verifies_every_point_within_it(norm):
     # and in l2 had its check refused and was lost
     for seed in (1000, 1001, 1002):
         net, x = small_net(seed)
-        outer = PropagationCounter(net)
-        outer.begin(x)
-        r = closest_adversarial(outer, x, norm, (0.0, 1.0), budget=20)
+        r, outer = counted(closest_adversarial, net, x, norm, (0.0, 1.0), budget=20)
         assert bool(r.success.all()), (seed, torch.nonzero(~r.success).flatten().tolist())
         assert bool((r.propagations <= 20).all())
         assert int(r.propagations.sum()) == int(outer.used.sum())
@@ -273,9 +275,7 @@ def test_weights_are_read_through_a_counter_around_the_net():
     # what is computed from its matrices is charged to the wrapper too
     net = relu_net(12, 16, 3)
     x = points(6, 12, 4)
-    outer = PropagationCounter(net)
-    outer.begin(x)
-    r = closest_adversarial(outer, x, "l1", (0.0, 1.0))
+    r, outer = counted(closest_adversarial, net, x, "l1", (0.0, 1.0))
     assert "region" in r.method and bool(r.exact_region.any()), r.method
     assert torch.equal(r.propagations, outer.used)
     direct = closest_adversarial(net, x, "l1", (0.0, 1.0))
