@@ -470,7 +470,7 @@ def solve(inp: _Input, best: Witness | None, attack_dist: float | None, r: float
     sol, backend = _solve_once(inp, r, inp.tighten)
     if sol is not None and sol.status == "optimal" and sol.delta is not None and (
             sol.objective > r or (attack_dist is None and sol.objective < 0.5 * r)):
-        cand = certify(inp, None if sol.delta is None else inp.x + sol.delta, sol.pattern)
+        cand = certify(inp, inp.x + sol.delta, sol.pattern)
         if cand is not None:
             best = cand
             r = inp.dist(cand[1]) * (1.0 + 1e-9) + 1e-12
@@ -530,7 +530,7 @@ def _closer(inp: _Input, a: Witness | None, b: Witness | None) -> Witness | None
         return b
     if b is None:
         return a
-    return a if pnorm(a[1] - inp.x, inp.norm) <= pnorm(b[1] - inp.x, inp.norm) else b
+    return a if inp.dist(a[1]) <= inp.dist(b[1]) else b
 
 
 def certify(inp: _Input, point: np.ndarray | None, pattern: list[np.ndarray] | None
@@ -571,15 +571,15 @@ def certify_solution(inp: _Input, sol: MipSolution | None, backend: str,
     the best witness; a solver point better than every verified one that fails the check
     raises :class:`UnverifiedWitnessError` (``strict``) or is returned unverified. Returns
     the :class:`ExactDistance`."""
-    x, norm, row = inp.x, inp.norm, inp.row
+    x, row = inp.x, inp.row
     milp_time = sol.solve_time if sol is not None else 0.0
     n_bin = sol.n_binaries if sol is not None else 0
     unverified: np.ndarray | None = None
     if sol is not None and sol.delta is not None:
-        cand = certify(inp, None if sol.delta is None else x + sol.delta, sol.pattern)
+        cand = certify(inp, x + sol.delta, sol.pattern)
         if cand is not None:
             best = _closer(inp, best, cand)
-        elif best is None or sol.objective < pnorm(best[1] - x, norm) * (1 - 1e-6):
+        elif best is None or sol.objective < inp.dist(best[1]) * (1 - 1e-6):
             # the solver's point is better than every verified one but fails the check
             if strict:
                 raise UnverifiedWitnessError(
@@ -596,8 +596,8 @@ def certify_solution(inp: _Input, sol: MipSolution | None, backend: str,
                        attack_distance=None, **common)
     if unverified is not None:
         pt = torch.as_tensor(unverified, dtype=inp.native).reshape(row.shape)
-        d_u = float(pnorm(unverified - x, norm))
-        upper = float(pnorm(best[1] - x, norm)) if best is not None else math.inf
+        d_u = inp.dist(unverified)
+        upper = inp.dist(best[1]) if best is not None else math.inf
         return _result(inp, distance=d_u, x_adv=pt, status=status, lower_bound=min(lower, d_u),
                        upper_bound=upper, f_adv=float(inp.check(unverified)[0]),
                        verified=False, attack_distance=attack_dist, **common)
@@ -605,7 +605,7 @@ def certify_solution(inp: _Input, sol: MipSolution | None, backend: str,
         return _result(inp, distance=math.inf, x_adv=None, status="time_limit",
                        lower_bound=lower, upper_bound=math.inf, f_adv=None, verified=True,
                        attack_distance=attack_dist, **common)
-    dist = float(pnorm(best[1] - x, norm))
+    dist = inp.dist(best[1])
     return _result(inp, distance=dist, x_adv=best[0], status=status,
                    lower_bound=min(lower, dist), upper_bound=dist, f_adv=best[2],
                    verified=True, attack_distance=attack_dist, **common)

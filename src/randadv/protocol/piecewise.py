@@ -466,29 +466,23 @@ def _to_np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(device="cpu", dtype=torch.float64).numpy().copy()
 
 
-def _conv_dense(conv: nn.Conv2d, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray,
+def _module_dense(m: nn.Module, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray,
                                                                    tuple[int, ...]]:
-    """Dense matrix of a Conv2d acting on flattened (C, H, W) inputs: apply it to the identity."""
+    """Dense matrix of an affine module (a Conv2d, SeededConv2d, Sum/AvgPool2d) on flattened
+    (C, H, W) inputs: apply a float64 copy to the identity (exact up to float64 rounding)."""
     if len(shape) != 3:
-        raise InvalidInputError(f"{conv} needs a (C, H, W) input, got shape {shape}")
+        raise InvalidInputError(f"{m} needs a (C, H, W) input, got shape {shape}")
     n_in = math.prod(shape)
-    c64 = copy.deepcopy(conv).to(device="cpu", dtype=torch.float64)
+    c64 = copy.deepcopy(m).to(device="cpu", dtype=torch.float64)
     with torch.no_grad():
         zero = c64(torch.zeros((1, *shape), dtype=torch.float64))
         out_shape = tuple(zero.shape[1:])
         if n_in * math.prod(out_shape) > MAX_DENSE_ENTRIES:
-            raise InvalidInputError(f"{conv} on input {shape} is too large to densify "
+            raise InvalidInputError(f"{m} on input {shape} is too large to densify "
                                     f"({n_in} x {math.prod(out_shape)} entries)")
         basis = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *shape)
         cols = (c64(basis) - zero).reshape(n_in, -1)
     return cols.T.numpy().copy(), zero.reshape(-1).numpy().copy(), out_shape
-
-
-def _module_dense(m: nn.Module, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray,
-                                                                   tuple[int, ...]]:
-    """Dense matrix of an affine module (SeededConv2d, Sum/AvgPool2d) on flattened (C, H, W)
-    inputs: apply a float64 copy to the identity (exact up to float64 rounding)."""
-    return _conv_dense(m, shape)  # type: ignore[arg-type]
 
 
 def _flatten_modules(model: nn.Module) -> list[nn.Module]:
