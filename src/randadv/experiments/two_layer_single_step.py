@@ -257,7 +257,7 @@ class TwoLayerSingleStep(Experiment):
                 and all(r is None for r in sizes[first_none:]), "{text}",
                 "the smallest d*k reaching 99% is non-decreasing in L (unreached counts as "
                 "infinite)", scale=f"L = 1..6 with k up to {DEEP_PAPER_K:g}",
-                reached=deep_reached, numbers=[math.nan] * (len(reach) < 2),  # one depth: undecided
+                reached=deep_reached, decided=len(reach) >= 2,  # one depth: undecided
                 text="; ".join(f"L={L}: " + (f"smallest d*k with >= 99% flipped = {r:g}"
                                              if r is not None else "not reached in this grid")
                                for L, r in reach)))

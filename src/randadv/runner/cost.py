@@ -499,7 +499,6 @@ class Fit:
     a: float
     b: float
     factor: dict[tuple[int, str], float]
-    loo: float                     # leave-one-out error over the pooled points
     noise: float                   # range factor from the replicates' spread
     points: int                    # pooled cost points used
     outlier: tuple[float, float, tuple, float] | None = None   # (cost, s, group, miss) set aside
@@ -517,8 +516,8 @@ def fit_robust(points: Sequence[tuple[float, float, tuple]],
     not the costliest (whose loss would turn the
     fit into an extrapolation) and shares each of its axis values with another point (else
     nothing predicts it: it is not an outlier, it is the only measure of that value).
-    Range: the leave-one-out error of the points kept, times ``exp(sd / sqrt(n))`` of the
-    noisiest replicated point (the uncertainty of its mean)."""
+    Range factor ``noise``: ``exp(sd / sqrt(n))`` of the noisiest replicated point (the
+    uncertainty of its mean; the estimate multiplies it by :func:`loo_total_factor`)."""
     pooled = pool_replicates(points)
     pts = [(c, t, g) for c, t, g, _, _ in pooled]
     outlier = None
@@ -533,7 +532,7 @@ def fit_robust(points: Sequence[tuple[float, float, tuple]],
             pooled = pooled[:i] + pooled[i + 1:]
     a, b, factor = fit_grouped(pts, censored)
     noise = max((math.exp(sd / math.sqrt(n)) for *_, n, sd in pooled if n > 1), default=1.0)
-    return Fit(a, b, factor, loo_factor_grouped(pts), noise, len(pts), outlier)
+    return Fit(a, b, factor, noise, len(pts), outlier)
 
 
 def loo_total_factor(done: Sequence[tuple[float, float, tuple]], fit: Fit,
