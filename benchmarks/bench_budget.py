@@ -172,14 +172,15 @@ def small_nets(count: int, points: int, seed: int = 0):
     return out
 
 
-def run_one(name, run, net, x, norm, budget):
-    """Distances (inf where no verified adversarial point), propagations used, CPU s."""
+def run_one(name, run, net, x, norm, budget, ours_kw=None):
+    """Distances (inf where no verified adversarial point), propagations used, CPU s;
+    ``ours_kw``: further keyword arguments of randadv's closest_adversarial."""
     counter = PropagationCounter(net, budget=None if name == OURS else budget,
                                  box=(0.0, 1.0), norm=norm, track_best=name != OURS)
     counter.begin(x)
     t0 = time.process_time()
     if name == OURS:
-        r = closest_adversarial(counter, x, norm, (0.0, 1.0), budget=budget)
+        r = closest_adversarial(counter, x, norm, (0.0, 1.0), budget=budget, **(ours_kw or {}))
         # the totals must agree; per point they can differ by a query attributed to another
         # point: the counter attributes a query batch that is not the whole batch to the
         # nearest original, and randadv's own count knows the point (seen on the small 10-d

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 import numpy as np
 import torch
@@ -64,32 +63,12 @@ def row_nets(arch: str, size: int, n_nets: int, points: int):
 def distances(name, run, nets_points, norm, budget, ours_kw=None):
     d, u, t = [], [], 0.0
     for net, x in nets_points:
-        if name == OURS and ours_kw:
-            di, ui, ti = run_ours(net, x, norm, budget, ours_kw)
-        else:
-            di, ui, ti = run_one(name, run, net, x, norm, budget)
+        di, ui, ti = run_one(name, run, net, x, norm, budget,
+                             ours_kw if name == OURS else None)
         d.append(di)
         u.append(ui)
         t += ti
     return np.concatenate(d), np.concatenate(u), t
-
-
-def run_ours(net, x, norm, budget, kw):
-    """closest_adversarial with keyword arguments ``kw`` under a checking counter."""
-    from randadv.attacks.budget import PropagationCounter
-    from randadv.attacks.closest import closest_adversarial
-
-    counter = PropagationCounter(net, budget=None, box=(0.0, 1.0), norm=norm, track_best=False)
-    counter.begin(x)
-    t0 = time.process_time()
-    r = closest_adversarial(counter, x, norm, (0.0, 1.0), budget=budget, **kw)
-    t = time.process_time() - t0
-    if int(r.propagations.sum()) != int(counter.used.sum()):
-        raise AssertionError("randadv's own count differs from the counter's")
-    used = r.propagations.numpy()
-    if (used > budget).any():
-        raise AssertionError(f"randadv: {int(used.max())} propagations > budget {budget}")
-    return r.distance.double().numpy(), used, t
 
 
 def cached(cache: str | None, key: str, compute):
