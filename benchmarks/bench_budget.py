@@ -64,6 +64,7 @@ from randadv.nets.conv import TwoLogitModel
 from randadv.nets.zoo import build_architecture
 
 OURS = "randadv closest"
+DEFAULT = "default"          # randadv with budget=None (its documented default)
 NORM_P = {"l1": 1, "l2": 2, "linf": float("inf")}
 
 
@@ -198,7 +199,7 @@ def run_one(name, run, net, x, norm, budget, ours_kw=None):
         r = counter.result(name)
     t = time.process_time() - t0
     used = (r.propagations if name == OURS else counter.used).numpy()
-    if (used > budget).any():
+    if budget is not None and (used > budget).any():
         raise AssertionError(f"{name}: {int(used.max())} propagations > budget {budget}")
     return r.distance.double().numpy(), used, t
 
@@ -222,7 +223,17 @@ def bench_row(label, nets_points, norm, budgets, ref_budget, exact_refs, names):
             print(f"  [{label} {norm}] {name} @ {b}: median {np.median(res[name][b][0]):.5g}, "
                   f"success {np.isfinite(res[name][b][0]).mean():.0%}, max used "
                   f"{int(res[name][b][1].max())}, {t:.1f} CPU s", flush=True)
-    best = np.min(np.stack([res[n][b][0] for n in res for b in all_budgets]), 0)
+    d, u, t = [], [], 0.0
+    for net, x in nets_points:            # randadv's default budget (budget=None)
+        di, ui, ti = run_one(OURS, None, net, x, norm, None)
+        d.append(di)
+        u.append(ui)
+        t += ti
+    res[OURS][DEFAULT] = (np.concatenate(d), np.concatenate(u), t)
+    print(f"  [{label} {norm}] {OURS} @ default: median {np.median(res[OURS][DEFAULT][0]):.5g}, "
+          f"median used {int(np.median(res[OURS][DEFAULT][1]))}, max used "
+          f"{int(res[OURS][DEFAULT][1].max())}, {t:.1f} CPU s", flush=True)
+    best = np.min(np.stack([res[n][b][0] for n in res for b in res[n]]), 0)
     ref = best if exact_refs is None else np.where(np.isfinite(exact_refs), exact_refs, best)
     return res, ref
 
@@ -231,14 +242,15 @@ def summarise(res, ref, budgets):
     e = np.max(ref[np.isfinite(ref)])
     rows = {}
     for name, per in res.items():
-        for b in budgets:
+        for b in [*budgets, DEFAULT] if DEFAULT in per else budgets:
             d = per[b][0]
             q = d / ref
             rows[(name, b)] = {
                 "median": float(np.median(q)), "p90": float(np.percentile(q, 90)),
                 "success": float(np.isfinite(d).mean()),
                 "optimality": float(np.mean(np.minimum(ref, e)) / np.mean(np.minimum(d, e))),
-                "cpu_s": per[b][2], "max_used": int(per[b][1].max())}
+                "cpu_s": per[b][2], "max_used": int(per[b][1].max()),
+                "median_used": float(np.median(per[b][1]))}
     return rows
 
 
@@ -336,6 +348,11 @@ def print_row(label, norm, rows, budgets):
         best = min(peers_) if peers_ else float("nan")
         print(f"  budget {b}: randadv {ours:.4f}, best peer {best:.4f}: "
               f"{'on the front' if ours <= best * 1.001 else 'BEHIND'}")
+    if (OURS, DEFAULT) in rows:
+        v = rows[(OURS, DEFAULT)]
+        print(f"  default budget (budget=None, median {v['median_used']:.0f} and at most "
+              f"{v['max_used']} propagations): median {v['median']:.4f} ({v['p90']:.3g}), "
+              f"success {v['success']:.0%}")
     print(flush=True)
 
 
