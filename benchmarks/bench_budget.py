@@ -283,7 +283,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
     ap.add_argument("--figure", default=None)
+    ap.add_argument("--from-json", default=None, help="comma-separated --json files of earlier "
+                    "runs (e.g. one per row): print their tables and draw one figure, run nothing")
     args = ap.parse_args()
+    if args.from_json:
+        table = load_tables(args.from_json.split(","))
+        budgets = sorted({b for _, _, rows in table for _, b in rows if b != DEFAULT})
+        for label, norm, rows in table:
+            print_row(label, norm, rows, budgets)
+        if args.figure:
+            draw(table, budgets, args.figure)
+        return
     torch.set_num_threads(args.threads)
     quick = args.quick
     archs = (args.arch or ("fc,resnet,small" if quick else "small,fc,lenet,conv4,resnet")
@@ -327,6 +337,22 @@ def main() -> None:
                         json.dump(raw, fh, indent=1)
     if args.figure:
         draw(table, budgets, args.figure)
+
+
+def load_tables(paths):
+    """The (label, norm, rows) of the ``--json`` files written by earlier runs."""
+    table = []
+    for path in paths:
+        with open(path) as fh:
+            raw = json.load(fh)
+        for key, cells in raw.items():
+            label, norm = key.rsplit(" ", 1)
+            rows = {}
+            for name_b, v in cells.items():
+                name, b = name_b.rsplit(" @ ", 1)
+                rows[(name, b if b == DEFAULT else int(b))] = v
+            table.append((label, norm, rows))
+    return table
 
 
 def print_row(label, norm, rows, budgets):
