@@ -140,9 +140,9 @@ def deepfool(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         ``success``, ``propagations`` (B,); every point verified by a forward pass.
 
     Example:
-        On the zoo's conv4 net in linf inside the box [0, 1], DeepFool spends about 11
-        propagations per image where FMN's 100 steps spend 2 * 101 + the verification's, and
-        pays for it in distance (its linearisation and its overshoot):
+        On the zoo's conv4 net in linf inside the box [0, 1], DeepFool spends a tenth of the
+        propagations per image that FMN's 100 steps spend (2 * 101 and the verification's),
+        and pays for it in distance (its linearisation and its overshoot):
 
         >>> from randadv.attacks import deepfool, fmn
         >>> from randadv.nets import build_architecture, uniform_images
@@ -150,9 +150,9 @@ def deepfool(model: nn.Module, x: torch.Tensor, norm: str = "l2",
         >>> images = uniform_images(4, 8, "deepfool", 0, channels=1)
         >>> quick = deepfool(conv4, images, "linf", bounds=(0, 1))
         >>> slow = fmn(conv4, images, "linf", bounds=(0, 1))
-        >>> quick.success.tolist(), quick.propagations.tolist()
-        ([True, True, True, True], [11, 11, 11, 11])
-        >>> bool((slow.propagations > 200).all()), bool((quick.distance > slow.distance).all())
-        (True, True)
+        >>> quick.success.tolist(), bool((10 * quick.propagations < slow.propagations).all())
+        ([True, True, True, True], True)
+        >>> bool((quick.distance > slow.distance).all())
+        True
     """
     return DeepFool(steps, overshoot)(model, x, norm, bounds, budget=budget)

@@ -195,12 +195,12 @@ def fab(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
         >>> from randadv.attacks import fab
         >>> from randadv.nets import RandomMLP
         >>> net = RandomMLP([10, 32, 32], seed=2)
-        >>> x = torch.randn(6, 10)
+        >>> x = torch.randn(12, 10)
         >>> single, restarts = fab(net, x, "l1", n_starts=1), fab(net, x, "l1", n_starts=4)
-        >>> restarts.method, restarts.success.tolist()
-        ('fab', [True, True, True, True, True, True])
+        >>> restarts.method, bool(restarts.success.all())
+        ('fab', True)
         >>> ratio = restarts.distance / single.distance
-        >>> bool((ratio <= 1).all()), bool((ratio < 0.95).any())   # one input gains over 5%
+        >>> bool((ratio <= 1).all()), bool((ratio < 0.95).any())   # some inputs gain over 5%
         (True, True)
     """
     return FAB(steps, n_starts, alpha_max, eta, beta, seed)(model, x, norm, bounds,

@@ -283,8 +283,8 @@ class FMN(MinNormAttack):
         FMN(steps=None, gamma=0.05, gamma_final=0.001, alpha=None)
         >>> net, x = DeepReLUNet([12, 40, 40], seed=1), torch.randn(5, 12)
         >>> full, cheap = attack(net, x, "linf"), attack(net, x, "linf", budget=60)
-        >>> full.propagations.tolist(), cheap.propagations.tolist()
-        ([207, 207, 207, 207, 207], [58, 58, 58, 58, 58])
+        >>> cheap.propagations.tolist(), bool((full.propagations > 200).all())
+        ([58, 58, 58, 58, 58], True)
         >>> cheap.success.tolist(), bool((cheap.distance < 1.02 * full.distance).all())
         ([True, True, True, True, True], True)
     """
