@@ -75,16 +75,23 @@ class DDN(MinNormAttack):
         alpha: initial step length relative to eps (cosine-annealed).
 
     Example:
-        >>> import torch
+        On binary images every pixel lies on a face of the box [0, 1]: DDN's free l2 point
+        leaves the box, and with ``bounds=(0, 1)`` it stays inside, further away:
+
         >>> from randadv.attacks import DDN
-        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
-        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
-        >>> attack = DDN(steps=50)
+        >>> from randadv.nets import build_architecture, uniform_images
+        >>> net = build_architecture("fc", 6, channels=1, seed=0)
+        >>> binary = (uniform_images(4, 6, "binary", 0, channels=1) > 0.5).float()
+        >>> attack = DDN()
         >>> attack
-        DDN(steps=50, gamma=0.05, alpha=0.5)
-        >>> r = attack(net, torch.zeros(1, 2), "l2", budget=120)   # exact: 5 / 5 = 1
-        >>> r.success.tolist(), round(float(r.distance), 2), bool(r.propagations <= 120)
-        ([True], 1.0, True)
+        DDN(steps=None, gamma=0.05, alpha=0.5)
+        >>> free, boxed = attack(net, binary, "l2"), attack(net, binary, "l2", (0, 1))
+        >>> ((free.x_adv < 0) | (free.x_adv > 1)).flatten(1).any(1).tolist()
+        [True, True, True, True]
+        >>> boxed.success.tolist(), bool(((boxed.x_adv >= 0) & (boxed.x_adv <= 1)).all())
+        ([True, True, True, True], True)
+        >>> bool((boxed.distance > 1.1 * free.distance).all())
+        True
     """
 
     name = "ddn"
@@ -133,17 +140,19 @@ def ddn(model: nn.Module, x: torch.Tensor, norm: str = "l2", bounds: tuple | Non
         ``success``, ``propagations`` (B,); every point verified by a forward pass.
 
     Example:
-        >>> import torch
+        The zoo's fc net on uniform 1 x 8 x 8 images, pixels kept in [0, 1], 50 propagations
+        per input: (50 - 2 - 4) // 2 = 22 steps. DDN is an l2 attack only.
+
         >>> from randadv.attacks import ddn
-        >>> net = torch.nn.Linear(2, 1)                    # f(x) = 3 x1 + 4 x2 - 5
-        >>> net.weight.data, net.bias.data = torch.tensor([[3.0, 4.0]]), torch.tensor([-5.0])
-        >>> r = ddn(net, torch.zeros(1, 2))                # exact l2 distance: 5 / 5 = 1
-        >>> r.success.tolist(), round(float(r.distance), 2), r.method
-        ([True], 1.0, 'ddn')
-        >>> net = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(),
-        ...                           torch.nn.Linear(32, 1))
-        >>> res = ddn(net, torch.randn(4, 10), budget=100)
-        >>> bool(res.success.all()), bool((res.propagations <= 100).all())
-        (True, True)
+        >>> from randadv.nets import build_architecture, uniform_images
+        >>> fc = build_architecture("fc", 8, channels=1, seed=0)
+        >>> images = uniform_images(3, 8, "ddn", 0, channels=1)
+        >>> r = ddn(fc, images, bounds=(0, 1), budget=50)
+        >>> r.method, r.success.tolist(), r.propagations.tolist()
+        ('ddn', [True, True, True], [47, 47, 47])
+        >>> ddn(fc, images, "linf")
+        Traceback (most recent call last):
+        ...
+        randadv.errors.InvalidInputError: DDN is an l2 attack, got norm='linf'
     """
     return DDN(steps, gamma, alpha)(model, x, norm, bounds, budget=budget)

@@ -64,14 +64,23 @@ def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0,
         Theorem 1.1 (deeper ReLU nets).
 
     Example:
+        On a deep ReLU net (Bartlett et al.'s NN-DEF) the exact search walks the ray through
+        the layers' linear pieces; ``exact=False`` brackets the same first root on a grid and
+        refines it by Newton steps, on any model. Inputs whose ray does not change sign
+        within ``max_eta`` are not flipped (``eta`` NaN):
+
         >>> import torch
-        >>> from randadv.nets import TwoLayerRandomNet
         >>> from randadv.attacks import smallest_flip_step
-        >>> net = TwoLayerRandomNet(100, 200, seed=0)
-        >>> x = torch.nn.functional.normalize(torch.randn(8, 100)) * 10.0   # ||x|| = sqrt(d)
-        >>> r = smallest_flip_step(net, x)
-        >>> bool(r.flipped.all()), bool((r.eta.abs() < 20).all())
-        (True, True)
+        >>> from randadv.nets import DeepReLUNet
+        >>> net = DeepReLUNet([50, 100, 100], seed=0)
+        >>> x = torch.nn.functional.normalize(torch.randn(6, 50)) * 50 ** 0.5   # ||x|| = sqrt(d)
+        >>> walk, generic = smallest_flip_step(net, x), smallest_flip_step(net, x, exact=False)
+        >>> walk.method, generic.method, walk.flipped.tolist()
+        ('layers', 'bracket', [True, False, False, True, False, False])
+        >>> torch.equal(walk.flipped, generic.flipped)
+        True
+        >>> torch.allclose(walk.eta_boundary, generic.eta_boundary, rtol=1e-5, equal_nan=True)
+        True
     """
     max_eta = check_positive(max_eta, "max_eta")
     if not isinstance(x, torch.Tensor):
