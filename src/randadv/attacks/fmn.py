@@ -294,7 +294,7 @@ class FMN(MinNormAttack):
 
     name = "fmn"
 
-    def gradient_at_x(self, norm: str, budget: int | None) -> bool:
+    def keeps_start_graph(self) -> bool:
         return True
 
     def __init__(self, steps: int | None = None, gamma: float = 0.05,
