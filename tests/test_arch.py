@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -20,11 +21,13 @@ from randadv.arch import ImageNetSpec, MLPSpec
 from randadv.errors import InvalidInputError
 from randadv.exact import to_affine_layers
 from randadv.nets import (
+    Activation,
     DeepRandomNet,
     DeepReLUNet,
     RandomMLP,
     TwoLayerRandomNet,
     build_architecture,
+    get_activation,
     sphere_points,
 )
 from randadv.nets.plain import plain_relu_sequential
@@ -86,6 +89,15 @@ def test_spec_structure_and_config_round_trip():
     assert MLPSpec(**spec.config()) == spec
     assert hash(MLPSpec(**spec.config())) == hash(spec)
     assert not MLPSpec.two_layer(3, 4, "tanh").piecewise_linear
+    # the spec is its five parameters: the activation is resolved from its field, not stored
+    # twice (a registry activation by its name, any other as the Activation itself)
+    assert [f.name for f in dataclasses.fields(MLPSpec)] == [
+        "widths", "activation", "output", "bias_std", "hidden_gain"]
+    custom = MLPSpec.two_layer(3, 4, torch.sin)
+    assert isinstance(custom.activation, Activation) and custom.activation_name == "sin"
+    assert not custom.piecewise_linear
+    relu = MLPSpec.deep(3, 4, 1, get_activation("relu"))
+    assert relu.activation == "relu" and relu == MLPSpec.deep(3, 4, 1) and relu.piecewise_linear
 
 
 # ---------------------------------------------------------------------------- MLP: plain form

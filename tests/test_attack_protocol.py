@@ -107,3 +107,35 @@ def test_exact_min_distance_returns_the_one_result_type():
         assert (f_adv > 0) != (f_x > 0)
         assert r.distance == pytest.approx(float(lp_norm(r.x_adv[None] - xi[None], "l1")))
         assert r.verified_margin == pytest.approx(abs(r.f_adv) / r.rounding_bound)
+
+
+class _GradientAtX(_Offer):
+    """Offers nothing and reads the counter's gradient at x: one backward under a budget where
+    the f(x) pass kept its graph (:meth:`MinNormAttack.keeps_start_graph`)."""
+
+    def __init__(self, keep: bool) -> None:
+        super().__init__(torch.empty(0, 5))
+        self.keep, self.grad = keep, None
+
+    def keeps_start_graph(self) -> bool:
+        return self.keep
+
+    def search(self, problem: AttackProblem) -> Found:
+        self.grad = problem.counter.gradient_at_x()
+        return Found(problem.best(), self.name)
+
+
+def test_keeps_start_graph_decides_whether_the_gradient_at_x_is_one_backward():
+    assert FMN().keeps_start_graph() and ClosestAdversarial().keeps_start_graph()
+    assert not ClosestAdversarial(methods=("fab",)).keeps_start_graph()
+    assert not DDN().keeps_start_graph() and not _Offer(torch.empty(0, 5)).keeps_start_graph()
+    net = _net(4)
+    x = torch.rand(3, 5)
+    for keep in (True, False):
+        attack = _GradientAtX(keep)
+        attack(net, x, "l2", budget=10)
+        assert (attack.grad is not None) == keep
+    # without a budget no graph is kept whatever the attack says
+    attack = _GradientAtX(True)
+    attack(net, x, "l2")
+    assert attack.grad is None

@@ -242,6 +242,33 @@ def test_attributed_queries_are_charged_to_the_named_sample():
     assert c.used.tolist() == [1, 0, 1]
 
 
+def test_nested_counter_compares_the_originals_once(monkeypatch):
+    import randadv.attacks.budget as budget_module
+
+    x = points(3, 5, 2)
+    inner = PropagationCounter(Linear(torch.ones(5), -1.0))
+    inner.begin(x)
+    outer = PropagationCounter(inner)
+    outer.begin(x.clone())                                # f(x): one forward of inner
+    calls = []
+    real_equal = torch.equal
+    monkeypatch.setattr(budget_module.torch, "equal",
+                        lambda a, b: calls.append(1) or real_equal(a, b))
+    for _ in range(3):
+        outer.charge(x, 1, 1)
+    # the same originals: the inner counter is told whose rows it is charged, once compared
+    assert outer.used.tolist() == [6, 6, 6] and inner.used.tolist() == [7, 7, 7]
+    assert len(calls) == 1
+    inner.begin(x.flip(0))                                # begun anew: compared again
+    assert not outer._nested() and len(calls) == 2
+    assert not outer._nested() and len(calls) == 2
+    inner.begin(x)
+    assert outer._nested() and len(calls) == 3
+    with torch.no_grad():
+        inner.x[0] += 1.0                                 # changed in place: compared again
+    assert not outer._nested() and len(calls) == 4
+
+
 def small_net(seed: int) -> tuple[nn.Sequential, torch.Tensor]:
     """benchmarks/bench_budget.py's 10-16-16-1 nets and 20 points of [0, 1]^10."""
     g = torch.Generator().manual_seed(seed)

@@ -360,6 +360,26 @@ def test_fmn_l2_direction_finds_l1_points(norm):
     assert bool(r.success.all())
 
 
+@pytest.mark.parametrize("norm", ["l1", "l2", "linf"])
+def test_fmn_first_step_computes_the_linear_step_once(norm, monkeypatch):
+    """Under ``reach`` the first step's linear step onto the boundary serves both the step
+    length and the radius estimate: one hyperplane_step for a one-step run, not two."""
+    import importlib
+
+    from randadv.attacks.base import AttackProblem
+    fmn_module = importlib.import_module("randadv.attacks.fmn")    # not the fmn function
+
+    x = torch.rand(4, 8, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    net = relu_net([8, 16, 1], seed=2, center=torch.full((1, 8), 0.5, dtype=torch.float64))
+    problem = AttackProblem.of(net, x, norm, (0.0, 1.0), budget=20)
+    calls = []
+    real = fmn_module.hyperplane_step
+    monkeypatch.setattr(fmn_module, "hyperplane_step",
+                        lambda *a, **kw: calls.append(a[0].shape[0]) or real(*a, **kw))
+    fmn_module.fmn_candidates(problem, problem.best(), x, steps=1, reach=fmn_module.REACH)
+    assert calls == [4]
+
+
 def test_best_keeps_f_and_grad_offered_with_a_point():
     """The boundary projection reads f and grad f at the best point from FMN's last pass; the
     cached values must be the model's, and points offered without them are recomputed."""

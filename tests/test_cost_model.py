@@ -286,6 +286,42 @@ def test_shared_work_is_charged_once_per_key():
     assert est.compute_seconds == pytest.approx(measured)
 
 
+def test_the_estimate_pools_the_points_and_prices_the_units_once(monkeypatch):
+    import randadv.runner.cost as cost
+
+    # the fit keeps the pooled points it used, the outlier set aside: what the leave-one-out
+    # range refits without one point each
+    pts = [(c, affine(c), ()) for c in (1.0, 4.0, 10.0, 20.0, 40.0)]
+    pts += [(4.0, 1.1 * affine(4.0), ()), (1.0, 10 * affine(1.0), ()), (1.0, 9 * affine(1.0), ())]
+    fit = fit_robust(pts)
+    assert fit.outlier is not None and fit.outlier[0] == 1.0
+    assert fit.pooled == [(c, t, g) for c, t, g, _, _ in pool_replicates(pts) if c != 1.0]
+    assert fit.points == len(fit.pooled) == 4
+    calls = {"pool_replicates": 0, "pending_costs": 0}
+    for name in calls:
+        real = getattr(cost, name)
+
+        def counted(*a, _real=real, _name=name, **kw):
+            calls[_name] += 1
+            return _real(*a, **kw)
+        monkeypatch.setattr(cost, name, counted)
+    exp = Shared()
+    params = exp.params("smoke")
+    units = exp.units(params)
+    # the estimate from 4 calibrated units: one pooling (the fit's), the units priced once
+    cal = [Calibrated(i, units[i], 10.0 if i % 2 == 0 else 1.0, t, None, True)
+           for i, t in ((0, 1.0), (1, 0.1), (2, 1.1), (3, 0.1))]
+    est = fit_estimate(exp, units, list(enumerate(units)), params, cal)
+    assert est.points == 2 and est.loo == 1.5            # fewer than 3 points: no test
+    assert calls == {"pool_replicates": 1, "pending_costs": 1}
+    # a replay prices the units once for its calibration and its fit
+    calls["pending_costs"] = 0
+    elapsed = {i: 1.0 if i % 2 == 0 else 0.1 for i in range(len(units))}
+    est, measured = replay_estimate(exp, params, units, elapsed, n_units=4)
+    assert est.compute_seconds == pytest.approx(measured)
+    assert calls["pending_costs"] == 1
+
+
 def test_a_pick_beyond_the_budget_gives_way_to_an_affordable_one():
     # recorded times 0.1 s per cost (no unit runs): with 10 s, the pick at cost 150 (15 s)
     # would leave no budget; the dearest unit predicted within 1/8 of the budget left runs

@@ -87,6 +87,19 @@ def test_the_reader_s_forms_compute_the_same_function(name):
         torch.testing.assert_close(f, f_ref, rtol=1e-10, atol=1e-12)
 
 
+def test_a_plain_sequential_s_native_and_dense_stacks_are_one_stack():
+    # nothing to compose or densify: the dense stack is the native one, entry for entry
+    model, shape = _models()["sequential"]
+    read = read_piecewise_linear(model, shape)
+    native, dense = read.native(), read.dense_stack(torch.float64)
+    x = torch.randn((8, *shape), dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    assert native.n_weights == dense.n_weights == 12 * 9 + 9 * 7 + 7
+    assert (native.slope_pos, native.slope_neg) == (dense.slope_pos, dense.slope_neg) == (1, 0)
+    assert native.out_b == dense.out_b
+    for a, b in zip(native.value_and_grad(x), dense.value_and_grad(x), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_stack_without_transposed_maps_refuses_to_backpropagate():
     stack = as_piecewise_linear(RandomMLP([4, 5], seed=0))
     stack.rmaps = None

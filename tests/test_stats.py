@@ -43,6 +43,16 @@ def test_bonferroni_t_has_its_family_wise_level():
     assert abs(rate - expected) <= 3 * math.sqrt(expected * (1 - expected) / reps)
 
 
+@pytest.mark.parametrize("cells", [1, 3, 40, 1000])
+def test_bonferroni_t_at_infinitely_many_nets_is_the_normal_bonferroni_bound(cells):
+    """n_nets = inf: normal tests (two-layer-asymptotics' z-tests), the normal quantile itself,
+    to the last bit; the t bound falls towards it as the nets grow."""
+    normal = float(scipy.stats.norm.ppf(1 - 1e-3 / (2 * cells)))
+    assert bonferroni_t(cells, math.inf, alpha=1e-3) == normal
+    ts = [bonferroni_t(cells, n, alpha=1e-3) for n in (5, 50, 5000)]
+    assert ts[0] > ts[1] > ts[2] > normal and ts[2] == pytest.approx(normal, rel=1e-2)
+
+
 @pytest.mark.parametrize("n", [10, 50])
 def test_binomial_interval_covers_at_its_level(n):
     """Exact coverage of Clopper-Pearson, summed over the binomial law (no sampling)."""

@@ -337,3 +337,22 @@ def test_every_experiment_has_its_report_notes_as_package_data():
         assert exp.report_notes and exp.report_notes == report_notes(name), name
         assert "\n" not in exp.report_notes.replace("\n\n", ""), name   # lines joined
     assert report_notes("no-such-experiment") == ""
+
+
+def test_report_notes_are_read_when_asked_for_not_at_import(monkeypatch):
+    import randadv.experiments.base as base
+
+    read = []
+    monkeypatch.setattr(base, "report_notes", lambda name: read.append(name) or f"notes {name}")
+
+    class Probe(base.Experiment):
+        name = "min-pert"
+
+    class Own(base.Experiment):
+        name = "depth-constant"
+        report_notes = "its own"
+
+    assert read == []                                    # defining the class reads nothing
+    assert Probe().report_notes == "notes min-pert" and read == ["min-pert"]
+    assert Own().report_notes == "its own" and base.Experiment.report_notes == ""
+    assert read == ["min-pert"]

@@ -109,18 +109,20 @@ def bootstrap_median_slopes(cells: list[tuple[float, np.ndarray]], replicates: i
     return (ly - ly.mean(1, keepdims=True)) @ xc / (xc @ xc)
 
 
-def bonferroni_t(n_tests: int, n_nets: int, alpha: float = 0.05) -> float:
+def bonferroni_t(n_tests: int, n_nets: float, alpha: float = 0.05) -> float:
     """Two-sided critical value of the largest |mean - theory| / SE over ``n_tests`` cells when
     the theory holds: each ratio, with the SE from ``n_nets`` per-network means, is Student-t
     with ``n_nets - 1`` degrees of freedom; Bonferroni over the cells gives family-wise level
-    ``alpha``.
+    ``alpha``. ``n_nets = math.inf`` is the normal limit (z-tests with a known or exact SE):
+    the normal quantile itself.
 
     Paper:
         Bubeck et al. 2021, Section 4 and Figures 1-3 (measured means against the theory's,
         cell by cell).
 
     Arguments:
-        n_tests: number of cells; n_nets: networks per cell; alpha: family-wise level.
+        n_tests: number of cells; n_nets: networks per cell (``math.inf``: normal tests);
+        alpha: family-wise level.
 
     Returns:
         The critical value.
@@ -129,8 +131,14 @@ def bonferroni_t(n_tests: int, n_nets: int, alpha: float = 0.05) -> float:
         >>> from randadv.stats import bonferroni_t
         >>> round(bonferroni_t(1, 1_000_000), 2)   # the normal 97.5% quantile
         1.96
+        >>> import math
+        >>> round(bonferroni_t(10, math.inf, alpha=1e-3), 2)   # 10 normal tests at 1e-3
+        3.89
     """
-    return float(scipy.stats.t.ppf(1 - alpha / (2 * max(n_tests, 1)), max(n_nets - 1, 1)))
+    q = 1 - alpha / (2 * max(n_tests, 1))
+    if math.isinf(n_nets):
+        return float(scipy.stats.norm.ppf(q))
+    return float(scipy.stats.t.ppf(q, max(n_nets - 1, 1)))
 
 
 def mean_se(values: Sequence[float] | np.ndarray | pd.Series | pd.DataFrame

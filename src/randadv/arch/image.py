@@ -195,8 +195,3 @@ class ImageNetSpec(_Radii):
                                     "build(seed) itself)")
         seq = plain_relu_sequential(self.build(seed, dtype=dtype))
         return seq.to(device) if device is not None else seq
-
-    @staticmethod
-    def names() -> Sequence[str]:
-        """The architectures' names."""
-        return tuple(ARCHITECTURES)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from randadv.arch.base import _Radii
 from randadv.errors import InvalidInputError
 from randadv.nets.activations import ACTIVATIONS, Activation, TensorFn, get_activation
 from randadv.nets.mlp import OUTPUTS, RandomMLP
+from randadv.theory.gp_limit import gp_law_of
 
 __all__ = ["MLPSpec"]
 
@@ -88,7 +89,6 @@ class MLPSpec(_Radii):
     output: str = "rademacher"
     bias_std: float = 0.0
     hidden_gain: float = 1.0
-    _act: Activation = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -114,7 +114,6 @@ class MLPSpec(_Radii):
         object.__setattr__(self, "activation", activation)
         object.__setattr__(self, "bias_std", bias_std)
         object.__setattr__(self, "hidden_gain", gain)
-        object.__setattr__(self, "_act", get_activation(activation))
 
     # ------------------------------------------------------------------ the families
     @classmethod
@@ -158,6 +157,11 @@ class MLPSpec(_Radii):
     def d(self) -> int:
         """Input dimension."""
         return self.widths[0]
+
+    @property
+    def _act(self) -> Activation:
+        """The activation itself (the field holds a registry activation by its name)."""
+        return get_activation(self.activation)
 
     @property
     def activation_name(self) -> str:
@@ -243,10 +247,10 @@ class MLPSpec(_Radii):
                                         hidden_gain=self.hidden_gain, method=method, **quad)
 
     def gp_law(self, x_norm: float | None = None, **quad: Any) -> th.ValueGradLaw:
-        """:func:`randadv.theory.gp_value_grad_law`: the infinite-width law of
-        ``(f(x), grad f(x))`` at ``||x|| = x_norm`` (default sqrt(d))."""
-        return th.gp_value_grad_law(self.d, self.depth, self.activation, x_norm=x_norm,
-                                    bias_std=self.bias_std, hidden_gain=self.hidden_gain, **quad)
+        """:func:`randadv.theory.gp_limit.gp_law_of` of this spec: the infinite-width law of
+        ``(f(x), grad f(x))`` (:func:`randadv.theory.gp_value_grad_law`) at ``||x|| = x_norm``
+        (default sqrt(d))."""
+        return gp_law_of(self, x_norm=x_norm, **quad)
 
     def sample_gp(self, x: ArrayLike, n: int, seed: int | np.random.Generator = 0, *,
                   full: bool = False, **quad: Any) -> th.GPSamples:

@@ -277,7 +277,7 @@ class MinNormAttack:
             raise InvalidInputError(f"{self.name.upper()} is an {'/'.join(self.norms)} attack, "
                                     f"got norm={norm!r}")
         problem = AttackProblem.of(model, x, norm, bounds, budget,
-                                   grad_at_x=self.gradient_at_x(norm, budget))
+                                   grad_at_x=self.keeps_start_graph())
         with problem.counter.limited(problem.budget - self.reserve):
             found = self.search(problem)
         return problem.finalize(found.best, found.exact_region, found.method)
@@ -287,9 +287,10 @@ class MinNormAttack:
         without the verification that follows)."""
         raise NotImplementedError
 
-    def gradient_at_x(self, norm: str, budget: int | None) -> bool:
-        """Whether the search starts with a gradient at x (then, under a budget, the f(x)
-        pass keeps its graph and that gradient costs one backward: :meth:`AttackProblem.of`)."""
+    def keeps_start_graph(self) -> bool:
+        """Whether the f(x) pass keeps its autograd graph (``counter.start_graph``): True for a
+        search that starts with a gradient at x, which then costs one backward under a budget
+        (:meth:`AttackProblem.of`, :meth:`PropagationCounter.gradient_at_x`)."""
         return False
 
     def __repr__(self) -> str:

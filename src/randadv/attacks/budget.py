@@ -74,6 +74,11 @@ def _occurrence_rank(ids: torch.Tensor) -> torch.Tensor:
     return rank
 
 
+def _version_of(t: torch.Tensor) -> int | None:
+    """The in-place version counter of ``t`` (None for inference tensors, which have none)."""
+    return None if t.is_inference() else t._version
+
+
 def _allowance(used: torch.Tensor, ids: torch.Tensor, cost: int, budget: float
                ) -> torch.Tensor:
     """Rows whose charge of ``cost`` (rows of one sample in batch order) fits the budget."""
@@ -156,6 +161,8 @@ class PropagationCounter(nn.Module):
                                     f"{attribution!r}")
         self.attribution = attribution
         self.x: torch.Tensor | None = None
+        self._nested_seen: tuple | None = None
+        self._nested_same = False
         self.start_graph: tuple[torch.Tensor, torch.Tensor] | None = None
         self._owners: torch.Tensor | None = None
 
@@ -318,10 +325,20 @@ class PropagationCounter(nn.Module):
         return out
 
     def _nested(self) -> bool:
-        """The model is itself a counter begun on the same originals."""
+        """The model is itself a counter begun on the same originals (compared once per pair
+        of originals: again only where either counter was begun anew or a batch of originals
+        was changed in place since)."""
         inner = self.model
-        return (isinstance(inner, PropagationCounter) and inner.x is not None
-                and inner.x.shape == self.x.shape and bool(torch.equal(inner.x, self.x)))
+        if not isinstance(inner, PropagationCounter) or inner.x is None:
+            return False
+        seen = self._nested_seen
+        key = (_version_of(inner.x), _version_of(self.x))
+        if (seen is None or seen[0] is not inner.x or seen[1] is not self.x
+                or seen[2] != key or None in key):
+            self._nested_seen = (inner.x, self.x, key)
+            self._nested_same = (inner.x.shape == self.x.shape
+                                 and bool(torch.equal(inner.x, self.x)))
+        return self._nested_same
 
     def _frozen(self, ids: torch.Tensor) -> torch.Tensor:
         f = self.f_x[ids]

@@ -142,7 +142,7 @@ class ClosestAdversarial(MinNormAttack):
         self.refine, self.projection_steps = refine, projection_steps
         self.max_region_solves, self.input_shape = max_region_solves, input_shape
 
-    def gradient_at_x(self, norm: str, budget: int | None) -> bool:
+    def keeps_start_graph(self) -> bool:
         # FMN's first step from x is the gradient of the f(x) pass
         return "fmn" in self._methods()
 

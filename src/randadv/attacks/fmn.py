@@ -132,6 +132,8 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
     best_f = torch.full((n,), float("nan"), dtype=x.dtype, device=x.device)
     best_g = torch.zeros_like(xo)
     unit = None
+    # the first step's linear step onto the boundary, every row (under ``reach``)
+    first_step = None
     all_seen = False
     prev = None
     for k in range(steps + 1):
@@ -164,7 +166,8 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
                 # benchmarks/bench_budget.py), and a short budget leaves the cosine schedule
                 # no steps to get there
                 lo, hi = box_slack(y, box)
-                lin = lp_norm(hyperplane_step(gl, -loss, norm, lo, hi), "l2")
+                first_step = hyperplane_step(gl, -loss, norm, lo, hi)
+                lin = lp_norm(first_step, "l2")
                 unit = torch.where(torch.isfinite(lin),
                                    torch.maximum(unit, reach * lin / alpha), unit)
         gm = gamma and _cosine(k, steps, gamma, gamma_final)
@@ -179,11 +182,16 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
         if not all_seen:
             # before the first adversarial iterate: the linear estimate of the distance (the
             # exact l_p step onto the tangent hyperplane inside the box), never shrinking
-            lo, hi = box_slack(y[todo], box)
-            d_lin = hyperplane_step(gl[todo], -loss[todo], norm, lo, hi)
+            if first_step is not None and todo.numel() == n:
+                # every row: the linear step the reach above computed (the same numbers)
+                d_lin = first_step
+            else:
+                lo, hi = box_slack(y[todo], box)
+                d_lin = hyperplane_step(gl[todo], -loss[todo], norm, lo, hi)
             lin = dn[todo] + lp_norm(d_lin, norm)
             e = eps[todo]
             eps[todo] = torch.where(torch.isfinite(e), torch.maximum(lin, e), lin)
+        first_step = None
         # the l2-normalised descent step (normalised first: am * unit / g2 overflows where
         # the gradient vanishes, e.g. saturated tanh units, and inf * 0 is NaN)
         step = (gl / g2.view(view)) * (-(am * unit)).view(view)
@@ -291,7 +299,7 @@ class FMN(MinNormAttack):
 
     name = "fmn"
 
-    def gradient_at_x(self, norm: str, budget: int | None) -> bool:
+    def keeps_start_graph(self) -> bool:
         return True
 
     def __init__(self, steps: int | None = None, gamma: float = 0.05,

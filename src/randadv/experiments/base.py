@@ -145,6 +145,14 @@ COMMON_HELP = {   # meanings shared by several experiments' parameters of the sa
 }
 
 
+class _Notes:
+    """``Experiment.report_notes``: the experiment's ``notes/<name>.md`` (:func:`report_notes`),
+    read on each use, not when the class is defined (a report reads it once)."""
+
+    def __get__(self, obj: Any, owner: type) -> str:
+        return report_notes(owner.name) if owner.name else ""
+
+
 class Experiment:
     """Base class; subclasses set the class attributes and implement the methods.
 
@@ -173,7 +181,9 @@ class Experiment:
     record: type | None = None   # a TypedDict of one record: its fields give ``columns``
     columns: tuple[tuple[str, str], ...] = ()   # (name, type) of the stored record fields
     param_help: Mapping[str, str] = {}   # --set key -> its meaning (`randadv params NAME`)
-    report_notes: str = ""   # prose of the report's Notes: notes/<name>.md (see report_notes)
+    # the report's Notes (a str): notes/<name>.md, read when asked for (see report_notes); a
+    # class may set its own string
+    report_notes = _Notes()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """From ``parameters``: ``param_help``, and ``profiles`` as whole parameter sets (each
@@ -181,8 +191,6 @@ class Experiment:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("record") is not None:
             cls.columns = record_columns(cls.record)
-        if cls.name and "report_notes" not in cls.__dict__:
-            cls.report_notes = report_notes(cls.name)
         if "parameters" not in cls.__dict__:
             return
         cls.param_help = {k: p.help or COMMON_HELP[k] for k, p in cls.parameters.items()}

@@ -29,6 +29,7 @@ from randadv.experiments._lazy_common import (
     sample_counts,
     train_key,
     trained_model,
+    training_fields,
     validate_dims,
 )
 from randadv.experiments._papers import WANG_2022
@@ -176,9 +177,8 @@ class LazyAdversarialTraining(Experiment):
         base = dict(part=unit["part"], d=unit["d"], m=unit["m"], v=unit["v"],
                     radius=unit["radius"], seed=unit["seed"],
                     clean_test_acc=float(res["test_acc"]), robust_train_acc=float(rob_train),
-                    epochs=float(res["epochs"]), stop_reason=str(res["stop_reason"]),
-                    max_dev_ratio=float(res["max_deviation"]) / float(unit["v"]),
-                    train_seconds=float(res["seconds"]))
+                    **training_fields(res, "epochs", "stop_reason", "max_dev_ratio",
+                                      "train_seconds"))
         return [dict(base, index=i, y=int(yt[i]), f_x=float(f_x[i]),
                      correct=bool(f_x[i] * yt[i] > 0), f_adv=float(f_adv[i]),
                      robust=bool(robust[i]), adv_norm=float(norm[i]))

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from randadv.arch import MLPSpec
 from randadv.attacks import smallest_flip_step_on_ray
@@ -35,7 +34,7 @@ from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitCon
 from randadv.experiments.two_layer_single_step import TwoLayerSingleStep
 from randadv.nets import ACTIVATIONS
 from randadv.nets.seeding import derive_seed
-from randadv.stats import binomial_se, mean_se
+from randadv.stats import binomial_se, bonferroni_t, mean_se
 
 MAX_K = 10**9                 # one pair holds ~150 bytes per unit at its peak
 BATCH_UNITS = 1 << 22         # pairs sampled and searched together: B k <= this
@@ -190,7 +189,7 @@ class TwoLayerAsymptotics(Experiment):
                 z = ((g[f"{col}_mean"] - g[f"{col}_theory"]).abs() / g[f"{col}_se"]).to_numpy()
                 claims.append(C.at_most(
                     f"{source}: {label} at every d and k ({act}; exact for ||x|| = sqrt(d))",
-                    float(np.nanmax(z)), normal_bonferroni(len(z)),
+                    float(np.nanmax(z)), bonferroni_t(len(z), math.inf, alpha=1e-3),
                     "largest deviation {value:.2f} standard errors over {n} cells, {beyond}",
                     "every cell within {bound:.2f} null standard errors sqrt(Var / n), Var from "
                     "the exact fourth moments (fourth_moments; i.i.d. pairs, normal "
@@ -204,7 +203,7 @@ class TwoLayerAsymptotics(Experiment):
                     f"Section 4 / Lemma 1: the smallest eta is approximately constant in d and k "
                     f"and tends to the linearised value E|f| / E||grad f||^2 = "
                     f"{float(big.eta_theory.iloc[-1]):.3f} when d and k both grow ({act})",
-                    float(np.nanmax(z)), normal_bonferroni(len(z)),
+                    float(np.nanmax(z)), bonferroni_t(len(z), math.inf, alpha=1e-3),
                     "cells with min(d, k) >= 1e4: mean |eta| / theory - 1 from {lo:+.1%} to "
                     "{hi:+.1%}, largest {value:.2f} standard errors, over {n} cells",
                     "every cell with min(d, k) >= 1e4 within {bound:.2f} standard errors "
@@ -217,9 +216,3 @@ class TwoLayerAsymptotics(Experiment):
                 fl, "ReLU", f" over d = {int(fl.d.min()):g}..{int(fl.d.max()):g}",
                 f"d up to {PAPER_D} and beyond", bool(fl.d.max() >= PAPER_D)))
         return claims
-
-
-def normal_bonferroni(cells: int) -> float:
-    """The |z| bound of ``cells`` normal tests at family-wise false-alarm rate 1e-3
-    (Bonferroni)."""
-    return float(stats.norm.ppf(1 - 1e-3 / (2 * cells)))

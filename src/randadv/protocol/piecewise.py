@@ -260,11 +260,7 @@ class PiecewiseLinearModel:
             return None
         ws = [torch.as_tensor(w, dtype=dtype, device=device) for w, _ in layers]
         bs = [torch.as_tensor(b, dtype=dtype, device=device) for _, b in layers]
-        return PiecewiseLinearStack(
-            maps=[(lambda h, w=w: h @ w.T) for w in ws[:-1]], biases=bs[:-1], out_w=ws[-1][0],
-            out_b=float(bs[-1][0]), slope_pos=1.0, slope_neg=0.0,
-            rmaps=[(lambda d, w=w: d @ w) for w in ws[:-1]],
-            n_weights=sum(w.numel() for w in ws))
+        return _dense_stack(ws[:-1], bs[:-1], ws[-1][0], float(bs[-1][0]))
 
     def stack(self, dtype: torch.dtype, device: torch.device | str = "cpu"
               ) -> PiecewiseLinearStack | None:
@@ -419,14 +415,23 @@ def _sequential_stack(model: nn.Sequential) -> PiecewiseLinearStack | None:
     if not linears or len(mods) % 2 == 0 or linears[-1].out_features != 1:
         return None
     hidden, last = linears[:-1], linears[-1]
+    return _dense_stack([m.weight for m in hidden], [m.bias for m in hidden], last.weight[0],
+                        float(last.bias[0].detach()) if last.bias is not None else 0.0,
+                        0.0 if slope_neg is None else slope_neg)
+
+
+def _dense_stack(weights: list[torch.Tensor], biases: list[torch.Tensor | None],
+                 out_w: torch.Tensor, out_b: float, slope_neg: float = 0.0
+                 ) -> PiecewiseLinearStack:
+    """The stack of dense hidden weights ``W_l`` (``h -> h W_l^T``, transposes ``d -> d W_l``),
+    their biases and the output layer ``out_w``, ``out_b``; phi of slopes 1 and ``slope_neg``:
+    the one builder of :meth:`PiecewiseLinearModel.dense_stack` and a Sequential's native
+    stack."""
     return PiecewiseLinearStack(
-        maps=[(lambda h, w=m.weight: h @ w.T) for m in hidden],
-        biases=[m.bias for m in hidden],
-        out_w=last.weight[0],
-        out_b=float(last.bias[0].detach()) if last.bias is not None else 0.0,
-        slope_neg=0.0 if slope_neg is None else slope_neg,
-        rmaps=[(lambda d, w=m.weight: d @ w) for m in hidden],
-        n_weights=sum(m.weight.numel() for m in linears))
+        maps=[(lambda h, w=w: h @ w.T) for w in weights], biases=list(biases), out_w=out_w,
+        out_b=out_b, slope_pos=1.0, slope_neg=slope_neg,
+        rmaps=[(lambda d, w=w: d @ w) for w in weights],
+        n_weights=sum(w.numel() for w in weights) + out_w.numel())
 
 
 def _affine_layers(model: nn.Module, input_shape: Sequence[int] | None) -> Layers:

@@ -502,6 +502,8 @@ class Fit:
     noise: float                   # range factor from the replicates' spread
     points: int                    # pooled cost points used
     outlier: tuple[float, float, tuple, float] | None = None   # (cost, s, group, miss) set aside
+    # the pooled (cost, seconds, group) points used, the outlier set aside (loo_total_factor)
+    pooled: list[tuple[float, float, tuple]] = field(default_factory=list, repr=False)
 
     def predict(self, cost: float, group: tuple) -> float:
         return (self.a + self.b * cost) * group_factor(self.factor, group)
@@ -532,18 +534,17 @@ def fit_robust(points: Sequence[tuple[float, float, tuple]],
             pooled = pooled[:i] + pooled[i + 1:]
     a, b, factor = fit_grouped(pts, censored)
     noise = max((math.exp(sd / math.sqrt(n)) for *_, n, sd in pooled if n > 1), default=1.0)
-    return Fit(a, b, factor, noise, len(pts), outlier)
+    return Fit(a, b, factor, noise, len(pts), outlier, pts)
 
 
-def loo_total_factor(done: Sequence[tuple[float, float, tuple]], fit: Fit,
-                     costs: Sequence[float], groups: Sequence[tuple], total: float) -> float:
+def loo_total_factor(fit: Fit, costs: Sequence[float], groups: Sequence[tuple],
+                     total: float) -> float:
     """The estimate's leave-one-out range: the largest ratio (either way) between the total
-    and the total refitted without one pooled cost point (the outlier set aside stays out);
-    1.5 with fewer than 3 points (no test possible). A point that carries little of the
-    total (a cheap unit badly predicted) moves it little: the range is the total's, not the
-    worst unit's."""
-    pts = [(c, t, g) for c, t, g, _, _ in pool_replicates(done)
-           if fit.outlier is None or (c, g) != (fit.outlier[0], fit.outlier[2])]
+    and the total refitted without one of the fit's pooled cost points (``fit.pooled``: the
+    outlier set aside stays out); 1.5 with fewer than 3 points (no test possible). A point
+    that carries little of the total (a cheap unit badly predicted) moves it little: the range
+    is the total's, not the worst unit's."""
+    pts = fit.pooled
     if len(pts) < 3 or total <= 0:
         return 1.5
     worst = 1.0
@@ -570,10 +571,12 @@ def loo_miss(points: Sequence[tuple[float, float, tuple]], i: int,
 
 
 def fit_estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int, dict]],
-                 params: dict, cal: Sequence[Calibrated], grouped: bool = True) -> Estimate:
+                 params: dict, cal: Sequence[Calibrated], grouped: bool = True,
+                 costs: Sequence[float] | None = None) -> Estimate:
     """The estimate from calibrated units (timed now, or replayed from a finished run's
     recorded unit times by :func:`replay_estimate`); ``grouped=False``: one pooled fit, no
-    group factors (the model before cost groups, kept for the comparison)."""
+    group factors (the model before cost groups, kept for the comparison); ``costs``: the
+    pending units' :func:`pending_costs` where the caller has them."""
     est = Estimate(len(units), len(pending))
     hints = [m for _, u in pending if (m := exp.unit_memory(u, params)) is not None]
     est.memory_hint_bytes = max(hints) if hints else None
@@ -592,12 +595,13 @@ def fit_estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple
         est.compute_seconds = None
         return est
     fit = fit_robust(done, cens)
-    costs = pending_costs(exp, units, pending, params)
+    if costs is None:
+        costs = pending_costs(exp, units, pending, params)
     gs = [groups[i] for i, _ in pending]
     est.unit_seconds = [fit.predict(c, g) for c, g in zip(costs, gs, strict=True)]
     est.compute_seconds = sum(est.unit_seconds)
     est.points, est.outlier, est.noise = fit.points, fit.outlier, fit.noise
-    est.loo = loo_total_factor(done, fit, costs, gs, est.compute_seconds)
+    est.loo = loo_total_factor(fit, costs, gs, est.compute_seconds)
     est.factor = est.loo * fit.noise
     kept = [p for p in done
             if fit.outlier is None or (p[0], p[2]) != (fit.outlier[0], fit.outlier[2])]
@@ -694,7 +698,8 @@ def replay_estimate(exp: Experiment, params: dict, units: Sequence[dict],
     groups = dict(zip(costs, cost_groups(units), strict=True)) if grouped \
         else dict.fromkeys(costs, ())
     picks, reps = calibration_plan(costs, groups, n_units, repeats)
-    paid = dict(zip(costs, pending_costs(exp, units, pending, params), strict=True))
+    fitted = pending_costs(exp, units, pending, params)
+    paid = dict(zip(costs, fitted, strict=True))
 
     def recorded(idx: int, left: float) -> Calibrated | None:
         if idx not in elapsed:
@@ -703,7 +708,7 @@ def replay_estimate(exp: Experiment, params: dict, units: Sequence[dict],
                           elapsed[idx] <= left)
 
     cal = drive_calibration(costs, groups, picks, reps, recorded, budget_s)
-    return (fit_estimate(exp, units, pending, params, cal, grouped=grouped),
+    return (fit_estimate(exp, units, pending, params, cal, grouped=grouped, costs=fitted),
             sum(elapsed.values()))
 
 
