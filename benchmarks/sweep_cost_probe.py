@@ -6,7 +6,8 @@ untimed warm-up, counting the sweep's products (rows x d_{l-1} x d_l per layer a
 recording where each ray stopped (its window's end, or the batch's bound). Prints per unit: CPU
 seconds (time.process_time), the rays that flipped, the measured multiply-adds, their ratio to
 the count from each ray's own stopping angle and flip outcome (the zeros-crossed model alone),
-and unit_cost.
+and unit_cost. ``--jsonl FILE`` appends ``{"unit": ..., "seconds": cpu}`` per unit (the input of
+``benchmarks/cost_model_cell_replay.py --times``).
 
     nice -n 5 python benchmarks/sweep_cost_probe.py depth-constant '{"d": 64, "depth": 8, "net": 0}'
 """
@@ -52,6 +53,7 @@ def main() -> None:
     ap.add_argument("experiment")
     ap.add_argument("units", nargs="+", help="JSON dicts")
     ap.add_argument("--profile", default="paper")
+    ap.add_argument("--jsonl", default=None, help="append unit and CPU seconds here")
     args = ap.parse_args()
     torch.set_num_threads(1)
     pl._add_zero_crossings = counting(pl._add_zero_crossings)
@@ -73,6 +75,9 @@ def main() -> None:
         print(f"{unit}: cpu {cpu:.3f} s, flipped {flipped}/{len(STATE['rays'])}, "
               f"multiply-adds {STATE['macs']:.3g} ({STATE['macs'] / max(model, 1):.2f}x the "
               f"zeros-crossed count), unit_cost {exp.unit_cost(unit, p):.3g}", flush=True)
+        if args.jsonl:
+            with open(args.jsonl, "a") as fh:
+                fh.write(json.dumps(dict(unit=unit, seconds=cpu)) + "\n")
 
 
 if __name__ == "__main__":
