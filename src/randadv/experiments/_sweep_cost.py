@@ -23,14 +23,17 @@ cost is set by how many pre-activation zeros it crosses before it stops:
   for its fullest rows, whose work up to that layer is redone (simulated below on the
   expected rays, window by window);
 * what is not multiply-adds: each layer of each window costs ~20 tensor operations of fixed
-  cost (``STEP_OVERHEAD``) and each breakpoint value some bookkeeping (``ELEM_COST``), in
-  multiply-adds: what dominates the quick profiles' units of a few ms.
+  cost (``STEP_OVERHEAD``) and each breakpoint value held some bookkeeping (sign tests,
+  insertion: ``ELEM_COST``), in multiply-adds; fitted (least squares in relative error) on the
+  CPU times of 26 paper units: ~1e7 and ~120-170 (0.3 ms and 5 ns against ~30 GMAC/s). They
+  dominate the quick profiles' units of a few ms and layers much wider than the one before
+  them (the polynomial family's 16 -> 4096).
 
 Measured with ``benchmarks/sweep_cost_probe.py`` on paper units of depth-constant and
 multilayer-single-step: the sweep's multiply-adds are 1.0-1.15x this count from each ray's own
 linearised root, flip outcome and bound (1.7x for widening nets, where the memory cap, left out
-of the per-ray count, redoes work), and CPU time is proportional to them (25-30 GMAC/s at
-width 256-512, one thread).
+of the per-ray count, redoes work), and CPU time mostly follows them (25-30 GMAC/s at width
+256-512, one thread).
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ from randadv.theory import relu_correlation_iterates
 
 BOUND_SPREAD = 2.0        # the batch's largest search bound over a typical row's (measured)
 ROOT_RATIO = 1.2          # first root over the linearised root, rays that flip (measured)
-STEP_OVERHEAD = 3e6       # a layer of a window, in multiply-adds (~0.1-0.7 ms measured)
-ELEM_COST = 30.0          # a breakpoint value's bookkeeping in multiply-adds
+STEP_OVERHEAD = 1e7       # a layer of a window's fixed cost, in multiply-adds (measured)
+ELEM_COST = 150.0         # a breakpoint value's bookkeeping, in multiply-adds (measured)
 FLIP_REACH = 0.75         # in flip_fraction (fitted on the paper runs' flip fractions)
 
 
