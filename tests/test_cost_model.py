@@ -3,6 +3,7 @@ bound, within 1.5x of the measured time on units whose cost is known."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
@@ -335,3 +336,50 @@ def test_a_pick_beyond_the_budget_gives_way_to_an_affordable_one():
     assert [c.idx for c in cal][0] == 1 and 150 not in [c.idx for c in cal]
     assert cal[1].idx == 12 and cal[1].finished     # 1.2 s <= (10 - 0.1) / 8
     assert cal[-1].idx == 300 and not cal[-1].finished    # the dearest still bounds the fit
+
+
+# ---------------------------------------------------------------- the flip-step sweep's cost
+def test_one_window_sweep_costs_each_layers_product_on_the_zeros_met_before_it():
+    # a ray that flips inside the first window [0, 3] linearised roots, no memory cap: layer l
+    # multiplies the window's 2 ends and the zeros of layers 1..l-1 met up to its end
+    from randadv.experiments._sweep_cost import sweep_multiply_adds, turned, zeros_crossed
+
+    widths, lin = [16, 32, 8, 32], 0.1
+    zeros = zeros_crossed(widths, turned(3.0, lin))
+    expected = sum((2 + sum(zeros[:layer])) * a * b
+                   for layer, (a, b) in enumerate(itertools.pairwise(widths)))
+    got = sweep_multiply_adds(widths, [(5, 1.2)], lin, 100.0, max_bytes=2**62)
+    assert got == pytest.approx(5 * expected)
+
+
+def test_the_sweeps_memory_cap_only_adds_redone_work():
+    from randadv.experiments._sweep_cost import sweep_multiply_adds
+
+    widths, rays, lin = [64] + [256] * 16, [(30, 1.2), (70, None)], 0.1
+    free = sweep_multiply_adds(widths, rays, lin, 40.0, max_bytes=2**62)
+    assert sweep_multiply_adds(widths, rays, lin, 40.0, max_bytes=2**40) == free
+    assert sweep_multiply_adds(widths, rays, lin, 40.0, max_bytes=2**20) > free
+
+
+def test_rays_flip_less_with_depth_as_f_becomes_constant_on_the_sphere():
+    # Lemma 3.2: c^L(0) -> 1, so the per-network constant dominates f and fewer rays flip
+    from randadv.experiments._sweep_cost import flip_fraction
+
+    fr = [flip_fraction(depth, 64) for depth in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)]
+    assert fr[0] > 0.99 and all(a > b for a, b in itertools.pairwise(fr)) and fr[-1] < 0.05
+    # and more with wider layers (a bottleneck of 16 flips less than a net 512 wide)
+    assert flip_fraction(8, 16) < flip_fraction(8, 512)
+
+
+def test_depth_constant_unit_cost_grows_faster_than_the_multiply_adds_of_a_full_sweep():
+    # a full sweep of every ray costs ~L^2 width^3; the share of rays swept to the bound grows
+    # with depth, so the cost per L^2 grows too (measured: 0.5-0.8 s at L = 8, 15-23 s at 32)
+    from randadv.experiments.registry import get_experiment
+
+    exp = get_experiment("depth-constant")
+    p = exp.params("paper")
+    depths = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+    cost = [exp.unit_cost(dict(d=64, depth=L, net=0), p) for L in depths]
+    assert all(a < b for a, b in itertools.pairwise(cost))
+    per_l2 = [c / L**2 for c, L in zip(cost, depths, strict=True)]
+    assert all(a < b for a, b in itertools.pairwise(per_l2[2:]))

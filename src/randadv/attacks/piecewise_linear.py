@@ -28,11 +28,13 @@ import torch
 
 from randadv.protocol.piecewise import LinearMap, PiecewiseLinearStack
 
+SWEEP_MAX_BYTES = 256 * 1024**2   # the layer sweep's default bound on breakpoint values held
+
 
 @torch.no_grad()
 def first_root_on_ray(stack: PiecewiseLinearStack, x: torch.Tensor, u: torch.Tensor,
                       t_max: float | torch.Tensor, max_regions: int = 1_000_000, *,
-                      method: str = "sweep", max_bytes: int = 256 * 1024**2) -> torch.Tensor:
+                      method: str = "sweep", max_bytes: int = SWEEP_MAX_BYTES) -> torch.Tensor:
     """The first t in (0, t_max] with f(x + t u) = 0 for each row, NaN where none.
 
     Exact to float rounding. ``f(x)`` must be nonzero. ``t_max``: one bound, or one per row.

@@ -13,6 +13,7 @@ Fixed width k, growing depth L: per network (``DeepReLUNet([d] + [k] * L)``)
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +28,7 @@ from randadv.arch import MLPSpec
 from randadv.experiments import claims as C
 from randadv.experiments._flip_capped import flip_steps_capped
 from randadv.experiments._papers import BARTLETT_2021
+from randadv.experiments._sweep_cost import flip_search_cost
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets import sphere_points
 from randadv.nets.seeding import derive_seed, generator
@@ -104,15 +106,19 @@ class DepthConstant(Experiment):
                 for n in range(p["nets"])]
 
     def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
-        """Multiply-adds up to a constant. Exact sweep: a ray that does not flip crosses about
-        depth x width / 2 linear regions (measured), and layer l carries the breakpoints of
-        layers 1..l through a width x width product; grid search: n_grid points per ray."""
+        """Multiply-adds up to a constant. Exact sweep: :func:`flip_search_cost` (layer l
+        carries the zeros of layers 1..l-1 the ray crossed, about width x turned angle / pi per
+        layer; rays that flip stop near their linearised root, the others, a share growing with
+        depth as c^L(0) -> 1, at the batch's bound: ~ L^2 width^3 per unflipped ray); grid
+        search: n_grid points per ray; pairs: one forward pass each."""
         k, depth = p["width"], unit["depth"]
+        widths = (unit["d"],) + (k,) * depth
+        forward = sum(a * b for a, b in itertools.pairwise(widths))
         if depth <= p["exact_max_depth"]:
-            per_ray = sum((i * k / 2 + 2) * k * k for i in range(1, depth + 1))
+            search = flip_search_cost(widths, p["points"], p["max_rel"])
         else:
-            per_ray = p["n_grid"] * depth * k * k
-        return float(p["points"] * per_ray + 2 * len(p["rho0"]) * p["pairs"] * depth * k * k)
+            search = p["points"] * p["n_grid"] * forward
+        return float(search + 2 * len(p["rho0"]) * p["pairs"] * forward)
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from randadv.arch import MLPSpec
 from randadv.experiments import claims as C
 from randadv.experiments._flip_capped import flip_steps_capped
 from randadv.experiments._papers import BARTLETT_2021
+from randadv.experiments._sweep_cost import flip_search_cost
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets import sphere_points
 from randadv.nets.seeding import derive_seed
@@ -122,17 +123,13 @@ class MultilayerSingleStep(Experiment):
         return [dict(cell, net=n) for cell in self.cells(p) for n in range(p["nets"])]
 
     def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
-        """Work of the exact layer sweep up to a constant: a ray crosses about one linear region
-        per hidden unit, layer l carries the breakpoints of layers 1..l through its
-        d_{l-1} x d_l product plus bookkeeping of ~512 operations per unit (sign tests,
-        insertion; measured), and rays of nets with a narrow layer rarely flip, so they are
-        swept to their bound: / d_min (fitted on one net of every even-depth paper cell)."""
-        w = [unit["d"], *self.widths(unit, p)]
-        cost, seen = 0.0, 0
-        for a, b in itertools.pairwise(w):
-            seen += b
-            cost += (seen + 2) * (a * b + 512 * b)
-        return float(p["inputs"] * cost / min(w))
+        """Multiply-adds of the bounded exact search up to a constant
+        (:func:`flip_search_cost`): layer l carries the zeros of layers 1..l-1 the ray crossed
+        through its d_{l-1} x d_l product; a ray meets more zeros where the input or a layer is
+        narrow (the gradient aligns with the Jacobian: alignment sqrt(1 + sum_j d / d_j)), and
+        rays that do not flip (more of them with depth) are swept to the batch's bound."""
+        widths = (unit["d"], *self.widths(unit, p))
+        return float(flip_search_cost(widths, p["inputs"], p["max_rel"]))
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
