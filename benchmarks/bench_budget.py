@@ -283,6 +283,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
     ap.add_argument("--figure", default=None)
+    ap.add_argument("--front-budgets", default="20,100,1000", help="budgets of --from-json's "
+                    "one-line-per-row table (randadv / best peer, and randadv's default)")
     ap.add_argument("--from-json", default=None, help="comma-separated --json files of earlier "
                     "runs (e.g. one per row): print their tables and draw one figure, run nothing")
     args = ap.parse_args()
@@ -291,6 +293,7 @@ def main() -> None:
         budgets = sorted({b for _, _, rows in table for _, b in rows if b != DEFAULT})
         for label, norm, rows in table:
             print_row(label, norm, rows, budgets)
+        print_front_table(table, [int(b) for b in args.front_budgets.split(",")])
         if args.figure:
             draw(table, budgets, args.figure)
         return
@@ -353,6 +356,27 @@ def load_tables(paths):
                 rows[(name, b if b == DEFAULT else int(b))] = v
             table.append((label, norm, rows))
     return table
+
+
+def print_front_table(table, budgets):
+    """One line per row: randadv's median distance / reference (its success rate) against the
+    best peer's at each budget ("behind" beyond 0.1%), then randadv at its default budget."""
+    print("| row, norm | " + " | ".join(f"budget {b}: randadv / best peer" for b in budgets)
+          + " | default budget: randadv (median propagations) |")
+    print("|---|" + "---|" * (len(budgets) + 1))
+    for label, norm, rows in table:
+        cells = []
+        for b in budgets:
+            ours = rows[(OURS, b)]
+            peer = min((n for n, bb in rows if n != OURS and bb == b),
+                       key=lambda n: rows[(n, b)]["median"])
+            best = rows[(peer, b)]["median"]
+            behind = " (behind)" if ours["median"] > best * 1.001 else ""
+            cells.append(f"{ours['median']:.4f} ({ours['success']:.0%}) / {peer} "
+                         f"{best:.4f}{behind}")
+        d = rows.get((OURS, DEFAULT))
+        cells.append("-" if d is None else f"{d['median']:.4f} ({d['median_used']:.0f})")
+        print(f"| {label} {norm} | " + " | ".join(cells) + " |")
 
 
 def print_row(label, norm, rows, budgets):
