@@ -416,13 +416,16 @@ def draw(table, budgets, path):
     cols = 3
     n_rows = (k + cols - 1) // cols
     fig, axes = plt.subplots(n_rows, cols, figsize=(4.2 * cols, 3.2 * n_rows), squeeze=False)
+    peer_names = sorted({n for _, _, rows in table for n, _ in rows if n != OURS})
+    colour = {n: plt.get_cmap("tab20")(i % 20) for i, n in enumerate(peer_names)}
+    colour[OURS] = "k"                   # one colour per attack in every panel
     for ax, (label, norm, rows) in zip(axes.flat, table, strict=False):
         names = sorted({n for n, _ in rows}, key=lambda n: (n != OURS, n))
         for n in names:
             y = [rows[(n, b)]["median"] for b in budgets]
             y = [v if math.isfinite(v) else np.nan for v in y]
-            ax.plot(budgets, y, marker="o", lw=2.5 if n == OURS else 1.0,
-                    color="k" if n == OURS else None, label=n)
+            ax.plot(budgets, y, marker="o", lw=2.5 if n == OURS else 1.0, color=colour[n],
+                    label=n)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(f"{label}, {norm}", fontsize=9)
