@@ -238,7 +238,9 @@ def bench_row(label, nets_points, norm, budgets, ref_budget, exact_refs, names):
     return res, ref
 
 
-def summarise(res, ref, budgets):
+def summarise(res, ref, budgets, exact=None):
+    """Per (attack, budget): the summary, and the per-point distances and propagations (and
+    the exact references of the row, where known) that ``--from-json`` merges."""
     e = np.max(ref[np.isfinite(ref)])
     rows = {}
     for name, per in res.items():
@@ -250,7 +252,10 @@ def summarise(res, ref, budgets):
                 "success": float(np.isfinite(d).mean()),
                 "optimality": float(np.mean(np.minimum(ref, e)) / np.mean(np.minimum(d, e))),
                 "cpu_s": per[b][2], "max_used": int(per[b][1].max()),
-                "median_used": float(np.median(per[b][1]))}
+                "median_used": float(np.median(per[b][1])),
+                "distances": [float(v) for v in d], "used": [int(v) for v in per[b][1]]}
+            if exact is not None:
+                rows[(name, b)]["exact"] = [float(v) for v in exact]
     return rows
 
 
@@ -292,7 +297,7 @@ def main() -> None:
         table = load_tables(args.from_json.split(","))
         budgets = sorted({b for _, _, rows in table for _, b in rows if b != DEFAULT})
         for label, norm, rows in table:
-            print_row(label, norm, rows, budgets)
+            print_row(label, norm, rows, sorted({b for n, b in rows if n == OURS and b != DEFAULT}))
         print_front_table(table, [int(b) for b in args.front_budgets.split(",")])
         if args.figure:
             draw(table, budgets, args.figure)
@@ -331,7 +336,7 @@ def main() -> None:
                 exact = exact_references(nets_points, norm, args.exact_time) \
                     if arch == "small" else None
                 res, ref = bench_row(label, nets_points, norm, budgets, ref_budget, exact, names)
-                rows = summarise(res, ref, budgets)
+                rows = summarise(res, ref, budgets, exact)
                 raw[f"{label} {norm}"] = {f"{k[0]} @ {k[1]}": v for k, v in rows.items()}
                 table.append((label, norm, rows))
                 print_row(label, norm, rows, budgets)
@@ -343,18 +348,40 @@ def main() -> None:
 
 
 def load_tables(paths):
-    """The (label, norm, rows) of the ``--json`` files written by earlier runs."""
-    table = []
+    """The (label, norm, rows) of the ``--json`` files written by earlier runs. A row found
+    in several files is merged: the entries of later files replace those of earlier ones for
+    the same (attack, budget), and the summaries are recomputed against the reference of the
+    merged row (the exact distance where known, else the least distance any entry found), so
+    that e.g. randadv alone can be rerun after a change and joined to the peers' runs."""
+    merged: dict = {}
     for path in paths:
         with open(path) as fh:
             raw = json.load(fh)
         for key, cells in raw.items():
             label, norm = key.rsplit(" ", 1)
-            rows = {}
+            rows = merged.setdefault((label, norm), {})
             for name_b, v in cells.items():
                 name, b = name_b.rsplit(" @ ", 1)
-                rows[(name, b if b == DEFAULT else int(b))] = v
-            table.append((label, norm, rows))
+                rows[(name, b if b == DEFAULT else int(b))] = (path, v)
+    table = []
+    for (label, norm), rows in merged.items():
+        if len({path for path, _ in rows.values()}) == 1:
+            table.append((label, norm, {k: v for k, (_, v) in rows.items()}))
+            continue
+        if any("distances" not in v for _, v in rows.values()):
+            raise SystemExit(f"{label} {norm}: found in several files, but some have no "
+                             "per-point distances (written before they were stored): cannot "
+                             "merge")
+        res: dict = {}
+        for (name, b), (_, v) in rows.items():
+            res.setdefault(name, {})[b] = (np.array(v["distances"], dtype=float),
+                                           np.array(v["used"]), v["cpu_s"])
+        best = np.min(np.stack([d for per in res.values() for d, _, _ in per.values()]), 0)
+        exact = next((np.array(v["exact"], dtype=float) for _, v in rows.values()
+                      if "exact" in v), None)
+        ref = best if exact is None else np.where(np.isfinite(exact), exact, best)
+        budgets = sorted({b for _, b in rows if b != DEFAULT})
+        table.append((label, norm, summarise(res, ref, budgets, exact)))
     return table
 
 
@@ -367,6 +394,9 @@ def print_front_table(table, budgets):
     for label, norm, rows in table:
         cells = []
         for b in budgets:
+            if (OURS, b) not in rows:
+                cells.append("-")
+                continue
             ours = rows[(OURS, b)]
             peer = min((n for n, bb in rows if n != OURS and bb == b),
                        key=lambda n: rows[(n, b)]["median"])
@@ -388,12 +418,12 @@ def print_row(label, norm, rows, budgets):
     for n in names:
         cells = []
         for b in budgets:
-            v = rows[(n, b)]
-            cells.append(f"{v['median']:.4f} ({v['p90']:.3g}) {v['success']:.0%} "
-                         f"o={v['optimality']:.3f}")
+            v = rows.get((n, b))
+            cells.append("-" if v is None else f"{v['median']:.4f} ({v['p90']:.3g}) "
+                         f"{v['success']:.0%} o={v['optimality']:.3f}")
         print(f"| {n} | " + " | ".join(cells) + " |")
     for b in budgets:
-        peers_ = [rows[(n, b)]["median"] for n in names if n != OURS]
+        peers_ = [rows[(n, b)]["median"] for n in names if n != OURS and (n, b) in rows]
         ours = rows[(OURS, b)]["median"]
         best = min(peers_) if peers_ else float("nan")
         print(f"  budget {b}: randadv {ours:.4f}, best peer {best:.4f}: "
@@ -422,7 +452,7 @@ def draw(table, budgets, path):
     for ax, (label, norm, rows) in zip(axes.flat, table, strict=False):
         names = sorted({n for n, _ in rows}, key=lambda n: (n != OURS, n))
         for n in names:
-            y = [rows[(n, b)]["median"] for b in budgets]
+            y = [rows[(n, b)]["median"] if (n, b) in rows else np.nan for b in budgets]
             y = [v if math.isfinite(v) else np.nan for v in y]
             ax.plot(budgets, y, marker="o", lw=2.5 if n == OURS else 1.0, color=colour[n],
                     label=n)
