@@ -287,6 +287,48 @@ def test_shared_work_is_charged_once_per_key():
     assert est.compute_seconds == pytest.approx(measured)
 
 
+@pytest.mark.parametrize("name", ["lazy-sgd", "lazy-multilayer", "lazy-adversarial-training"])
+def test_a_model_already_in_the_cache_is_not_charged(tmp_path, name):
+    """The dry run of a run folder whose cache holds a unit's trained model charges the unit
+    its own cost only; lazy-sgd's C0 grid shares one training run, charged unless every C0's
+    model is there."""
+    from randadv.experiments._lazy_common import model_root
+    from randadv.experiments.registry import get_experiment
+    from randadv.experiments.unit_cost import cost_parts
+    from randadv.runner.cost import pending_costs
+    from randadv.train import LazyTwoLayerNet, ModelCache
+
+    exp = get_experiment(name)
+    params = exp.params("smoke", {"c0": [5.0, 10.0]} if name == "lazy-sgd" else None)
+    units = exp.units(params)
+    pending = list(enumerate(units))
+    ctx = UnitContext(seed=3, out=tmp_path)
+    assert not any(exp.shared_work_cached(u, params, ctx) for u in units)
+    # a run that stopped after training unit 0's model, before storing the unit
+    key = exp.train_config(units[0], params, ctx.seed)
+    cache = ModelCache(model_root(params, ctx))
+    cache.put(LazyTwoLayerNet(2, 2), key)               # no training result: not a hit
+    assert not exp.shared_work_cached(units[0], params, ctx)
+    cache.put(LazyTwoLayerNet(2, 2), key, {"test_acc": 1.0})
+    sharing = [u for u in units if cost_parts(exp.unit_cost(u, params))[2]
+               == cost_parts(exp.unit_cost(units[0], params))[2]]
+    assert len(sharing) == (2 if name == "lazy-sgd" else 1)
+    if name == "lazy-sgd":             # the other C0's model is missing: the run trains
+        assert not exp.shared_work_cached(units[0], params, ctx)
+        cache.put(LazyTwoLayerNet(2, 2), exp.train_config(sharing[1], params, ctx.seed),
+                  {"test_acc": 1.0})
+    cached = {i for i, u in pending if exp.shared_work_cached(u, params, ctx)}
+    assert cached == {i for i, u in pending if u in sharing}
+    # another seed's run does not read this model
+    assert not exp.shared_work_cached(units[0], params, UnitContext(seed=4, out=tmp_path))
+    before = pending_costs(exp, units, pending, params)
+    after = pending_costs(exp, units, pending, params, cached)
+    own, shared, _ = cost_parts(exp.unit_cost(units[0], params))
+    assert shared > 0
+    assert after[0] == pytest.approx(own) and before[0] == pytest.approx(own + shared)
+    assert sum(before) - sum(after) == pytest.approx(shared)
+
+
 def test_the_estimate_pools_the_points_and_prices_the_units_once(monkeypatch):
     import randadv.runner.cost as cost
 

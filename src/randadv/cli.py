@@ -212,7 +212,8 @@ def _dry_run(exp, profile: str, params: dict, seed: int, out: Path | None, devic
     click.echo(f"{exp.name}, profile {profile}, seed {seed}: {len(units)} units, "
                f"{len(pending)} to run" + (f" ({stored} already stored in {out})"
                                            if stored else ""))
-    est = estimate(exp, units, pending, params, seed, dev, spec.threads, n_cal, budget, repeats)
+    est = estimate(exp, units, pending, params, seed, dev, spec.threads, n_cal, budget, repeats,
+                   out)
     for c in est.calibrated:
         mem = f", peak memory {fmt_bytes(c.peak_bytes)}" if c.peak_bytes is not None else ""
         state = "" if c.finished else " so far (stopped: over the calibration budget)"

@@ -112,6 +112,12 @@ def train_key(kind: str, p: dict[str, Any] | Any, seed: int, unit_seed: int, net
                 data_seed=seed, data_dir=p["data_dir"])
 
 
+def model_cached(p: dict[str, Any] | Any, ctx: UnitContext, key: dict[str, Any]) -> bool:
+    """Whether :func:`trained_model` would load the model of ``key`` from the cache of
+    :func:`model_root` instead of training it."""
+    return ModelCache(model_root(p, ctx)).has(key)
+
+
 def trained_model(p: dict[str, Any] | Any, ctx: UnitContext, key: dict[str, Any], d: int,
                   normalize: bool, build: Callable[[], nn.Module],
                   fit: Callable[..., TrainResult | tuple[nn.Module, TrainResult]],

@@ -252,6 +252,14 @@ class Experiment:
         through a cache (charged once per key). Default: all units equal."""
         return 1.0
 
+    def shared_work_cached(self, unit: Mapping[str, Any], params: Mapping[str, Any],
+                           ctx: UnitContext) -> bool:
+        """Whether the part of the unit's cost that it shares through a cache (the ``shared``
+        part of its :class:`randadv.experiments.unit_cost.UnitCost`: a trained model) is
+        already in the cache the unit would read under ``ctx`` (the dry run then does not
+        charge it). Default: nothing is cached."""
+        return False
+
     def unit_memory(self, unit: Mapping[str, Any], params: Mapping[str, Any]) -> int | None:
         """Peak memory of a unit in bytes if it can be told up front: a run is refused before
         it starts when a unit exceeds the machine's available memory. Default: unknown."""

@@ -26,6 +26,7 @@ from randadv.experiments import claims as C
 from randadv.experiments._lazy_common import (
     mnist01,
     mnist_training,
+    model_cached,
     sample_counts,
     train_key,
     trained_model,
@@ -137,11 +138,19 @@ class LazyAdversarialTraining(Experiment):
         return [dict(c, seed=s) for c in self.cells(p) for s in range(p["seeds"])]
 
     def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
-        """Multiply-adds: PGD over the training set each epoch + SGD + the test attack."""
+        """Multiply-adds: PGD over the training set each epoch + SGD (the part a cached model
+        saves, :meth:`shared_work_cached`) + the test attack."""
+        from randadv.experiments.unit_cost import UnitCost
+
         n_train, n_test = sample_counts(p)
         per_pass = 3.0 * unit["d"] * unit["m"]
-        return per_pass * ((p["max_epochs"] + 1) * n_train * (p["pgd_steps_train"] + 1)
-                           + n_test * p["pgd_steps_test"] * (1 + p["pgd_restarts"]))
+        train = per_pass * (p["max_epochs"] + 1) * n_train * (p["pgd_steps_train"] + 1)
+        attack = per_pass * n_test * p["pgd_steps_test"] * (1 + p["pgd_restarts"])
+        return UnitCost(attack, train, key=tuple(sorted(unit.items())))
+
+    def shared_work_cached(self, unit: Mapping[str, Any], p: Mapping[str, Any],
+                           ctx: UnitContext) -> bool:
+        return model_cached(p, ctx, self.train_config(unit, p, ctx.seed))
 
     def train_config(self, unit: Mapping[str, Any], p: Mapping[str, Any], seed: int) -> dict:
         return train_key("lazy-adversarial", p, seed, unit["seed"], "lazy-net", "adv-order",

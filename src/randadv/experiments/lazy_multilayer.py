@@ -24,6 +24,7 @@ from randadv.experiments._lazy_common import (
     left_ball,
     mnist01,
     mnist_training,
+    model_cached,
     sample_counts,
     train_key,
     trained_model,
@@ -79,17 +80,28 @@ class LazyMultilayer(Experiment):
         """Multiply-adds: SGD (~3 (d m + (L - 1) m^2) per example and epoch) and the exact
         attack: a ray crosses ~L m linear regions, each carried through L layers of m^2, i.e.
         ~L^2 m^3 per test input, times 30 (fitted with the SGD term on the quick grid, where
-        the time grows with depth and hardly with d)."""
+        the time grows with depth and hardly with d). The training is the part a cached model
+        saves (:meth:`shared_work_cached`)."""
+        from randadv.experiments.unit_cost import UnitCost
+
         m, L, d = p["m"], unit["depth"], unit["d"]
         n_train, n_test = sample_counts(p)
         train = 3.0 * (d * m + (L - 1) * m * m) * n_train * p["max_epochs"]
-        return train + 30.0 * L * L * m ** 3 * n_test
+        return UnitCost(30.0 * L * L * m ** 3 * n_test, train, key=(d, L, unit["seed"]))
+
+    def train_config(self, unit: Mapping[str, Any], p: Mapping[str, Any], seed: int) -> dict:
+        """Everything that determines the unit's trained model (the model cache key)."""
+        return train_key("lazy-multilayer", p, seed, unit["seed"], "lazy-deep-net",
+                         "lazy-order", d=unit["d"], depth=unit["depth"], m=p["m"], c0=p["c0"])
+
+    def shared_work_cached(self, unit: Mapping[str, Any], p: Mapping[str, Any],
+                           ctx: UnitContext) -> bool:
+        return model_cached(p, ctx, self.train_config(unit, p, ctx.seed))
 
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         d, L = unit["d"], unit["depth"]
-        tc = train_key("lazy-multilayer", p, ctx.seed, unit["seed"], "lazy-deep-net",
-                       "lazy-order", d=d, depth=L, m=p["m"], c0=p["c0"])
+        tc = self.train_config(unit, p, ctx.seed)
         cfg = LazyTrainConfig(c0=p["c0"], lr=p["lr"], batch_size=p["batch_size"],
                               max_epochs=p["max_epochs"], seed=tc["order_seed"])
         net, res = trained_model(p, ctx, tc, d, True,

@@ -25,6 +25,7 @@ from randadv.experiments._lazy_common import (
     left_ball,
     mnist01,
     mnist_training,
+    model_cached,
     model_root,
     sample_counts,
     train_key,
@@ -141,6 +142,13 @@ class LazySGD(Experiment):
         return train_key("lazy-sgd", p, seed, unit["seed"], "lazy-net", "lazy-order",
                          d=unit["d"], m=unit["m"], c0=unit["c0"], normalize=unit["normalize"],
                          bias=_bias(p, unit["normalize"]))
+
+    def shared_work_cached(self, unit: Mapping[str, Any], p: Mapping[str, Any],
+                           ctx: UnitContext) -> bool:
+        """The models of every C0 sharing the unit's training run are cached (one missing:
+        the run trains again, :meth:`trained_model`)."""
+        return all(model_cached(p, ctx, self.train_config(dict(unit, c0=c0), p, ctx.seed))
+                   for c0 in self.c0_siblings(unit, p))
 
     def c0_siblings(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> list[float]:
         """The C0 values of the grid's cells that share this unit's (preprocessing, d, m):

@@ -33,14 +33,15 @@ import math
 import multiprocessing
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from randadv.errors import ConfigError
-from randadv.experiments.base import Experiment
+from randadv.experiments.base import Experiment, UnitContext
 from randadv.experiments.unit_cost import cost_parts
 from randadv.runner.executors import ExpRef, exp_ref, run_one
 
@@ -442,25 +443,34 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
 
 def estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int, dict]],
              params: dict, seed: int, device: str, threads: int = 1, n_units: int = 2,
-             budget_s: float = 60.0, repeats: int = 2) -> Estimate:
-    """Calibrate (:func:`calibrate`) and fit: the dry run's estimate for the pending units."""
+             budget_s: float = 60.0, repeats: int = 2, out: str | Path | None = None
+             ) -> Estimate:
+    """Calibrate (:func:`calibrate`) and fit: the dry run's estimate for the pending units
+    (``out``: the run folder, whose cache may already hold work the units share)."""
     if not pending or n_units <= 0:
         return fit_estimate(exp, units, pending, params, [])
     t0 = time.perf_counter()
     cal = calibrate(exp, pending, params, seed, device, threads, n_units, budget_s, repeats)
-    est = fit_estimate(exp, units, pending, params, cal)
+    ctx = UnitContext(seed=seed, out=Path(out) if out is not None else None)
+    cached = {i for i, u in pending if exp.shared_work_cached(u, params, ctx)}
+    est = fit_estimate(exp, units, pending, params, cal,
+                       costs=pending_costs(exp, units, pending, params, cached))
     est.calibration_seconds = time.perf_counter() - t0
     return est
 
 
 def pending_costs(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int, dict]],
-                  params: dict) -> list[float]:
+                  params: dict, cached: Collection[int] = ()) -> list[float]:
     """The cost each pending unit will pay in run order: its ``unit_cost``, less the part it
     shares with other units (a ``UnitCost`` with a key) unless it is the first of its key to
-    run (a unit already stored has paid the key's share: the cache holds its model)."""
+    run (a unit already stored has paid the key's share: the cache holds its model) or
+    ``cached`` holds its index (its shared work is in the cache already, e.g. a model trained
+    by a run that stopped before the unit was stored)."""
     todo = {i for i, _ in pending}
     paid = {key for i, u in enumerate(units) if i not in todo
             and (key := cost_parts(exp.unit_cost(u, params))[2]) is not None}
+    paid |= {key for i, u in pending if i in cached
+             and (key := cost_parts(exp.unit_cost(u, params))[2]) is not None}
     out = []
     for _, u in pending:
         own, shared, key = cost_parts(exp.unit_cost(u, params))

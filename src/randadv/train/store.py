@@ -214,6 +214,21 @@ class ModelCache:
             return None
         return model, saved
 
+    def has(self, config: Mapping[str, Any]) -> bool:
+        """Whether a complete copy for ``config`` with a training result is cached (what
+        :meth:`get_or_train` would load instead of training), read from its ``config.json``
+        without loading the model."""
+        folder = self.folder(config)
+        if folder is None or not (folder / "config.json").is_file() \
+                or not (folder / "model.pt").is_file() or not (folder / "result.json").is_file():
+            return False
+        try:
+            saved = json.loads((folder / "config.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return False
+        return json.loads(json.dumps(saved.get("train"), default=str)) == \
+            json.loads(json.dumps(dict(config), default=str))
+
     def get_or_train(self, config: Mapping[str, Any], device: torch.device | str | None,
                      train: Callable[[], tuple[nn.Module, Mapping[str, Any]]]
                      ) -> tuple[nn.Module, dict[str, Any]]:
