@@ -179,6 +179,7 @@ def run_one(name, run, net, x, norm, budget, ours_kw=None):
     counter = PropagationCounter(net, budget=None if name == OURS else budget,
                                  box=(0.0, 1.0), norm=norm, track_best=name != OURS)
     counter.begin(x)
+    torch.manual_seed(0)          # peers' random starts draw from the global RNG: reproducible
     t0 = time.process_time()
     if name == OURS:
         r = closest_adversarial(counter, x, norm, (0.0, 1.0), budget=budget, **(ours_kw or {}))
