@@ -205,6 +205,25 @@ def run_one(name, run, net, x, norm, budget, ours_kw=None):
     return r.distance.double().numpy(), used, t
 
 
+def run_points(name, run, nets_points, norm, budget):
+    """One attack at one budget (None: randadv's default) on every (net, points) of a row:
+    distances, propagations used (concatenated) and CPU s."""
+    d, u, t = [], [], 0.0
+    for net, x in nets_points:
+        di, ui, ti = run_one(name, run, net, x, norm, budget)
+        d.append(di)
+        u.append(ui)
+        t += ti
+    return np.concatenate(d), np.concatenate(u), t
+
+
+def reference(res, exact):
+    """Per point: the exact distance where known, else the least distance any entry of
+    ``res`` (name -> budget -> (distances, used, CPU s)) found."""
+    best = np.min(np.stack([d for per in res.values() for d, _, _ in per.values()]), 0)
+    return best if exact is None else np.where(np.isfinite(exact), exact, best)
+
+
 def bench_row(label, nets_points, norm, budgets, ref_budget, exact_refs, names):
     """One row (a family of nets, one norm): results[name][budget] over all points."""
     res: dict = {}
@@ -214,29 +233,14 @@ def bench_row(label, nets_points, norm, budgets, ref_budget, exact_refs, names):
     for name, run in runs.items():
         res[name] = {}
         for b in all_budgets:
-            d, u, t = [], [], 0.0
-            for net, x in nets_points:
-                di, ui, ti = run_one(name, run, net, x, norm, b)
-                d.append(di)
-                u.append(ui)
-                t += ti
-            res[name][b] = (np.concatenate(d), np.concatenate(u), t)
-            print(f"  [{label} {norm}] {name} @ {b}: median {np.median(res[name][b][0]):.5g}, "
-                  f"success {np.isfinite(res[name][b][0]).mean():.0%}, max used "
-                  f"{int(res[name][b][1].max())}, {t:.1f} CPU s", flush=True)
-    d, u, t = [], [], 0.0
-    for net, x in nets_points:            # randadv's default budget (budget=None)
-        di, ui, ti = run_one(OURS, None, net, x, norm, None)
-        d.append(di)
-        u.append(ui)
-        t += ti
-    res[OURS][DEFAULT] = (np.concatenate(d), np.concatenate(u), t)
-    print(f"  [{label} {norm}] {OURS} @ default: median {np.median(res[OURS][DEFAULT][0]):.5g}, "
-          f"median used {int(np.median(res[OURS][DEFAULT][1]))}, max used "
-          f"{int(res[OURS][DEFAULT][1].max())}, {t:.1f} CPU s", flush=True)
-    best = np.min(np.stack([res[n][b][0] for n in res for b in res[n]]), 0)
-    ref = best if exact_refs is None else np.where(np.isfinite(exact_refs), exact_refs, best)
-    return res, ref
+            d, u, t = res[name][b] = run_points(name, run, nets_points, norm, b)
+            print(f"  [{label} {norm}] {name} @ {b}: median {np.median(d):.5g}, "
+                  f"success {np.isfinite(d).mean():.0%}, max used {int(u.max())}, "
+                  f"{t:.1f} CPU s", flush=True)
+    d, u, t = res[OURS][DEFAULT] = run_points(OURS, None, nets_points, norm, None)
+    print(f"  [{label} {norm}] {OURS} @ default: median {np.median(d):.5g}, median used "
+          f"{int(np.median(u))}, max used {int(u.max())}, {t:.1f} CPU s", flush=True)
+    return res, reference(res, exact_refs)
 
 
 def summarise(res, ref, budgets, exact=None):
@@ -377,12 +381,10 @@ def load_tables(paths):
         for (name, b), (_, v) in rows.items():
             res.setdefault(name, {})[b] = (np.array(v["distances"], dtype=float),
                                            np.array(v["used"]), v["cpu_s"])
-        best = np.min(np.stack([d for per in res.values() for d, _, _ in per.values()]), 0)
         exact = next((np.array(v["exact"], dtype=float) for _, v in rows.values()
                       if "exact" in v), None)
-        ref = best if exact is None else np.where(np.isfinite(exact), exact, best)
         budgets = sorted({b for _, b in rows if b != DEFAULT})
-        table.append((label, norm, summarise(res, ref, budgets, exact)))
+        table.append((label, norm, summarise(res, reference(res, exact), budgets, exact)))
     return table
 
 

@@ -467,13 +467,12 @@ def pending_costs(exp: Experiment, units: Sequence[dict], pending: Sequence[tupl
     ``cached`` holds its index (its shared work is in the cache already, e.g. a model trained
     by a run that stopped before the unit was stored)."""
     todo = {i for i, _ in pending}
-    paid = {key for i, u in enumerate(units) if i not in todo
-            and (key := cost_parts(exp.unit_cost(u, params))[2]) is not None}
-    paid |= {key for i, u in pending if i in cached
-             and (key := cost_parts(exp.unit_cost(u, params))[2]) is not None}
+    parts = {i: cost_parts(exp.unit_cost(u, params)) for i, u in enumerate(units)}
+    paid = {parts[i][2] for i in parts if (i not in todo or i in cached)
+            and parts[i][2] is not None}
     out = []
-    for _, u in pending:
-        own, shared, key = cost_parts(exp.unit_cost(u, params))
+    for i, _ in pending:
+        own, shared, key = parts[i]
         out.append(own + (shared if key is not None and key not in paid else 0.0))
         if key is not None:
             paid.add(key)

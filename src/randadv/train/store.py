@@ -171,6 +171,12 @@ def load_model(folder: str | os.PathLike[str],
     return model.to(device) if device is not None else model, config
 
 
+def _same_train(saved: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
+    """A saved model's training config equals ``config`` (compared as JSON)."""
+    return json.loads(json.dumps(saved.get("train"), default=str)) == \
+        json.loads(json.dumps(dict(config), default=str))
+
+
 class ModelCache:
     """Trained models under ``root/<config_key>/``; ``root=None`` disables caching.
 
@@ -209,8 +215,7 @@ class ModelCache:
             model, saved = load_model(folder, device)
         except StoreError:
             return None
-        if json.loads(json.dumps(saved.get("train"), default=str)) != \
-                json.loads(json.dumps(dict(config), default=str)):
+        if not _same_train(saved, config):
             return None
         return model, saved
 
@@ -226,8 +231,7 @@ class ModelCache:
             saved = json.loads((folder / "config.json").read_text())
         except (OSError, json.JSONDecodeError):
             return False
-        return json.loads(json.dumps(saved.get("train"), default=str)) == \
-            json.loads(json.dumps(dict(config), default=str))
+        return _same_train(saved, config)
 
     def get_or_train(self, config: Mapping[str, Any], device: torch.device | str | None,
                      train: Callable[[], tuple[nn.Module, Mapping[str, Any]]]
