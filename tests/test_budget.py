@@ -338,3 +338,27 @@ def test_budget_20_ends_on_the_tangent_projection(norm):
     # the margin, twice for |f(y)| <= B and the point's float32 rounding (relative 1e-6)
     assert bool((rel >= -1e-6).all()), rel.tolist()
     assert bool((rel <= 2 * margin[reach] + 1e-6).all()), (rel / margin[reach]).tolist()
+
+
+@pytest.mark.parametrize("budget", [20, 50, 100])
+def test_budget_finds_a_point_within_a_few_rounding_bounds_of_the_boundary(budget):
+    # zoo conv4 at n = 432, net 0, bench point 5: f(x) = -1.24e-4 against a rounding bound of
+    # 3.6e-5 near x. FMN's iterates settled on f = 0, within the bound, and a budget keeps only
+    # iterates across by more than it (no verification push): before, no point was found at
+    # any budget from 20 to 2000, while budget=None (with its push) found one at 1.76e-4
+    from randadv.nets.zoo import build_architecture
+    from randadv.attacks.verify import rounding_bound
+
+    net = build_architecture("conv4", 12, seed=0)
+    x = net.sample_inputs(10, "bench", 0)[5:6]
+    with torch.no_grad():
+        f_x = net(x)
+    bound = rounding_bound(net, x)
+    assert float(f_x.abs()) < 10 * float(bound), (f_x, bound)   # the case meant
+    r = closest_adversarial(net, x, "l2", (0.0, 1.0), budget=budget)
+    assert bool(r.success.all()) and int(r.propagations) <= budget
+    with torch.no_grad():
+        f_adv = net(r.x_adv)
+    assert float(torch.sign(f_x) * f_adv) < -float(rounding_bound(net, r.x_adv))
+    assert float(r.distance) == pytest.approx(float((r.x_adv - x).norm()), rel=1e-5)
+    assert float(r.distance) < 2e-4
