@@ -153,7 +153,8 @@ class ClosestAdversarial(MinNormAttack):
         seed, n_starts, steps, methods = self.seed, self.n_starts, self.steps, self.methods
         refine, projection_steps = self.refine, self.projection_steps
         counter, norm, box = problem.counter, problem.norm, problem.box
-        small = counter.budget < SMALL_BUDGET
+        small = counter.budget < SMALL_BUDGET or (
+            counter.budget < SHORT_BUDGET and not _may_refine(problem.net, refine))
         if methods is None:
             # FMN at every budget and norm: in l1 below SMALL_BUDGET FAB was the default until
             # FMN's first step reached past the linearised boundary (fmn.REACH) and its points
@@ -184,7 +185,7 @@ class ClosestAdversarial(MinNormAttack):
         # 20-32-32-1 net of tests/test_budget.py at budget 300 had a point whose
         # verification found no propagation left)
         plan = budget_plan(counter.budget, methods, n_starts, projection_steps,
-                           shared_fx=grad_x is not None and small)
+                           shared_fx=grad_x is not None and small, short=small)
         if steps is None:
             steps = plan[0]
         min_fmn = MIN_FMN_STEPS if not problem.budget_given else 1
@@ -277,7 +278,8 @@ def closest_adversarial(model: nn.Module, x: torch.Tensor, norm: str = "l2",
             ``budget``, as many as fit in it (:func:`budget_plan`; no minimum of 30 then).
         methods: attack families of steps 1-2 among ``"deepfool"``, ``"fab"``, ``"fmn"``,
             ``"ddn"`` (l2 only); default ``("fmn",)`` (as good as FMN and DDN with 100 steps
-            at 30 in benchmarks/bench_closest.py); below :data:`SMALL_BUDGET` (40) no steps
+            at 30 in benchmarks/bench_closest.py); below :data:`SMALL_BUDGET` (40), and below
+            :data:`SHORT_BUDGET` (60) on a net too large for the region refinement, no steps
             3-4b. Inputs none of them flips get an l2
             DeepFool point as a start (any adversarial point is a candidate in every norm),
             then random rays from x (a gradient that vanishes gives no direction).
@@ -522,20 +524,30 @@ def _charged_walk(model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> torch.T
 # needs a push is lost)
 SMALL_BUDGET = 40
 SMALL_VERIFY_RESERVE = 2
+# budgets below which it does so too on a net the region refinement skips (:func:`_may_refine`):
+# the stages after FMN then only cost FMN steps. At budget 50 (benchmarks/budget_probe.py,
+# 1 net x 10 points a row) the median distance / reference went on the zoo ResNet from 1.0098
+# to 1.0071 in linf (best peer 1.0067), 1.0049 to 1.0043 in l2, 1.0237 to 1.0157 in l1; on the
+# lenet from 1.0057 to 1.0037 (l2); on the fc net 1.0019 to 1.0015 (linf), 1.0162 to 1.0082
+# (l1), 1.0013 to 1.0019 (l2). On the 10-16-16-1 nets, which the refinement solves, it lost
+# 0.02-0.03% (1.0002 to 1.0004-1.0005): there the pipeline stays
+SHORT_BUDGET = 60
 # propagations per input kept back for boundary projection and radial shrink under a budget
 # (measured on the zoo's nets: 6-10 with two projection rounds, 3-4 for the shrink alone)
 POST_RESERVE = {0: 4, 1: 8, 2: 12}
 
 
 def budget_plan(budget: float, methods: Sequence[str] | None, n_starts: int,
-                projection_steps: int, shared_fx: bool = False) -> tuple[int, int]:
+                projection_steps: int, shared_fx: bool = False,
+                short: bool = False) -> tuple[int, int]:
     """``(steps, reserve)`` of :func:`closest_adversarial` under ``budget`` propagations per
     input: ``reserve`` kept back after the attacks of steps 1-2 (boundary projection, radial
     shrink: :data:`POST_RESERVE`; the final verification:
     :data:`randadv.attacks.budget.VERIFY_RESERVE`, plus 2 for the rounding bound of a point
     those steps found), and the most iterations per start that fit
     in the rest (one forward and one backward each, the f(x) pass and each run's first point
-    included). Below :data:`SMALL_BUDGET` only :data:`SMALL_VERIFY_RESERVE` is kept back.
+    included). Below :data:`SMALL_BUDGET`, or with ``short``, only
+    :data:`SMALL_VERIFY_RESERVE` is kept back.
 
     Paper:
         none (utility: splitting a budget of propagations per input, AttackBench's count of
@@ -549,6 +561,8 @@ def budget_plan(budget: float, methods: Sequence[str] | None, n_starts: int,
         shared_fx: the f(x) pass is the forward of FMN's first gradient (it kept its graph:
             :meth:`randadv.attacks.budget.PropagationCounter.gradient_at_x`), not a
             propagation of its own.
+        short: the attacks of steps 1-2 run alone (as below :data:`SMALL_BUDGET`; on a net
+            the region refinement skips, below :data:`SHORT_BUDGET`).
 
     Returns:
         ``(steps, reserve)``, two ints (``steps`` at least 1).
@@ -572,7 +586,7 @@ def budget_plan(budget: float, methods: Sequence[str] | None, n_starts: int,
     reserve = VERIFY_RESERVE + 2 + post
     if budget == float("inf"):
         return 30, reserve
-    if budget < SMALL_BUDGET:
+    if budget < SMALL_BUDGET or short:
         reserve = SMALL_VERIFY_RESERVE
     # FMN: steps + 1 gradients per run; FAB: steps gradients and a last one (its point keeps
     # f and grad f for the verification); DDN: steps gradients and one forward
@@ -591,6 +605,13 @@ def ray_box_exit(x: torch.Tensor, d: torch.Tensor, box: Box | None) -> torch.Ten
     room = torch.where(d > 0, hi, torch.where(d < 0, lo, torch.full_like(d, float("inf"))))
     s = torch.where(d != 0, room / torch.where(d != 0, d, torch.ones_like(d)), room)
     return s.clamp_min(0.0).reshape(x.shape[0], -1).amin(1)
+
+
+def _may_refine(net: nn.Module, refine: bool | str) -> bool:
+    """Whether :func:`exact_region_refinement` may run on ``net`` (False: it surely skips it):
+    a net with more than :data:`MAX_EXACT_ENTRIES` weights has at least as many entries in its
+    affine layers."""
+    return refine is True or (refine == "auto" and _weight_count(net) <= MAX_EXACT_ENTRIES)
 
 
 def _weight_count(model: nn.Module) -> int:
