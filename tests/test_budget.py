@@ -362,3 +362,24 @@ def test_budget_finds_a_point_within_a_few_rounding_bounds_of_the_boundary(budge
     assert float(torch.sign(f_x) * f_adv) < -float(rounding_bound(net, r.x_adv))
     assert float(r.distance) == pytest.approx(float((r.x_adv - x).norm()), rel=1e-5)
     assert float(r.distance) < 2e-4
+
+
+def test_short_budget_runs_fmn_alone_where_the_refinement_would_not_run():
+    # below SHORT_BUDGET a net too large for the region refinement gets FMN alone (its steps
+    # take the budget the projection's reserve held); a net the refinement reads keeps the
+    # pipeline; at SHORT_BUDGET both run the pipeline
+    from randadv.attacks.closest import MAX_EXACT_ENTRIES, SHORT_BUDGET, SMALL_BUDGET
+
+    small, x_small = relu_net(10, 16, 2), points(6, 10, 3)
+    large, x_large = relu_net(200, 120, 2), points(6, 200, 3)
+    assert sum(p.numel() for p in large.parameters() if p.dim() >= 2) > MAX_EXACT_ENTRIES
+    budget = (SMALL_BUDGET + SHORT_BUDGET) // 2
+    r = closest_adversarial(large, x_large, "l2", (0.0, 1.0), budget=budget)
+    assert r.method == "fmn" and bool((r.propagations <= budget).all())
+    r = closest_adversarial(small, x_small, "l2", (0.0, 1.0), budget=budget)
+    assert "projection" in r.method and bool((r.propagations <= budget).all())
+    r = closest_adversarial(large, x_large, "l2", (0.0, 1.0), budget=SHORT_BUDGET)
+    assert "projection" in r.method and bool((r.propagations <= SHORT_BUDGET).all())
+    # refine=False: no refinement to keep, FMN alone on the small net too
+    r = closest_adversarial(small, x_small, "l2", (0.0, 1.0), budget=budget, refine=False)
+    assert r.method == "fmn"
