@@ -346,8 +346,8 @@ def test_budget_finds_a_point_within_a_few_rounding_bounds_of_the_boundary(budge
     # 3.6e-5 near x. FMN's iterates settled on f = 0, within the bound, and a budget keeps only
     # iterates across by more than it (no verification push): before, no point was found at
     # any budget from 20 to 2000, while budget=None (with its push) found one at 1.76e-4
-    from randadv.nets.zoo import build_architecture
     from randadv.attacks.verify import rounding_bound
+    from randadv.nets.zoo import build_architecture
 
     net = build_architecture("conv4", 12, seed=0)
     x = net.sample_inputs(10, "bench", 0)[5:6]
@@ -383,3 +383,22 @@ def test_short_budget_runs_fmn_alone_where_the_refinement_would_not_run():
     # refine=False: no refinement to keep, FMN alone on the small net too
     r = closest_adversarial(small, x_small, "l2", (0.0, 1.0), budget=budget, refine=False)
     assert r.method == "fmn"
+
+
+@pytest.mark.parametrize("norm", ["l1", "l2", "linf"])
+def test_budget_past_the_cap_continues_the_cap_run(norm):
+    # above CAP_BUDGET the pipeline runs as at CAP_BUDGET, then continues from its points:
+    # no input ends farther than at CAP_BUDGET (up to the verification push, relative 1e-4
+    # as in test_larger_budgets_buy_closer_points_in_the_median)
+    from randadv.attacks.closest import CAP_BUDGET
+
+    net, x = relu_net(20, 32, 5), points(24, 20, 6)
+    at_cap = closest_adversarial(net, x, norm, (0.0, 1.0), budget=CAP_BUDGET)
+    assert "continuation" not in at_cap.method
+    for budget in (CAP_BUDGET + 100, 2 * CAP_BUDGET):
+        r = closest_adversarial(net, x, norm, (0.0, 1.0), budget=budget)
+        assert "continuation" in r.method and bool(r.success.all())
+        assert bool((r.propagations <= budget).all())
+        assert int(r.propagations.max()) > CAP_BUDGET        # the rest was spent
+        assert bool((r.distance <= at_cap.distance * (1 + 1e-4)).all()), (
+            norm, budget, (r.distance / at_cap.distance).max())

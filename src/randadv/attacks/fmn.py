@@ -95,20 +95,21 @@ def _step_unit(x: torch.Tensor, loss: torch.Tensor, gl: torch.Tensor, box: Box |
 def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, steps: int = 100,
                    gamma: float = 0.05, gamma_final: float = 0.001, alpha: float | None = None,
                    rows: torch.Tensor | None = None,
-                   stack: PiecewiseLinearStack | None = None, clear: bool = False,
+                   stack: PiecewiseLinearStack | None = None, clear: bool | float = False,
                    grad_x: torch.Tensor | None = None, reach: float = 0.0,
-                   jump: bool = False, finish: bool = False) -> None:
+                   jump: bool = False, finish: bool = False, alpha_scale: float = 1.0) -> None:
     """Run FMN on ``problem`` from ``starts`` (S*B, ...), offering each run's closest
     adversarial iterate to ``best`` (at row ``rows[k]``, default the input); gradients through
     ``stack`` if given (:func:`randadv.attacks.min_norm.gradient_stack`). With ``clear``, only
     iterates across by more than their rounding bound (from the f and grad f of the step: no
     propagation) are kept, and the search aims :data:`CLEAR_AIM` bounds past the boundary:
-    their verification needs no push, which a budget may not leave
-    room for (at budget 20 on the 10-16-16-1 nets of benchmarks/bench_budget.py, 4 of 120
-    points lost their only candidate so). ``grad_x``: grad f at x (B, ...) where ``starts``
-    are x itself, from the f(x) pass (:meth:`PropagationCounter.gradient_at_x`): the first
-    step then needs no model call. ``reach`` > 0: the first step is at least ``reach`` times
-    the l2 length of the linear step onto the boundary (:data:`REACH` under a budget).
+    their verification needs no push, which a budget may not leave room for (at budget 20
+    on the 10-16-16-1 nets of benchmarks/bench_budget.py, 4 of 120 points lost their only
+    candidate so); a number c: kept past c bounds, aimed at c - 1 + :data:`CLEAR_AIM`.
+    ``grad_x``: grad f at x (B, ...) where ``starts`` are x itself, from the f(x) pass
+    (:meth:`PropagationCounter.gradient_at_x`): the first step then needs no model call.
+    ``reach`` > 0: the first step is at least ``reach`` times the l2 length of the linear
+    step onto the boundary (:data:`REACH` under a budget).
     ``jump``: the last step of a run that never crossed is the exact linear step onto the
     boundary, :data:`JUMP` times (DeepFool's step from the iterate; it has no candidate to
     lose): closest_adversarial uses it under a budget (in l1, where the l1 ball
@@ -116,7 +117,8 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
     tests/test_budget.py never crossed in 8 steps; taken at every step before the first
     crossing it lost 2 of 60 points of the zoo ResNet at budget 20). ``finish``: the last
     step of a run that crossed is the tangent projection of x at its best iterate where that
-    is predicted closer (:func:`_projection_finish`; closest_adversarial under a budget)."""
+    is predicted closer (:func:`_projection_finish`; closest_adversarial under a budget).
+    ``alpha_scale``: a factor on the default ``alpha``."""
     model, x, f_x, norm, box = problem.model, problem.x, problem.f_x, problem.norm, problem.box
     b = x.shape[0]
     n = starts.shape[0]
@@ -152,8 +154,8 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
             # settled on it and 2 of 24 points of tests/test_budget.py failed their
             # verification (a forward pass of its own, rounded otherwise)
             bound = rounding_bound_of(f, g, y)
-            keep = loss < -bound
-            loss = loss + CLEAR_AIM * bound
+            keep = loss < -float(clear) * bound
+            loss = loss + (CLEAR_AIM + float(clear) - 1) * bound
         adv = loss < 0
         if not clear:
             keep = adv
@@ -170,7 +172,7 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
         if unit is None:
             unit, boxed = _step_unit(xo, loss, gl, box)
             if alpha is None:
-                alpha = (ALPHA_BOX if boxed else ALPHA_FREE)[norm]
+                alpha = (ALPHA_BOX if boxed else ALPHA_FREE)[norm] * alpha_scale
             if reach > 0:
                 # the first step reaches at least ``reach`` times the l2 length of the linear
                 # step onto the boundary: a unit of the box's diameter is short where the
