@@ -243,13 +243,16 @@ def bench_row(label, nets_points, norm, budgets, ref_budget, exact_refs, names):
     return res, reference(res, exact_refs)
 
 
-def summarise(res, ref, budgets, exact=None):
+def summarise(res, ref, budgets, exact=None, reference_budgets=()):
     """Per (attack, budget): the summary, and the per-point distances and propagations (and
-    the exact references of the row, where known) that ``--from-json`` merges."""
+    the exact references of the row, where known) that ``--from-json`` merges; the runs at
+    ``reference_budgets`` (the reference's) too, marked ``reference_only`` (in no table, but
+    in a merged row's reference)."""
     e = np.max(ref[np.isfinite(ref)])
     rows = {}
     for name, per in res.items():
-        for b in [*budgets, DEFAULT] if DEFAULT in per else budgets:
+        extra = [b for b in reference_budgets if b in per and b not in budgets]
+        for b in [*budgets, *extra, DEFAULT] if DEFAULT in per else [*budgets, *extra]:
             d = per[b][0]
             q = d / ref
             rows[(name, b)] = {
@@ -259,6 +262,8 @@ def summarise(res, ref, budgets, exact=None):
                 "cpu_s": per[b][2], "max_used": int(per[b][1].max()),
                 "median_used": float(np.median(per[b][1])),
                 "distances": [float(v) for v in d], "used": [int(v) for v in per[b][1]]}
+            if b in extra:
+                rows[(name, b)]["reference_only"] = True
             if exact is not None:
                 rows[(name, b)]["exact"] = [float(v) for v in exact]
     return rows
@@ -300,9 +305,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.from_json:
         table = load_tables(args.from_json.split(","))
-        budgets = sorted({b for _, _, rows in table for _, b in rows if b != DEFAULT})
-        for label, norm, rows in table:
-            print_row(label, norm, rows, sorted({b for n, b in rows if n == OURS and b != DEFAULT}))
+        shown = [{b for (_, b), v in rows.items() if b != DEFAULT and not v.get("reference_only")}
+                 for _, _, rows in table]
+        budgets = sorted(set().union(*shown))
+        for (label, norm, rows), row_budgets in zip(table, shown, strict=True):
+            print_row(label, norm, rows, sorted(row_budgets & {b for n, b in rows if n == OURS}))
         print_front_table(table, [int(b) for b in args.front_budgets.split(",")])
         if args.figure:
             draw(table, budgets, args.figure)
@@ -341,7 +348,7 @@ def main() -> None:
                 exact = exact_references(nets_points, norm, args.exact_time) \
                     if arch == "small" else None
                 res, ref = bench_row(label, nets_points, norm, budgets, ref_budget, exact, names)
-                rows = summarise(res, ref, budgets, exact)
+                rows = summarise(res, ref, budgets, exact, [ref_budget] if ref_budget else [])
                 raw[f"{label} {norm}"] = {f"{k[0]} @ {k[1]}": v for k, v in rows.items()}
                 table.append((label, norm, rows))
                 print_row(label, norm, rows, budgets)
@@ -383,8 +390,9 @@ def load_tables(paths):
                                            np.array(v["used"]), v["cpu_s"])
         exact = next((np.array(v["exact"], dtype=float) for _, v in rows.values()
                       if "exact" in v), None)
-        budgets = sorted({b for _, b in rows if b != DEFAULT})
-        table.append((label, norm, summarise(res, reference(res, exact), budgets, exact)))
+        only = {b for (_, b), (_, v) in rows.items() if v.get("reference_only")}
+        budgets = sorted({b for _, b in rows if b != DEFAULT} - only)
+        table.append((label, norm, summarise(res, reference(res, exact), budgets, exact, only)))
     return table
 
 
