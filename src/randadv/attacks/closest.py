@@ -368,8 +368,7 @@ def _candidates(problem: AttackProblem, best: Best, starts: torch.Tensor,
         fmn_candidates(problem, best, starts, max(steps, min_fmn), rows=rows, stack=grads,
                        clear=problem.budget_given, grad_x=grad_x,
                        reach=FMN_REACH if problem.budget_given else 0.0,
-                       jump=problem.budget_given, finish=problem.budget_given,
-                       linear_unit=problem.budget_given)
+                       jump=problem.budget_given, finish=problem.budget_given)
     if "fab" in methods:
         fab_candidates(problem, best, starts, steps, rows=rows)
     if "ddn" in methods:

@@ -97,8 +97,7 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
                    rows: torch.Tensor | None = None,
                    stack: PiecewiseLinearStack | None = None, clear: bool | float = False,
                    grad_x: torch.Tensor | None = None, reach: float = 0.0,
-                   jump: bool = False, finish: bool = False, alpha_scale: float = 1.0,
-                   linear_unit: bool = False) -> None:
+                   jump: bool = False, finish: bool = False, alpha_scale: float = 1.0) -> None:
     """Run FMN on ``problem`` from ``starts`` (S*B, ...), offering each run's closest
     adversarial iterate to ``best`` (at row ``rows[k]``, default the input); gradients through
     ``stack`` if given (:func:`randadv.attacks.min_norm.gradient_stack`). With ``clear``, only
@@ -119,11 +118,7 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
     crossing it lost 2 of 60 points of the zoo ResNet at budget 20). ``finish``: the last
     step of a run that crossed is the tangent projection of x at its best iterate where that
     is predicted closer (:func:`_projection_finish`; closest_adversarial under a budget).
-    ``alpha_scale``: a factor on the default ``alpha``. ``linear_unit``: the step unit is the
-    row's linear distance estimate even in a finite box (:data:`ALPHA_FREE`; under a budget:
-    the box's l2 diameter grows as sqrt(n) where the distances of the zoo's fc nets do not,
-    0.42 at n = 432 and 0.58 at n = 3072 in l2, and at budget 20 the fc net at n = 3072
-    ended at 1.0126 of the reference with it against 1.0063 with this unit)."""
+    ``alpha_scale``: a factor on the default ``alpha``."""
     model, x, f_x, norm, box = problem.model, problem.x, problem.f_x, problem.norm, problem.box
     b = x.shape[0]
     n = starts.shape[0]
@@ -175,7 +170,7 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
         seen |= adv
         gl = so.view(view) * g
         if unit is None:
-            unit, boxed = _step_unit(xo, loss, gl, None if linear_unit else box)
+            unit, boxed = _step_unit(xo, loss, gl, box)
             if alpha is None:
                 alpha = (ALPHA_BOX if boxed else ALPHA_FREE)[norm] * alpha_scale
             if reach > 0:
@@ -336,8 +331,7 @@ class FMN(MinNormAttack):
         fmn_candidates(problem, best, problem.x, steps, self.gamma, self.gamma_final,
                        self.alpha, stack=None if convolutional else problem.grads,
                        clear=problem.budget_given, grad_x=problem.counter.gradient_at_x(),
-                       reach=REACH if problem.budget_given else 0.0,
-                       linear_unit=problem.budget_given)
+                       reach=REACH if problem.budget_given else 0.0)
         return Found(best, self.name)
 
 
