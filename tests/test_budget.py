@@ -402,3 +402,46 @@ def test_budget_past_the_cap_continues_the_cap_run(norm):
         assert int(r.propagations.max()) > CAP_BUDGET        # the rest was spent
         assert bool((r.distance <= at_cap.distance * (1 + 1e-4)).all()), (
             norm, budget, (r.distance / at_cap.distance).max())
+
+
+class BatchRounded(nn.Module):
+    """f(z) = w . z + c, lowered by ``shift`` when evaluated in a batch of several rows (the
+    batch-size dependent rounding of float32 matrix products, made deterministic)."""
+
+    def __init__(self, w: torch.Tensor, c: float, shift: float) -> None:
+        super().__init__()
+        self.inner, self.shift = Linear(w, c), shift
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.inner(z)
+        return out - self.shift if z.shape[0] > 1 else out
+
+
+def test_a_point_the_batch_rounds_back_is_pushed_on_alone():
+    # under a budget each point is verified alone, then all in one batch; a point accepted
+    # alone just past its rounding bound B that the batch puts within B is pushed further
+    # from where it was accepted while its budget lasts, not dropped
+    from randadv.attacks.min_norm import _verified_within_budget
+    from randadv.attacks.verify import push_margins
+
+    w = torch.tensor([1.0, 1.0])
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.1]])              # f(x) = -1, -0.9
+    bound = torch.full((2,), 1e-4)
+    model = BatchRounded(w, -1.0, shift=1e-4)               # the batch: f lower by B
+    f_x = model.inner(x)
+    # each candidate 1.5 B past the boundary along w: accepted alone, within B in the batch
+    point = x + ((1.5e-4 - f_x) / 2)[:, None] * w
+    # alone 1, batch 1, one push 1 propagation: 3 is enough, 2 is not
+    for budget, kept in ((3, True), (2, False)):
+        c = PropagationCounter(model, budget=budget)
+        c.begin(x)
+        x_adv, success, f_adv, _ = _verified_within_budget(c, x, point, f_x, None, bound)
+        assert bool(success.all()) is kept, budget
+        assert bool((c.used <= budget).all())
+        if kept:
+            assert bool((model(x_adv) > bound).all())        # clear in a batch too
+            # one rung of the push ladder past the accepted point: relative m0
+            step = (x_adv - x).norm(dim=1) / (point - x).norm(dim=1) - 1
+            assert torch.allclose(step, push_margins(f_x, bound)[:, 0], rtol=1e-3)
+        else:
+            assert torch.equal(x_adv, x) and not bool(success.any())

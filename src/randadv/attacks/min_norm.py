@@ -274,7 +274,19 @@ def _verified_within_budget(counter: nn.Module, x: torch.Tensor, point: torch.Te
             f_all = scalar_output(counter, x_adv[acc]).to(x.dtype)
         bad = ~verified_flip(f_all, f_x[acc], bnd[acc])
         rows = acc[bad]
-        success[rows], x_adv[rows], f_adv[rows] = False, x[rows], f_x[rows].to(x.dtype)
+        # a point the batch rounds back within its bound is pushed on from where it was
+        # accepted, alone, while its budget lasts (on a 10-16-16-1 net at budget 500 in l1 a
+        # region optimum accepted alone at f = 1.004e-6 against a bound of 9.9e-7 came out
+        # at 9.2e-7 in the batch, and was lost)
+        for i in rows.tolist():
+            with counter.attributed(torch.tensor([i], device=x.device)):
+                xa, ok, fa, bi = verified_adversarial(counter, x[i:i + 1], x_adv[i:i + 1],
+                                                      f_x[i:i + 1], box, bound=bnd[i:i + 1],
+                                                      skip_candidate=True)
+            if bool(ok[0]):
+                x_adv[i], f_adv[i], bnd[i] = xa[0], fa[0], bi[0]
+            else:
+                success[i], x_adv[i], f_adv[i] = False, x[i], f_x[i].to(x.dtype)
     return x_adv, success, f_adv, bnd
 
 

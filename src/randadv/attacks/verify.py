@@ -169,7 +169,7 @@ def unit_sum_rounding_bound(out_w: torch.Tensor, pre: torch.Tensor, act) -> torc
 @torch.no_grad()
 def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
                          f_x: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
-                         bound: torch.Tensor | None = None
+                         bound: torch.Tensor | None = None, skip_candidate: bool = False
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Make each candidate ``x_adv`` (B, ...) a checked adversarial example of ``x``.
 
@@ -199,6 +199,8 @@ def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
         bound: the rounding bound per row where the caller has it (e.g. from f and grad f kept
             with the candidate, :func:`rounding_bound_of`); by default :func:`rounding_bound`
             at the candidates (one forward and backward pass).
+        skip_candidate: start at the ladder's first push, not at the candidate as it is (a
+            candidate that another evaluation rounded back within its bound).
 
     Returns:
         ``(x_adv, success, f_adv, bound)``: ``x_adv`` (= x where no margin flips it),
@@ -239,7 +241,7 @@ def verified_adversarial(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
     n_levels = ladder.shape[1]
     # next push level to try per row (n_levels: none left)
     level = torch.full((b,), n_levels, dtype=torch.long, device=x.device)
-    level[live] = 0
+    level[live] = 1 if skip_candidate else 0
     while True:
         todo = torch.nonzero((level < n_levels) & ~success).flatten()
         if todo.numel() == 0:
