@@ -545,7 +545,9 @@ SHORT_BUDGET = 60
 # budgets above which the pipeline runs as at CAP_BUDGET and spends the rest on continuation
 # rounds (:func:`continuation_rounds`): FMN runs of at most CONTINUATION_STEPS steps (no round
 # of fewer than CONTINUATION_MIN_STEPS) from the best point, with CONTINUATION_ALPHA times the
-# default step lengths
+# default step lengths (on the zoo ResNet's 30 l1 points at budget 1000, points more than 0.1%
+# closer than at 500: 7, at most 4.0% closer, with factor 1 and CONTINUATION_CLEAR 3; keeping
+# points past 1 bound, 3 / 5 / 0 with factors 1 / 0.1 / 0.01)
 CAP_BUDGET = 500
 CONTINUATION_STEPS = 100
 CONTINUATION_MIN_STEPS = 10
