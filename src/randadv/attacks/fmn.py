@@ -50,6 +50,7 @@ from randadv.attacks.min_norm import (
     linear_distance_estimate,
     value_and_grad,
 )
+from randadv.protocol.adversarial import verified_flip
 from randadv.protocol.norms import dual_norm, lp_norm
 from randadv.protocol.piecewise import PiecewiseLinearStack
 from randadv.protocol.rounding import rounding_bound_of
@@ -154,11 +155,10 @@ def fmn_candidates(problem: AttackProblem, best: Best, starts: torch.Tensor, ste
             # settled on it and 2 of 24 points of tests/test_budget.py failed their
             # verification (a forward pass of its own, rounded otherwise)
             bound = rounding_bound_of(f, g, y)
-            keep = loss < -float(clear) * bound
+            keep = verified_flip(f, so, float(clear) * bound)
             loss = loss + (CLEAR_AIM + float(clear) - 1) * bound
         adv = loss < 0
-        if not clear:
-            keep = adv
+        keep = keep if clear else adv
         dn = lp_norm(delta, norm)
         better = keep & (dn < best_d)
         best_d = torch.where(better, dn, best_d)

@@ -260,14 +260,20 @@ def _verified_within_budget(counter: nn.Module, x: torch.Tensor, point: torch.Te
     b = x.shape[0]
     x_adv, f_adv, bnd = x.clone(), f_x.clone().to(x.dtype), bound.clone()
     success = torch.zeros(b, dtype=torch.bool, device=x.device)
-    # each evaluation is charged to the point's own sample (a point far from its original can
-    # lie nearer another one: on the 10-d nets of benchmarks/bench_budget.py the nearest-
-    # original rule charged one point's check to another, whose own check was then refused)
-    for i in torch.nonzero(torch.isfinite(point.reshape(b, -1)).all(1)).flatten().tolist():
+
+    def alone(i: int, candidate: torch.Tensor, skip_candidate: bool = False) -> None:
+        # each evaluation is charged to the point's own sample (a point far from its original
+        # can lie nearer another one: on the 10-d nets of benchmarks/bench_budget.py the
+        # nearest-original rule charged one point's check to another, whose own check was
+        # then refused)
         with counter.attributed(torch.tensor([i], device=x.device)):
-            xa, ok, fa, bi = verified_adversarial(counter, x[i:i + 1], point[i:i + 1],
-                                                  f_x[i:i + 1], box, bound=bound[i:i + 1])
+            xa, ok, fa, bi = verified_adversarial(counter, x[i:i + 1], candidate[i:i + 1],
+                                                  f_x[i:i + 1], box, bound=bnd[i:i + 1],
+                                                  skip_candidate=skip_candidate)
         x_adv[i], success[i], f_adv[i], bnd[i] = xa[0], ok[0], fa[0], bi[0]
+
+    for i in torch.nonzero(torch.isfinite(point.reshape(b, -1)).all(1)).flatten().tolist():
+        alone(i, point)
     acc = torch.nonzero(success).flatten()
     if acc.numel() > 1:
         with counter.attributed(acc):
@@ -279,14 +285,7 @@ def _verified_within_budget(counter: nn.Module, x: torch.Tensor, point: torch.Te
         # region optimum accepted alone at f = 1.004e-6 against a bound of 9.9e-7 came out
         # at 9.2e-7 in the batch, and was lost)
         for i in rows.tolist():
-            with counter.attributed(torch.tensor([i], device=x.device)):
-                xa, ok, fa, bi = verified_adversarial(counter, x[i:i + 1], x_adv[i:i + 1],
-                                                      f_x[i:i + 1], box, bound=bnd[i:i + 1],
-                                                      skip_candidate=True)
-            if bool(ok[0]):
-                x_adv[i], f_adv[i], bnd[i] = xa[0], fa[0], bi[0]
-            else:
-                success[i], x_adv[i], f_adv[i] = False, x[i], f_x[i].to(x.dtype)
+            alone(i, x_adv.clone(), skip_candidate=True)
     return x_adv, success, f_adv, bnd
 
 
