@@ -270,12 +270,22 @@ def summarise(res, ref, budgets, exact=None, reference_budgets=()):
 
 
 def exact_references(nets_points, norm, time_limit):
+    """The exact distance per point (inf where the solve stopped at its time limit or failed:
+    the point's reference is then the best attack's). A solver failure is reported and costs
+    its point only (SCIP's "error in LP solver" on an l2 MIQCP, see exact/milp.py)."""
+    from randadv.errors import RandadvError
     from randadv.exact import min_distance
 
     out = []
-    for net, x in nets_points:
-        for e in min_distance(net, x.double().float(), norm, bounds=(0.0, 1.0),
-                              time_limit=time_limit):
+    for k, (net, x) in enumerate(nets_points):
+        for i in range(x.shape[0]):
+            try:
+                e = min_distance(net, x[i:i + 1].double().float(), norm, bounds=(0.0, 1.0),
+                                 time_limit=time_limit)[0]
+            except RandadvError as err:
+                print(f"    exact {norm} distance of net {k} point {i} failed: {err}", flush=True)
+                out.append(np.inf)
+                continue
             out.append(e.lower_bound if e.status == "optimal" else np.inf)
     return np.array(out, dtype=float)
 

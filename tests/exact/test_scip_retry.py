@@ -46,3 +46,29 @@ def test_every_setting_failing_gives_a_named_error(monkeypatch):
     with pytest.raises(RandadvError, match="SCIP failed on the distance MIQCP.*LP solver"):
         min_distance(model, x, "l2", bounds=(0.0, 1.0), time_limit=20.0, strict=False)
     assert tried == list(milp.SCIP_RETRY_SETTINGS)
+
+
+def test_a_tighter_feasibility_tolerance_is_tried_last():
+    # benchmarks/bench_budget.py's small net 1 (10-16-16-1, generator seed 1001), point 6, in
+    # l2: with pyscipopt 6.3.0 on an AMD EPYC (AVX2) SoPlex failed under the default, no cuts
+    # and primal simplex alike, and the last setting (feasibility tolerance 1e-7) solved it
+    import math
+
+    from torch import nn
+
+    g = torch.Generator().manual_seed(1001)
+    net = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
+                        nn.Linear(16, 1))
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, nn.Linear):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) / math.sqrt(m.in_features))
+                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+        net[-1].bias -= net(torch.full((1, 10), 0.5))[0]
+    x = torch.rand(10, 10, generator=g)[6:7]
+    assert milp.SCIP_RETRY_SETTINGS[-1] == {"numerics/feastol": 1e-7}
+    e = min_distance(net, x, "l2", bounds=(0.0, 1.0), time_limit=300.0)[0]
+    assert e.status == "optimal"
+    a = closest_adversarial(net, x, "l2", bounds=(0.0, 1.0))
+    assert bool(a.success[0])
+    assert float(a.distance[0]) >= e.distance * (1 - 1e-6)
