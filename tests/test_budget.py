@@ -4,6 +4,7 @@ budget of every minimum-norm attack."""
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
@@ -460,3 +461,67 @@ def test_a_point_the_batch_rounds_back_is_pushed_on_alone():
             assert torch.allclose(step, push_margins(f_x, bound)[:, 0], rtol=1e-3)
         else:
             assert torch.equal(x_adv, x) and not bool(success.any())
+
+
+def test_budget_l2_steps_scale_with_the_linear_step_not_the_box(monkeypatch):
+    # under a budget FMN's first l2 step is REACH times the linear step onto the boundary:
+    # the box's diameter (0.05 sqrt(n), 2.77 at n = 3072) is set aside in l2, where a step
+    # longer than the eps ball is projected back onto it; in linf the diameter still bounds
+    # the step from below
+    fmn_module = importlib.import_module("randadv.attacks.fmn")
+
+    n, dist = 3072, 0.05
+    w = torch.randn(n, generator=torch.Generator().manual_seed(0))
+    x = torch.full((2, n), 0.5)
+    model = Linear(w, float(-(x[0] @ w) + dist * w.norm()))   # f(x) = dist ||w||
+    lengths: list[float] = []
+    project = fmn_module.project_ball
+
+    def spy(v, eps, norm):
+        lengths.append(float(v.reshape(v.shape[0], -1).norm(dim=1)[0]))
+        return project(v, eps, norm)
+
+    monkeypatch.setattr(fmn_module, "project_ball", spy)
+    r = fmn(model, x, "l2", (0.0, 1.0), budget=20)
+    assert bool(r.success.all())
+    # the linear step aims CLEAR_AIM rounding bounds past the boundary
+    from randadv.protocol.rounding import rounding_bound_of
+
+    f0 = model(x[:1])
+    bound = float(rounding_bound_of(f0, w.expand(1, n), x[:1])[0])
+    aimed = dist + fmn_module.CLEAR_AIM * bound / float(w.norm())
+    assert lengths[0] == pytest.approx(fmn_module.REACH * aimed, rel=1e-4)
+    lengths.clear()
+    fmn(model, x, "linf", (0.0, 1.0), budget=20)
+    assert lengths[0] >= fmn_module.ALPHA_BOX["linf"] * math.sqrt(n) * (1 - 1e-6)
+
+
+def test_budget_keeps_only_iterates_past_the_slack(monkeypatch):
+    # under a budget FMN keeps an iterate only past 1 + KEEP_SLACK rounding bounds: the
+    # verification evaluates it in another batch, where f moves by a few percent of the bound
+    # (a conv4 point kept at 1.001 bounds was lost so at budget 20). Aimed at 1.1 bounds,
+    # inside the slack, the iterates land there and none may be kept
+    fmn_module = importlib.import_module("randadv.attacks.fmn")
+    from randadv.attacks.base import AttackProblem
+    from randadv.protocol.rounding import rounding_bound_of
+
+    w = torch.randn(64, generator=torch.Generator().manual_seed(1))
+    x = points(8, 64, 2)
+    model = Linear(w, 0.0)
+    with torch.no_grad():
+        model.c = float(-(x @ w).mean())
+
+    def kept(aim: float) -> tuple[torch.Tensor, torch.Tensor]:
+        monkeypatch.setattr(fmn_module, "CLEAR_AIM", aim)
+        problem = AttackProblem.of(model, x, "l2", (0.0, 1.0), budget=40)
+        best = problem.best()
+        fmn_module.fmn_candidates(problem, best, x, 12, clear=True, reach=fmn_module.REACH)
+        found = torch.isfinite(best.dist)
+        margin = -torch.sign(problem.f_x) * best.value
+        bound = rounding_bound_of(best.value, best.grad, best.point)
+        return found, torch.where(found, margin / bound, torch.full_like(margin, math.inf))
+
+    found, ratio = kept(1.1)
+    assert bool((ratio > 1 + fmn_module.KEEP_SLACK).all()), ratio
+    found, ratio = kept(fmn_module.CLEAR_AIM)           # the default aim: every row kept
+    assert bool(found.all()) and bool((ratio > 1 + fmn_module.KEEP_SLACK).all())
