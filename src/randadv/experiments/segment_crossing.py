@@ -45,6 +45,8 @@ INPUT_KINDS = ("uniform", "gaussian")
 ZOO = ("fc", "resnet")
 DELTA_GRID = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 FC_HIDDEN = 100          # randadv.nets.RandomFCNet: n -> 100 -> 100 -> 1
+# the exact walk's fixed cost per region crossed, in multiply-adds (about 3 us here)
+REGION_STEP_COST = 1e4
 
 
 def family_depth(family: str) -> int | None:
@@ -171,20 +173,30 @@ class SegmentCrossing(Experiment):
                 for i in range(p["nets"])]
 
     def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
-        """Relative: directions x (forward cost) x (forward passes per direction: regions crossed
-        by the exact walk ~ depth x width, or n_grid for the bracketed search)."""
+        """Relative, in multiply-adds: per direction, the first layer once at the ray's origin
+        and direction (2 n w), then per region the exact walk crosses (~ depth x width / 8) the
+        hidden-to-hidden layers and a fixed cost of :data:`REGION_STEP_COST`; the bracketed
+        search (resnet) n_grid forward passes, each stage on its strided image size. Fitted
+        on the paper profile's mlp1 / mlp2 / mlp4 / fc units (1,200, measured 2026-12-06):
+        the measured / modelled time of its 24 cells spans 1.4x within a family (the cost
+        model's family factors take the rest), where the earlier model, which charged the
+        first layer at every region, spanned 55x (mlp4's units take 8-12 s at every
+        n = 16 ... 16384)."""
         rays = p["points"] * p["directions"]
         fam, s = unit["family"], unit["size"]
         if fam == "resnet":
+            # stage i runs on (s / 2^i)^2 pixels (its first block has stride 2)
             w = p["resnet_widths"]
-            fwd = s * s * 9 * sum(c * c for c in w) * 2 * p["resnet_blocks"]
+            fwd = 9 * 2 * p["resnet_blocks"] * sum(c * c * (s / 2 ** i) ** 2
+                                                   for i, c in enumerate(w))
             return float(rays * fwd * p["n_grid"])
         if fam == "fc":
             n, widths = p["channels"] * s * s, [FC_HIDDEN, FC_HIDDEN]
         else:
             n, widths = s, [p["width"]] * int(fam[3:])
-        fwd = n * widths[0] + sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=False))
-        return float(rays * fwd * (1 + len(widths) * widths[0] / 8))
+        hidden = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=False))
+        regions = 1 + len(widths) * widths[0] / 8
+        return float(rays * (2 * n * widths[0] + regions * (hidden + REGION_STEP_COST)))
 
     # ------------------------------------------------------------------ work
     @staticmethod
