@@ -240,10 +240,13 @@ def _import_scip():
 # a feasibility tolerance of 1e-7 instead of 1e-6 (pyscipopt 6.3.0 on an AMD EPYC: the first
 # three failed on net 1, point 6 of benchmarks/bench_budget.py's 10-16-16-1 nets in l2, which
 # this one solved in 0.8 s to the distance of an earlier machine's solve, 0.02203; no other
-# of 7 settings tried did)
+# of 7 settings tried did), then a looser one, 1e-5 (tests/exact/test_scip_retry.py's case,
+# run with torch's default CPU kernels instead of AVX2, failed under all four above and was
+# solved in 0.3 s to the same distance). A looser tolerance only widens the feasible set, so
+# the optimum stays a lower bound; the witness is checked by a forward pass as always
 SCIP_RETRY_SETTINGS = ({}, {"separating/maxrounds": 0, "separating/maxroundsroot": 0},
                        {"lp/initalgorithm": "p", "lp/resolvealgorithm": "p"},
-                       {"numerics/feastol": 1e-7})
+                       {"numerics/feastol": 1e-7}, {"numerics/feastol": 1e-5})
 
 
 def solve_scip(enc: Encoding, radius: float, scale: float, time_limit: float,
