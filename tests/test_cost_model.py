@@ -425,3 +425,69 @@ def test_depth_constant_unit_cost_grows_faster_than_the_multiply_adds_of_a_full_
     assert all(a < b for a, b in itertools.pairwise(cost))
     per_l2 = [c / L**2 for c, L in zip(cost, depths, strict=True)]
     assert all(a < b for a, b in itertools.pairwise(per_l2[2:]))
+
+
+class CacheSpy(Experiment):
+    """Units whose model (shared part 9) is cached when ``OUT/models/N`` exists; each unit
+    logs the run folder and ``model_dir`` it was given (not registered)."""
+
+    name = "test-cache-spy"
+    profiles = {"smoke": dict(n=[0, 1, 2, 3], model_dir="", log="")}
+    default_profile = "smoke"
+    columns = (("n", "int"),)
+
+    def units(self, p):
+        return [dict(n=n) for n in p["n"]]
+
+    def unit_cost(self, unit, p):
+        return UnitCost(1.0 + unit["n"], 9.0, key=unit["n"])
+
+    def shared_work_cached(self, unit, p, ctx):
+        return ctx.out is not None and (ctx.out / "models" / str(unit["n"])).is_dir()
+
+    def run_unit(self, unit, p, ctx: UnitContext):
+        import json
+
+        with open(p["log"], "a") as f:
+            f.write(json.dumps(dict(n=unit["n"], out=str(ctx.out) if ctx.out else None,
+                                    model_dir=p["model_dir"])) + "\n")
+        return [dict(n=unit["n"])]
+
+
+def test_the_calibration_times_a_cached_unit_on_its_cache_and_any_other_without(tmp_path):
+    """A unit whose shared work is cached is timed as the run will run it (reading the run
+    folder's cache) at its own cost; any other unit runs with no cache at all (no run folder,
+    no ``model_dir``: a dry run writes no model), at both parts."""
+    import json
+
+    from randadv.runner.cost import calibrate
+
+    run = tmp_path / "run"
+    for n in (0, 2):
+        (run / "models" / str(n)).mkdir(parents=True)
+    log = tmp_path / "log.jsonl"
+    exp = CacheSpy()
+    params = exp.params("smoke", {"log": str(log), "model_dir": str(tmp_path / "m")})
+    units = exp.units(params)
+    pending = list(enumerate(units))
+    ctx = UnitContext(seed=0, out=run)
+    cached = {i for i, u in pending if exp.shared_work_cached(u, params, ctx)}
+    assert cached == {0, 2}
+    cal = calibrate(exp, pending, params, 0, "cpu", 1, n_units=4, budget_s=30, repeats=1,
+                    out=run, cached=cached)
+    assert {c.idx for c in cal} == {0, 1, 2, 3}
+    for c in cal:
+        n = units[c.idx]["n"]
+        assert c.cost == (1.0 + n if n in (0, 2) else 10.0 + n)
+    seen = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(seen) == 5                                   # the warm-up and four timed units
+    for s in seen:
+        if s["n"] in (0, 2):
+            assert s["out"] == str(run) and s["model_dir"] == str(tmp_path / "m")
+        else:
+            assert s["out"] is None and s["model_dir"] == ""
+    # without a run folder nothing is cached: every unit runs without a cache
+    log.unlink()
+    cal = calibrate(exp, pending, params, 0, "cpu", 1, n_units=4, budget_s=30, repeats=1)
+    assert sorted(c.cost for c in cal) == [10.0, 11.0, 12.0, 13.0]
+    assert all(json.loads(s)["out"] is None for s in log.read_text().splitlines())

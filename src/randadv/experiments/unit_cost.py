@@ -3,8 +3,10 @@
 :meth:`Experiment.unit_cost` returns a plain float, or a :class:`UnitCost` when units of a run
 share work through a cache: lazy-sgd trains one model for every C0 of a (preprocessing, d, m,
 seed) and its later units load it. The dry run's cost model (``runner/cost.py``) then charges
-the shared part once per key, to the first pending unit of the key in run order; a unit timed
-alone (the calibration runs without a cache) pays both parts.
+the shared part once per key, to the first pending unit of the key in run order (none where
+the run folder's cache already holds it, :meth:`Experiment.shared_work_cached`). The
+calibration times such a cached unit on that cache, at its own cost; any other unit it times
+alone, without a cache, at both parts.
 """
 
 from __future__ import annotations

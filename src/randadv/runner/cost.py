@@ -43,7 +43,7 @@ import torch
 from randadv.errors import ConfigError
 from randadv.experiments.base import Experiment, UnitContext
 from randadv.experiments.unit_cost import cost_parts
-from randadv.runner.executors import ExpRef, exp_ref, run_one
+from randadv.runner.executors import RUN_DIR_ENV, ExpRef, exp_ref, run_one
 
 
 @dataclass
@@ -197,20 +197,29 @@ def _reset_peak() -> bool:
 
 # ------------------------------------------------------------------ calibration
 def _child(conn, ref: ExpRef, params: dict, seed: int, device: str, threads: int) -> None:
-    """Run the units the parent sends, one at a time: ``("warmup", idx, unit)`` untimed,
-    ``("time", idx, unit)`` timed with its peak memory; ``None`` ends."""
+    """Run the units the parent sends, one at a time: ``("warmup", idx, unit, cache)``
+    untimed, ``("time", idx, unit, cache)`` timed with its peak memory; ``None`` ends.
+    ``cache``: the run folder whose cache holds the unit's shared work (the unit reads it, as
+    it will in the run), or None: the unit runs without any cache (it reads none and writes
+    none: a dry run leaves the folders as they were)."""
     torch.set_num_threads(threads)
+    no_cache = {**params, "model_dir": ""} if params.get("model_dir") else params
     conn.send(("ready", None, None, None))     # the budget starts now, not at process start
     while (msg := conn.recv()) is not None:
-        kind, idx, unit = msg
+        kind, idx, unit, cache = msg
+        if cache is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = str(cache)
+        p = params if cache is not None else no_cache
         if kind == "warmup":    # lazy initialisations, imports, allocator: not timed
-            run_one(ref, idx, unit, params, seed, device, threads)
+            run_one(ref, idx, unit, p, seed, device, threads)
             conn.send(("warm", idx, None, None))
             continue
         can_peak = _reset_peak()
         before = _rss()
         conn.send(("start", idx, time.time(), before[0] if can_peak and before else None))
-        _, _, _, secs = run_one(ref, idx, unit, params, seed, device, threads)
+        _, _, _, secs = run_one(ref, idx, unit, p, seed, device, threads)
         after = _rss()
         peak = after[1] - before[0] if can_peak and before and after else None
         conn.send(("done", idx, secs, peak))
@@ -366,14 +375,21 @@ def drive_calibration(costs: dict[int, float], groups: dict[int, tuple], picks: 
 
 def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict, seed: int,
               device: str, threads: int = 1, n_units: int = 2, budget_s: float = 60.0,
-              repeats: int = 2) -> list[Calibrated]:
+              repeats: int = 2, out: str | Path | None = None,
+              cached: Collection[int] = ()) -> list[Calibrated]:
     """Run up to ``n_units`` representative pending units (:func:`pick_units`) in a fresh
     process after an untimed warm-up, then their replicates (:func:`pick_replicates`, up to
     ``repeats`` units per cost point) as :func:`drive_calibration` schedules them within
     ``budget_s`` seconds (from the warm-up on, process start-up excluded). The units' records
-    are dropped."""
+    are dropped. A unit of ``cached`` (its shared work is in the cache of the run folder
+    ``out``: :meth:`Experiment.shared_work_cached`) runs on that cache, as it will in the run,
+    and is fitted at its own cost; every other unit runs without a cache (it pays both parts
+    and writes nothing)."""
     by_idx = dict(pending)
-    costs = {i: float(exp.unit_cost(u, params)) for i, u in pending}
+    cache_dir = str(Path(out).resolve()) if out is not None else None
+    cached = set(cached) if cache_dir is not None else set()
+    costs = {i: cost_parts(exp.unit_cost(u, params))[0] if i in cached
+             else float(exp.unit_cost(u, params)) for i, u in pending}
     bad = [i for i, c in costs.items() if not c > 0]
     if bad:
         raise ConfigError(f"{exp.name}.unit_cost must be > 0, got {costs[bad[0]]} for unit "
@@ -392,7 +408,7 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
         """One unit in the child within ``left`` seconds: its Calibrated (censored when over
         the budget), None when the child died or a warm-up went through."""
         try:
-            conn.send((kind, idx, by_idx[idx]))
+            conn.send((kind, idx, by_idx[idx], cache_dir if idx in cached else None))
         except (BrokenPipeError, OSError):
             return None
         started, base, deadline = time.time(), None, time.time() + max(0.0, left)
@@ -450,9 +466,10 @@ def estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int
     if not pending or n_units <= 0:
         return fit_estimate(exp, units, pending, params, [])
     t0 = time.perf_counter()
-    cal = calibrate(exp, pending, params, seed, device, threads, n_units, budget_s, repeats)
-    ctx = UnitContext(seed=seed, out=Path(out) if out is not None else None)
+    ctx = UnitContext(seed=seed, out=Path(out).resolve() if out is not None else None)
     cached = {i for i, u in pending if exp.shared_work_cached(u, params, ctx)}
+    cal = calibrate(exp, pending, params, seed, device, threads, n_units, budget_s, repeats,
+                    ctx.out, cached)
     est = fit_estimate(exp, units, pending, params, cal,
                        costs=pending_costs(exp, units, pending, params, cached))
     est.calibration_seconds = time.perf_counter() - t0
