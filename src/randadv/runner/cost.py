@@ -388,8 +388,8 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
     by_idx = dict(pending)
     cache_dir = str(Path(out).resolve()) if out is not None else None
     cached = set(cached) if cache_dir is not None else set()
-    costs = {i: cost_parts(exp.unit_cost(u, params))[0] if i in cached
-             else float(exp.unit_cost(u, params)) for i, u in pending}
+    parts = {i: cost_parts(exp.unit_cost(u, params)) for i, u in pending}
+    costs = {i: own if i in cached else own + shared for i, (own, shared, _) in parts.items()}
     bad = [i for i, c in costs.items() if not c > 0]
     if bad:
         raise ConfigError(f"{exp.name}.unit_cost must be > 0, got {costs[bad[0]]} for unit "
