@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from randadv.arch import ImageNetSpec, MLPSpec
+from randadv.arch import ImageNetSpec, MLPSpec, SmallNetSpec
 from randadv.errors import InvalidInputError
 from randadv.exact import to_affine_layers
 from randadv.nets import (
@@ -303,3 +303,45 @@ def test_piecewise_linear_reading_computes_the_network(spec):
     x = torch.rand(shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     got = np.array([read.affine().forward(xi.reshape(-1).numpy()) for xi in x]).reshape(-1)
     np.testing.assert_allclose(got, net(x).reshape(-1).numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------- SmallNetSpec
+def test_small_fc_spec_is_the_he_scaled_relu_mlp():
+    spec = SmallNetSpec.parse("fc:10:16-8")
+    assert (spec.family, spec.n, spec.hidden_neurons, spec.pixel_ratio) == ("fc", 10, 24, 1.0)
+    assert spec.model_input_shape is None
+    net = spec.build(seed=3)
+    ref = MLPSpec.nn_def([10, 16, 8], hidden_gain=2.0).build(3, dtype=torch.float64)
+    for a, b in zip(net.state_dict().values(), ref.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("text, ratio, relus", [("conv:1x4x4:2:p2", 0.25, 32),
+                                                ("conv:2x6x6:3-2", 1.0, 180),
+                                                ("conv:1x6x6:2:p3", 1 / 9, 72)])
+def test_small_conv_spec_shapes_pixel_ratio_and_piecewise_form(text, ratio, relus):
+    spec = SmallNetSpec.parse(text, bias_std=0.1)
+    assert spec.pixel_ratio == pytest.approx(ratio, rel=1e-12)
+    assert spec.hidden_neurons == relus and spec.model_input_shape == spec.input_shape
+    net = spec.build(seed=1)
+    x = torch.rand(4, *spec.input_shape, generator=torch.Generator().manual_seed(0),
+                   dtype=torch.float64)
+    f = net(x).reshape(-1)
+    h = x.reshape(4, -1).numpy().T
+    layers = to_affine_layers(net, spec.input_shape)
+    for w, b in layers[:-1]:
+        h = np.maximum(w @ h + b[:, None], 0.0)
+    w, b = layers[-1]
+    np.testing.assert_allclose((w @ h + b[:, None]).reshape(-1), f.detach().numpy(),
+                               rtol=1e-10, atol=1e-12)
+    assert any(float(v.abs().max()) > 0 for k, v in net.state_dict().items() if "bias" in k)
+
+
+@pytest.mark.parametrize("text, words", [("fc:0:8", "fc:0:8"), ("fc:6", "expected"),
+                                         ("conv:1x4:2", "expected"), ("mlp:4:4", "expected"),
+                                         ("conv:1x4x4:2:q2", "expected"),
+                                         ("conv:1x4x4:2:p9", "pooling window 9")])
+def test_small_spec_rejects_malformed_strings_by_name(text, words):
+    with pytest.raises(InvalidInputError, match=words):
+        SmallNetSpec.parse(text)
+

@@ -4,7 +4,6 @@ violate it."""
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -97,37 +96,6 @@ def test_attack_below_exact_is_caught():
     df = pd.DataFrame(ok + [_record(point=7, attack_verified=False)])
     claim = [c for c in exp.check_claims(df, p) if "unverified" in c.statement]
     assert [c.holds for c in claim] == [False]
-
-
-def test_solver_tolerance_of_a_linear_model():
-    """f(x) = w.x + b: no hidden rows, so tol = (rel_gap + margin) d + objective slack
-    + eps / ||w||_* with the dual norm of each norm, computed here by hand."""
-    w = np.array([[3.0, -4.0, 0.5]])
-    layers = [(w, np.array([0.2]))]
-    x = np.array([0.1, 0.2, 0.3])
-    d, eps = 0.25, 1e-6
-    expect = {"l1": 2e-7 * d + 3 * eps + eps / 4.0,          # dual of l1: max |w_i| = 4
-              "l2": 2e-7 * d + eps * d / 2 + eps / 5.0249378,  # ||w||_2 = sqrt(25.25)
-              "linf": 2e-7 * d + eps + eps / 7.5}             # dual of linf: sum |w_i|
-    for norm, want in expect.items():
-        assert ao.solver_tolerance(layers, x, norm, d, eps) == pytest.approx(want, rel=1e-6)
-
-
-def test_recheck_rejects_non_adversarial_points():
-    net = torch.nn.Sequential(torch.nn.Linear(2, 1)).double()
-    with torch.no_grad():
-        net[0].weight.copy_(torch.tensor([[1.0, 0.0]]))
-        net[0].bias.zero_()
-    x = torch.tensor([0.5, 0.5], dtype=torch.float64)
-    good = torch.tensor([-0.1, 0.5], dtype=torch.float64)
-    assert ao.recheck(net, x, good, None, "l2", 0.6)
-    assert not ao.recheck(net, x, torch.tensor([0.1, 0.5], dtype=torch.float64), None, "l2",
-                          0.4)                                           # same side
-    assert not ao.recheck(net, x, good, None, "l2", 0.5)                 # wrong distance
-    assert not ao.recheck(net, x, good, (0.0, 1.0), "l2", 0.6)           # outside the box
-    on = torch.tensor([0.0, 0.5], dtype=torch.float64)
-    assert not ao.recheck(net, x, on, None, "l2", 0.5)
-    assert ao.recheck(net, x, on, None, "l2", 0.5, allow_zero=True)
 
 
 def test_plain_copy_of_a_conv_net_is_the_same_function():

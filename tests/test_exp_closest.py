@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from randadv.attacks.all_norms import closest_adversarial_all_norms
 from randadv.errors import ConfigError
-from randadv.experiments._closest_common import attack_all_norms, lp_rows
 from randadv.experiments.base import UnitContext
 from randadv.experiments.registry import get_experiment
 from randadv.nets.conv import uniform_images
 from randadv.nets.zoo import build_architecture
+from randadv.protocol.norms import lp_norm
 from randadv.stats import bootstrap_median_slopes as bootstrap_slopes
 from randadv.stats import loglog_fit as fit_loglog
 
@@ -75,8 +76,8 @@ def test_every_reported_example_is_verified():
     [0, 1]^n, and its distance is its own l_p distance to x."""
     net = build_architecture("fc", 8, seed=5)
     x = uniform_images(4, 8, "test-verify")
-    best = attack_all_norms(net, x, ["l1", "l2", "linf"], {"l1": 1, "l2": 2, "linf": 3},
-                            n_starts=1, steps=5)
+    best = closest_adversarial_all_norms(net, x, ["l1", "l2", "linf"],
+                                         {"l1": 1, "l2": 2, "linf": 3}, n_starts=1, steps=5)
     with torch.no_grad():
         f_x = net(x)
         for norm, r in best.items():
@@ -84,7 +85,7 @@ def test_every_reported_example_is_verified():
             f_adv = net(r.x_adv[r.success])
             assert (torch.sign(f_adv) * torch.sign(f_x[r.success]) < 0).all()
             assert (r.x_adv >= 0).all() and (r.x_adv <= 1).all()
-            d = lp_rows(r.x_adv.double() - x.double(), norm)
+            d = lp_norm(r.x_adv.double() - x.double(), norm)
             assert torch.allclose(d[r.success], r.distance[r.success], rtol=1e-12)
             assert torch.isinf(r.distance[~r.success]).all()
             assert (r.recheck == r.success).all()

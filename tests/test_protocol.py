@@ -11,6 +11,7 @@ import torch
 
 from randadv.errors import InvalidInputError
 from randadv.protocol import Norm, check_norm, rounding_bound_of
+from randadv.protocol.adversarial import recheck_example
 
 
 @pytest.mark.parametrize("alias,name", [("l1", "l1"), ("1", "l1"), ("L2", "l2"), ("2", "l2"),
@@ -118,3 +119,20 @@ def test_check_box_is_the_one_reading_of_bounds_for_attacks_and_exact():
             check_box(bad, (2,), torch.float64)
     with pytest.raises(InvalidInputError, match="outside bounds"):
         box_of(x, (0.0, 0.25))
+
+
+def test_recheck_example_rejects_non_adversarial_points():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 1)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0]]))
+        net[0].bias.zero_()
+    x = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    good = torch.tensor([-0.1, 0.5], dtype=torch.float64)
+    assert recheck_example(net, x, good, None, "l2", 0.6)
+    same_side = torch.tensor([0.1, 0.5], dtype=torch.float64)
+    assert not recheck_example(net, x, same_side, None, "l2", 0.4)
+    assert not recheck_example(net, x, good, None, "l2", 0.5)             # wrong distance
+    assert not recheck_example(net, x, good, (0.0, 1.0), "l2", 0.6)       # outside the box
+    on = torch.tensor([0.0, 0.5], dtype=torch.float64)
+    assert not recheck_example(net, x, on, None, "l2", 0.5)
+    assert recheck_example(net, x, on, None, "l2", 0.5, allow_zero=True)

@@ -6,9 +6,9 @@ import math
 import pandas as pd
 import pytest
 
-from randadv.experiments.multilayer_single_step import mean_abs_uniform_coordinate
 from randadv.report.figures import eta_and_grad_figure, gp_two_layer_reference
 from randadv.report.figures_multilayer import gp_nn_def_reference
+from randadv.theory import mean_abs_uniform_coordinate
 
 
 def test_nn_def_reference_matches_closed_forms():

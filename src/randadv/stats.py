@@ -15,7 +15,8 @@ import pandas as pd
 import scipy.stats
 
 __all__ = ["binomial_interval", "binomial_se", "bonferroni_t", "bootstrap_median_slopes",
-           "loglog_fit", "loglog_slope", "mean_se", "sequential_level"]
+           "level_crossing", "loglog_fit", "loglog_slope", "mean_se", "percentile_fit",
+           "sequential_level"]
 
 
 def loglog_fit(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
@@ -233,3 +234,74 @@ def sequential_level(alpha: float, max_rounds: int) -> float:
         0.01
     """
     return alpha / max(int(max_rounds), 1)
+
+
+def percentile_fit(distances: Sequence[float] | np.ndarray, upto: float = 0.25
+                   ) -> tuple[float, float, float]:
+    """The line through the low percentiles of a distance distribution: sort the distances
+    (+inf where no adversarial example was found: they sit at the top), percentiles
+    ``q = (i + 1/2) / N``, least squares ``distance = a + b q`` over ``q <= upto``.
+
+    Paper:
+        De Palma, Kiani, Lloyd 2021, Figure 3 (distance against percentile, trained and random
+        networks).
+
+    Arguments:
+        distances: the distances (+inf allowed).
+        upto: the highest percentile fitted.
+
+    Returns:
+        ``(a, b, R^2)``; NaNs with fewer than 3 distances or 2 finite fitted ones.
+
+    Example:
+        >>> from randadv.stats import percentile_fit
+        >>> a, b, r2 = percentile_fit([1.0 + 2.0 * (i + 0.5) / 40 for i in range(40)])
+        >>> round(a, 6), round(b, 6), round(r2, 6)
+        (1.0, 2.0, 1.0)
+    """
+    d = np.sort(np.asarray(distances, float))
+    if len(d) < 3:
+        return float("nan"), float("nan"), float("nan")
+    q = (np.arange(len(d)) + 0.5) / len(d)
+    sel = (q <= upto) & np.isfinite(d)
+    if sel.sum() < 2:
+        return float("nan"), float("nan"), float("nan")
+    b, a = np.polyfit(q[sel], d[sel], 1)
+    resid = d[sel] - (a + b * q[sel])
+    ss = float(((d[sel] - d[sel].mean()) ** 2).sum())
+    return float(a), float(b), float(1 - (resid ** 2).sum() / ss) if ss > 0 else float("nan")
+
+
+def level_crossing(xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndarray,
+                   level: float = 0.5, decreasing: bool = True) -> float:
+    """Where a curve first crosses ``level``: sort by x, find the first segment where y goes
+    from ``>= level`` to ``< level`` (from ``<=`` to ``>`` when not ``decreasing``), and
+    interpolate linearly in y against log x.
+
+    Paper:
+        Wang, Ullah, Mianjy, Arora 2022, Figure 4 (the perturbation budget where robust accuracy
+        crosses 50%, against the input dimension and the width).
+
+    Arguments:
+        xs: the positive abscissae; ys: the curve's values there.
+        level: the level crossed.
+        decreasing: look for a downward crossing (True) or an upward one.
+
+    Returns:
+        The x of the first crossing, NaN where there is none.
+
+    Example:
+        >>> from randadv.stats import level_crossing
+        >>> round(level_crossing([1, 10, 100], [1.0, 0.75, 0.25]), 6)    # halfway, log scale
+        31.622777
+    """
+    order = np.argsort(xs)
+    xs, ys = np.asarray(xs, float)[order], np.asarray(ys, float)[order]
+    s = 1.0 if decreasing else -1.0
+    for i in range(len(xs) - 1):
+        a, b = s * (ys[i] - level), s * (ys[i + 1] - level)
+        if a >= 0 > b:
+            w = a / (a - b)
+            return float(np.exp((1 - w) * np.log(xs[i]) + w * np.log(xs[i + 1])))
+    return float("nan")
+

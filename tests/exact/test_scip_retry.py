@@ -4,9 +4,9 @@ LPs); min_distance retries with other settings instead of letting a bare Excepti
 import pytest
 import torch
 
+from randadv.arch import SmallNetSpec
 from randadv.attacks.closest import closest_adversarial
 from randadv.exact import milp, min_distance
-from randadv.experiments.attack_optimality import build_model, parse_arch
 from randadv.nets.seeding import derive_seed, generator
 
 pytest.importorskip("pyscipopt")
@@ -14,7 +14,7 @@ pytest.importorskip("pyscipopt")
 
 def _case():
     # found by the attack-optimality quick profile: net fc:10:32 #1, uniform point 3
-    model, _, _ = build_model(parse_arch("fc:10:32"), derive_seed(0, "net", "fc:10:32", 1), 0.0)
+    model = SmallNetSpec.parse("fc:10:32").build(derive_seed(0, "net", "fc:10:32", 1))
     xs = torch.rand((5, 10), generator=generator(0, "points", "fc:10:32", 1, "uniform"),
                     dtype=torch.float64)
     return model, xs[3]

@@ -19,8 +19,8 @@ import pytest
 import torch
 
 from randadv.errors import InvalidInputError
-from randadv.experiments.multilayer_single_step import mean_abs_uniform_coordinate
 from randadv.nets import DeepReLUNet, RandomMLPEnsemble, TwoLayerRandomNet, sphere_points
+from randadv.theory import mean_abs_uniform_coordinate
 from randadv.theory.gp_limit import (
     GPSamples,
     ValueGradLaw,

@@ -3,7 +3,7 @@ adversarial distance, on networks small enough for an exact solve; and the exact
 against the lower bound of De Palma, Kiani, Lloyd (ICML 2021), Corollary 1 / Remark 5.
 
 Per unit (one architecture, one network seed, one input law): ``points`` inputs, and for each
-input and norm (l1, l2, linf):
+input and norm (l1, l2, linf), on a :class:`randadv.arch.SmallNetSpec` network:
 
 * the exact distance to the decision boundary, :func:`randadv.exact.min_distance` (MILP of Tjeng,
   Xiao, Tedrake 2019: HiGHS for l1/linf, SCIP for l2), with its status (``optimal``,
@@ -12,9 +12,10 @@ input and norm (l1, l2, linf):
 * the attack's distance, :func:`randadv.attacks.closest_adversarial`, for each ``n_starts``;
 * the Corollary 1 radius per unit delta (eq. (16), carried to l_p by Remark 5, eq. (23)).
 
-Every adversarial point is re-checked here by a float64 forward pass of the model (sign change,
-input box, distance). The check "attack >= exact" compares the attack's verified distance with the
-solver's lower bound minus :func:`solver_tolerance`, derived from the solver's feasibility
+Every adversarial point is re-checked here by float64 forward passes of the model
+(:func:`randadv.protocol.adversarial.recheck_example`: sign change, input box, distance). The
+check "attack >= exact" compares the attack's verified distance with the solver's lower bound
+minus :func:`randadv.exact.tolerance.solver_tolerance`, derived from the solver's feasibility
 tolerance; it is computed from the stored records (:func:`violations`), so it can be tested on
 records made up to fail.
 """
@@ -23,111 +24,28 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from randadv.arch import MLPSpec
+from randadv.arch import SmallNetSpec
 from randadv.attacks.closest import closest_adversarial
-from randadv.errors import ConfigError, RandadvError
+from randadv.errors import ConfigError, InvalidInputError, RandadvError
 from randadv.experiments import claims as C
 from randadv.experiments._papers import DE_PALMA_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
-from randadv.nets import ConvNetBuilder
-from randadv.nets.plain import plain_relu_sequential
 from randadv.nets.seeding import derive_seed, generator
-from randadv.protocol.norms import Norm
-from randadv.theory.robustness_bounds import lp_radius
+from randadv.protocol.adversarial import recheck_example
+from randadv.protocol.norms import NORMS, Norm
 
-NORMS = ("l1", "l2", "linf")
 INPUT_KINDS = ("uniform", "gaussian")
 
-# Solver tolerances (defaults of the backends and of randadv.exact.min_distance).
-FEAS_TOL = 1e-6     # HiGHS mip_feasibility_tolerance, SCIP numerics/feastol
-REL_GAP = 1e-7      # min_distance(rel_gap=...): relative optimality gap asked of the solver
-MARGIN = 1e-7       # min_distance(margin=...): push of the witness across the boundary
 FOUND_TOL = 1e-6    # ratio <= 1 + FOUND_TOL: the attack found the optimum
 DELTA_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
-
-
-# ---------------------------------------------------------------------- architectures
-@dataclass(frozen=True)
-class Arch:
-    """A small architecture: ``fc:D:W1-W2`` (ReLU MLP ``D -> W1 -> W2 -> 1``) or
-    ``conv:CxHxW:C1-C2[:pK]`` (3x3 "same" convolutions with C1, C2 channels, ReLU, optional K x K
-    sum pooling (eq. (4)), flatten + linear output)."""
-
-    spec: str
-    family: str
-    input_shape: tuple[int, ...]
-    hidden: tuple[int, ...]
-    pool: int = 0
-
-    @property
-    def n(self) -> int:
-        return math.prod(self.input_shape)
-
-    @property
-    def hidden_neurons(self) -> int:
-        if self.family == "fc":
-            return sum(self.hidden)
-        _, h, w = self.input_shape
-        return sum(self.hidden) * h * w
-
-
-def parse_arch(spec: str) -> Arch:
-    """Parse an architecture string (see :class:`Arch`); :class:`ConfigError` if malformed."""
-    parts = str(spec).strip().split(":")
-    bad = ConfigError(f"architecture {spec!r}: expected fc:D:W1-W2-... or "
-                      "conv:CxHxW:C1-C2-...[:pK] with positive integers")
-    try:
-        if parts[0] == "fc" and len(parts) == 3:
-            d, hidden = int(parts[1]), tuple(int(w) for w in parts[2].split("-"))
-            if d < 1 or not hidden or min(hidden) < 1:
-                raise bad
-            return Arch(spec, "fc", (d,), hidden)
-        if parts[0] == "conv" and len(parts) in (3, 4):
-            shape = tuple(int(v) for v in parts[1].split("x"))
-            hidden = tuple(int(c) for c in parts[2].split("-"))
-            pool = 0
-            if len(parts) == 4:
-                if not parts[3].startswith("p"):
-                    raise bad
-                pool = int(parts[3][1:])
-            if len(shape) != 3 or min(shape) < 1 or not hidden or min(hidden) < 1 or pool < 0:
-                raise bad
-            if pool and (pool > shape[1] or pool > shape[2]):
-                raise ConfigError(f"architecture {spec!r}: pooling window {pool} larger than the "
-                                  f"{shape[1]}x{shape[2]} image")
-            return Arch(spec, "conv", shape, hidden, pool)
-    except ValueError:
-        raise bad from None
-    raise bad
-
-
-def build_model(arch: Arch, seed: int, bias_std: float = 0.0
-                ) -> tuple[nn.Module, float, tuple[int, ...] | None]:
-    """``(model, pixel_ratio, input_shape for exact solves)`` in float64. fc:
-    ``MLPSpec.nn_def`` (a ``DeepReLUNet``: He-scaled hidden layers, Gaussian output, biases
-    N(0, bias_std^2));
-    conv: a :class:`ConvNetBuilder` network (He-normal weights) as a plain ``nn.Sequential``."""
-    if arch.family == "fc":
-        spec = MLPSpec.nn_def([arch.n, *arch.hidden], hidden_gain=2.0, bias_std=bias_std)
-        return spec.build(seed, dtype=torch.float64), spec.pixel_ratio, None
-    b = ConvNetBuilder("conv", arch.input_shape, seed, dtype=torch.float64,
-                       bias=bias_std > 0, sigma_b2=bias_std ** 2)
-    for c in arch.hidden:
-        b.conv(c, 3).act()
-    if arch.pool:
-        b.sum_pool(arch.pool)
-    rnet = b.build()
-    return plain_relu_sequential(rnet), rnet.pixel_ratio, arch.input_shape
 
 
 # ---------------------------------------------------------------------- checks
@@ -135,38 +53,12 @@ def _lp(v: np.ndarray, norm: str) -> float:
     return float(np.linalg.norm(v.ravel(), Norm(norm).p))
 
 
-def solver_tolerance(layers: Sequence[tuple[np.ndarray, np.ndarray]], y: np.ndarray, norm: str,
-                     distance: float, eps: float = FEAS_TOL) -> float:
-    """How far below the true minimal distance the solver's lower bound may sit from float
-    rounding alone (first order), given its feasibility tolerance ``eps``:
-
-    * ``(REL_GAP + MARGIN) * distance``: the relative gap asked of the solver and the witness push;
-    * objective rows satisfied to ``eps``: ``n eps`` (l1: one row ``e_i >= |delta_i|`` per input),
-      ``eps`` (linf), ``eps * distance / 2`` (l2: ``q >= sum (delta_i / r)^2`` with ``r ~
-      distance``);
-    * every ReLU / output row satisfied to ``eps`` moves f by at most ``eps (1 + sum_l
-      ||df/dh_l||_1)``, which the boundary absorbs within ``that / ||grad_x f||_*`` (dual norm).
-
-    ``layers``: the network's affine layers (:func:`randadv.exact.to_affine_layers`); ``y``: the
-    point where the derivatives are taken (the exact witness, or x)."""
-    h = np.asarray(y, dtype=np.float64).reshape(-1)
-    n = h.size
-    masks = []
-    for w, b in layers[:-1]:
-        z = w @ h + b
-        masks.append(z > 0)
-        h = np.where(masks[-1], z, 0.0)
-    g = np.asarray(layers[-1][0][0], dtype=np.float64)
-    spread = float(np.abs(g).sum()) if len(layers) > 1 else 0.0   # df/dh_L
-    for i in range(len(layers) - 2, -1, -1):
-        g = layers[i][0].T @ (g * masks[i])
-        if i > 0:
-            spread += float(np.abs(g).sum())
-    dual = _lp(g, Norm(norm).dual)
-    d = distance if math.isfinite(distance) else 0.0
-    obj = {"l1": n * eps, "linf": eps, "l2": eps * d / 2}[norm]
-    rows = eps * (1.0 + spread) / dual if dual > 0 else 0.0
-    return (REL_GAP + MARGIN) * d + obj + rows
+def parse_arch(spec: str, bias_std: float = 0.0) -> SmallNetSpec:
+    """:meth:`randadv.arch.SmallNetSpec.parse`, a malformed string a :class:`ConfigError`."""
+    try:
+        return SmallNetSpec.parse(spec, bias_std)
+    except InvalidInputError as err:
+        raise ConfigError(str(err)) from None
 
 
 def violations(df: pd.DataFrame) -> pd.Series:
@@ -178,27 +70,6 @@ def violations(df: pd.DataFrame) -> pd.Series:
     below = ok & np.isfinite(lower) & (df.attack_distance < lower - df.tol)
     contradiction = ok & (df.exact_status == "infeasible")
     return below | contradiction
-
-
-def recheck(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, bounds: tuple | None,
-            norm: str, distance: float, allow_zero: bool = False) -> bool:
-    """Float64 forward passes: ``sign f(x_adv) != sign f(x)`` both for ``x_adv`` alone and in a
-    batch with ``x`` (a point whose sign depends on the summation order of the forward pass is
-    not adversarial; ``f(x_adv) = 0`` only with ``allow_zero``), ``x_adv`` inside the box and
-    ``||x_adv - x||_p`` equal to ``distance``."""
-    with torch.no_grad():
-        f = model(torch.stack([x, x_adv]).to(torch.float64)).reshape(-1).double()
-        alone = model(x_adv.unsqueeze(0).to(torch.float64)).reshape(-1).double()
-    fx = float(f[0])
-    if fx == 0 or not math.isfinite(fx):
-        return False
-    flipped = True
-    for fa in (float(f[1]), float(alone[0])):
-        flipped &= math.isfinite(fa) and ((fa == 0.0 and allow_zero) or (
-            fa != 0.0 and math.copysign(1, fa) != math.copysign(1, fx)))
-    inside = bounds is None or bool(((x_adv >= bounds[0]) & (x_adv <= bounds[1])).all())
-    d = _lp((x_adv - x).double().cpu().numpy(), norm)
-    return bool(flipped and inside and abs(d - distance) <= 1e-9 * max(1.0, abs(distance)))
 
 
 def fmt_gap(v: float) -> str:
@@ -309,10 +180,11 @@ class AttackOptimality(Experiment):
     def run_unit(self, unit: Mapping[str, Any], p: Mapping[str, Any],
                  ctx: UnitContext) -> list[dict[str, Any]]:
         from randadv.exact import ScipNotInstalledError, min_distance, to_affine_layers
+        from randadv.exact.tolerance import solver_tolerance
 
-        arch = parse_arch(unit["arch"])
-        net_seed = derive_seed(ctx.seed, "net", unit["arch"], unit["net"])
-        model, pixel_ratio, shape = build_model(arch, net_seed, p["bias_std"])
+        arch = parse_arch(unit["arch"], p["bias_std"])
+        model = arch.build(derive_seed(ctx.seed, "net", unit["arch"], unit["net"]))
+        pixel_ratio, shape = arch.pixel_ratio, arch.model_input_shape
         layers = to_affine_layers(model, shape)
         kind = unit["inputs"]
         g = generator(ctx.seed, "points", unit["arch"], unit["net"], kind)
@@ -346,7 +218,7 @@ class AttackOptimality(Experiment):
                 status, dist, lower = e.status, float(e.distance), float(e.lower_bound)
                 nbin = int(e.n_binaries)
                 witness = e.x_adv
-                ex_ok = witness is None or (e.verified and recheck(
+                ex_ok = witness is None or (e.verified and recheck_example(
                     model, x, witness.to(torch.float64), bounds, norm, dist,
                     allow_zero=True))
             except ScipNotInstalledError:
@@ -362,7 +234,7 @@ class AttackOptimality(Experiment):
             t_exact = time.perf_counter() - t0
             y = witness.numpy().reshape(-1) if witness is not None else xf
             tol = solver_tolerance(layers, y, norm, dist if math.isfinite(dist) else 0.0)
-            r_unit = 2.0 * float(lp_radius(Norm(norm).p, arch.n, 0.5, pixel_ratio, x_norm2))
+            r_unit = 2.0 * float(arch.lp_radius(Norm(norm).p, 0.5, x_norm2))
             for s in p["n_starts"]:
                 t0 = time.perf_counter()
                 r = closest_adversarial(
@@ -375,7 +247,7 @@ class AttackOptimality(Experiment):
                 ok = bool(r.success[0])
                 d_att = float(r.distance[0]) if ok else math.inf
                 x_adv = r.x_adv[0].to(torch.float64)
-                verified = (not ok) or recheck(model, x, x_adv, bounds, norm, d_att)
+                verified = (not ok) or recheck_example(model, x, x_adv, bounds, norm, d_att)
                 with torch.no_grad():
                     f_att = float(model(x_adv.unsqueeze(0)).reshape(-1)[0])
                 ratio = d_att / dist if (ok and status == "optimal" and dist > 0

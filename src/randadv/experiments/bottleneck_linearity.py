@@ -18,7 +18,7 @@ from typing import Any, TypedDict
 import numpy as np
 import pandas as pd
 
-from randadv.arch import MLPSpec
+from randadv.arch import MLPSpec, bottleneck_widths
 from randadv.attacks.linearity import linearity_radius
 from randadv.experiments import claims as C
 from randadv.experiments._papers import BARTLETT_2021
@@ -28,16 +28,6 @@ from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope, mean_se
 
 ARCHITECTURES = ("single", "middle")
-
-
-def bottleneck_widths(architecture: str, m: int, width: int) -> list[int]:
-    """Hidden widths: ``single`` [m] (Appendix D's one-hidden-layer net), ``middle``
-    [width, m, width] (a bottleneck between two wide layers)."""
-    if architecture == "single":
-        return [m]
-    if architecture == "middle":
-        return [width, m, width]
-    raise ValueError(f"unknown architecture {architecture!r}")
 
 
 class BottleneckLinearity(Experiment):

@@ -30,16 +30,16 @@ import torch
 from torch import nn
 
 from randadv.arch import ImageNetSpec
+from randadv.attacks.all_norms import closest_adversarial_all_norms
 from randadv.errors import ConfigError
 from randadv.experiments import claims as C
-from randadv.experiments._closest_common import NORMS, attack_all_norms, lp_rows
 from randadv.experiments._papers import DE_PALMA_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets.conv import uniform_images
 from randadv.nets.layers import SeededConv2d, SeededLinear
 from randadv.nets.seeding import derive_seed
 from randadv.nets.zoo import ARCHITECTURES
-from randadv.protocol.norms import Norm
+from randadv.protocol.norms import NORMS, Norm, lp_norm
 from randadv.stats import bootstrap_median_slopes, loglog_fit
 from randadv.theory.robustness_bounds import dudley_denominator, lp_radius, remark5_exponent
 
@@ -181,15 +181,15 @@ class ClosestAdversarial(Experiment):
         net = spec.build(derive_seed(*keys, "net"), device=ctx.device)
         x = uniform_images(p["points"], s, *keys, "points", channels=p["channels"],
                            device=ctx.device)
-        best = attack_all_norms(net, x, p["norms"],
+        best = closest_adversarial_all_norms(net, x, p["norms"],
                                 {v: derive_seed(*keys, "attack", v) for v in p["norms"]},
                                 n_starts=p["n_starts"], steps=p["attack_steps"],
                                 bounds=(0.0, 1.0))
         x_cpu = x.cpu()
-        xn2 = lp_rows(x_cpu, "l2")
+        xn2 = lp_norm(x_cpu.double(), "l2")
         out = []
         for norm, r in best.items():
-            xn = lp_rows(x_cpu, norm)
+            xn = lp_norm(x_cpu.double(), norm)
             for i in range(x.shape[0]):
                 d = float(r.distance[i])
                 out.append(dict(architecture=arch, s=s, n=net.n, net=k, index=i, norm=norm,

@@ -30,21 +30,11 @@ from randadv.experiments._flip_capped import flip_steps_capped
 from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments._sweep_cost import flip_search_cost
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
-from randadv.nets import sphere_points
-from randadv.nets.seeding import derive_seed, generator
+from randadv.nets import correlated_sphere_pairs, sphere_points
+from randadv.nets.seeding import derive_seed
 from randadv.stats import mean_se
 
 MEDIAN_ABS_NORMAL = 0.6744897501960817   # median of |N(0, 1)|: the linear-limit sqrt(d)|u_1|
-
-
-def correlated_pairs(n: int, d: int, rho: float, *keys: object) -> tuple[torch.Tensor, ...]:
-    """n pairs (x, y) on the sphere of radius sqrt(d) with x . y / d = rho exactly (float64)."""
-    g = torch.randn(2, n, d, generator=generator(*keys), dtype=torch.float64)
-    x = g[0] / g[0].norm(dim=1, keepdim=True)
-    z = g[1] - (g[1] * x).sum(1, keepdim=True) * x
-    z = z / z.norm(dim=1, keepdim=True)
-    y = rho * x + math.sqrt(max(0.0, 1.0 - rho * rho)) * z
-    return x * math.sqrt(d), y * math.sqrt(d)
 
 
 def quantile_inf(values: np.ndarray, q: float) -> float:
@@ -130,7 +120,7 @@ class DepthConstant(Experiment):
         recs: list[dict[str, Any]] = []
         # pairs: last-layer images against the iterated correlation map (Lemma 3.2)
         for rho in p["rho0"]:
-            x, y = correlated_pairs(p["pairs"], d, rho, ctx.seed, "pairs", d, n, rho)
+            x, y = correlated_sphere_pairs(p["pairs"], d, rho, ctx.seed, "pairs", d, n, rho)
             with torch.no_grad():
                 hx = torch.relu(net.preactivations(x.float().to(ctx.device))[-1]).double().cpu()
                 hy = torch.relu(net.preactivations(y.float().to(ctx.device))[-1]).double().cpu()

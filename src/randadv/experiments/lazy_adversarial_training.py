@@ -36,25 +36,11 @@ from randadv.experiments._lazy_common import (
 from randadv.experiments._papers import WANG_2022
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
 from randadv.nets.seeding import derive_seed
-from randadv.stats import loglog_slope
+from randadv.stats import level_crossing, loglog_slope
 from randadv.train.adversarial import AdversarialTrainConfig, train_adversarial
 from randadv.train.lazy import LazyTwoLayerNet
 
 PAPER_D = [s * s for s in range(5, 29)]
-
-
-def crossing(xs: np.ndarray, ys: np.ndarray, level: float = 0.5,
-             decreasing: bool = True) -> float:
-    """The x (log-interpolated) where ys first crosses ``level`` (NaN if it never does)."""
-    order = np.argsort(xs)
-    xs, ys = np.asarray(xs, float)[order], np.asarray(ys, float)[order]
-    s = 1.0 if decreasing else -1.0
-    for i in range(len(xs) - 1):
-        a, b = s * (ys[i] - level), s * (ys[i + 1] - level)
-        if a >= 0 > b:
-            w = a / (a - b)
-            return float(np.exp((1 - w) * np.log(xs[i]) + w * np.log(xs[i + 1])))
-    return float("nan")
 
 
 def crossing_claim(statement: str, name: str, size: str, levels: dict[int, float], *,
@@ -249,7 +235,7 @@ class LazyAdversarialTraining(Experiment):
             claims.append(crossing_claim(
                 "Section 5.2 / Figure 4 left: robust accuracy drops sharply around a budget "
                 "||delta|| ~ c/sqrt(d) (Theorem 3.1)", "budget R50", "d",
-                {d: crossing(g.radius.to_numpy(), g.robust_acc.to_numpy())
+                {d: level_crossing(g.radius.to_numpy(), g.robust_acc.to_numpy())
                  for d, g in a.groupby("d")},
                 scale="Figure 4 left: d = 25 ... 784, the paper's radii, 5 seeds",
                 reached=self.reaches_paper(p, "d", "seeds", "pgd_steps_test")))
@@ -276,7 +262,7 @@ class LazyAdversarialTraining(Experiment):
                                         for m, g in curves.items())))
             claims.append(crossing_claim(
                 "Section 5.2: a phase transition in robust accuracy at V ~ c/sqrt(m)", "V50",
-                "m", {m: crossing(g.v.to_numpy(), g.robust_acc.to_numpy(), decreasing=False)
+                "m", {m: level_crossing(g.v.to_numpy(), g.robust_acc.to_numpy(), decreasing=False)
                       for m, g in curves.items()}, **right))
         clean = t.clean_acc
         claims.append(C.at_least(

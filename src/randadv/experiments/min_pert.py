@@ -26,20 +26,10 @@ from randadv.theory.min_pert import (
     min_pert_ratio_mean,
     min_pert_ratio_sq_moments,
     min_pert_ratio_theory,
+    min_pert_ratio_torch,
 )
 
 MAX_ENTRIES = 2 * 10**8     # W_1 is materialised in float64 for the QR: 1.6 GB at this size
-
-
-def min_pert_ratio_torch(w1: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``||W1^+ W1 x|| / ||x||`` for a Gaussian W1 (k, d) (full rank min(k, d) almost surely) and
-    x (B, d): the norm of the projection of x on the row space, from a Householder QR of W1^T in
-    float64. Same value as :func:`randadv.theory.min_pert_ratio` (pivoted QR with rank detection,
-    numpy/scipy), but with torch's thread settings: numpy's BLAS oversubscribes the cores of a
-    shared machine (7-30x slower measured on 2 busy cores)."""
-    q = torch.linalg.qr(w1.T.to(torch.float64), mode="reduced").Q[:, : min(w1.shape)]
-    xx = x.to(torch.float64)
-    return (xx @ q).norm(dim=1) / xx.norm(dim=1)
 
 
 class MinPert(Experiment):

@@ -19,10 +19,8 @@ from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
-import scipy.special
-import scipy.stats
 
-from randadv.arch import MLPSpec
+from randadv.arch import MULTILAYER_FAMILIES, MLPSpec, multilayer_family_widths
 from randadv.experiments import claims as C
 from randadv.experiments._flip_capped import flip_steps_capped
 from randadv.experiments._papers import BARTLETT_2021
@@ -31,40 +29,9 @@ from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitCon
 from randadv.nets import sphere_points
 from randadv.nets.seeding import derive_seed
 from randadv.stats import bonferroni_t, loglog_slope, mean_se
+from randadv.theory import mean_abs_uniform_coordinate, uniform_coordinate_quantile
 
-FAMILIES = ("constant", "widening", "narrowing", "bottleneck", "polynomial")
 MAX_WEIGHT_ENTRIES = 2 * 10**8
-
-
-def family_widths(family: str, d: int, depth: int, width: int, bottleneck_width: int,
-                  poly_cap: int) -> list[int]:
-    """Hidden widths [d_1, ..., d_L] of an architecture family (see the experiment's notes)."""
-    if family == "constant":
-        return [width] * depth
-    if family in ("widening", "narrowing"):
-        if depth == 1:
-            return [width]
-        w = [max(1, round(width * 4.0 ** (2.0 * i / (depth - 1) - 1.0))) for i in range(depth)]
-        return w if family == "widening" else w[::-1]
-    if family == "bottleneck":
-        w = [width] * depth
-        w[(depth - 1) // 2] = bottleneck_width
-        return w
-    if family == "polynomial":
-        lo, hi = math.ceil(math.sqrt(d)), min(d * d, poly_cap)
-        return [lo if i % 2 == 0 else hi for i in range(depth)]
-    raise ValueError(f"unknown family {family!r}")
-
-
-def mean_abs_uniform_coordinate(d: int) -> float:
-    """E |u_1| for u uniform on S^{d-1}: Gamma(d/2) / (sqrt(pi) Gamma((d+1)/2)),
-    asymptotically sqrt(2 / (pi d))."""
-    return math.exp(math.lgamma(d / 2) - math.lgamma((d + 1) / 2)) / math.sqrt(math.pi)
-
-
-def uniform_coordinate_quantile(d: int, q: float) -> float:
-    """The q-quantile of |u_1|, u uniform on S^{d-1} (u_1^2 ~ Beta(1/2, (d-1)/2))."""
-    return math.sqrt(float(scipy.special.betaincinv(0.5, (d - 1) / 2.0, q))) if d > 1 else 1.0
 
 
 class MultilayerSingleStep(Experiment):
@@ -76,9 +43,9 @@ class MultilayerSingleStep(Experiment):
     parameters = dict(
         d=Param([16, 64, 256, 1024], "input dimensions", min=2),
         depth=Param([1, 2, 4, 8], "depths L (hidden layers)", min=1),
-        family=Param(list(FAMILIES),
+        family=Param(list(MULTILAYER_FAMILIES),
                      "width profiles: constant, widening, narrowing, bottleneck, polynomial",
-                     choices=FAMILIES),
+                     choices=MULTILAYER_FAMILIES),
         width=Param(64, "hidden width of the constant family (and the scale of the others)",
                     min=1),
         bottleneck_width=Param(8, "width of the narrow layer of the bottleneck family",
@@ -116,7 +83,7 @@ class MultilayerSingleStep(Experiment):
                 for f, L, d in itertools.product(p["family"], p["depth"], p["d"])]
 
     def widths(self, cell: Mapping[str, Any], p: Mapping[str, Any]) -> list[int]:
-        return family_widths(cell["family"], cell["d"], cell["depth"], p["width"],
+        return multilayer_family_widths(cell["family"], cell["d"], cell["depth"], p["width"],
                              p["bottleneck_width"], p["poly_cap"])
 
     def units(self, p: Mapping[str, Any]) -> list[dict[str, Any]]:

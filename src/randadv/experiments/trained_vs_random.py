@@ -19,38 +19,21 @@ import numpy as np
 import pandas as pd
 import torch
 
+from randadv.attacks.all_norms import closest_adversarial_all_norms
 from randadv.data import BinaryTask, load_binary_cifar10, load_binary_mnist
 from randadv.experiments import claims as C
-from randadv.experiments._closest_common import attack_all_norms
-from randadv.experiments._closest_common import lp_rows as _lp
 from randadv.experiments._lazy_common import model_root
 from randadv.experiments._papers import DE_PALMA_2021
 from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
 from randadv.nets.seeding import derive_seed, generator
 from randadv.nets.zoo import build_architecture
+from randadv.protocol.norms import NORMS, lp_norm
+from randadv.stats import percentile_fit
 from randadv.train.standard import StandardTrainConfig, train_standard
 from randadv.train.store import config_key
 
 INPUT_KINDS = ("random", "train", "test")
-NORMS = ("l1", "l2", "linf")
 CIFAR_GROUPS = BinaryTask.groups((0, 2, 4, 6, 8), (1, 3, 5, 7, 9), "vehicle-animal")
-
-
-def percentile_fit(distances: np.ndarray, upto: float = 0.25) -> tuple[float, float, float]:
-    """Figure 3: sort the distances (+inf where no adversarial example was found: they sit at
-    the top percentiles), percentiles q = (i + 1/2) / N; least-squares line distance = a + b q
-    over q <= ``upto``; returns (a, b, R^2)."""
-    d = np.sort(np.asarray(distances, float))
-    if len(d) < 3:
-        return float("nan"), float("nan"), float("nan")
-    q = (np.arange(len(d)) + 0.5) / len(d)
-    sel = (q <= upto) & np.isfinite(d)
-    if sel.sum() < 2:
-        return float("nan"), float("nan"), float("nan")
-    b, a = np.polyfit(q[sel], d[sel], 1)
-    resid = d[sel] - (a + b * q[sel])
-    ss = float(((d[sel] - d[sel].mean()) ** 2).sum())
-    return float(a), float(b), float(1 - (resid ** 2).sum() / ss) if ss > 0 else float("nan")
 
 
 class TrainedVsRandom(Experiment):
@@ -160,7 +143,7 @@ class TrainedVsRandom(Experiment):
             xs, ys = pick[kind]
             xs = xs.to(ctx.device)
             # the distance in norm p: the closest verified example found by any norm's attack
-            best = attack_all_norms(
+            best = closest_adversarial_all_norms(
                 net, xs, p["norms"],
                 {norm: derive_seed(ctx.seed, "attack", unit["net"], kind, norm)
                  for norm in p["norms"]},
@@ -168,7 +151,7 @@ class TrainedVsRandom(Experiment):
             x_cpu = xs.cpu()
             for norm, r in best.items():
                 dist, own = r.distance, r.own_norm
-                xn = _lp(x_cpu, norm)
+                xn = lp_norm(x_cpu.double(), norm)
                 for i in range(xs.shape[0]):
                     f = float(r.f_x[i])
                     yi = int(ys[i])

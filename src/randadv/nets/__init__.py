@@ -21,7 +21,7 @@ from randadv.nets.layers import (
 )
 from randadv.nets.mlp import DeepRandomNet, DeepReLUNet, RandomMLP, TwoLayerRandomNet
 from randadv.nets.seeded_matrix import GEN_BLOCK_ROWS, GaussianMatrix
-from randadv.nets.seeding import derive_seed, generator, sphere_points
+from randadv.nets.seeding import correlated_sphere_pairs, derive_seed, generator, sphere_points
 from randadv.nets.zoo import (
     ARCHITECTURES,
     RandomConvNet4,
@@ -37,6 +37,6 @@ __all__ = [
     "RandomConvNet4", "RandomFCNet", "RandomImageNet", "RandomImageNetEnsemble", "RandomLeNet",
     "RandomMLP", "RandomMLPEnsemble", "RandomResNet", "ResidualBlock", "SeededConv2d",
     "SeededLinear", "SumPool2d", "TwoLayerRandomNet", "TwoLogitModel", "build_architecture",
-    "derive_seed", "generator", "get_activation", "set_trainable", "sphere_points",
-    "uniform_images",
+    "correlated_sphere_pairs", "derive_seed", "generator", "get_activation", "set_trainable",
+    "sphere_points", "uniform_images",
 ]

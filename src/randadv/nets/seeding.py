@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 import torch
 
@@ -92,3 +93,35 @@ def sphere_points(n: int, d: int, radius: float, *keys: object,
     g = torch.randn(n, d, generator=generator(*keys), dtype=torch.float64)
     g = g * (radius / g.norm(dim=1, keepdim=True))
     return g.to(dtype)
+
+
+def correlated_sphere_pairs(n: int, d: int, rho: float, *keys: object
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` pairs ``(x, y)`` on the sphere of radius sqrt(d) in R^d with ``x . y / d = rho``
+    exactly (float64): x uniform, y = rho x + sqrt(1 - rho^2) z with z uniform on the sphere's
+    great circle orthogonal to x.
+
+    Paper:
+        Bartlett, Bubeck, Cherapanamjeri 2021, Lemma 3.2 (input pairs of correlation rho_0,
+        whose images the ReLU correlation map follows through the layers).
+
+    Arguments:
+        n: number of pairs; d: dimension; rho: their correlation in [-1, 1]; keys: seed keys.
+
+    Returns:
+        ``(x, y)``, two (n, d) float64 tensors.
+
+    Example:
+        >>> import torch
+        >>> from randadv.nets.seeding import correlated_sphere_pairs
+        >>> x, y = correlated_sphere_pairs(3, 50, 0.3, "pairs", 0)
+        >>> torch.allclose((x * y).sum(1) / 50, torch.full((3,), 0.3, dtype=torch.float64))
+        True
+    """
+    g = torch.randn(2, n, d, generator=generator(*keys), dtype=torch.float64)
+    x = g[0] / g[0].norm(dim=1, keepdim=True)
+    z = g[1] - (g[1] * x).sum(1, keepdim=True) * x
+    z = z / z.norm(dim=1, keepdim=True)
+    y = rho * x + math.sqrt(max(0.0, 1.0 - rho * rho)) * z
+    return x * math.sqrt(d), y * math.sqrt(d)
+

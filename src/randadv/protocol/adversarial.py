@@ -11,8 +11,13 @@ margin."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
+from torch import nn
+
+from randadv.protocol.norms import Norm
 
 
 def is_adversarial(f: torch.Tensor | np.ndarray, f_x: torch.Tensor | np.ndarray | float,
@@ -80,3 +85,55 @@ def verified_flip(f_adv: torch.Tensor | np.ndarray | float,
         False
     """
     return is_adversarial(f_adv, f_x, bound if margin is None else max(margin, bound))
+
+
+def recheck_example(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
+                    bounds: tuple | None, norm: str, distance: float,
+                    allow_zero: bool = False) -> bool:
+    """An audit of one reported example by float64 forward passes, independent of the search
+    that found it: ``sign f(x_adv) != sign f(x)`` both for ``x_adv`` alone and in a batch with
+    ``x`` (a point whose sign depends on the summation order of the forward pass is not
+    adversarial; ``f(x_adv) = 0`` counts only with ``allow_zero``, as for an exact solver's
+    witness on the boundary), ``x_adv`` inside the box, and ``||x_adv - x||_p`` equal to
+    ``distance`` (relative 1e-9).
+
+    Paper:
+        De Palma, Kiani, Lloyd 2021, Section 2 (the adversarial distance whose witness this
+        checks).
+
+    Arguments:
+        model: the scalar-output model (it must accept float64 inputs).
+        x: one input (shape of one row, without the batch dimension).
+        x_adv: the reported example (same shape).
+        bounds: the box ``(lo, hi)`` or None.
+        norm: ``"l1"``, ``"l2"`` or ``"linf"``.
+        distance: the reported distance.
+        allow_zero: accept ``f(x_adv) = 0``.
+
+    Returns:
+        True when every check passes; False where f(x) is 0 or not finite.
+
+    Example:
+        >>> import torch
+        >>> from randadv.protocol.adversarial import recheck_example
+        >>> net = torch.nn.Linear(2, 1).double()
+        >>> with torch.no_grad():
+        ...     _ = net.weight.copy_(torch.tensor([[3.0, 4.0]])); _ = net.bias.fill_(-5.0)
+        >>> x = torch.tensor([1.0, 1.0], dtype=torch.float64)        # f = 2
+        >>> x_adv = torch.tensor([0.5, 0.5], dtype=torch.float64)    # f = -1.5
+        >>> recheck_example(net, x, x_adv, None, "linf", 0.5)
+        True
+    """
+    with torch.no_grad():
+        f = model(torch.stack([x, x_adv]).to(torch.float64)).reshape(-1).double()
+        alone = model(x_adv.unsqueeze(0).to(torch.float64)).reshape(-1).double()
+    fx = float(f[0])
+    if fx == 0 or not math.isfinite(fx):
+        return False
+    flipped = True
+    for fa in (float(f[1]), float(alone[0])):
+        flipped &= math.isfinite(fa) and ((fa == 0.0 and allow_zero) or (
+            fa != 0.0 and math.copysign(1, fa) != math.copysign(1, fx)))
+    inside = bounds is None or bool(((x_adv >= bounds[0]) & (x_adv <= bounds[1])).all())
+    d = float(np.linalg.norm((x_adv - x).double().cpu().numpy().ravel(), Norm(norm).p))
+    return bool(flipped and inside and abs(d - distance) <= 1e-9 * max(1.0, abs(distance)))

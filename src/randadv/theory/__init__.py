@@ -16,7 +16,9 @@ from randadv.theory.gaussian import (
     SingleStepPrediction,
     activation_moments,
     gaussian_expectation,
+    mean_abs_uniform_coordinate,
     single_step_prediction,
+    uniform_coordinate_quantile,
 )
 from randadv.theory.gp_limit import (
     GPSamples,
@@ -33,6 +35,7 @@ from randadv.theory.min_pert import (
     min_pert_ratio_mean,
     min_pert_ratio_sq_moments,
     min_pert_ratio_theory,
+    min_pert_ratio_torch,
 )
 from randadv.theory.nngp import NNGPKernel, expected_grad_norm_sq, nngp_kernel, nngp_kernel_matrix
 from randadv.theory.robustness_bounds import (
@@ -63,5 +66,6 @@ __all__ = [
     "remark5_scaling", "theorem1_l1_radius", "theorem1_segment_radius", "uniform_input_norm",
     "GPSamples", "GPSingleStep", "ValueGradLaw", "gp_single_step", "gp_value_grad_law",
     "sample_gp_value_and_grad", "TwoLayerRay", "sample_two_layer_ray",
-    "FourthMoments", "fourth_moments",
+    "FourthMoments", "fourth_moments", "mean_abs_uniform_coordinate", "min_pert_ratio_torch",
+    "uniform_coordinate_quantile",
 ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import scipy.special
 import torch
 from scipy import integrate
 
@@ -213,3 +214,54 @@ def single_step_prediction(activation: str | Activation | TensorFn = "relu", dep
             grad_sq *= gain * m.dpsi_sq
         q = gain * m.psi_sq
     return SingleStepPrediction(act.name, depth, d, f_var=q, grad_norm_sq=grad_sq)
+
+
+def mean_abs_uniform_coordinate(d: int) -> float:
+    """``E |u_1|`` for u uniform on the sphere S^{d-1}: ``Gamma(d/2) / (sqrt(pi)
+    Gamma((d+1)/2))``, asymptotically ``sqrt(2 / (pi d))``. In the linear limit (f = w.x) the
+    single step's relative perturbation ``|eta| ||grad f|| / ||x|| = |w.x| / (||w|| ||x||)`` is
+    ``|u_1|`` for x uniform on a sphere.
+
+    Paper:
+        Bartlett, Bubeck, Cherapanamjeri 2021, Theorem 2.1 (the step's size, sqrt(d) smaller
+        than ||x|| in the linear limit); Bubeck et al. 2021, Theorem 1.1.
+
+    Arguments:
+        d: dimension (>= 1).
+
+    Returns:
+        The mean.
+
+    Example:
+        >>> import math
+        >>> from randadv.theory import mean_abs_uniform_coordinate
+        >>> round(mean_abs_uniform_coordinate(2) * math.pi / 2, 12)   # E |cos theta| = 2 / pi
+        1.0
+        >>> round(mean_abs_uniform_coordinate(10**4) / math.sqrt(2 / (math.pi * 10**4)), 4)
+        1.0
+    """
+    return math.exp(math.lgamma(d / 2) - math.lgamma((d + 1) / 2)) / math.sqrt(math.pi)
+
+
+def uniform_coordinate_quantile(d: int, q: float) -> float:
+    """The q-quantile of ``|u_1|``, u uniform on S^{d-1} (``u_1^2 ~ Beta(1/2, (d-1)/2)``): the
+    linear limit's quantile of the single step's relative perturbation
+    (:func:`mean_abs_uniform_coordinate`).
+
+    Paper:
+        Bartlett, Bubeck, Cherapanamjeri 2021, Theorem 2.1 (linear limit of the single step).
+
+    Arguments:
+        d: dimension (>= 1; 1 for d = 1, where |u_1| = 1).
+        q: the level in [0, 1].
+
+    Returns:
+        The quantile.
+
+    Example:
+        >>> from randadv.theory import uniform_coordinate_quantile
+        >>> round(uniform_coordinate_quantile(3, 0.5), 6)        # |u_1| uniform on [0, 1] at d = 3
+        0.5
+    """
+    return math.sqrt(float(scipy.special.betaincinv(0.5, (d - 1) / 2.0, q))) if d > 1 else 1.0
+
