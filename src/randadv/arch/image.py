@@ -21,7 +21,7 @@ import inspect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from randadv.arch.base import _Radii
 from randadv.errors import InvalidInputError
 from randadv.nets.activations import get_activation
 from randadv.nets.conv import RandomImageNet, _image_size
+from randadv.nets.layers import SeededConv2d, SeededLinear
 from randadv.nets.plain import plain_relu_sequential
 from randadv.nets.zoo import ARCHITECTURES, build_architecture
 from randadv.theory.correlation import relu_correlation_iterates
@@ -172,6 +173,12 @@ class ImageNetSpec(_Radii):
                     options={k: list(v) if isinstance(v, tuple) else v
                              for k, v in self.options.items()})
 
+    def forward_profile(self) -> tuple[float, float, float, int]:
+        """``(multiply-adds, activation entries, weight entries, leaf layers)`` of one forward
+        pass of one image, counted with hooks on a throw-away network of seed 0 (cached per
+        spec): what a cost model of the attacks on this network needs."""
+        return _forward_profile(self)
+
     # ------------------------------------------------------------------ modules
     def build(self, seed: int = 0, *, dtype: torch.dtype = torch.float32,
               device: torch.device | str | None = None, requires_grad: bool = False,
@@ -195,3 +202,27 @@ class ImageNetSpec(_Radii):
                                     "build(seed) itself)")
         seq = plain_relu_sequential(self.build(seed, dtype=dtype))
         return seq.to(device) if device is not None else seq
+
+
+@lru_cache(maxsize=256)
+def _forward_profile(spec: ImageNetSpec) -> tuple[float, float, float, int]:
+    net = spec.build(0)
+    macs = acts = 0.0
+
+    def hook(mod: nn.Module, inp, out) -> None:
+        nonlocal macs, acts
+        acts += out.numel()
+        if isinstance(mod, SeededConv2d):
+            kh, kw = mod.kernel_size
+            macs += out.numel() * mod.in_channels * kh * kw
+        elif isinstance(mod, SeededLinear):
+            macs += mod.in_features * mod.out_features
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if not list(m.children())]
+    with torch.no_grad():
+        net(torch.zeros(1, *spec.input_shape))
+    for h in handles:
+        h.remove()
+    weights = float(sum(p.numel() for p in net.parameters()))
+    return float(macs), float(acts), weights, len(handles)
+

@@ -19,15 +19,12 @@ least r_p(delta).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from randadv.arch import ImageNetSpec
 from randadv.attacks.all_norms import closest_adversarial_all_norms
@@ -36,12 +33,15 @@ from randadv.experiments import claims as C
 from randadv.experiments._papers import DE_PALMA_2021
 from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
 from randadv.nets.conv import uniform_images
-from randadv.nets.layers import SeededConv2d, SeededLinear
 from randadv.nets.seeding import derive_seed
 from randadv.nets.zoo import ARCHITECTURES
 from randadv.protocol.norms import NORMS, Norm, lp_norm
 from randadv.stats import bootstrap_median_slopes, loglog_fit
-from randadv.theory.robustness_bounds import dudley_denominator, lp_radius, remark5_exponent
+from randadv.theory.robustness_bounds import (
+    dudley_denominator_exponent,
+    lp_radius,
+    remark5_exponent,
+)
 
 BANDS = (0.05, 0.45, 0.55, 0.95)       # Figure 1: 5th-95th and the paper's +-5 percentiles
 BOOTSTRAP = 400                        # bootstrap replicates (over networks) of a fitted slope
@@ -70,32 +70,6 @@ def parse_size_caps(items: list[str]) -> dict[str, int]:
         except ValueError:
             raise ConfigError(f"size_caps {item!r}: S must be an integer") from None
     return caps
-
-
-@functools.lru_cache(maxsize=256)
-def forward_profile(architecture: str, s: int,
-                    channels: int = 3) -> tuple[float, float, float, int]:
-    """``(multiply-adds, activation entries, weight entries, leaf layers)`` of one forward pass
-    of one image (a batch of one through a throw-away network, counted with hooks)."""
-    net = ImageNetSpec(architecture, s, channels).build(0)
-    macs = acts = 0.0
-
-    def hook(mod: nn.Module, inp, out) -> None:
-        nonlocal macs, acts
-        acts += out.numel()
-        if isinstance(mod, SeededConv2d):
-            kh, kw = mod.kernel_size
-            macs += out.numel() * mod.in_channels * kh * kw
-        elif isinstance(mod, SeededLinear):
-            macs += mod.in_features * mod.out_features
-
-    handles = [m.register_forward_hook(hook) for m in net.modules() if not list(m.children())]
-    with torch.no_grad():
-        net(torch.zeros(1, channels, s, s))
-    for h in handles:
-        h.remove()
-    weights = float(sum(p.numel() for p in net.parameters()))
-    return float(macs), float(acts), weights, len(handles)
 
 
 def _quantile(values: np.ndarray, q: float) -> float:
@@ -159,7 +133,8 @@ class ClosestAdversarial(Experiment):
         """Multiply-add equivalents: gradient steps (FMN: max(attack_steps, 30) per start, plus
         2 projection rounds) x norm weights x (per-layer overhead of a batched step + points x
         (forward MACs + work per input entry))."""
-        macs, _, _, layers = forward_profile(unit["architecture"], unit["s"], p["channels"])
+        spec = ImageNetSpec(unit["architecture"], unit["s"], p["channels"])
+        macs, _, _, layers = spec.forward_profile()
         n = p["channels"] * unit["s"] ** 2
         steps = max(p["attack_steps"], 30) * p["n_starts"] + 2
         norms = sum(NORM_WEIGHT[v] for v in p["norms"])
@@ -169,7 +144,8 @@ class ClosestAdversarial(Experiment):
     def unit_memory(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> int | None:
         """float32 activations of points x starts images kept for the backward pass (x 6 for
         the attacks' copies) + the weights + 100 MiB of working memory."""
-        _, acts, weights, _ = forward_profile(unit["architecture"], unit["s"], p["channels"])
+        spec = ImageNetSpec(unit["architecture"], unit["s"], p["channels"])
+        _, acts, weights, _ = spec.forward_profile()
         return int(4 * (6 * acts * p["points"] * p["n_starts"] + weights) + 100 * 2**20)
 
     # ------------------------------------------------------------------ work
@@ -268,7 +244,7 @@ class ClosestAdversarial(Experiment):
                                  n_min=int(ns.min()), n_max=int(ns.max()), slope=b,
                                  slope_se=se, theory=e, c=c,
                                  # log factor of eq. (16): d ln a_n / d ln n over the range
-                                 log_factor=_log_slope(ns.min(), ns.max())))
+                                 log_factor=dudley_denominator_exponent(ns.min(), ns.max())))
         return pd.DataFrame(rows)
 
     def draw_figures(self, df: pd.DataFrame, p: Mapping[str, Any],
@@ -348,11 +324,3 @@ class ClosestAdversarial(Experiment):
                 delta=delta, below=g.below_delta.max(), half=g.below_half.max(),
                 least=g.min_ratio.min(), lo=ratio.min(), hi=ratio.max()))
         return claims
-
-
-def _log_slope(n_min: float, n_max: float) -> float:
-    """``d ln a_n / d ln n`` between n_min and n_max (the logarithmic factor of eq. (16))."""
-    if n_max <= n_min:
-        return float("nan")
-    a = np.asarray(dudley_denominator(np.array([n_min, n_max], float)))
-    return float(np.log(a[1] / a[0]) / np.log(n_max / n_min))

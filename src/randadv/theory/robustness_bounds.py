@@ -81,6 +81,31 @@ def dudley_denominator(n: ArrayLike) -> float | np.ndarray:
                 + 2 * math.sqrt(math.pi))
 
 
+def dudley_denominator_exponent(n_min: float, n_max: float) -> float:
+    """``d ln a_n / d ln n`` between ``n_min`` and ``n_max``: the exponent the logarithmic
+    factor ``a_n`` of eq. (16) (:func:`dudley_denominator`) adds to a fitted ``n^e`` over that
+    range (NaN unless ``n_max > n_min``).
+
+    Paper:
+        De Palma et al. 2021, Corollary 1, eq. (16) (a_n), Remark 5 (the exponents).
+
+    Arguments:
+        n_min, n_max: the range of input dimensions.
+
+    Returns:
+        The exponent (small and positive: a_n grows like ln n sqrt(ln n)).
+
+    Example:
+        >>> from randadv.theory.robustness_bounds import dudley_denominator_exponent
+        >>> round(dudley_denominator_exponent(432, 10800), 3)
+        0.166
+    """
+    if n_max <= n_min:
+        return float("nan")
+    a = np.asarray(dudley_denominator(np.array([n_min, n_max], float)))
+    return float(np.log(a[1] / a[0]) / np.log(n_max / n_min))
+
+
 def smoothness_constant(pixel_ratio: ArrayLike) -> float | np.ndarray:
     """Theorem 2, eq. (14): ``M = sqrt(|I^(0)| / |I^(L_f)|) = pixel_ratio ** -1/2``."""
     return _out(1.0 / np.sqrt(_check_positive(pixel_ratio, "pixel_ratio")))
