@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--calibrate", type=int, default=4, help="calibration units (as the dry run)")
     ap.add_argument("--repeats", type=int, default=2,
                     help="units timed per cost point (as the dry run's --calibrate-repeats)")
+    ap.add_argument("--calibrate-seconds", type=float, default=60.0,
+                    help="the calibration's time budget (as the dry run's)")
     args = ap.parse_args()
     print(f"{'run':44s} {'units':>6s} {'measured':>10s} {'grouped':>10s} {'ratio':>6s} "
           f"{'pooled':>10s} {'ratio':>6s}  within 1.5x")
@@ -61,9 +63,14 @@ def main() -> None:
             print(f"{str(folder):44s} unfinished ({len(elapsed)} / {len(units)} units): skipped")
             continue
         est, measured = replay_estimate(exp, params, units, elapsed, args.calibrate,
-                                        repeats=args.repeats)
+                                        repeats=args.repeats, budget_s=args.calibrate_seconds)
         pooled, _ = replay_estimate(exp, params, units, elapsed, args.calibrate, grouped=False,
-                                    repeats=args.repeats)
+                                    repeats=args.repeats, budget_s=args.calibrate_seconds)
+        if est.compute_seconds is None or pooled.compute_seconds is None:
+            print(f"{str(folder)[-44:]:44s} {len(units):6d} {fmt_seconds(measured):>10s} "
+                  f"no estimate: no unit finishes within --calibrate-seconds "
+                  f"{args.calibrate_seconds:g} (as the dry run says)")
+            continue
         r, rp = est.compute_seconds / measured, pooled.compute_seconds / measured
         worst = max(worst, r, 1 / r)
         print(f"{str(folder)[-44:]:44s} {len(units):6d} {fmt_seconds(measured):>10s} "

@@ -136,3 +136,26 @@ def test_recheck_example_rejects_non_adversarial_points():
     on = torch.tensor([0.0, 0.5], dtype=torch.float64)
     assert not recheck_example(net, x, on, None, "l2", 0.5)
     assert recheck_example(net, x, on, None, "l2", 0.5, allow_zero=True)
+
+
+def test_recheck_example_takes_a_boundary_point_up_to_rounding_only_with_allow_zero():
+    """f = x0 + x1 + x2 at (0.1, 0.2, -0.3) is 0 in exact arithmetic and about 3e-17 in
+    float64, its sign the rounding's: a point on the boundary up to rounding (an exact
+    solver's witness on a plateau). x is put on the side of that rounded value, so the point
+    is not adversarial on any CPU; allow_zero takes it (|f| <= the rounding bound
+    32 eps (|f| + sum |x_i df/dx_i|), about 4e-15), and a point 1e-3 from the boundary on x's
+    side is refused either way."""
+    net = torch.nn.Linear(3, 1, bias=False).double()
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+        on = torch.tensor([0.1, 0.2, -0.3], dtype=torch.float64)
+        f_on = float(net(on[None]))
+    assert abs(f_on) < 1e-16
+    side = 1.0 if f_on >= 0 else -1.0
+    x = torch.full((3,), side, dtype=torch.float64)
+    d = float(torch.linalg.vector_norm(on - x))
+    assert recheck_example(net, x, on, None, "l2", d, allow_zero=True)
+    assert not recheck_example(net, x, on, None, "l2", d)
+    near = on + side * torch.tensor([0.0, 0.0, 1e-3], dtype=torch.float64)
+    d_near = float(torch.linalg.vector_norm(near - x))
+    assert not recheck_example(net, x, near, None, "l2", d_near, allow_zero=True)
