@@ -90,9 +90,9 @@ class SmallNetSpec(_Radii):
                     raise InvalidInputError(f"architecture {spec!r}: pooling window {pool} larger "
                                             f"than the {shape[1]}x{shape[2]} image")
                 return cls(spec, "conv", shape, hidden, pool, bias_std)
-        except ValueError as err:
-            if isinstance(err, InvalidInputError):
-                raise
+        except InvalidInputError:
+            raise
+        except ValueError:      # a part that is not an integer
             raise bad from None
         raise bad
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from randadv.attacks.checks import scalar_output
 from randadv.attacks.closest import closest_adversarial
+from randadv.protocol.adversarial import is_adversarial
 from randadv.protocol.norms import lp_norm
 
 __all__ = ["NormBest", "closest_adversarial_all_norms"]
@@ -124,7 +125,7 @@ def closest_adversarial_all_norms(model: nn.Module, x: torch.Tensor, norms: Sequ
         found = torch.isfinite(dist)
         with torch.no_grad():
             f_adv = scalar_output(model, x_adv.to(x.device)).detach().cpu()
-        recheck = found & (torch.sign(f_adv) * torch.sign(r.f_x) < 0)
+        recheck = found & is_adversarial(f_adv, r.f_x)
         out[norm] = NormBest(norm=norm, distance=dist, x_adv=x_adv, success=found,
                              attack_success=r.success.clone(), own_norm=found & (own <= dist),
                              f_x=r.f_x, f_adv=f_adv, recheck=recheck)

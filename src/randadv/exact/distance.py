@@ -33,6 +33,7 @@ from randadv.exact.encoding import Box, interval_bounds, lp_tighten
 from randadv.exact.milp import Encoding, MipSolution, solve_highs, solve_scip
 from randadv.exact.milp import encode as milp_encode
 from randadv.exact.region import closest_in_pattern, f_range
+from randadv.exact.tolerance import MARGIN, REL_GAP
 from randadv.protocol.adversarial import verified_flip
 from randadv.protocol.box import check_box
 from randadv.protocol.norms import check_norm, pnorm
@@ -203,8 +204,8 @@ def _split_batch(x: torch.Tensor, d: int, sample_shape: tuple[int, ...] | None
 
 def min_distance(model: nn.Module, x: torch.Tensor, norm: str = "l2",
                  bounds: tuple | None = None, time_limit: float = 60.0, *,
-                 input_shape: Sequence[int] | None = None, margin: float = 1e-7,
-                 rel_gap: float = 1e-7, tighten: str = "auto", radius: float | None = None,
+                 input_shape: Sequence[int] | None = None, margin: float = MARGIN,
+                 rel_gap: float = REL_GAP, tighten: str = "auto", radius: float | None = None,
                  strict: bool = True, seed: int = 0) -> ExactDistance | list[ExactDistance]:
     """Exact minimal l_p distance (p = 1, 2, inf) from ``x`` to the decision boundary of a small
     ReLU network with scalar output: ``min ||x' - x||_p`` s.t. ``f(x') <= 0`` if ``f(x) > 0``

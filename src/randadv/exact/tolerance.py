@@ -14,8 +14,8 @@ from randadv.protocol.norms import Norm
 __all__ = ["solver_tolerance"]
 
 FEAS_TOL = 1e-6     # HiGHS mip_feasibility_tolerance, SCIP numerics/feastol
-REL_GAP = 1e-7      # min_distance(rel_gap=...): relative optimality gap asked of the solver
-MARGIN = 1e-7       # min_distance(margin=...): push of the witness across the boundary
+REL_GAP = 1e-7      # min_distance's default rel_gap: relative optimality gap asked of the solver
+MARGIN = 1e-7       # min_distance's default margin: push of the witness across the boundary
 
 
 def solver_tolerance(layers: Sequence[tuple[np.ndarray, np.ndarray]], y: np.ndarray, norm: str,

@@ -131,19 +131,21 @@ def recheck_example(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
     """
     with torch.no_grad():
         f = model(torch.stack([x, x_adv]).to(torch.float64)).reshape(-1).double()
-    point = x_adv.unsqueeze(0).to(torch.float64).detach().requires_grad_(True)
-    with torch.enable_grad():
-        out = model(point).reshape(-1).double()
-        grad, = torch.autograd.grad(out.sum(), point)
-    alone = out.detach()
-    bound = float(rounding_bound_of(alone, grad, point.detach())[0]) if allow_zero else 0.0
+    point = x_adv.unsqueeze(0).to(torch.float64).detach().requires_grad_(allow_zero)
+    with torch.set_grad_enabled(allow_zero):
+        alone = model(point).reshape(-1).double()
+    bound = 0.0
+    if allow_zero:     # the rounding bound needs grad f at x_adv
+        grad, = torch.autograd.grad(alone.sum(), point)
+        alone = alone.detach()
+        bound = float(rounding_bound_of(alone, grad, point.detach())[0])
     fx = float(f[0])
     if fx == 0 or not math.isfinite(fx):
         return False
     flipped = True
     for fa in (float(f[1]), float(alone[0])):
-        flipped &= math.isfinite(fa) and ((allow_zero and abs(fa) <= bound) or (
-            fa != 0.0 and math.copysign(1, fa) != math.copysign(1, fx)))
+        flipped &= math.isfinite(fa) and ((allow_zero and abs(fa) <= bound)
+                                          or bool(is_adversarial(fa, fx)))
     inside = bounds is None or bool(((x_adv >= bounds[0]) & (x_adv <= bounds[1])).all())
     d = float(np.linalg.norm((x_adv - x).double().cpu().numpy().ravel(), Norm(norm).p))
     return bool(flipped and inside and abs(d - distance) <= 1e-9 * max(1.0, abs(distance)))
