@@ -37,14 +37,19 @@ def recorded(folder: Path) -> tuple[str, dict, dict[int, float]]:
     return config["experiment"], config["params"], elapsed
 
 
+def _budget(text: str) -> float | None:
+    return None if text.strip().lower() == "auto" else float(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="finished run folders (--out of a run)")
     ap.add_argument("--calibrate", type=int, default=4, help="calibration units (as the dry run)")
     ap.add_argument("--repeats", type=int, default=2,
                     help="units timed per cost point (as the dry run's --calibrate-repeats)")
-    ap.add_argument("--calibrate-seconds", type=float, default=60.0,
-                    help="the calibration's time budget (as the dry run's)")
+    ap.add_argument("--calibrate-seconds", type=_budget, default=None,
+                    help="the calibration's time budget in seconds, or auto (the default, as "
+                         "the dry run's)")
     args = ap.parse_args()
     print(f"{'run':44s} {'units':>6s} {'measured':>10s} {'grouped':>10s} {'ratio':>6s} "
           f"{'pooled':>10s} {'ratio':>6s}  within 1.5x")
@@ -69,7 +74,7 @@ def main() -> None:
         if est.compute_seconds is None or pooled.compute_seconds is None:
             print(f"{str(folder)[-44:]:44s} {len(units):6d} {fmt_seconds(measured):>10s} "
                   f"no estimate: no unit finishes within --calibrate-seconds "
-                  f"{args.calibrate_seconds:g} (as the dry run says)")
+                  f"{fmt_seconds(est.calibration_budget)} (as the dry run says)")
             continue
         r, rp = est.compute_seconds / measured, pooled.compute_seconds / measured
         worst = max(worst, r, 1 / r)

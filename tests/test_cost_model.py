@@ -13,7 +13,9 @@ import pytest
 from randadv.experiments.base import Experiment, UnitContext
 from randadv.experiments.unit_cost import UnitCost
 from randadv.runner.cost import (
+    AUTO_PER_WARMUP,
     Calibrated,
+    auto_budget,
     cost_groups,
     drive_calibration,
     estimate,
@@ -109,6 +111,44 @@ def test_no_finished_unit_gives_no_estimate_rather_than_a_bound():
     assert est.compute_seconds is None
     text = "\n".join(format_estimate(est, 1, 1))
     assert text.startswith("no time estimate") and "at least" not in text
+
+
+def test_auto_budget_is_the_base_or_a_multiple_of_the_warm_up():
+    assert auto_budget(0.5, base_s=60.0) == 60.0
+    assert auto_budget(100.0, base_s=60.0) == AUTO_PER_WARMUP * 100.0
+
+
+def test_auto_budget_grows_with_the_cheapest_unit_until_an_estimate_exists(monkeypatch):
+    """Units of 2 s with a 0.5 s base: a fixed 0.5 s budget gives no estimate (the test
+    above); auto times them after the warm-up and fits, within 1.5x of their 4.04 s."""
+    import randadv.runner.cost as cost
+
+    monkeypatch.setattr(cost, "AUTO_BASE_S", 0.5)
+    exp = Sleepy()
+    params = exp.params("smoke", {"n": "100,101"})
+    units = exp.units(params)
+    est = estimate(exp, units, list(enumerate(units)), params, 0, "cpu", 1, n_units=2,
+                   budget_s=None)
+    assert est.warmup_seconds >= 2.01                      # the cheapest unit, untimed
+    assert est.calibration_budget == pytest.approx(AUTO_PER_WARMUP * est.warmup_seconds)
+    assert est.compute_seconds is not None and all(c.finished for c in est.calibrated)
+    assert 4.04 / 1.5 <= est.compute_seconds <= 4.04 * 1.5
+    text = "\n".join(format_estimate(est, 1, 1))
+    assert "auto: the larger of 0.5 s" in text
+
+
+def test_replay_with_the_auto_budget_scales_it_by_the_first_pick():
+    exp = Sleepy()
+    params = exp.params("smoke")
+    units = exp.units(params)
+    elapsed = {i: 100.0 * u["n"] for i, u in enumerate(units)}    # 100 s ... 1200 s
+    est, measured = replay_estimate(exp, params, units, elapsed, n_units=4)
+    assert est.compute_seconds is None                     # 60 s: no unit fits
+    est, measured = replay_estimate(exp, params, units, elapsed, n_units=4, budget_s=None)
+    assert est.warmup_seconds == 100.0                     # the cheapest pick's time
+    assert est.calibration_budget == AUTO_PER_WARMUP * 100.0
+    assert est.compute_seconds is not None
+    assert measured / 1.5 <= est.compute_seconds <= measured * 1.5
 
 
 class TwoSpeeds(Experiment):
@@ -473,8 +513,8 @@ def test_the_calibration_times_a_cached_unit_on_its_cache_and_any_other_without(
     ctx = UnitContext(seed=0, out=run)
     cached = {i for i, u in pending if exp.shared_work_cached(u, params, ctx)}
     assert cached == {0, 2}
-    cal = calibrate(exp, pending, params, 0, "cpu", 1, n_units=4, budget_s=30, repeats=1,
-                    out=run, cached=cached)
+    cal, _, _ = calibrate(exp, pending, params, 0, "cpu", 1, n_units=4, budget_s=30,
+                          repeats=1, out=run, cached=cached)
     assert {c.idx for c in cal} == {0, 1, 2, 3}
     for c in cal:
         n = units[c.idx]["n"]
@@ -488,6 +528,7 @@ def test_the_calibration_times_a_cached_unit_on_its_cache_and_any_other_without(
             assert s["out"] is None and s["model_dir"] == ""
     # without a run folder nothing is cached: every unit runs without a cache
     log.unlink()
-    cal = calibrate(exp, pending, params, 0, "cpu", 1, n_units=4, budget_s=30, repeats=1)
+    cal, _, _ = calibrate(exp, pending, params, 0, "cpu", 1, n_units=4, budget_s=30,
+                          repeats=1)
     assert sorted(c.cost for c in cal) == [10.0, 11.0, 12.0, 13.0]
     assert all(json.loads(s)["out"] is None for s in log.read_text().splitlines())

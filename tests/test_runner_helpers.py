@@ -152,6 +152,15 @@ def test_dry_run_writes_nothing_and_estimates(tmp_path):
     assert not out.exists()
 
 
+def test_dry_run_budget_is_auto_by_default_and_a_bad_budget_is_named():
+    res = invoke("run", EXP, "--profile", "smoke", *SMALL, "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert "estimated compute:" in res.output and "(auto: the larger of 60 s" in res.output
+    for bad in ("abc", "0.5", "nan", "inf"):
+        res = invoke("run", EXP, "--profile", "smoke", "--dry-run", "--calibrate-seconds", bad)
+        assert res.exit_code == 2 and "--calibrate-seconds" in res.output, (bad, res.output)
+
+
 def test_dry_run_counts_only_and_sees_stored_units(tmp_path):
     from randadv.experiments.registry import get_experiment
     from randadv.runner.run import run_experiment

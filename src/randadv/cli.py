@@ -51,6 +51,25 @@ def _out_option(required: bool, help: str):
                         help=help)
 
 
+class CalibrationBudget(click.ParamType):
+    """``--calibrate-seconds``: seconds (>= 1) or ``auto`` (None: runner.cost.auto_budget)."""
+
+    name = "SECONDS|auto"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, float):
+            return value
+        if str(value).strip().lower() == "auto":
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number of seconds nor 'auto'", param, ctx)
+        if not seconds >= 1 or seconds == float("inf"):
+            self.fail(f"{value!r}: give at least 1 second (finite), or 'auto'", param, ctx)
+        return seconds
+
+
 class _OneLineErrors(click.Group):
     """Usage errors (bad option values, unknown options) as one line, exit code 2."""
 
@@ -140,8 +159,10 @@ def params_cmd(experiment: str, profile: str | None) -> None:
 @click.option("--calibrate-repeats", type=click.IntRange(min=1, max=5), default=2,
               show_default=True,
               help="dry run: units timed per cost point, budget allowing (unit-to-unit spread)")
-@click.option("--calibrate-seconds", type=click.FloatRange(min=1), default=60.0,
-              show_default=True, help="dry run: time budget of the calibration")
+@click.option("--calibrate-seconds", type=CalibrationBudget(), default="auto",
+              show_default=True,
+              help="dry run: time budget of the calibration in seconds (>= 1), or auto: "
+                   "60 s, or 3x the warm-up unit's time when that is longer")
 @click.option("--until-decided", is_flag=True,
               help="add networks in rounds (1/8 of the profile's, doubling) and stop once every "
                    "claim is decided and every fitted exponent has SE <= --se-target")
@@ -151,7 +172,8 @@ def params_cmd(experiment: str, profile: str | None) -> None:
 def run(experiment: str, profile: str | None, sets: tuple[str, ...], out: Path | None,
         seed: int, device: str, executor: str, workers: int | None, threads: int,
         address: str | None, gpus_per_task: float, max_retries: int, data_dir: Path | None,
-        dry_run: bool, calibrate: int, calibrate_repeats: int, calibrate_seconds: float,
+        dry_run: bool, calibrate: int, calibrate_repeats: int,
+        calibrate_seconds: float | None,
         until_decided: bool,
         se_target: float, quiet: bool) -> None:
     """Run EXPERIMENT (or resume it in the same --out folder)."""
@@ -193,7 +215,7 @@ def run(experiment: str, profile: str | None, sets: tuple[str, ...], out: Path |
 
 
 def _dry_run(exp, profile: str, params: dict, seed: int, out: Path | None, device: str,
-             spec, n_cal: int, budget: float, repeats: int = 2) -> None:
+             spec, n_cal: int, budget: float | None, repeats: int = 2) -> None:
     """Units, estimated time and memory of a run; nothing is written."""
     from randadv.runner.cost import (
         available_memory,

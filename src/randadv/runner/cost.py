@@ -73,6 +73,8 @@ class Estimate:
     noise: float = 1.0                    # range from the replicates' spread (part of factor)
     outlier: tuple | None = None          # (cost, seconds, group, miss) of a point set aside
     calibration_seconds: float | None = None   # the calibration's own wall time
+    calibration_budget: float | None = None    # seconds the timed units were given
+    warmup_seconds: float | None = None        # auto budget: the warm-up unit's wall time
 
     def wall_seconds(self, parallel: int) -> float | None:
         """Makespan when the pending units are dealt in run order to ``parallel`` workers."""
@@ -307,6 +309,20 @@ def pick_replicates(costs: dict[int, float], picks: Sequence[int], repeats: int,
 
 
 REPLICATE_SHARE = 0.1
+
+# --calibrate-seconds auto: the budget for quick units, grown with the warm-up unit's time
+AUTO_BASE_S = 60.0
+AUTO_PER_WARMUP = 3.0
+AUTO_WARMUP_CAP_S = 3600.0
+
+
+def auto_budget(warmup_s: float, base_s: float | None = None) -> float:
+    """The timed calibration's budget under ``--calibrate-seconds auto``: ``base_s``, or
+    ``AUTO_PER_WARMUP`` x the warm-up unit's wall time (the cheapest picked unit, so a
+    lower bound on every unit's time) when that is longer, so that the cheapest unit timed
+    again and dearer ones fit: experiments whose units take minutes (attack-optimality's
+    exact solves, lazy-multilayer at depth 2) get an estimate without a hand-set budget."""
+    return max(AUTO_BASE_S if base_s is None else base_s, AUTO_PER_WARMUP * warmup_s)
 """Replicates run while the calibration has spent at most this share of the preliminary
 estimate (or a sixth of the budget, whichever is larger): a cheap run gets a cheap dry run."""
 
@@ -374,13 +390,17 @@ def drive_calibration(costs: dict[int, float], groups: dict[int, tuple], picks: 
 
 
 def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict, seed: int,
-              device: str, threads: int = 1, n_units: int = 2, budget_s: float = 60.0,
+              device: str, threads: int = 1, n_units: int = 2, budget_s: float | None = 60.0,
               repeats: int = 2, out: str | Path | None = None,
-              cached: Collection[int] = ()) -> list[Calibrated]:
+              cached: Collection[int] = ()) -> tuple[list[Calibrated], float, float | None]:
     """Run up to ``n_units`` representative pending units (:func:`pick_units`) in a fresh
     process after an untimed warm-up, then their replicates (:func:`pick_replicates`, up to
     ``repeats`` units per cost point) as :func:`drive_calibration` schedules them within
-    ``budget_s`` seconds (from the warm-up on, process start-up excluded). The units' records
+    ``budget_s`` seconds (from the warm-up on, process start-up excluded). ``budget_s=None``
+    (auto): the warm-up may take up to ``AUTO_WARMUP_CAP_S`` and the timed units then get
+    :func:`auto_budget` of its wall time. Returns ``(calibrated, budget, warm-up seconds)``
+    (the budget the timed units had, from the warm-up on for a fixed ``budget_s``; the
+    warm-up's time under auto, else None). The units' records
     are dropped. A unit of ``cached`` (its shared work is in the cache of the run folder
     ``out``: :meth:`Experiment.shared_work_cached`) runs on that cache, as it will in the run,
     and is fitted at its own cost; every other unit runs without a cache (it pays both parts
@@ -430,6 +450,8 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
         return Calibrated(idx, by_idx[idx], costs[idx], time.time() - started, peak, False)
 
     out: list[Calibrated] = []
+    budget = budget_s if budget_s is not None else auto_budget(0.0)
+    warm_s = None
     try:
         try:
             ready = bool(picks) and conn.recv()[0] == "ready"
@@ -437,13 +459,18 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
             ready = False
         if ready:
             t0 = time.time()
-            warm = run("warmup", picks[0], budget_s)
+            warm = run("warmup", picks[0], budget_s if budget_s is not None
+                       else AUTO_WARMUP_CAP_S)
             if warm is not None:        # the warm-up ran past the budget: no time scale
                 out = [warm]
             elif proc.is_alive():
+                if budget_s is None:
+                    warm_s = time.time() - t0
+                    budget = left = auto_budget(warm_s)
+                else:
+                    left = budget_s - (time.time() - t0)
                 out = drive_calibration(costs, group_of, picks, reps,
-                                        lambda i, left: run("time", i, left),
-                                        budget_s - (time.time() - t0))
+                                        lambda i, left: run("time", i, left), left)
         if proc.is_alive() and all(c.finished for c in out):
             conn.send(None)
     finally:
@@ -454,25 +481,27 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
     if proc.exitcode not in (0, None, -15) and not out:
         raise ConfigError(f"calibration of {exp.name} failed (exit code {proc.exitcode}); run "
                           "one unit with --set to see the error")
-    return out
+    return out, budget, warm_s
 
 
 def estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int, dict]],
              params: dict, seed: int, device: str, threads: int = 1, n_units: int = 2,
-             budget_s: float = 60.0, repeats: int = 2, out: str | Path | None = None
+             budget_s: float | None = 60.0, repeats: int = 2, out: str | Path | None = None
              ) -> Estimate:
     """Calibrate (:func:`calibrate`) and fit: the dry run's estimate for the pending units
-    (``out``: the run folder, whose cache may already hold work the units share)."""
+    (``out``: the run folder, whose cache may already hold work the units share;
+    ``budget_s=None``: the auto budget, :func:`auto_budget`)."""
     if not pending or n_units <= 0:
         return fit_estimate(exp, units, pending, params, [])
     t0 = time.perf_counter()
     ctx = UnitContext(seed=seed, out=Path(out).resolve() if out is not None else None)
     cached = {i for i, u in pending if exp.shared_work_cached(u, params, ctx)}
-    cal = calibrate(exp, pending, params, seed, device, threads, n_units, budget_s, repeats,
-                    ctx.out, cached)
+    cal, budget, warm_s = calibrate(exp, pending, params, seed, device, threads, n_units,
+                                    budget_s, repeats, ctx.out, cached)
     est = fit_estimate(exp, units, pending, params, cal,
                        costs=pending_costs(exp, units, pending, params, cached))
     est.calibration_seconds = time.perf_counter() - t0
+    est.calibration_budget, est.warmup_seconds = budget, warm_s
     return est
 
 
@@ -711,10 +740,12 @@ def loo_factor_grouped(points: Sequence[tuple[float, float, tuple]]) -> float:
 
 def replay_estimate(exp: Experiment, params: dict, units: Sequence[dict],
                     elapsed: dict[int, float], n_units: int = 4, grouped: bool = True,
-                    repeats: int = 2, budget_s: float = 60.0) -> tuple[Estimate, float]:
+                    repeats: int = 2, budget_s: float | None = 60.0
+                    ) -> tuple[Estimate, float]:
     """The estimate a dry run would have given for a finished run, from that run's recorded
     unit times (``elapsed[idx]`` seconds) in place of a calibration (the same units and
-    replicates, scheduled within the same budget by :func:`drive_calibration`), and the
+    replicates, scheduled within the same budget by :func:`drive_calibration`;
+    ``budget_s=None``: the auto budget of the first pick's recorded time), and the
     run's measured compute time (sum of ``elapsed``): the cost model checked against reality
     offline. A replayed unit that found its shared work
     (a ``UnitCost`` with a key) done by an earlier unit of the run is fitted at its own
@@ -733,9 +764,14 @@ def replay_estimate(exp: Experiment, params: dict, units: Sequence[dict],
         return Calibrated(idx, units[idx], paid[idx], min(elapsed[idx], left), None,
                           elapsed[idx] <= left)
 
+    warm_s = None
+    if budget_s is None:
+        warm_s = elapsed.get(picks[0], math.inf) if picks else 0.0
+        budget_s = auto_budget(warm_s) if warm_s <= AUTO_WARMUP_CAP_S else AUTO_WARMUP_CAP_S
     cal = drive_calibration(costs, groups, picks, reps, recorded, budget_s)
-    return (fit_estimate(exp, units, pending, params, cal, grouped=grouped, costs=fitted),
-            sum(elapsed.values()))
+    est = fit_estimate(exp, units, pending, params, cal, grouped=grouped, costs=fitted)
+    est.calibration_budget, est.warmup_seconds = budget_s, warm_s
+    return est, sum(elapsed.values())
 
 
 def format_estimate(est: Estimate, threads: int, parallel: int) -> list[str]:
@@ -745,7 +781,8 @@ def format_estimate(est: Estimate, threads: int, parallel: int) -> list[str]:
             c = min(est.calibrated, key=lambda c: c.cost)
             return [f"no time estimate: the cheapest calibrated unit ({c.unit}) was still "
                     f"running after {fmt_seconds(c.seconds)}; every unit is costlier than "
-                    "that, so no cost model can be fitted (give --calibrate-seconds more time)"]
+                    "that, so no cost model can be fitted (give --calibrate-seconds more "
+                    f"time{_budget_note(est)})"]
         return []
     lo, hi = est.compute_seconds / est.factor, est.compute_seconds * est.factor
     wall = est.wall_seconds(parallel) or 0.0
@@ -774,8 +811,18 @@ def format_estimate(est: Estimate, threads: int, parallel: int) -> list[str]:
     lines.append(f"  ({why})")
     if est.calibration_seconds is not None:
         lines.append(f"  (the calibration itself took {fmt_seconds(est.calibration_seconds)}, "
-                     "process start-up included; --calibrate 0 skips it)")
+                     f"process start-up included{_budget_note(est)}; --calibrate 0 skips it)")
     return lines
+
+
+def _budget_note(est: Estimate) -> str:
+    if est.calibration_budget is None:
+        return ""
+    if est.warmup_seconds is None:
+        return f"; budget {fmt_seconds(est.calibration_budget)}"
+    return (f"; budget {fmt_seconds(est.calibration_budget)} (auto: the larger of "
+            f"{AUTO_BASE_S:g} s and {AUTO_PER_WARMUP:g}x the warm-up unit's "
+            f"{fmt_seconds(est.warmup_seconds)})")
 
 
 # ------------------------------------------------------------------ formatting
