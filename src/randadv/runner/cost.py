@@ -800,7 +800,7 @@ def format_estimate(est: Estimate, threads: int, parallel: int) -> list[str]:
         c, t, _, miss = est.outlier
         why += (f"; the point at cost {c:g} ({t:.3g} s, x{miss:.1f} off the others' fit) was "
                 "set aside as an outlier")
-    if est.extrapolated > 1:
+    if est.extrapolated >= 1.05:      # a few percent past the data: not worth a line
         why += (f"; the dearest pending unit costs {est.extrapolated:.3g}x the costliest "
                 "finished one (extrapolated; --calibrate-seconds longer narrows the range)")
     if est.groups_unmeasured:
