@@ -151,6 +151,29 @@ def test_replay_with_the_auto_budget_scales_it_by_the_first_pick():
     assert measured / 1.5 <= est.compute_seconds <= measured * 1.5
 
 
+def test_costs_within_the_tolerance_are_one_cost_point():
+    pts = [(100.0, 348.0, ()), (100.1, 324.0, ()), (100.2, 128.0, ()), (100.3, 96.0, ())]
+    (c, t, g, n, sd), = pool_replicates(pts)
+    assert c == pytest.approx(100.15) and n == 4 and t == pytest.approx((324 + 128) / 2)
+    assert len(pool_replicates([(100.0, 1.0, ()), (106.0, 2.0, ())])) == 2    # 6% apart
+    assert len(pool_replicates([(100.0, 1.0, ("a",)), (100.0, 2.0, ("b",))])) == 2
+
+
+def test_replay_of_equal_cost_units_with_a_wide_spread_is_within_1_5x():
+    """lazy-multilayer at L = 3: seven units whose costs differ by 0.6% took 96-368 s (the
+    steps to the ball's exit and the machine's load vary); a line through them weights the
+    fastest (0.48x), one cost point does not."""
+    exp = Sleepy()
+    params = exp.params("smoke", {"n": "1000,1001,1002,1003,1004,1005,1006"})
+    units = exp.units(params)
+    times = [348.1, 368.0, 323.6, 241.3, 128.0, 232.4, 96.2]
+    est, measured = replay_estimate(exp, params, units, dict(enumerate(times)), n_units=4,
+                                    budget_s=None)
+    assert measured / 1.5 <= est.compute_seconds <= measured * 1.5
+    lo, hi = est.compute_seconds / est.factor, est.compute_seconds * est.factor
+    assert lo <= measured <= hi
+
+
 class TwoSpeeds(Experiment):
     """Units of two 'activations' whose time per unit of cost differs 8x (not registered): the
     case a single ``unit_cost`` cannot rank (tanh line search vs ReLU kink sweep)."""
