@@ -58,7 +58,7 @@ def exact_small(small):
     net, x = small
     out = {}
     for norm in ("l1", "linf"):
-        out[norm] = min_distance(net, x, norm, time_limit=20)
+        out[norm] = min_distance(net, x, norm, time_limit=300)
     return out
 
 
@@ -81,7 +81,7 @@ def test_never_below_exact_l2(small):
     pytest.importorskip("pyscipopt")
     from randadv.exact import min_distance
     net, x = small
-    ex = min_distance(net, x[:2], "l2", time_limit=20)
+    ex = min_distance(net, x[:2], "l2", time_limit=300)
     r = closest_adversarial(net, x[:2], "l2", n_starts=3, steps=20)
     for i, e in enumerate(ex):
         assert float(r.distance[i]) >= e.lower_bound * (1 - 1e-6)
