@@ -21,7 +21,7 @@ import sqlite3
 from pathlib import Path
 
 from randadv.experiments.registry import get_experiment
-from randadv.runner.cost import fmt_seconds, replay_estimate
+from randadv.runner.cost import fmt_seconds, parse_calibration_budget, replay_estimate
 from randadv.runner.sequential import REPLICATE_PARAMS, read_stopping
 
 
@@ -37,17 +37,13 @@ def recorded(folder: Path) -> tuple[str, dict, dict[int, float]]:
     return config["experiment"], config["params"], elapsed
 
 
-def _budget(text: str) -> float | None:
-    return None if text.strip().lower() == "auto" else float(text)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="finished run folders (--out of a run)")
     ap.add_argument("--calibrate", type=int, default=4, help="calibration units (as the dry run)")
     ap.add_argument("--repeats", type=int, default=2,
                     help="units timed per cost point (as the dry run's --calibrate-repeats)")
-    ap.add_argument("--calibrate-seconds", type=_budget, default=None,
+    ap.add_argument("--calibrate-seconds", type=parse_calibration_budget, default=None,
                     help="the calibration's time budget in seconds, or auto (the default, as "
                          "the dry run's)")
     args = ap.parse_args()

@@ -57,17 +57,14 @@ class CalibrationBudget(click.ParamType):
     name = "SECONDS|auto"
 
     def convert(self, value, param, ctx):
+        from randadv.runner.cost import parse_calibration_budget
+
         if value is None or isinstance(value, float):
             return value
-        if str(value).strip().lower() == "auto":
-            return None
         try:
-            seconds = float(value)
-        except ValueError:
-            self.fail(f"{value!r} is neither a number of seconds nor 'auto'", param, ctx)
-        if not seconds >= 1 or seconds == float("inf"):
-            self.fail(f"{value!r}: give at least 1 second (finite), or 'auto'", param, ctx)
-        return seconds
+            return parse_calibration_budget(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
 
 
 class _OneLineErrors(click.Group):

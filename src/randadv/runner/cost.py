@@ -309,6 +309,8 @@ def pick_replicates(costs: dict[int, float], picks: Sequence[int], repeats: int,
 
 
 REPLICATE_SHARE = 0.1
+"""Replicates run while the calibration has spent at most this share of the preliminary
+estimate (or a sixth of the budget, whichever is larger): a cheap run gets a cheap dry run."""
 
 POOL_COST_TOL = 0.05     # calibration costs this close are one cost point (pool_replicates)
 
@@ -318,6 +320,20 @@ AUTO_PER_WARMUP = 3.0
 AUTO_WARMUP_CAP_S = 3600.0
 
 
+def parse_calibration_budget(text: str) -> float | None:
+    """``--calibrate-seconds`` text: ``auto`` -> None (:func:`auto_budget`), else a finite
+    number of seconds >= 1; anything else raises ``ValueError`` naming the problem."""
+    if str(text).strip().lower() == "auto":
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is neither a number of seconds nor 'auto'") from None
+    if not 1 <= seconds < math.inf:
+        raise ValueError(f"{text!r}: give at least 1 second (finite), or 'auto'")
+    return seconds
+
+
 def auto_budget(warmup_s: float, base_s: float | None = None) -> float:
     """The timed calibration's budget under ``--calibrate-seconds auto``: ``base_s``, or
     ``AUTO_PER_WARMUP`` x the warm-up unit's wall time (the cheapest picked unit, so a
@@ -325,8 +341,6 @@ def auto_budget(warmup_s: float, base_s: float | None = None) -> float:
     again and dearer ones fit: experiments whose units take minutes (attack-optimality's
     exact solves, lazy-multilayer at depth 2) get an estimate without a hand-set budget."""
     return max(AUTO_BASE_S if base_s is None else base_s, AUTO_PER_WARMUP * warmup_s)
-"""Replicates run while the calibration has spent at most this share of the preliminary
-estimate (or a sixth of the budget, whichever is larger): a cheap run gets a cheap dry run."""
 
 
 def calibration_plan(costs: dict[int, float], groups: dict[int, tuple], n_units: int,
@@ -537,12 +551,11 @@ def pool_replicates(points: Sequence[tuple[float, float, tuple]]
     would weight the fastest (lazy-multilayer's units differ by 0.3% in cost and 3.8x in
     time)."""
     at: dict[tuple[float, tuple], list[tuple[float, float]]] = {}
-    first: dict[tuple, list[float]] = {}          # the cost points of each group so far
+    start: dict[tuple, float] = {}                # each group's current cost point
     for c, t, g in sorted((p for p in points if p[1] > 0), key=lambda p: (repr(p[2]), p[0])):
-        starts = first.setdefault(g, [])
-        if not starts or c > starts[-1] * (1 + POOL_COST_TOL):
-            starts.append(c)
-        at.setdefault((starts[-1], g), []).append((c, t))
+        if g not in start or c > start[g] * (1 + POOL_COST_TOL):
+            start[g] = c
+        at.setdefault((start[g], g), []).append((c, t))
     out = []
     for (_, g), cts in sorted(at.items(), key=lambda kv: (kv[0][0], repr(kv[0][1]))):
         c = sum(ci for ci, _ in cts) / len(cts)
