@@ -19,8 +19,8 @@ import time
 
 import torch
 
-from randadv.experiments.base import UnitContext
 from randadv.experiments.registry import get_experiment
+from randadv.framework import UnitContext
 from randadv.runner.cost import estimate
 
 

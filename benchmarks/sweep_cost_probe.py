@@ -23,8 +23,8 @@ import torch
 
 import randadv.attacks.piecewise_linear as pl
 from randadv.experiments._sweep_cost import sweep_multiply_adds
-from randadv.experiments.base import UnitContext
 from randadv.experiments.registry import get_experiment
+from randadv.framework import UnitContext
 
 STATE: dict = {"macs": 0, "rays": []}
 

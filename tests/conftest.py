@@ -55,8 +55,8 @@ def unit_twice():
     not compared), return ``(exp, params, unit, records)``."""
     import math
 
-    from randadv.experiments.base import UnitContext
     from randadv.experiments.registry import get_experiment
+    from randadv.framework import UnitContext
 
     def same(u, v):
         return u == v or (isinstance(u, float) and math.isnan(u) and math.isnan(v))

@@ -3,8 +3,8 @@ reach reads "not reached at this scale" (issue 15, item 3)."""
 
 import pytest
 
-from randadv.experiments.base import Claim
 from randadv.experiments.registry import EXPERIMENTS
+from randadv.framework import Claim
 
 
 def test_a_claim_without_a_scale_is_refused():

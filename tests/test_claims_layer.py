@@ -1,4 +1,4 @@
-"""The claims' layer (randadv.experiments.claims): each kind decides its verdict from the numbers
+"""The claims' layer (randadv.framework.claims): each kind decides its verdict from the numbers
 at the boundary of its criterion, is undecided on NaN, and fills its templates."""
 
 import math
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from randadv.experiments import claims as C
-from randadv.experiments.base import ANY_SIZE
+from randadv.framework import ANY_SIZE
+from randadv.framework import claims as C
 
 
 def test_count_holds_only_when_all_pass_and_fills_the_numbers():

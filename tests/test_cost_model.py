@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from randadv.experiments.base import Experiment, UnitContext
-from randadv.experiments.unit_cost import UnitCost
+from randadv.framework import Experiment, UnitContext
+from randadv.framework.unit_cost import UnitCost
 from randadv.runner.cost import (
     AUTO_PER_WARMUP,
     Calibrated,
@@ -357,7 +357,7 @@ def test_a_model_already_in_the_cache_is_not_charged(tmp_path, name):
     model is there."""
     from randadv.experiments._lazy_common import model_root
     from randadv.experiments.registry import get_experiment
-    from randadv.experiments.unit_cost import cost_parts
+    from randadv.framework.unit_cost import cost_parts
     from randadv.runner.cost import pending_costs
     from randadv.train import LazyTwoLayerNet, ModelCache
 

@@ -11,8 +11,8 @@ import torch
 import randadv.experiments.attack_optimality as ao
 from randadv.errors import ConfigError, InvalidInputError
 from randadv.exact import to_affine_layers
-from randadv.experiments.base import UnitContext
 from randadv.experiments.registry import get_experiment
+from randadv.framework import UnitContext
 from randadv.nets import ConvNetBuilder, RandomResNet
 from randadv.nets.plain import plain_relu_sequential
 

@@ -8,8 +8,8 @@ import torch
 
 from randadv.attacks.all_norms import closest_adversarial_all_norms
 from randadv.errors import ConfigError
-from randadv.experiments.base import UnitContext
 from randadv.experiments.registry import get_experiment
+from randadv.framework import UnitContext
 from randadv.nets.conv import uniform_images
 from randadv.nets.zoo import build_architecture
 from randadv.protocol.norms import lp_norm

@@ -5,8 +5,8 @@ import pytest
 
 from randadv.data import DataNotFoundError, load_mnist
 from randadv.errors import ConfigError
-from randadv.experiments.base import UnitContext
 from randadv.experiments.registry import get_experiment
+from randadv.framework import UnitContext
 from randadv.runner.run import open_results, run_experiment
 
 

@@ -11,8 +11,8 @@ import torch
 
 import randadv.experiments.segment_crossing as sc
 from randadv.errors import ConfigError
-from randadv.experiments.base import UnitContext
 from randadv.experiments.registry import get_experiment
+from randadv.framework import UnitContext
 
 NAME = "segment-crossing"
 

@@ -4,8 +4,8 @@
 import pytest
 
 from randadv.errors import ConfigError
-from randadv.experiments.base import UnitContext
 from randadv.experiments.registry import get_experiment
+from randadv.framework import UnitContext
 
 EXP = "two-layer-asymptotics"
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from randadv.errors import ConfigError
-from randadv.experiments.base import UnitContext
 from randadv.experiments.registry import get_experiment
 from randadv.experiments.width_window import ratio_grid, widths_for
+from randadv.framework import UnitContext
 
 EXP = "width-window"
 

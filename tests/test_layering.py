@@ -22,6 +22,7 @@ LAYERS = [
     {"attacks"},
     {"train"},
     {"report"},
+    {"framework"},
     {"experiments"},
     {"runner"},
     {"cli", "__init__"},

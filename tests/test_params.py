@@ -4,7 +4,7 @@
 import pytest
 
 from randadv.errors import ConfigError
-from randadv.experiments.base import Experiment, Param
+from randadv.framework import Experiment, Param
 
 
 class Toy(Experiment):
@@ -77,7 +77,7 @@ def test_bad_profile_value_is_caught():
 def test_columns_come_from_the_record_type():
     from typing import TypedDict
 
-    from randadv.experiments.base import record_columns
+    from randadv.framework.params import record_columns
 
     Row = TypedDict("Row", {"d": int, "eta": float, "flipped": bool, "kind": str})
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from randadv.cli import main
 from randadv.errors import ConfigError
-from randadv.experiments.base import Experiment, UnitContext
+from randadv.framework import Experiment, UnitContext
 from randadv.runner.cost import check_memory, fmt_bytes, fmt_seconds, pick_units
 from randadv.runner.executors import ExecutorSpec, exp_ref
 from randadv.runner.lock import RunLock, lock_holder

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from randadv.experiments.base import Claim, Experiment, UnitContext
+from randadv.framework import Claim, Experiment, UnitContext
 from randadv.nets.seeding import derive_seed
 from randadv.runner.run import redraw_report, run_experiment
 from randadv.runner.sequential import read_stopping, rounds

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from randadv.cli import parse_sets
 from randadv.errors import ConfigError
-from randadv.experiments.base import parse_value
+from randadv.framework.params import parse_value
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DEFAULTS = [3, 2.5, True, "relu", [1, 2], [0.5], ["relu"], [True], []]

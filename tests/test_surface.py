@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 import randadv
 from randadv.cli import main
-from randadv.experiments.base import param_table
 from randadv.experiments.registry import EXPERIMENTS
+from randadv.framework.params import param_table
 
 EXP = "two-layer-single-step"
 
@@ -329,7 +329,7 @@ def test_docs_pages_hold_no_lab_notebook_history():
 def test_every_experiment_has_its_report_notes_as_package_data():
     import pathlib
 
-    from randadv.experiments.base import report_notes
+    from randadv.framework.experiment import report_notes
 
     root = pathlib.Path(__file__).resolve().parents[1]
     assert '"experiments/notes/*.md"' in (root / "pyproject.toml").read_text()
@@ -340,7 +340,7 @@ def test_every_experiment_has_its_report_notes_as_package_data():
 
 
 def test_report_notes_are_read_when_asked_for_not_at_import(monkeypatch):
-    import randadv.experiments.base as base
+    import randadv.framework.experiment as base
 
     read = []
     monkeypatch.setattr(base, "report_notes", lambda name: read.append(name) or f"notes {name}")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from randadv.experiments.base import UnitContext
 from randadv.experiments.registry import get_experiment
+from randadv.framework import UnitContext
 
 
 def _run(exp, params, units, threads):

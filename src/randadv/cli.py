@@ -108,8 +108,8 @@ def list_cmd() -> None:
 @click.option("--profile", default=None, help="show only this profile's values")
 def params_cmd(experiment: str, profile: str | None) -> None:
     """Every ``--set`` key of EXPERIMENT: its type, each profile's value and its meaning."""
-    from randadv.experiments.base import param_table
     from randadv.experiments.registry import get_experiment
+    from randadv.framework.params import param_table
 
     try:
         exp = get_experiment(experiment)
@@ -314,7 +314,7 @@ def status(experiment: str | None, out: Path) -> None:
     """Units done and remaining in the run folder --out, compute so far, estimated time left.
 
     EXPERIMENT is optional: the folder records it (a given name must match)."""
-    from randadv.experiments.base import unit_key
+    from randadv.framework import unit_key
     from randadv.runner.cost import fmt_seconds
     from randadv.runner.lock import lock_holder
     from randadv.runner.run import experiment_of, open_results

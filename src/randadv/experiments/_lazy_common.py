@@ -19,7 +19,7 @@ from torch import nn
 from randadv.attacks import smallest_flip_step
 from randadv.attacks.result import FlipStepResult
 from randadv.data import load_binary_mnist
-from randadv.experiments.base import Param, UnitContext, require
+from randadv.framework import Param, UnitContext, require
 from randadv.nets.seeding import derive_seed, generator
 from randadv.train.lazy import TrainResult
 from randadv.train.store import ModelCache

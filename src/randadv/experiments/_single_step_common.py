@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 
 from randadv.attacks.result import FlipStepResult
-from randadv.experiments import claims as C
-from randadv.experiments.base import Claim
+from randadv.framework import Claim
+from randadv.framework import claims as C
 from randadv.stats import loglog_slope
 
 # the per-input fields of a FlipStepResult every single-step record carries

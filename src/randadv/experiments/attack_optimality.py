@@ -35,9 +35,9 @@ import torch
 from randadv.arch import SmallNetSpec
 from randadv.attacks.closest import closest_adversarial
 from randadv.errors import ConfigError, InvalidInputError, RandadvError
-from randadv.experiments import claims as C
 from randadv.experiments._papers import DE_PALMA_2021
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
+from randadv.framework import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
+from randadv.framework import claims as C
 from randadv.nets.seeding import derive_seed, generator
 from randadv.protocol.adversarial import recheck_example
 from randadv.protocol.norms import NORMS, Norm

@@ -20,9 +20,9 @@ import pandas as pd
 
 from randadv.arch import MLPSpec, bottleneck_widths
 from randadv.attacks.linearity import linearity_radius
-from randadv.experiments import claims as C
 from randadv.experiments._papers import BARTLETT_2021
-from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
+from randadv.framework import Claim, Experiment, Param, UnitContext, require
+from randadv.framework import claims as C
 from randadv.nets import sphere_points
 from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope, mean_se

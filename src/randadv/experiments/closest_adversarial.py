@@ -29,9 +29,9 @@ import pandas as pd
 from randadv.arch import ImageNetSpec
 from randadv.attacks.all_norms import closest_adversarial_all_norms
 from randadv.errors import ConfigError
-from randadv.experiments import claims as C
 from randadv.experiments._papers import DE_PALMA_2021
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
+from randadv.framework import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
+from randadv.framework import claims as C
 from randadv.nets.conv import uniform_images
 from randadv.nets.seeding import derive_seed
 from randadv.nets.zoo import ARCHITECTURES

@@ -25,11 +25,11 @@ import scipy.stats
 import torch
 
 from randadv.arch import MLPSpec
-from randadv.experiments import claims as C
 from randadv.experiments._flip_capped import flip_steps_capped
 from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments._sweep_cost import flip_search_cost
-from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
+from randadv.framework import Claim, Experiment, Param, UnitContext, require
+from randadv.framework import claims as C
 from randadv.nets import correlated_sphere_pairs, sphere_points
 from randadv.nets.seeding import derive_seed
 from randadv.stats import mean_se

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from randadv.attacks.pgd import pgd_l2
-from randadv.experiments import claims as C
 from randadv.experiments._lazy_common import (
     mnist01,
     mnist_training,
@@ -34,7 +33,8 @@ from randadv.experiments._lazy_common import (
     validate_dims,
 )
 from randadv.experiments._papers import WANG_2022
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
+from randadv.framework import ANY_SIZE, Claim, Experiment, Param, UnitContext
+from randadv.framework import claims as C
 from randadv.nets.seeding import derive_seed
 from randadv.stats import level_crossing, loglog_slope
 from randadv.train.adversarial import AdversarialTrainConfig, train_adversarial
@@ -126,7 +126,7 @@ class LazyAdversarialTraining(Experiment):
     def unit_cost(self, unit: Mapping[str, Any], p: Mapping[str, Any]) -> float:
         """Multiply-adds: PGD over the training set each epoch + SGD (the part a cached model
         saves, :meth:`shared_work_cached`) + the test attack."""
-        from randadv.experiments.unit_cost import UnitCost
+        from randadv.framework.unit_cost import UnitCost
 
         n_train, n_test = sample_counts(p)
         per_pass = 3.0 * unit["d"] * unit["m"]

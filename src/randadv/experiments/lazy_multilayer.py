@@ -18,7 +18,6 @@ from typing import Any, TypedDict
 
 import pandas as pd
 
-from randadv.experiments import claims as C
 from randadv.experiments._lazy_common import (
     exact_flip_steps,
     left_ball,
@@ -33,7 +32,8 @@ from randadv.experiments._lazy_common import (
 )
 from randadv.experiments._papers import WANG_2022
 from randadv.experiments._single_step_common import flip_fields, mean_std
-from randadv.experiments.base import Claim, Experiment, Param, UnitContext
+from randadv.framework import Claim, Experiment, Param, UnitContext
+from randadv.framework import claims as C
 from randadv.stats import loglog_slope
 from randadv.train.lazy import LazyTrainConfig, train_lazy_sgd
 from randadv.train.lazy_deep import LazyDeepNet
@@ -82,7 +82,7 @@ class LazyMultilayer(Experiment):
         ~L^2 m^3 per test input, times 30 (fitted with the SGD term on the quick grid, where
         the time grows with depth and hardly with d). The training is the part a cached model
         saves (:meth:`shared_work_cached`)."""
-        from randadv.experiments.unit_cost import UnitCost
+        from randadv.framework.unit_cost import UnitCost
 
         m, L, d = p["m"], unit["depth"], unit["d"]
         n_train, n_test = sample_counts(p)

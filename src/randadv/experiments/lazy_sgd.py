@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from randadv.experiments import claims as C
 from randadv.experiments._lazy_common import (
     exact_flip_steps,
     left_ball,
@@ -35,7 +34,8 @@ from randadv.experiments._lazy_common import (
 )
 from randadv.experiments._papers import WANG_2022
 from randadv.experiments._single_step_common import flip_fields, mean_std
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
+from randadv.framework import ANY_SIZE, Claim, Experiment, Param, UnitContext
+from randadv.framework import claims as C
 from randadv.stats import loglog_slope
 from randadv.train.lazy import (
     LazyTrainConfig,
@@ -122,7 +122,7 @@ class LazySGD(Experiment):
         test input. The d-free parts (per hidden unit: the step's bookkeeping, the kink sweep)
         are measured on the quick grid: training 3.0 s at d = 25 and 15.7 s at d = 784, the
         attack 0.12 s and 0.29 s."""
-        from randadv.experiments.unit_cost import UnitCost
+        from randadv.framework.unit_cost import UnitCost
 
         n_train, n_test = sample_counts(p)
         train = 3.0 * (unit["d"] + 150) * unit["m"] * n_train * p["max_epochs"]

@@ -16,9 +16,9 @@ from typing import Any, TypedDict
 import pandas as pd
 import torch
 
-from randadv.experiments import claims as C
 from randadv.experiments._papers import BARTLETT_2021
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
+from randadv.framework import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
+from randadv.framework import claims as C
 from randadv.nets import GaussianMatrix, sphere_points
 from randadv.nets.seeding import derive_seed
 from randadv.stats import loglog_slope, mean_se

@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from randadv.arch import MULTILAYER_FAMILIES, MLPSpec, multilayer_family_widths
-from randadv.experiments import claims as C
 from randadv.experiments._flip_capped import flip_steps_capped
 from randadv.experiments._papers import BARTLETT_2021
 from randadv.experiments._sweep_cost import flip_search_cost
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
+from randadv.framework import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
+from randadv.framework import claims as C
 from randadv.nets import sphere_points
 from randadv.nets.seeding import derive_seed
 from randadv.stats import bonferroni_t, loglog_slope, mean_se

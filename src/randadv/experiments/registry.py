@@ -9,9 +9,9 @@ import pkgutil
 
 import randadv.experiments as _pkg
 from randadv.errors import ConfigError
-from randadv.experiments.base import Experiment
+from randadv.framework import Experiment
 
-_SKIP = {"base", "registry"}
+_SKIP = {"registry"}
 
 
 def _discover() -> dict[str, Experiment]:

@@ -35,9 +35,9 @@ import torch
 
 from randadv.arch import ImageNetSpec, MLPSpec
 from randadv.attacks.segment import first_boundary_crossing
-from randadv.experiments import claims as C
 from randadv.experiments._papers import DE_PALMA_2021
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
+from randadv.framework import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
+from randadv.framework import claims as C
 from randadv.nets.seeding import derive_seed, generator
 from randadv.stats import loglog_slope, mean_se
 

@@ -21,10 +21,10 @@ import torch
 
 from randadv.attacks.all_norms import closest_adversarial_all_norms
 from randadv.data import BinaryTask, load_binary_cifar10, load_binary_mnist
-from randadv.experiments import claims as C
 from randadv.experiments._lazy_common import model_root
 from randadv.experiments._papers import DE_PALMA_2021
-from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
+from randadv.framework import Claim, Experiment, Param, UnitContext, require
+from randadv.framework import claims as C
 from randadv.nets.seeding import derive_seed, generator
 from randadv.nets.zoo import build_architecture
 from randadv.protocol.norms import NORMS, lp_norm

@@ -23,15 +23,15 @@ import pandas as pd
 
 from randadv.arch import MLPSpec
 from randadv.attacks import smallest_flip_step_on_ray
-from randadv.experiments import claims as C
 from randadv.experiments._papers import BUBECK_2021
 from randadv.experiments._single_step_common import (
     flip_fields,
     mean_std,
     relative_perturbation_claim,
 )
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext
 from randadv.experiments.two_layer_single_step import TwoLayerSingleStep
+from randadv.framework import ANY_SIZE, Claim, Experiment, Param, UnitContext
+from randadv.framework import claims as C
 from randadv.nets import ACTIVATIONS
 from randadv.nets.seeding import derive_seed
 from randadv.stats import binomial_se, bonferroni_t, mean_se

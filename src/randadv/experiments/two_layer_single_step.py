@@ -19,14 +19,14 @@ import pandas as pd
 
 from randadv.arch import MLPSpec
 from randadv.attacks import smallest_flip_step
-from randadv.experiments import claims as C
 from randadv.experiments._papers import BUBECK_2021
 from randadv.experiments._single_step_common import (
     flip_fields,
     mean_std,
     relative_perturbation_claim,
 )
-from randadv.experiments.base import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
+from randadv.framework import ANY_SIZE, Claim, Experiment, Param, UnitContext, require
+from randadv.framework import claims as C
 from randadv.nets import ACTIVATIONS, sphere_points
 from randadv.nets.seeding import derive_seed
 from randadv.stats import bonferroni_t, mean_se

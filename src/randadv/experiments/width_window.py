@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 
 from randadv.attacks import smallest_flip_step
-from randadv.experiments import claims as C
 from randadv.experiments._papers import BUBECK_2021
-from randadv.experiments.base import Claim, Experiment, Param, UnitContext, require
+from randadv.framework import Claim, Experiment, Param, UnitContext, require
+from randadv.framework import claims as C
 from randadv.nets import ACTIVATIONS, TwoLayerRandomNet, get_activation, sphere_points
 from randadv.nets.seeding import derive_seed
 from randadv.stats import mean_se

@@ -18,7 +18,7 @@ slower than its leave-one-out prediction is set aside as an outlier (a warm-up t
 did not absorb, a unit slowed by the machine's other work) and the fit is redone without it. A
 unit still running when the calibration budget is spent is a censored point (its time is at
 least what it ran) that the fit must not undercut. Work that units share through a cache
-(:class:`randadv.experiments.unit_cost.UnitCost`) is charged once per key, to the first pending
+(:class:`randadv.framework.unit_cost.UnitCost`) is charged once per key, to the first pending
 unit of the key. The estimate's range comes from leave-one-out totals (the whole estimate
 refitted without each pooled point) and the replicates' spread, widened where the dearest
 pending unit lies beyond the costliest finished one (extrapolation). Wall time for W workers is
@@ -41,8 +41,8 @@ from typing import Any
 import torch
 
 from randadv.errors import ConfigError
-from randadv.experiments.base import Experiment, UnitContext
-from randadv.experiments.unit_cost import cost_parts
+from randadv.framework import Experiment, UnitContext
+from randadv.framework.unit_cost import cost_parts
 from randadv.runner.executors import RUN_DIR_ENV, ExpRef, exp_ref, run_one
 
 

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from randadv.errors import ConfigError, RandadvError
-from randadv.experiments.base import Experiment, UnitContext
 from randadv.experiments.registry import EXPERIMENTS, get_experiment
+from randadv.framework import Experiment, UnitContext
 
 UnitResult = tuple[int, dict[str, Any], list[dict[str, Any]], float]
 ExpRef = str | Experiment   # a registered experiment travels by name, others by value

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from randadv.experiments.base import Claim, Experiment
+from randadv.framework import Claim, Experiment
 
 
 def _cell(text: object) -> str:

@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from randadv.errors import ConfigError
-from randadv.experiments.base import Experiment, unit_key
+from randadv.framework import Experiment, unit_key
 from randadv.runner.cost import check_memory, fmt_seconds
 from randadv.runner.executors import RUN_DIR_ENV, Executor, ExecutorSpec, exp_ref, import_ray
 from randadv.runner.lock import RunLock

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from randadv.errors import ConfigError
-from randadv.experiments.base import Experiment
+from randadv.framework import Experiment
 
 STOPPING_FILE = "stopping.json"
 REPLICATE_PARAMS = {"net": "nets", "seed": "seeds", "run": "runs"}

@@ -17,10 +17,22 @@ from collections.abc import Hashable
 class UnitCost(float):
     """A unit's relative cost (a float: ``own + shared``) and the part of it paid once per key.
 
+    Paper:
+        none (utility: the dry run's cost of units that share a cached trained model).
+
+    Arguments:
+        own, shared, key: as the attributes.
+
     Attributes:
         own: the unit's own cost (always paid).
         shared: the cost paid once per ``key`` (0 where nothing is shared).
         key: what the units sharing the work have in common (None: nothing shared).
+
+    Example:
+        >>> from randadv.framework import UnitCost
+        >>> c = UnitCost(2.0, shared=30.0, key=("model", 0))
+        >>> float(c), c.own, c.shared
+        (32.0, 2.0, 30.0)
     """
 
     own: float

@@ -1,7 +1,7 @@
 """The kinds of claim the experiments check, each one function that decides the verdict from the
 numbers and fills the claim's text with them: an experiment states what it claims (the
 statement, the numbers, the templates of its measured text and criterion, the paper's scale) and
-this layer builds the :class:`~randadv.experiments.base.Claim`.
+this module builds the :class:`Claim`.
 
 The kinds: :func:`count` (x of n, all must pass), :func:`at_most` / :func:`at_least` (a statistic
 against a bound), :func:`within` (a value within a tolerance of the theory's), :func:`exponent`
@@ -21,16 +21,76 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from randadv.experiments.base import Claim
 from randadv.stats import binomial_se
 
-__all__ = ["at_least", "at_most", "below_binomial", "count", "every", "exponent", "listing",
-           "reported", "trend", "within", "within_se"]
+__all__ = ["ANY_SIZE", "Claim", "at_least", "at_most", "below_binomial", "count", "every",
+           "exponent", "listing", "reported", "trend", "within", "within_se"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One statement of a paper checked against the measurements.
+
+    Paper:
+        none (utility: a claim's ``statement`` cites the theorem or figure of its paper that
+        it checks).
+
+    Attributes:
+        statement: the paper's words or a paraphrase, with its source; measured: the numbers;
+        holds: True / False, None when undecided; criterion: how ``holds`` was decided;
+        scale: the scale of the paper's claim; reached: whether the run reaches it;
+        decidable: False for a claim reported only.
+
+    Example:
+        >>> from randadv.framework import Claim
+        >>> c = Claim("Appendix D: the ratio is sqrt(k/d)", "0.50 vs 0.50", True,
+        ...           criterion="|z| < 3", scale="d = 10^4")
+        >>> c.holds, c.reached
+        (True, True)
+    """
+
+    statement: str          # the paper's words or our paraphrase, with its source
+    measured: str           # the numbers
+    holds: bool | None      # None: not enough data to decide
+    criterion: str = ""     # how "holds" was decided
+    scale: str = ""         # the scale at which the paper makes the claim (required)
+    reached: bool = True    # False: the run's grid does not reach that scale
+    decidable: bool = True  # False: reported only (no criterion); never "undecided"
+
+    def __post_init__(self) -> None:
+        if not self.scale:
+            raise ValueError(f"claim {self.statement[:60]!r} does not state the paper's scale")
+
+    @property
+    def verdict(self) -> str:
+        """"holds" / "does not hold" / "undecided", or "not reached at this scale" where the
+        profile's grid stops short of the paper's scale (the measured trend is still shown)."""
+        if not self.decidable:
+            return "reported (no criterion)"
+        if not self.reached:
+            return "not reached at this scale"
+        return {True: "holds", False: "does not hold", None: "undecided"}[self.holds]
+
+
+ANY_SIZE = "any size (an exact statement, or a check of the measurement itself)"
+"""The ``scale=`` of a claim that holds at every size: an exact statement, or a check of the
+measurement itself (every reported example verified).
+
+Paper:
+    none (utility: the scale of a claim that no grid can fall short of).
+
+Example:
+    >>> from randadv.framework import ANY_SIZE, claims
+    >>> claims.count("every flip verified", 5, 5, "{passed} of {total}", "all",
+    ...              scale=ANY_SIZE).verdict
+    'holds'
+"""
 
 
 def _finite(*numbers: Any) -> bool:
@@ -60,10 +120,10 @@ def count(statement: str, passed: int | float, total: int | float, measured: str
         fields: further values the templates name.
 
     Returns:
-        The :class:`~randadv.experiments.base.Claim`: holds iff ``passed == total``.
+        The :class:`Claim`: holds iff ``passed == total``.
 
     Example:
-        >>> from randadv.experiments.claims import count
+        >>> from randadv.framework.claims import count
         >>> c = count("every example verifies", 9, 10, "{passed} of {total}; {failed} failed",
         ...           "all verified", scale="any size")
         >>> c.measured, c.verdict
@@ -89,10 +149,10 @@ def trend(statement: str, ok: Any, measured: str, criterion: str, *, scale: str,
         statement, measured, criterion, scale, reached, fields: as in :func:`count`.
 
     Returns:
-        The :class:`~randadv.experiments.base.Claim`.
+        The :class:`Claim`.
 
     Example:
-        >>> from randadv.experiments.claims import trend
+        >>> from randadv.framework.claims import trend
         >>> c = trend("f decreases with depth", 0.2 < 0.5, "{a:.1f} then {b:.1f}",
         ...           "last below first", scale="any depth", a=0.5, b=0.2)
         >>> c.measured, c.verdict
@@ -118,10 +178,10 @@ def at_most(statement: str, value: float, bound: float, measured: str, criterion
         statement, measured, criterion, scale, reached, fields: as in :func:`count`.
 
     Returns:
-        The :class:`~randadv.experiments.base.Claim`: holds iff ``value <= bound``.
+        The :class:`Claim`: holds iff ``value <= bound``.
 
     Example:
-        >>> from randadv.experiments.claims import at_most
+        >>> from randadv.framework.claims import at_most
         >>> c = at_most("the means match", 2.5, 4.0, "largest z {value:.1f}",
         ...             "z <= {bound:g}", scale="any size")
         >>> c.measured, c.criterion, c.verdict
@@ -143,10 +203,10 @@ def at_least(statement: str, value: float, bound: float, measured: str, criterio
         :func:`at_most`.
 
     Returns:
-        The :class:`~randadv.experiments.base.Claim`: holds iff ``value >= bound``.
+        The :class:`Claim`: holds iff ``value >= bound``.
 
     Example:
-        >>> from randadv.experiments.claims import at_least
+        >>> from randadv.framework.claims import at_least
         >>> at_least("linear", 0.85, 0.9, "R^2 {value}", "R^2 >= {bound}", scale="x").verdict
         'does not hold'
     """
@@ -174,10 +234,10 @@ def within(statement: str, value: float, target: float, tol: float, measured: st
         statement, measured, criterion, scale, reached, fields: as in :func:`count`.
 
     Returns:
-        The :class:`~randadv.experiments.base.Claim`: holds iff ``|value - target| <= tol``.
+        The :class:`Claim`: holds iff ``|value - target| <= tol``.
 
     Example:
-        >>> from randadv.experiments.claims import within
+        >>> from randadv.framework.claims import within
         >>> c = within("the exponent is 1/2", 0.47, 0.5, 0.05, "exponent {value:.2f}",
         ...            "within {tol:g} of 1/2", scale="any size")
         >>> c.measured, c.verdict
@@ -207,11 +267,11 @@ def exponent(statement: str, slope: float, se: float, theory: float, measured: s
         statement, measured, criterion, scale, reached, fields: as in :func:`count`.
 
     Returns:
-        The :class:`~randadv.experiments.base.Claim`: holds iff
+        The :class:`Claim`: holds iff
         ``|slope - theory| <= k se + allow``.
 
     Example:
-        >>> from randadv.experiments.claims import exponent
+        >>> from randadv.framework.claims import exponent
         >>> c = exponent("distance ~ n^(1/2)", 0.46, 0.03, 0.5,
         ...              "{slope:+.2f} +- {se:.2f} ({z:+.1f} SE)", "|b - 1/2| <= {k:g} SE",
         ...              scale="n up to 1e4")
@@ -237,11 +297,11 @@ def every(statement: str, checks: Any, measured: str, criterion: str, *, scale: 
         statement, measured, criterion, scale, reached, fields: as in :func:`count`.
 
     Returns:
-        The :class:`~randadv.experiments.base.Claim`: holds iff every check does; undecided
+        The :class:`Claim`: holds iff every check does; undecided
         where there is no cell.
 
     Example:
-        >>> from randadv.experiments.claims import every
+        >>> from randadv.framework.claims import every
         >>> c = every("accuracy > 98%", [True, False], "{failed} of {cells} below",
         ...           "every net", scale="the paper's nets")
         >>> c.measured, c.verdict
@@ -266,10 +326,10 @@ def reported(statement: str, measured: str, criterion: str, *, scale: str,
         measured, scale, fields: as in :func:`count`.
 
     Returns:
-        The :class:`~randadv.experiments.base.Claim`, not decidable.
+        The :class:`Claim`, not decidable.
 
     Example:
-        >>> from randadv.experiments.claims import reported
+        >>> from randadv.framework.claims import reported
         >>> reported("gap", "median {m:.2f}", "reported", scale="small nets", m=0.0).verdict
         'reported (no criterion)'
     """
@@ -294,7 +354,7 @@ def within_se(values: Any, targets: Any, se: Any, k: float, allow: Any = 0.0) ->
         One bool per cell (an array).
 
     Example:
-        >>> from randadv.experiments.claims import within_se
+        >>> from randadv.framework.claims import within_se
         >>> within_se([1.0, 1.5], 1.1, [0.1, 0.1], k=2).tolist()
         [True, False]
     """
@@ -321,7 +381,7 @@ def below_binomial(fractions: Any, levels: Any, n: Any, k: float = 2.0) -> np.nd
         One bool per cell (an array).
 
     Example:
-        >>> from randadv.experiments.claims import below_binomial
+        >>> from randadv.framework.claims import below_binomial
         >>> below_binomial([0.06, 0.2], 0.05, 100).tolist()
         [True, False]
     """
@@ -347,7 +407,7 @@ def listing(rows: pd.DataFrame | Iterable[Mapping[str, Any]], template: str,
 
     Example:
         >>> import pandas as pd
-        >>> from randadv.experiments.claims import listing
+        >>> from randadv.framework.claims import listing
         >>> listing(pd.DataFrame(dict(depth=[1, 4], frac=[0.5, 0.25])), "L={depth}: {frac:.0%}")
         'L=1: 50%, L=4: 25%'
     """
