@@ -184,8 +184,9 @@ class Experiment:
 
 
 def report_notes(name: str) -> str:
-    """The Notes of experiment ``name``'s report: the Markdown file ``notes/<name>.md`` of this
-    package (empty if there is none), each paragraph's wrapped lines joined into one line."""
+    """The Notes of experiment ``name``'s report: the Markdown file ``notes/<name>.md`` of the
+    ``randadv.experiments`` package (package data, read as a resource: no import; empty if there
+    is none), each paragraph's wrapped lines joined into one line."""
     path = resources.files("randadv.experiments").joinpath("notes", f"{name}.md")
     if not path.is_file():
         return ""
