@@ -173,7 +173,8 @@ def run(experiment: str, profile: str | None, sets: tuple[str, ...], out: Path |
         calibrate_seconds: float | None,
         until_decided: bool,
         se_target: float, quiet: bool) -> None:
-    """Run EXPERIMENT (or resume it in the same --out folder)."""
+    """Run EXPERIMENT (or resume it in the same --out folder; a larger nets / seeds / runs,
+    all else equal, extends the run there)."""
     from randadv.experiments.registry import get_experiment
     from randadv.runner.executors import ExecutorSpec
     from randadv.runner.run import run_experiment

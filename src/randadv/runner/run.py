@@ -21,6 +21,7 @@ from randadv.runner.sequential import (
     REPLICATE_PARAMS,
     clear_stopping,
     look,
+    network_counts,
     read_stopping,
     replicate_param,
     rounds,
@@ -156,9 +157,14 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
     n_run = n_skipped = 0
     report_params, stopping = params, None
     with RunLock(out), Executor(spec) as ex:
-        store = ResultStore(out, exp.name, config, exp.columns)
+        store = ResultStore(out, exp.name, config, exp.columns,
+                            extendable=network_counts(exp, params),
+                            unit_index={unit_key(u): i for i, u in enumerate(units)})
         os.environ[RUN_DIR_ENV] = str(Path(out).resolve())
         log = _logger(out)
+        if store.extended:
+            log.info("run extended: %s %d -> %d (the stored units kept, re-indexed)",
+                     *store.extended)
         try:
             previous = None
             for n_look, n in enumerate(schedule, 1):

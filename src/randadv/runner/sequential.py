@@ -50,6 +50,15 @@ def replicate_param(exp: Experiment, params: Mapping[str, Any]) -> str:
                       "rounds; --until-decided does not apply")
 
 
+def network_counts(exp: Experiment, params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The network count of :func:`replicate_param` as a tuple (empty where the experiment has
+    none): the parameter by which a stored run may be extended."""
+    try:
+        return (replicate_param(exp, params),)
+    except ConfigError:
+        return ()
+
+
 def rounds(n_full: int) -> list[int]:
     """Network counts of the looks: max(2, ceil(N/8)), doubling, then N."""
     n = min(n_full, max(2, math.ceil(n_full / 8)))

@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -47,10 +47,15 @@ class ResultStore:
         folder: the run's output folder (created if missing).
         experiment: experiment name.
         config: JSON-serialisable configuration (profile, parameters, seed); a folder that
-            already holds another configuration is refused.
+            already holds another configuration is refused, except a larger network count.
+        extendable: the parameters that count networks (``nets``, ``seeds``, ``runs``): a
+            stored run whose configuration differs only by a smaller such count is extended
+            (``extended`` says from which to which count; ``meta.extended`` keeps the history).
         columns: ``(name, type)`` pairs of the per-record columns, type in int/float/str/bool.
         create: create the store if absent (False: it must exist, e.g. for report/export).
         verify: check every unit's records against its checksum on opening (O(records)).
+        unit_index: unit key -> its index in the extended run (needed to extend): the stored
+            units move to these indices, so the store equals a fresh run with the larger count.
 
     Paper:
         none (utility: the results store of every experiment).
@@ -69,8 +74,10 @@ class ResultStore:
 
     def __init__(self, folder: str | os.PathLike, experiment: str, config: dict | None,
                  columns: Sequence[tuple[str, str]], create: bool = True,
-                 verify: bool = True) -> None:
+                 verify: bool = True, extendable: Collection[str] = (),
+                 unit_index: Mapping[str, int] | None = None) -> None:
         self.folder = Path(folder)
+        self.extended: tuple[str, int, int] | None = None
         self.path = self.folder / STORE_NAME
         self.columns = list(columns)
         exists = self.path.exists()
@@ -99,8 +106,15 @@ class ResultStore:
                                  f"{self.experiment!r}, not {experiment!r}")
             stored = json.loads(self.meta("config"))
             if config is not None and stored != json.loads(json.dumps(config)):
-                raise StoreError(f"{self.folder} holds a run with another configuration "
-                                 f"({_config_diff(stored, config)}); use another --out folder")
+                grown = _grown_count(stored, config, extendable)
+                if grown is None or unit_index is None:
+                    hint = (f" (a run extends only by a larger {' / '.join(extendable)}, all else "
+                            "equal)" if extendable else "")
+                    raise StoreError(f"{self.folder} holds a run with another configuration "
+                                     f"({_config_diff(stored, config)}); use another --out "
+                                     f"folder{hint}")
+                self._extend(config, unit_index, grown)
+                stored = json.loads(self.meta("config"))
             self.config = stored
         except sqlite3.Error as e:
             self.close()
@@ -180,6 +194,42 @@ class ResultStore:
             ("config", json.dumps(config, sort_keys=True)),
             ("columns", json.dumps(self.columns)), ("created", str(time.time()))])
         con.execute("COMMIT")
+
+    def _extend(self, config: dict, unit_index: Mapping[str, int],
+                grown: tuple[str, int, int]) -> None:
+        """Take the larger network count of ``config``: every stored unit moves to its index in
+        the extended run (``unit_index``: unit key -> index), the configuration is replaced,
+        and ``meta.extended`` lists the extension; one transaction."""
+        con = self.con
+        stored = dict(con.execute("SELECT key, idx FROM units").fetchall())
+        foreign = sorted(set(stored) - set(unit_index))
+        if foreign:
+            raise StoreError(f"{self.folder}: stored unit {foreign[0]} is not a unit of the run "
+                             f"with {grown[0]} = {grown[2]}; use another --out folder")
+        try:
+            history = json.loads(self.meta("extended"))
+        except StoreError:
+            history = []
+        history.append(dict(param=grown[0], stored=grown[1], now=grown[2], at=time.time()))
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("UPDATE units SET idx = -1 - idx")
+            con.execute("UPDATE records SET unit_idx = -1 - unit_idx")
+            for key, old in stored.items():
+                new = unit_index[key]
+                con.execute("UPDATE units SET idx = ? WHERE key = ?", (new, key))
+                con.execute("UPDATE records SET unit_idx = ? WHERE unit_idx = ?",
+                            (new, -1 - old))
+            con.execute("UPDATE meta SET value = ? WHERE key = 'config'",
+                        (json.dumps(config, sort_keys=True),))
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('extended', ?)",
+                        (json.dumps(history),))
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        self.extended = grown
 
     def meta(self, key: str) -> str:
         row = self.con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -356,6 +406,23 @@ def _plain(v):
     if isinstance(v, float) and v != v:
         return None
     return v
+
+
+def _grown_count(stored: dict, config: dict, names: Collection[str]
+                 ) -> tuple[str, int, int] | None:
+    """``(name, stored, now)`` where the two configurations differ only in the integer
+    parameter ``name`` (one of ``names``: a network count) and ``now`` is larger; else None."""
+    now = json.loads(json.dumps(config))
+    a, b = stored.get("params", {}), now.get("params", {})
+    diff = {k for k in set(a) | set(b) if a.get(k) != b.get(k)}
+    if ({k: v for k, v in stored.items() if k != "params"}
+            != {k: v for k, v in now.items() if k != "params"} or len(diff) != 1):
+        return None
+    (name,) = diff
+    old, new = a.get(name), b.get(name)
+    if name not in names or not isinstance(old, int) or not isinstance(new, int) or new <= old:
+        return None
+    return name, old, new
 
 
 def _config_diff(a: dict, b: dict) -> str:
