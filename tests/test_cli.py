@@ -112,10 +112,11 @@ def test_bad_usage_exits_2_with_one_line(args, needle, tmp_path):
 
 def test_other_configuration_in_same_folder_is_refused(smoke_run):
     out, _ = smoke_run
-    res = invoke("run", EXP, "--profile", "smoke", "--set", "nets=6", "--out", str(out),
-                 "--quiet")
-    assert res.exit_code == 2 and "another configuration" in res.output
-    assert "nets" in res.output
+    for change, named in (("max_eta=7", "max_eta"), ("nets=4", "nets")):   # a smaller count too
+        res = invoke("run", EXP, "--profile", "smoke", "--set", change, "--out", str(out),
+                     "--quiet")
+        assert res.exit_code == 2 and "another configuration" in res.output
+        assert named in res.output
 
 
 def test_foreign_and_corrupted_files_are_left_untouched(tmp_path):
