@@ -14,6 +14,7 @@ from test_runner_helpers import EXP, export_bytes, invoke
 
 import randadv.experiments as experiments_pkg
 from randadv.errors import StoreError
+from randadv.experiments import get_experiment
 from randadv.runner.store import ResultStore
 
 SMALL = ["--set", "depth=1", "--set", "k=20,100", "--quiet"]
@@ -115,3 +116,18 @@ def test_no_experiment_reads_its_network_count_while_computing_a_unit():
                         and id(node) not in inner):
                     bad.append(f"{path.name}:{node.lineno} {fn.name} reads {node.value!r}")
     assert not bad, "\n".join(bad)
+
+
+def test_dry_run_of_a_larger_count_counts_the_stored_units_and_writes_nothing(tmp_path):
+    out = tmp_path / "run"
+    assert _run(out, 2).exit_code == 0
+    before = export_bytes(out)
+    res = _run(out, 3, "--dry-run", "--calibrate", "0")
+    assert res.exit_code == 0, res.output
+    assert "6 units, 2 to run (4 already stored" in res.output
+    with ResultStore(out, EXP, None, get_experiment(EXP).columns, create=False) as s:
+        assert s.config["params"]["nets"] == 2
+    assert export_bytes(out) == before
+    res = invoke("run", EXP, "--profile", "smoke", *SMALL, "--set", "d=30", "--set", "nets=3",
+                 "--dry-run", "--calibrate", "0", "--out", str(out))
+    assert res.exit_code == 2 and "another configuration" in res.output

@@ -246,8 +246,9 @@ def pending_units(exp: Experiment, profile: str, params: dict, seed: int,
     units = exp.units(params)
     if out is None or not (Path(out) / STORE_NAME).exists():
         return units, list(enumerate(units))
-    with ResultStore(out, exp.name, run_config(exp, profile, params, seed), exp.columns,
-                     create=False, verify=False) as store:
+    with ResultStore(out, exp.name, None, exp.columns, create=False, verify=False) as store:
+        # refused as the run would be; a larger network count is pending work, not an error
+        store.config_change(run_config(exp, profile, params, seed), network_counts(exp, params))
         done = store.done_keys()
     return units, [(i, u) for i, u in enumerate(units) if unit_key(u) not in done]
 

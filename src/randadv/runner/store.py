@@ -104,18 +104,12 @@ class ResultStore:
             if self.experiment != experiment:
                 raise StoreError(f"{self.path} holds results of experiment "
                                  f"{self.experiment!r}, not {experiment!r}")
-            stored = json.loads(self.meta("config"))
-            if config is not None and stored != json.loads(json.dumps(config)):
-                grown = _grown_count(stored, config, extendable)
-                if grown is None or unit_index is None:
-                    hint = (f" (a run extends only by a larger {' / '.join(extendable)}, all else "
-                            "equal)" if extendable else "")
-                    raise StoreError(f"{self.folder} holds a run with another configuration "
-                                     f"({_config_diff(stored, config)}); use another --out "
-                                     f"folder{hint}")
-                self._extend(config, unit_index, grown)
-                stored = json.loads(self.meta("config"))
-            self.config = stored
+            self.config = json.loads(self.meta("config"))
+            if config is not None:
+                grown = self.config_change(config, extendable if unit_index is not None else ())
+                if grown:
+                    self._extend(config, unit_index, grown)
+                    self.config = json.loads(self.meta("config"))
         except sqlite3.Error as e:
             self.close()
             raise StoreError(f"cannot open results store {self.path}: {e}") from None
@@ -194,6 +188,22 @@ class ResultStore:
             ("config", json.dumps(config, sort_keys=True)),
             ("columns", json.dumps(self.columns)), ("created", str(time.time()))])
         con.execute("COMMIT")
+
+    def config_change(self, config: dict, extendable: Collection[str] = ()
+                      ) -> tuple[str, int, int] | None:
+        """None where ``config`` is the stored configuration; ``(name, stored, now)`` where it
+        differs only by a larger network count ``name`` of ``extendable``; otherwise
+        :class:`~randadv.errors.StoreError` naming the difference."""
+        if self.config == json.loads(json.dumps(config)):
+            return None
+        grown = _grown_count(self.config, config, extendable)
+        if grown is None:
+            hint = (f" (a run extends only by a larger {' / '.join(extendable)}, all else "
+                    "equal)" if extendable else "")
+            raise StoreError(f"{self.folder} holds a run with another configuration "
+                             f"({_config_diff(self.config, config)}); use another --out "
+                             f"folder{hint}")
+        return grown
 
     def _extend(self, config: dict, unit_index: Mapping[str, int],
                 grown: tuple[str, int, int]) -> None:
