@@ -48,12 +48,12 @@ class ResultStore:
         experiment: experiment name.
         config: JSON-serialisable configuration (profile, parameters, seed); a folder that
             already holds another configuration is refused, except a larger network count.
-        extendable: the parameters that count networks (``nets``, ``seeds``, ``runs``): a
-            stored run whose configuration differs only by a smaller such count is extended
-            (``extended`` says from which to which count; ``meta.extended`` keeps the history).
         columns: ``(name, type)`` pairs of the per-record columns, type in int/float/str/bool.
         create: create the store if absent (False: it must exist, e.g. for report/export).
         verify: check every unit's records against its checksum on opening (O(records)).
+        extendable: the parameters that count networks (``nets``, ``seeds``, ``runs``): a
+            stored run whose configuration differs only by a smaller such count is extended
+            (``extended`` says from which to which count; ``meta.extended`` keeps the history).
         unit_index: unit key -> its index in the extended run (needed to extend): the stored
             units move to these indices, so the store equals a fresh run with the larger count.
 
