@@ -148,6 +148,7 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
         import_ray()   # refused before the output folder is created
     config = run_config(exp, profile, params, seed)
     units = exp.units(params)
+    keys = [unit_key(u) for u in units]
     if spec.gpus_per_task and device == "cpu":
         raise ConfigError("--gpus-per-task needs --device cuda or auto")
     param = replicate_param(exp, params) if until_decided else None
@@ -159,7 +160,7 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
     with RunLock(out), Executor(spec) as ex:
         store = ResultStore(out, exp.name, config, exp.columns,
                             extendable=network_counts(exp, params),
-                            unit_index={unit_key(u): i for i, u in enumerate(units)})
+                            unit_index={k: i for i, k in enumerate(keys)})
         os.environ[RUN_DIR_ENV] = str(Path(out).resolve())
         log = _logger(out)
         if store.extended:
@@ -172,8 +173,8 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
                 wanted = None if n is None else {unit_key(u) for u in exp.units(p_n)}
                 done = store.done_keys()
                 todo = [(i, u) for i, u in enumerate(units)
-                        if wanted is None or unit_key(u) in wanted]
-                pending = [(i, u) for i, u in todo if unit_key(u) not in done]
+                        if wanted is None or keys[i] in wanted]
+                pending = [(i, u) for i, u in todo if keys[i] not in done]
                 if n_look == 1:
                     n_skipped = len(todo) - len(pending)
                 if max_units is not None:
