@@ -297,7 +297,10 @@ def test_license_citation_changelog_and_typed_marker():
     import tomllib
 
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert meta["project"]["license"]["text"] == "MIT"
+    # an SPDX expression and license-files (PEP 639); setuptools < 77 cannot read them
+    assert meta["project"]["license"] == "MIT"
+    assert meta["project"]["license-files"] == ["LICENSE"]
+    assert "setuptools>=77" in meta["build-system"]["requires"]
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
     assert "py.typed" in meta["tool"]["setuptools"]["package-data"]["randadv"]
     assert (ROOT / "src" / "randadv" / "py.typed").exists()
