@@ -9,7 +9,14 @@ Times, in one run, on the same machine:
             backward, directional derivatives): no algorithm for the task does less work.
 and prints the ratios, plus the agreement of the two methods' steps.
 
+With ``--streamed`` the network's weights are streamed block by block (as k = 10^6 runs them:
+never held whole), and the run also times the pipeline as it was before z = W x and
+grad f = W^T (a * psi'(z)) shared one pass over W (:meth:`GaussianMatrix.mm_rmm`): the same
+code with that pass split in two, i.e. W drawn once more per call; the floor is then two draws
+of the k*d normals (one for z and grad f, one for W grad f) and the three products.
+
     python benchmarks/bench_single_step.py [--d 1000] [--k 10000] [--inputs 100] [--repeats 5]
+    python benchmarks/bench_single_step.py --streamed --k 100000 --repeats 3 --threads 1
 """
 
 from __future__ import annotations
@@ -22,17 +29,39 @@ import time
 import torch
 
 from randadv.attacks import smallest_flip_step
-from randadv.nets import TwoLayerRandomNet, sphere_points
+from randadv.nets import GaussianMatrix, TwoLayerRandomNet, sphere_points
+
+STREAM = dict(max_weight_bytes=0)     # every layer streamed
+_FUSED = GaussianMatrix.mm_rmm
 
 
-def pipeline(d: int, k: int, x: torch.Tensor, seed: int):
-    net = TwoLayerRandomNet(d, k, seed=seed)
+def _split_mm_rmm(self, x, back):
+    """The pass before the fusion: z = x W^T, then u W with u = back(block) on z's blocks."""
+    z = self.mm(x)
+    u = torch.cat([back(s, z[..., s:s + self.block_rows])
+                   for s in range(0, self.rows, self.block_rows)], dim=-1)
+    return z, self.rmm(u)
+
+
+def pipeline(d: int, k: int, x: torch.Tensor, seed: int, streamed: bool = False):
+    net = TwoLayerRandomNet(d, k, seed=seed, **(STREAM if streamed else {}))
     return smallest_flip_step(net, x, max_eta=20.0)
 
 
-def floor(d: int, k: int, x: torch.Tensor, seed: int) -> torch.Tensor:
+def pipeline_split(d: int, k: int, x: torch.Tensor, seed: int):
+    """The streamed pipeline with z and grad f in two passes over W (before the fusion)."""
+    GaussianMatrix.mm_rmm = _split_mm_rmm
+    try:
+        return pipeline(d, k, x, seed, streamed=True)
+    finally:
+        GaussianMatrix.mm_rmm = _FUSED
+
+
+def floor(d: int, k: int, x: torch.Tensor, seed: int, streamed: bool = False) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(k, d, generator=g)
+    if streamed:
+        w = torch.randn(k, d, generator=g)     # a streamed W is drawn again for W grad f
     xt = x.T.contiguous()
     z = w @ xt                     # forward pre-activations   (k x B)
     grad = w.T @ z                 # backward                  (d x B)
@@ -96,18 +125,42 @@ def main() -> None:
     ap.add_argument("--baseline-repeats", type=int, default=1)
     ap.add_argument("--baseline-early-exit", action="store_true",
                     help="stop the baseline's grid once every input has flipped")
+    ap.add_argument("--streamed", action="store_true",
+                    help="stream the weights block by block (as k = 10^6 does) and time the "
+                         "pipeline before the fused z / grad f pass too")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     d, k = a.d, a.k
     x = sphere_points(a.inputs, d, math.sqrt(d), 0)
     print(f"d={d} k={k} inputs={a.inputs} threads={torch.get_num_threads()} "
-          f"torch={torch.__version__}")
-    pipeline(d, k, x, 99)
-    floor(d, k, x, 99)      # warm-up
-    t_pipe, t_floor = [], []
-    for r in range(a.repeats):   # interleaved, so both see the same machine load
-        t, res = timed(pipeline, d, k, x, r)
+          f"torch={torch.__version__}" + (" weights streamed" if a.streamed else ""))
+    pipeline(d, k, x, 99, a.streamed)
+    floor(d, k, x, 99, a.streamed)      # warm-up
+    t_pipe, t_floor, t_split = [], [], []
+    for r in range(a.repeats):   # interleaved, so all see the same machine load
+        t, res = timed(pipeline, d, k, x, r, a.streamed)
         t_pipe.append(t)
-        t_floor.append(timed(floor, d, k, x, r)[0])
+        t_floor.append(timed(floor, d, k, x, r, a.streamed)[0])
+        if a.streamed:
+            t, before = timed(pipeline_split, d, k, x, r)
+            t_split.append(t)
+            same = all(torch.equal(u, v) for u, v in
+                       ((res.eta.nan_to_num(), before.eta.nan_to_num()),
+                        (res.f_x, before.f_x), (res.x_adv, before.x_adv)))
+            if not same:
+                raise SystemExit("the fused and the split pass gave different results")
+    if a.streamed:
+        ms, mp = statistics.median(t_split), statistics.median(t_pipe)
+        print(f"before    median {ms * 1e3:8.1f} ms  (runs: "
+              + ", ".join(f"{t * 1e3:.0f}" for t in t_split) + "; z and grad f in two passes)")
+        print(f"before / after (the fused pass): {ms / mp:.2f}x; results bit-identical")
+        print(f"after     median {mp * 1e3:8.1f} ms;  floor median "
+              f"{statistics.median(t_floor) * 1e3:8.1f} ms;  after / floor "
+              f"{mp / statistics.median(t_floor):.2f}x  (the baseline's grid is skipped: "
+              "at streamed sizes it takes hours)")
+        return
     t_base = []
     for _ in range(a.baseline_repeats):
         t, (eta_b, w, av) = timed(baseline, d, k, x, 0, 2000, 20, a.baseline_early_exit)

@@ -155,6 +155,31 @@ def test_gaussian_matrix_mm_rmm_streamed():
     assert torch.equal(m_str.full(), w)
 
 
+@pytest.mark.parametrize("materialize", [True, False])
+def test_gaussian_matrix_mm_rmm_one_pass_equals_two_passes(materialize):
+    # mm_rmm draws a streamed matrix once for z = x W^T and u W; its values are those of mm
+    # then rmm bit for bit (same blocks, same order), and back sees each block's z and start
+    m = GaussianMatrix(1100, 9, 0.5, (2, "t"), materialize=materialize, block_rows=256)
+    x = _randn(5, 9, seed=6, dtype=torch.float32)
+    a = _randn(1, 1100, seed=7, dtype=torch.float32)[0]
+    seen = []
+
+    def back(start, zb):
+        seen.append((start, zb.shape[-1]))
+        return torch.relu(zb) * a[start:start + zb.shape[-1]]
+
+    z, g = m.mm_rmm(x, back)
+    z2 = m.mm(x)
+    assert torch.equal(z, z2)
+    # the same products on the same blocks in the same order (bit-identical on this project's
+    # machine, benchmarks/bench_single_step.py --streamed); rmm slices a strided view where
+    # mm_rmm has the block contiguous, which a BLAS may round otherwise: float32 tolerance
+    torch.testing.assert_close(g, m.rmm(torch.relu(z2) * a), rtol=1e-6, atol=1e-6)
+    expected = [(0, 1100)] if materialize else [(s, min(256, 1100 - s))
+                                                for s in range(0, 1100, 256)]
+    assert seen == expected
+
+
 def test_batch_size_independence():
     net = RandomMLP([12, 40, 30], "gelu", seed=4, bias_std=0.5, dtype=torch.float64)
     x = _randn(10, 12, seed=5)

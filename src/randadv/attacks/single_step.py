@@ -130,16 +130,26 @@ def smallest_flip_step(model: nn.Module, x: torch.Tensor, max_eta: float = 20.0,
 @torch.no_grad()
 def _two_layer_fast_path(model: RandomMLP, x: torch.Tensor, max_eta: float, exact: bool,
                          n_grid: int) -> FlipStepResult:
-    """One hidden layer: z = W x, grad = W^T (a * psi'(z)), c = W grad (three products with W),
+    """One hidden layer: z = W x and grad = W^T (a * psi'(z)) (one pass over W), c = W grad,
     then the exact kink sweep (piecewise-linear psi) or the bracket + Newton search on
     h(t) = a . psi(z + t c) (smooth psi); no autograd."""
     act, layer = model.activation, model.layers[0]
     xx = x.reshape(x.shape[0], -1).to(model.dtype)
-    z = layer.mm(xx)
-    if model.has_bias:
-        z = z + model.bias(0)
-    f_x = act(z) @ model.out_weight
-    g = layer.rmm(act.derivative(z) * model.out_weight)
+    out_w = model.out_weight
+    bias = model.bias(0) if model.has_bias else None
+
+    def back(start: int, zb: torch.Tensor) -> torch.Tensor:
+        # rows start:start + n of psi'(z) * a, z with its bias
+        rows = slice(start, start + zb.shape[-1])
+        if bias is not None:
+            zb = zb + bias[rows]
+        return act.derivative(zb) * out_w[rows]
+
+    # z = W x and grad f = W^T (psi'(z) * a) in one pass: a streamed W is drawn once for both
+    z, g = layer.mm_rmm(xx, back)
+    if bias is not None:
+        z = z + bias
+    f_x = act(z) @ out_w
     grad_norm = g.norm(dim=1)
     sign0 = torch.sign(f_x)
     degenerate = (sign0 == 0) | (grad_norm == 0)

@@ -9,7 +9,7 @@ This is how widths such as k = 10^6 with d = 10^4 (k*d = 10^10 entries) run with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -131,6 +131,36 @@ class GaussianMatrix(nn.Module):
             part = y[..., start:start + w.shape[0]] @ w
             out = part if out is None else out.add_(part)
         return out
+
+    def mm_rmm(self, x: torch.Tensor, back: Callable[[int, torch.Tensor], torch.Tensor]
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(z, u @ W)`` with ``z = x @ W.T`` (..., rows) and ``u = back(start, z_block)`` the
+        rows ``start:start + n`` of u, from one pass over the matrix: a streamed matrix is drawn
+        once instead of twice. The products are those of :meth:`mm` then :meth:`rmm` (the
+        same blocks, in the same order; bit-identical results on this project's machine).
+
+        Paper:
+            none (utility: one pass over a streamed weight matrix for f and grad f).
+
+        Example:
+            >>> import torch
+            >>> from randadv.nets import GaussianMatrix
+            >>> w = GaussianMatrix(600, 5, 1.0, (0, "doc"), materialize=False, block_rows=256)
+            >>> x, a = torch.randn(2, 5), torch.randn(600)
+            >>> z, g = w.mm_rmm(x, lambda start, zb: torch.relu(zb) * a[start:start + zb.shape[-1]])
+            >>> torch.allclose(g, w.rmm(torch.relu(w.mm(x)) * a), atol=1e-5)
+            True
+        """
+        if self.materialized:
+            z = x @ self.weight.T
+            return z, back(0, z) @ self.weight
+        zs, out = [], None
+        for start, w in self.blocks(x.device):
+            zb = x @ w.T
+            zs.append(zb)
+            part = back(start, zb) @ w
+            out = part if out is None else out.add_(part)
+        return torch.cat(zs, dim=-1), out
 
     def extra_repr(self) -> str:
         mode = "materialized" if self.materialized else f"streamed, block_rows={self.block_rows}"
