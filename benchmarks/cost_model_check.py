@@ -6,7 +6,8 @@ run instead of being run again (no CPU spent), the cost model is fitted as ``ran
 --dry-run`` fits it, and its estimate of the whole run is compared with the run's measured
 compute time (sum of the recorded unit times). Printed per
 run: the estimate with cost groups (the current model) and with one pooled fit (the model
-before cost groups), the ratio estimate / measured of each, and whether it is within 1.5x.
+before cost groups), the ratio estimate / measured of each, whether it is within 1.5x, and
+the range the dry run states with its estimate and whether that range holds the measured time.
 A sequential run (``--until-decided``, with its ``stopping.json``) is checked on the units of
 the network count it stopped at, i.e. the dry run of the same command with ``--set nets=USED``.
 
@@ -48,8 +49,8 @@ def main() -> None:
                          "the dry run's)")
     args = ap.parse_args()
     print(f"{'run':44s} {'units':>6s} {'measured':>10s} {'grouped':>10s} {'ratio':>6s} "
-          f"{'pooled':>10s} {'ratio':>6s}  within 1.5x")
-    worst = 1.0
+          f"{'pooled':>10s} {'ratio':>6s}  within 1.5x  range (grouped)        holds it")
+    worst, inside, checked = 1.0, 0, 0
     for folder in args.runs:
         name, params, elapsed = recorded(folder)
         exp = get_experiment(name)
@@ -77,8 +78,14 @@ def main() -> None:
         print(f"{str(folder)[-44:]:44s} {len(units):6d} {fmt_seconds(measured):>10s} "
               f"{fmt_seconds(est.compute_seconds):>10s} {r:6.2f} "
               f"{fmt_seconds(pooled.compute_seconds):>10s} {rp:6.2f}  "
-              f"{'yes' if 1 / 1.5 <= r <= 1.5 else 'NO'}")
-    print(f"worst ratio (either way), grouped model: x{worst:.2f}")
+              f"{'yes' if 1 / 1.5 <= r <= 1.5 else 'NO':11s}  "
+              f"{fmt_seconds(est.compute_seconds / est.factor):>9s} - "
+              f"{fmt_seconds(est.compute_seconds * est.factor):9s}  "
+              f"{'yes' if est.compute_seconds / est.factor <= measured <= est.compute_seconds * est.factor else 'NO'}")
+        inside += est.compute_seconds / est.factor <= measured <= est.compute_seconds * est.factor
+        checked += 1
+    print(f"worst ratio (either way), grouped model: x{worst:.2f}; the stated range holds the "
+          f"measured time in {inside} of {checked} runs")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from randadv.runner.cost import (
     AUTO_PER_WARMUP,
     Calibrated,
     auto_budget,
+    censored_replicates,
     cost_groups,
     drive_calibration,
     estimate,
@@ -64,6 +65,27 @@ def test_fit_recovers_an_affine_cost_and_respects_censored_points():
     assert fit_unit_time([(2.0, 4.0)]) == (0.0, 2.0)       # one point: proportional
     assert loo_factor(pts) == pytest.approx(1.0)
     assert loo_factor(pts[:2]) == 1.5
+
+
+def test_a_censored_replicate_is_pooled_at_its_bound_not_imposed_on_its_cost_point():
+    # lazy-adversarial-training at d = 196: equal modelled costs, one unit finished in 745 s,
+    # its replicate stopped at 1490 s; as a bound alone it made every unit >= 1490 s
+    done, cens = [(7.0, 745.0, ("a",))], [(7.0, 1490.0, ("a",)), (7.0, 900.0, ("b",)),
+                                          (20.0, 3000.0, ("a",))]
+    pooled, left = censored_replicates(done, cens)
+    assert pooled == done + [(7.0, 1490.0, ("a",))]
+    # another group, or another cost point: still a bound
+    assert left == [(7.0, 900.0, ("b",)), (20.0, 3000.0, ("a",))]
+    exp = Sleepy()
+    params = exp.params("smoke")
+    units = [dict(n=7)] * 6
+    cal = [Calibrated(0, units[0], 7.0, 745.0, None, True),
+           Calibrated(1, units[1], 7.0, 1490.0, None, False)]
+    est = fit_estimate(exp, units, list(enumerate(units)), params, cal)
+    assert est.compute_seconds == pytest.approx(6 * (745.0 + 1490.0) / 2)
+    # the replicates' spread widens the range: it holds the run's measured 63.2 min
+    assert est.noise > 1.3
+    assert est.compute_seconds / est.factor <= 63.2 * 60 <= est.compute_seconds * est.factor
 
 
 def test_makespan_deals_units_in_order():
