@@ -10,10 +10,11 @@ Times, in one run, on the same machine:
 and prints the ratios, plus the agreement of the two methods' steps.
 
 With ``--streamed`` the network's weights are streamed block by block (as k = 10^6 runs them:
-never held whole), and the run also times the pipeline as it was before z = W x and
-grad f = W^T (a * psi'(z)) shared one pass over W (:meth:`GaussianMatrix.mm_rmm`): the same
-code with that pass split in two, i.e. W drawn once more per call; the floor is then two draws
-of the k*d normals (one for z and grad f, one for W grad f) and the three products.
+never held whole), and the run also times the pipeline as it was before its two cuts for wide
+nets: z = W x and grad f = W^T (a * psi'(z)) in two passes over W instead of one
+(:meth:`GaussianMatrix.mm_rmm`: W drawn once more per call), and the kink sweep over all rows
+at once instead of in row chunks of about ``KINK_SWEEP_CHUNK`` kinks; the floor is then two
+draws of the k*d normals (one for z and grad f, one for W grad f) and the three products.
 
     python benchmarks/bench_single_step.py [--d 1000] [--k 10000] [--inputs 100] [--repeats 5]
     python benchmarks/bench_single_step.py --streamed --k 100000 --repeats 3 --threads 1
@@ -28,6 +29,7 @@ import time
 
 import torch
 
+import randadv.attacks.piecewise_linear as piecewise_linear
 from randadv.attacks import smallest_flip_step
 from randadv.nets import GaussianMatrix, TwoLayerRandomNet, sphere_points
 
@@ -49,12 +51,15 @@ def pipeline(d: int, k: int, x: torch.Tensor, seed: int, streamed: bool = False)
 
 
 def pipeline_split(d: int, k: int, x: torch.Tensor, seed: int):
-    """The streamed pipeline with z and grad f in two passes over W (before the fusion)."""
+    """The streamed pipeline as it was before its two cuts: z and grad f in two passes over W,
+    and the kink sweep over all rows at once (not in row chunks)."""
     GaussianMatrix.mm_rmm = _split_mm_rmm
+    chunk, piecewise_linear.KINK_SWEEP_CHUNK = piecewise_linear.KINK_SWEEP_CHUNK, 1 << 62
     try:
         return pipeline(d, k, x, seed, streamed=True)
     finally:
         GaussianMatrix.mm_rmm = _FUSED
+        piecewise_linear.KINK_SWEEP_CHUNK = chunk
 
 
 def floor(d: int, k: int, x: torch.Tensor, seed: int, streamed: bool = False) -> torch.Tensor:
@@ -154,8 +159,9 @@ def main() -> None:
     if a.streamed:
         ms, mp = statistics.median(t_split), statistics.median(t_pipe)
         print(f"before    median {ms * 1e3:8.1f} ms  (runs: "
-              + ", ".join(f"{t * 1e3:.0f}" for t in t_split) + "; z and grad f in two passes)")
-        print(f"before / after (the fused pass): {ms / mp:.2f}x; results bit-identical")
+              + ", ".join(f"{t * 1e3:.0f}" for t in t_split)
+              + "; z and grad f in two passes, one sweep)")
+        print(f"before / after (fused pass, chunked sweep): {ms / mp:.2f}x; results bit-identical")
         print(f"after     median {mp * 1e3:8.1f} ms;  floor median "
               f"{statistics.median(t_floor) * 1e3:8.1f} ms;  after / floor "
               f"{mp / statistics.median(t_floor):.2f}x  (the baseline's grid is skipped: "

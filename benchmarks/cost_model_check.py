@@ -74,15 +74,15 @@ def main() -> None:
                   f"{fmt_seconds(est.calibration_budget)} (as the dry run says)")
             continue
         r, rp = est.compute_seconds / measured, pooled.compute_seconds / measured
+        lo, hi = est.compute_seconds / est.factor, est.compute_seconds * est.factor
+        holds = lo <= measured <= hi
         worst = max(worst, r, 1 / r)
         print(f"{str(folder)[-44:]:44s} {len(units):6d} {fmt_seconds(measured):>10s} "
               f"{fmt_seconds(est.compute_seconds):>10s} {r:6.2f} "
               f"{fmt_seconds(pooled.compute_seconds):>10s} {rp:6.2f}  "
               f"{'yes' if 1 / 1.5 <= r <= 1.5 else 'NO':11s}  "
-              f"{fmt_seconds(est.compute_seconds / est.factor):>9s} - "
-              f"{fmt_seconds(est.compute_seconds * est.factor):9s}  "
-              f"{'yes' if est.compute_seconds / est.factor <= measured <= est.compute_seconds * est.factor else 'NO'}")
-        inside += est.compute_seconds / est.factor <= measured <= est.compute_seconds * est.factor
+              f"{fmt_seconds(lo):>9s} - {fmt_seconds(hi):9s}  {'yes' if holds else 'NO'}")
+        inside += holds
         checked += 1
     print(f"worst ratio (either way), grouped model: x{worst:.2f}; the stated range holds the "
           f"measured time in {inside} of {checked} runs")

@@ -644,3 +644,34 @@ def test_no_global_rng_use():
     assert torch.equal(a.eta_boundary.nan_to_num(-1.0), b.eta_boundary.nan_to_num(-1.0))
     torch.testing.assert_close(c.eta_boundary, a.eta_boundary, rtol=1e-6, atol=0,
                                equal_nan=True)
+
+
+@pytest.mark.parametrize("per_row_out", [False, True])
+def test_kink_sweep_in_row_chunks_gives_the_same_roots(monkeypatch, per_row_out):
+    # kink_sweep runs its windows over chunks of rows (KINK_SWEEP_CHUNK kinks): a row's roots
+    # do not depend on the rows it shares a chunk with. The rays are those of the smallest
+    # flipping step on a two-layer net (roots found), three of them reversed (heading away:
+    # several windows, then no root), and z has exact zeros (h(0) and h'(0+) then come from
+    # the whole batch, as before)
+    import randadv.attacks.piecewise_linear as pl
+
+    d, k = 20, 3000
+    net = TwoLayerRandomNet(d, k, seed=12, dtype=torch.float64)
+    x = _points(9, "chunks", d=d)
+    w = net.layers[0].full()
+    z = x @ w.T
+    f, grad = net.value_and_grad(x)
+    c = (-torch.sign(f)[:, None] * grad) @ w.T
+    c[-3:] = -c[-3:]
+    z[:, :2] = 0.0
+    out = net.out_weight
+    if per_row_out:
+        out = out.expand(9, k).clone()
+        out[::2] = -out[::2]
+    whole = pl.kink_sweep(z, c, out, 0.0, 1.0, 0.0, 20.0)
+    found = torch.isfinite(whole)
+    assert 3 <= int(found.sum()) < 9
+    for chunk in (1, 2 * k, 4 * k + 1):
+        monkeypatch.setattr(pl, "KINK_SWEEP_CHUNK", chunk)
+        parts = pl.kink_sweep(z, c, out, 0.0, 1.0, 0.0, 20.0)
+        assert torch.equal(parts.nan_to_num(-1.0), whole.nan_to_num(-1.0))

@@ -15,17 +15,17 @@ unit's *cost group*: a factor per value of each categorical grid axis (activatio
 is predicted; a value with no calibrated unit takes factor 1 and widens the range by the spread
 of the measured factors. With four points or more, one point (not the costliest) more than 2x
 slower than its leave-one-out prediction is set aside as an outlier (a warm-up the untimed unit
-did not absorb, a unit slowed by the machine's other work) and the fit is redone without it. A
-unit still running when the calibration budget is spent is a censored point (its time is at
+did not absorb, a unit slowed by the machine's other work) and the fit is redone without it.
+A unit still running when the calibration budget is spent is a censored point (its time is at
 least what it ran) that the fit must not undercut, unless a unit of its cost point finished:
-then it is pooled with that replicate at the time it ran (:func:`censored_replicates`). Work that units share through a cache
-(:class:`randadv.framework.unit_cost.UnitCost`) is charged once per key, to the first pending
-unit of the key. The estimate's range comes from leave-one-out totals (the whole estimate
-refitted without each pooled point) and the replicates' spread, widened where the dearest
-pending unit lies beyond the costliest finished one (extrapolation). Wall time for W workers is
-the makespan of the units dealt in run order to the first free worker. :func:`replay_estimate`
-checks the model offline against a finished run's recorded unit times
-(``benchmarks/cost_model_check.py``).
+then it is pooled with that replicate at the time it ran (:func:`censored_replicates`). Work
+that units share through a cache (:class:`randadv.framework.unit_cost.UnitCost`) is charged
+once per key, to the first pending unit of the key. The estimate's range comes from leave-one-out
+totals (the whole estimate refitted without each pooled point) and the replicates' spread,
+widened where the dearest pending unit lies beyond the costliest finished one (extrapolation).
+Wall time for W workers is the makespan of the units dealt in run order to the first free
+worker. :func:`replay_estimate` checks the model offline against a finished run's recorded unit
+times (``benchmarks/cost_model_check.py``).
 """
 
 from __future__ import annotations
