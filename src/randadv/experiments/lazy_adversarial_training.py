@@ -60,7 +60,6 @@ def crossing_claim(statement: str, name: str, size: str, levels: dict[int, float
             for k, v in levels.items()))
 
 
-
 PROJECTION_WORK = 1000
 """The exact projection onto B_2(x, R) cap [0, 1]^d of a PGD step (50 bisection halvings over
 the d entries, memory-bound) in hidden-unit equivalents of the step's 3 d m multiply-adds:
@@ -68,6 +67,7 @@ measured at d = 784, a pass over the training set took 161 s at m = 100 and 1000
 m = 1e4 (one core), and this project's Figure 4 right run 1.74x as long a unit at m = 1000 as
 at m = 100 (same epochs); (1e4 + M) / (1e3 + M) = 910 / 161 gives M = 935,
 (1e3 + M) / (1e2 + M) = 1.74 gives M = 1116."""
+
 
 class LazyAdversarialTraining(Experiment):
     name = "lazy-adversarial-training"
