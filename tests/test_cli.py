@@ -68,6 +68,20 @@ def test_report_redraws_from_store_only(smoke_run):
     assert res.exit_code == 0 and (out / "report.md").exists()
 
 
+def test_report_of_the_first_networks(smoke_run, tmp_path):
+    out, _ = smoke_run
+    own = (out / "report.md").read_bytes()
+    res = invoke("report", "--out", str(out), "--first", "2", "--to", str(tmp_path / "look"))
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "look" / "report.md").read_text()
+    assert "first 2 of 5 nets (16 of its 40 units)" in text and "Samples: 160" in text
+    assert (out / "report.md").read_bytes() == own
+    for args, words in [(["--first", "6"], "has 5 nets; give 1 ... 5"),
+                        (["--to", str(tmp_path / "x")], "--to is for the report of --first")]:
+        res = CliRunner().invoke(main, ["report", "--out", str(out), *args])
+        assert res.exit_code == 2 and words in res.output
+
+
 def test_export_csv_and_parquet(smoke_run, tmp_path):
     out, _ = smoke_run
     csv = pd.read_csv(io.StringIO(invoke("export", EXP, "--out", str(out)).output))

@@ -9,7 +9,9 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from randadv.errors import ConfigError
 from randadv.framework import Claim, Experiment, UnitContext
 from randadv.nets.seeding import derive_seed
 from randadv.runner.run import redraw_report, run_experiment
@@ -93,3 +95,41 @@ def test_never_decided_runs_to_the_full_count(tmp_path):
     info = json.loads((tmp_path / "stopping.json").read_text())
     assert info["used"] == 6 and info["reason"] == "the profile's full count was reached"
     assert info["last_look"]["se_over_target"] == ["slope"]
+
+
+def test_report_of_the_first_networks_is_the_look_at_that_count(tmp_path):
+    exp = NormalMeans()
+    params = exp.params("smoke", {"nets": "12"})
+    out = tmp_path / "run"
+    run_experiment(exp, "smoke", params, out=out, quiet=True)
+    own = (out / "report.md").read_bytes()
+    # check_claims asserts it sees exactly p["nets"] networks: 5 here, not the run's 12
+    report, _ = redraw_report(exp, out, first=5, to=tmp_path / "look5")
+    assert report == tmp_path / "look5" / "report.md"
+    text = report.read_text()
+    assert "first 5 of 12 nets (10 of its 24 units)" in text
+    assert "Units of work done: 10 / 10" in text and "Samples: 10" in text
+    assert (out / "report.md").read_bytes() == own          # the run's own report untouched
+    default, _ = redraw_report(exp, out, first=12)
+    assert default == out / "first-12-nets" / "report.md"
+
+
+class PartialMeans(NormalMeans):
+    """NormalMeans whose claims accept a partial run's records."""
+
+    def check_claims(self, df, p):
+        return []
+
+
+def test_report_of_the_first_networks_refuses_what_is_not_stored(tmp_path):
+    exp = PartialMeans()
+    out = tmp_path / "run"
+    run_experiment(exp, "smoke", exp.params("smoke", {"nets": "4"}), out=out, quiet=True)
+    # the folder extended to 8 networks, one new unit stored so far (a run still growing)
+    run_experiment(exp, "smoke", exp.params("smoke", {"nets": "8"}), out=out, quiet=True,
+                   max_units=1)
+    redraw_report(exp, out, first=4)
+    for first, words in [(8, "7 of the 16 units of the first 8 nets are not stored"),
+                         (0, "--first 0: the run"), (9, "has 8 nets; give 1 ... 8")]:
+        with pytest.raises(ConfigError, match=words):
+            redraw_report(exp, out, first=first)

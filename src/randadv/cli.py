@@ -269,14 +269,22 @@ def _run_folder_command(short_help: str):
 
 
 @_run_folder_command("Redraw a run's figures and report (no recomputation).")
-def report(experiment: str | None, out: Path) -> None:
+@click.option("--first", type=click.IntRange(min=1), default=None,
+              help="the report of the run's first N networks only (nets, seeds or runs), in "
+                   "--to")
+@click.option("--to", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="folder for the --first report (default OUT/first-N-nets)")
+def report(experiment: str | None, out: Path, first: int | None, to: Path | None) -> None:
     """Redraw figures and the report from the results stored in --out (no recomputation).
 
-    EXPERIMENT is optional: the folder records it (a given name must match)."""
+    EXPERIMENT is optional: the folder records it (a given name must match). --first N draws
+    the report of the first N networks (a look at a run still growing) into its own folder."""
     from randadv.runner.run import experiment_of, redraw_report
 
+    if to is not None and first is None:
+        _fail("--to is for the report of --first N networks; give --first")
     try:
-        path, _ = redraw_report(experiment_of(out, experiment), out)
+        path, _ = redraw_report(experiment_of(out, experiment), out, first, to)
     except RandadvError as e:
         _fail(str(e))
     click.echo(f"report: {path}")

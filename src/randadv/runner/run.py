@@ -216,6 +216,29 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
                       time.perf_counter() - t0)
 
 
+def _first_networks(exp: Experiment, params: dict, units: list[dict], done: set[str],
+                    first: int, out: Path) -> tuple[str, list[dict]]:
+    """``(network-count parameter, units of the first networks)``, refused with a message
+    naming the problem when the run has no network count, ``first`` is outside 1 ... its count,
+    or a unit of those networks is not stored."""
+    counts = network_counts(exp, params)
+    if not counts:
+        raise ConfigError(f"{exp.name} has no network count (nets, seeds or runs): --first "
+                          "does not apply")
+    param = counts[0]
+    if not 1 <= first <= params[param]:
+        raise ConfigError(f"--first {first}: the run in {out} has {params[param]} {param}; "
+                          f"give 1 ... {params[param]}")
+    col = {v: k for k, v in REPLICATE_PARAMS.items()}[param]
+    prefix = [u for u in units if u[col] < first]
+    missing = sum(unit_key(u) not in done for u in prefix)
+    if missing:
+        raise ConfigError(f"{missing} of the {len(prefix)} units of the first {first} {param} "
+                          f"are not stored in {out} yet: resume the run, or give a smaller "
+                          "--first")
+    return param, prefix
+
+
 def _records_up_to(records, param: str, n: int):
     """The records of the first ``n`` networks (the replicate column counts from 0)."""
     col = {v: k for k, v in REPLICATE_PARAMS.items()}[param]
@@ -272,7 +295,8 @@ def experiment_of(out: str | os.PathLike, name: str | None = None) -> Experiment
     return get_experiment(stored)
 
 
-def redraw_report(exp: Experiment, out: Path) -> tuple[Path, list[Path]]:
+def redraw_report(exp: Experiment, out: Path, first: int | None = None,
+                  to: Path | None = None) -> tuple[Path, list[Path]]:
     """Figures and report from stored results only, no recomputation.
 
     Paper:
@@ -280,7 +304,11 @@ def redraw_report(exp: Experiment, out: Path) -> tuple[Path, list[Path]]:
         its paper's).
 
     Arguments:
-        exp: the experiment stored in ``out``; out: the run folder.
+        exp: the experiment stored in ``out``; out: the run folder; first: the report of the
+        run's first ``first`` networks only (``nets``, ``seeds`` or ``runs``: a look at a run
+        still growing, or at an earlier look of a sequential run), every unit of which must be
+        stored; to: where that report goes (default ``out/first-N-nets``; the run's own report
+        is left as it is).
 
     Returns:
         ``(report path, figure paths)``.
@@ -301,6 +329,16 @@ def redraw_report(exp: Experiment, out: Path) -> tuple[Path, list[Path]]:
         config = store.config
         units = exp.units(config["params"])
         records, params, notes = store.records(), config["params"], ""
+        if first is not None:
+            param, prefix = _first_networks(exp, params, units, store.done_keys(), first, out)
+            folder = Path(to) if to is not None else Path(out) / f"first-{first}-{param}"
+            folder.mkdir(parents=True, exist_ok=True)
+            notes = (f"A look at the run's first {first} of {params[param]} {param} "
+                     f"({len(prefix)} of its {len(units)} units), drawn by `randadv report "
+                     f"--first {first}` from the run in {out}.")
+            return write_report(exp, _records_up_to(records, param, first), config, folder,
+                                len(prefix), len(prefix), params={**params, param: first},
+                                notes=notes)
         stopping = read_stopping(out)
         if stopping and stopping.get("param") in params:
             records = _records_up_to(records, stopping["param"], stopping["used"])
