@@ -133,3 +133,5 @@ def test_report_of_the_first_networks_refuses_what_is_not_stored(tmp_path):
                          (0, "--first 0: the run"), (9, "has 8 nets; give 1 ... 8")]:
         with pytest.raises(ConfigError, match=words):
             redraw_report(exp, out, first=first)
+    with pytest.raises(ConfigError, match="is the run folder"):
+        redraw_report(exp, out, first=4, to=out)

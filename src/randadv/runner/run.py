@@ -332,6 +332,9 @@ def redraw_report(exp: Experiment, out: Path, first: int | None = None,
         if first is not None:
             param, prefix = _first_networks(exp, params, units, store.done_keys(), first, out)
             folder = Path(to) if to is not None else Path(out) / f"first-{first}-{param}"
+            if folder.resolve() == Path(out).resolve():
+                raise ConfigError(f"--to {to} is the run folder: the run's own report would be "
+                                  "replaced by the look's; give another folder")
             folder.mkdir(parents=True, exist_ok=True)
             notes = (f"A look at the run's first {first} of {params[param]} {param} "
                      f"({len(prefix)} of its {len(units)} units), drawn by `randadv report "
