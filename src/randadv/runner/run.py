@@ -216,11 +216,12 @@ def run_experiment(exp: Experiment, profile: str, params: dict, seed: int = 0,
                       time.perf_counter() - t0)
 
 
-def _first_networks(exp: Experiment, params: dict, units: list[dict], done: set[str],
-                    first: int, out: Path) -> tuple[str, list[dict]]:
-    """``(network-count parameter, units of the first networks)``, refused with a message
-    naming the problem when the run has no network count, ``first`` is outside 1 ... its count,
-    or a unit of those networks is not stored."""
+def _first_networks(exp: Experiment, params: dict, done: set[str], first: int,
+                    out: Path) -> tuple[str, list[dict]]:
+    """``(network-count parameter, units of the first networks)`` (the units of the same grid
+    with that count, as a sequential run's look takes them), refused with a message naming the
+    problem when the run has no network count, ``first`` is outside 1 ... its count, or a unit
+    of those networks is not stored."""
     counts = network_counts(exp, params)
     if not counts:
         raise ConfigError(f"{exp.name} has no network count (nets, seeds or runs): --first "
@@ -229,8 +230,7 @@ def _first_networks(exp: Experiment, params: dict, units: list[dict], done: set[
     if not 1 <= first <= params[param]:
         raise ConfigError(f"--first {first}: the run in {out} has {params[param]} {param}; "
                           f"give 1 ... {params[param]}")
-    col = {v: k for k, v in REPLICATE_PARAMS.items()}[param]
-    prefix = [u for u in units if u[col] < first]
+    prefix = exp.units({**params, param: first})
     missing = sum(unit_key(u) not in done for u in prefix)
     if missing:
         raise ConfigError(f"{missing} of the {len(prefix)} units of the first {first} {param} "
@@ -330,7 +330,7 @@ def redraw_report(exp: Experiment, out: Path, first: int | None = None,
         units = exp.units(config["params"])
         records, params, notes = store.records(), config["params"], ""
         if first is not None:
-            param, prefix = _first_networks(exp, params, units, store.done_keys(), first, out)
+            param, prefix = _first_networks(exp, params, store.done_keys(), first, out)
             folder = Path(to) if to is not None else Path(out) / f"first-{first}-{param}"
             if folder.resolve() == Path(out).resolve():
                 raise ConfigError(f"--to {to} is the run folder: the run's own report would be "
