@@ -152,10 +152,29 @@ def test_dry_run_writes_nothing_and_estimates(tmp_path):
     assert not out.exists()
 
 
+def test_dry_run_reports_calibration_progress_as_each_unit_ends():
+    """The calibration of minute-long units must not be silent: a line on stderr as the
+    warm-up starts and one per timed unit, before the estimate, naming the same units and
+    times as the summary lines on stdout."""
+    res = invoke("run", EXP, "--profile", "smoke", *SMALL, "--dry-run", "--calibrate", "2",
+                 "--calibrate-repeats", "1", "--calibrate-seconds", "30")
+    assert res.exit_code == 0, res.output
+    err, out = res.stderr.splitlines(), res.stdout.splitlines()
+    assert err[0].startswith("calibrating: untimed warm-up on unit ") and "within 30 s" in err[0]
+    timed = [line for line in err[1:] if line.startswith("  unit ")]
+    summary = [line for line in out if line.startswith("  calibration unit ")]
+    assert timed and len(timed) == len(summary)
+    for t, s in zip(timed, summary, strict=True):
+        idx = t.split()[1]
+        assert s.split()[2] == idx, (t, s)
+    assert "estimated compute:" not in res.stderr
+
+
 def test_dry_run_budget_is_auto_by_default_and_a_bad_budget_is_named():
     res = invoke("run", EXP, "--profile", "smoke", *SMALL, "--dry-run")
     assert res.exit_code == 0, res.output
     assert "estimated compute:" in res.output and "(auto: the larger of 60 s" in res.output
+    assert "warm-up" in res.stderr and "the timed units get" in res.stderr
     for bad in ("abc", "0.5", "nan", "inf"):
         res = invoke("run", EXP, "--profile", "smoke", "--dry-run", "--calibrate-seconds", bad)
         assert res.exit_code == 2 and "--calibrate-seconds" in res.output, (bad, res.output)

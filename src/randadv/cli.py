@@ -233,7 +233,7 @@ def _dry_run(exp, profile: str, params: dict, seed: int, out: Path | None, devic
                f"{len(pending)} to run" + (f" ({stored} already stored in {out})"
                                            if stored else ""))
     est = estimate(exp, units, pending, params, seed, dev, spec.threads, n_cal, budget, repeats,
-                   out)
+                   out, progress=lambda line: click.echo(line, err=True))
     for c in est.calibrated:
         mem = f", peak memory {fmt_bytes(c.peak_bytes)}" if c.peak_bytes is not None else ""
         state = "" if c.finished else " so far (stopped: over the calibration budget)"

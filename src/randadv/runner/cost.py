@@ -34,7 +34,7 @@ import math
 import multiprocessing
 import os
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -409,7 +409,8 @@ def drive_calibration(costs: dict[int, float], groups: dict[int, tuple], picks: 
 def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict, seed: int,
               device: str, threads: int = 1, n_units: int = 2, budget_s: float | None = 60.0,
               repeats: int = 2, out: str | Path | None = None,
-              cached: Collection[int] = ()) -> tuple[list[Calibrated], float, float | None]:
+              cached: Collection[int] = (), progress: Callable[[str], None] | None = None
+              ) -> tuple[list[Calibrated], float, float | None]:
     """Run up to ``n_units`` representative pending units (:func:`pick_units`) in a fresh
     process after an untimed warm-up, then their replicates (:func:`pick_replicates`, up to
     ``repeats`` units per cost point) as :func:`drive_calibration` schedules them within
@@ -421,7 +422,9 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
     are dropped. A unit of ``cached`` (its shared work is in the cache of the run folder
     ``out``: :meth:`Experiment.shared_work_cached`) runs on that cache, as it will in the run,
     and is fitted at its own cost; every other unit runs without a cache (it pays both parts
-    and writes nothing)."""
+    and writes nothing). ``progress`` gets one line as the warm-up starts and as each timed
+    unit ends (a calibration of minute-long units is not silent)."""
+    say = progress or (lambda line: None)
     by_idx = dict(pending)
     cache_dir = str(Path(out).resolve()) if out is not None else None
     cached = set(cached) if cache_dir is not None else set()
@@ -476,6 +479,10 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
             ready = False
         if ready:
             t0 = time.time()
+            say(f"calibrating: untimed warm-up on unit {picks[0]} {by_idx[picks[0]]}, then up "
+                f"to {len(picks)} units and their replicates within "
+                + (f"{budget_s:g} s" if budget_s is not None else
+                   f"the larger of {AUTO_BASE_S:g} s and {AUTO_PER_WARMUP:g}x the warm-up"))
             warm = run("warmup", picks[0], budget_s if budget_s is not None
                        else AUTO_WARMUP_CAP_S)
             if warm is not None:        # the warm-up ran past the budget: no time scale
@@ -484,10 +491,19 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
                 if budget_s is None:
                     warm_s = time.time() - t0
                     budget = left = auto_budget(warm_s)
+                    say(f"  warm-up {fmt_seconds(warm_s)}: the timed units get "
+                        f"{fmt_seconds(budget)}")
                 else:
                     left = budget_s - (time.time() - t0)
-                out = drive_calibration(costs, group_of, picks, reps,
-                                        lambda i, left: run("time", i, left), left)
+
+                def timed(i: int, left: float) -> Calibrated | None:
+                    c = run("time", i, left)
+                    if c is not None:
+                        say(f"  unit {c.idx} {c.unit}: {fmt_seconds(c.seconds)}"
+                            + ("" if c.finished else " so far (over the budget: stopped)"))
+                    return c
+
+                out = drive_calibration(costs, group_of, picks, reps, timed, left)
         if proc.is_alive() and all(c.finished for c in out):
             conn.send(None)
     finally:
@@ -503,18 +519,19 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
 
 def estimate(exp: Experiment, units: Sequence[dict], pending: Sequence[tuple[int, dict]],
              params: dict, seed: int, device: str, threads: int = 1, n_units: int = 2,
-             budget_s: float | None = 60.0, repeats: int = 2, out: str | Path | None = None
-             ) -> Estimate:
+             budget_s: float | None = 60.0, repeats: int = 2, out: str | Path | None = None,
+             progress: Callable[[str], None] | None = None) -> Estimate:
     """Calibrate (:func:`calibrate`) and fit: the dry run's estimate for the pending units
     (``out``: the run folder, whose cache may already hold work the units share;
-    ``budget_s=None``: the auto budget, :func:`auto_budget`)."""
+    ``budget_s=None``: the auto budget, :func:`auto_budget`; ``progress``: the calibration's
+    lines as they happen)."""
     if not pending or n_units <= 0:
         return fit_estimate(exp, units, pending, params, [])
     t0 = time.perf_counter()
     ctx = UnitContext(seed=seed, out=Path(out).resolve() if out is not None else None)
     cached = {i for i, u in pending if exp.shared_work_cached(u, params, ctx)}
     cal, budget, warm_s = calibrate(exp, pending, params, seed, device, threads, n_units,
-                                    budget_s, repeats, ctx.out, cached)
+                                    budget_s, repeats, ctx.out, cached, progress)
     est = fit_estimate(exp, units, pending, params, cal,
                        costs=pending_costs(exp, units, pending, params, cached))
     est.calibration_seconds = time.perf_counter() - t0
