@@ -344,6 +344,13 @@ def auto_budget(warmup_s: float, base_s: float | None = None) -> float:
     return max(AUTO_BASE_S if base_s is None else base_s, AUTO_PER_WARMUP * warmup_s)
 
 
+def auto_rule(warmup_s: float | None = None) -> str:
+    """The words of :func:`auto_budget`'s rule, with the warm-up's time when known (the dry
+    run's progress line and its summary say it the same way)."""
+    time = f"'s {fmt_seconds(warmup_s)}" if warmup_s is not None else ""
+    return f"the larger of {AUTO_BASE_S:g} s and {AUTO_PER_WARMUP:g}x the warm-up unit{time}"
+
+
 def calibration_plan(costs: dict[int, float], groups: dict[int, tuple], n_units: int,
                      repeats: int) -> tuple[list[int], list[int]]:
     """``(picks, replicates)``: :func:`pick_units` cheapest first, then
@@ -481,8 +488,7 @@ def calibrate(exp: Experiment, pending: Sequence[tuple[int, dict]], params: dict
             t0 = time.time()
             say(f"calibrating: untimed warm-up on unit {picks[0]} {by_idx[picks[0]]}, then up "
                 f"to {len(picks)} units and their replicates within "
-                + (f"{budget_s:g} s" if budget_s is not None else
-                   f"the larger of {AUTO_BASE_S:g} s and {AUTO_PER_WARMUP:g}x the warm-up"))
+                + (f"{budget_s:g} s" if budget_s is not None else auto_rule()))
             warm = run("warmup", picks[0], budget_s if budget_s is not None
                        else AUTO_WARMUP_CAP_S)
             if warm is not None:        # the warm-up ran past the budget: no time scale
@@ -883,9 +889,8 @@ def _budget_note(est: Estimate) -> str:
         return ""
     if est.warmup_seconds is None:
         return f"; budget {fmt_seconds(est.calibration_budget)}"
-    return (f"; budget {fmt_seconds(est.calibration_budget)} (auto: the larger of "
-            f"{AUTO_BASE_S:g} s and {AUTO_PER_WARMUP:g}x the warm-up unit's "
-            f"{fmt_seconds(est.warmup_seconds)})")
+    return (f"; budget {fmt_seconds(est.calibration_budget)} (auto: "
+            f"{auto_rule(est.warmup_seconds)})")
 
 
 # ------------------------------------------------------------------ formatting
